@@ -1,0 +1,1 @@
+"""actors package (map filled in as files land)."""

@@ -1,0 +1,1 @@
+"""agent package (map filled in as files land)."""

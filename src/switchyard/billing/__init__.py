@@ -1,0 +1,1 @@
+"""billing package (map filled in as files land)."""

@@ -1,0 +1,1 @@
+"""http package (map filled in as files land)."""

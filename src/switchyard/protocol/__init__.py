@@ -1,0 +1,1 @@
+"""protocol package (map filled in as files land)."""

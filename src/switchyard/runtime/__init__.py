@@ -1,0 +1,1 @@
+"""runtime package (map filled in as files land)."""

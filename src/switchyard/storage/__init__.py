@@ -1,0 +1,1 @@
+"""storage package (map filled in as files land)."""
