@@ -25,24 +25,47 @@ DEFAULT_ASK_TIMEOUT = 5.0
 
 
 class Reply:
-    """A one-shot reply slot carried by an ask envelope."""
+    """A one-shot reply slot carried by an ask envelope.
 
-    __slots__ = ("error", "event", "value")
+    An actor that answers later (see `Actor.defer`) keeps this object and calls `set` or
+    `fail` when ready. `abandoned` turns true when the asker stopped waiting (timeout or
+    cancellation); a value set with `on_lost` that the asker never took is handed to
+    `on_lost`, so resources granted in a reply are never leaked.
+    """
+
+    __slots__ = ("abandoned", "error", "event", "on_lost", "value")
 
     def __init__(self) -> None:
         self.event = trio.Event()
         self.value: Any = None
         self.error: BaseException | None = None
+        self.abandoned = False
+        self.on_lost: Callable[[Any], None] | None = None
 
-    def set(self, value: Any) -> None:
-        if not self.event.is_set():
-            self.value = value
-            self.event.set()
+    def set(self, value: Any, on_lost: Callable[[Any], None] | None = None) -> bool:
+        """Deliver `value`; False (and `on_lost(value)` is called) if nobody is waiting."""
+        if self.event.is_set():
+            return False
+        if self.abandoned:
+            if on_lost is not None:
+                on_lost(value)
+            return False
+        self.value = value
+        self.on_lost = on_lost
+        self.event.set()
+        return True
 
     def fail(self, error: BaseException) -> None:
         if not self.event.is_set():
             self.error = error
             self.event.set()
+
+    def abandon(self) -> None:
+        """The asker gives up; a value already set but never taken goes to `on_lost`."""
+        self.abandoned = True
+        if self.event.is_set() and self.error is None and self.on_lost is not None:
+            lost, self.on_lost = self.on_lost, None
+            lost(self.value)
 
 
 class Ask:
@@ -111,14 +134,20 @@ class ActorRef:
         mailbox room counts against it) and `ActorStopped` when the actor is gone.
         """
         reply = Reply()
-        with trio.move_on_after(timeout) as scope:
-            await self.send(Ask(msg, reply))
-            await reply.event.wait()
-        if scope.cancelled_caught:
-            raise AskTimeout(self._cell.path, timeout)
-        if reply.error is not None:
-            raise reply.error
-        return reply.value
+        taken = False
+        try:
+            with trio.move_on_after(timeout) as scope:
+                await self.send(Ask(msg, reply))
+                await reply.event.wait()
+            if scope.cancelled_caught:
+                raise AskTimeout(self._cell.path, timeout)
+            if reply.error is not None:
+                raise reply.error
+            taken = True
+            return reply.value
+        finally:
+            if not taken:
+                reply.abandon()
 
     def __repr__(self) -> str:
         return f"<ActorRef {self._cell.path}>"
@@ -163,6 +192,17 @@ class Actor:
     def describe(self) -> dict[str, Any]:
         """JSON-serialisable summary of this actor's state for inspection."""
         return {}
+
+    def defer(self) -> Reply:
+        """Answer the current `ask` later: keep the returned slot and `set`/`fail` it.
+
+        The handler's return value is then ignored. Only valid while handling an ask.
+        """
+        reply = self._cell.current_reply
+        if reply is None:
+            raise RuntimeError("defer() called outside an ask")
+        self._cell.deferred = True
+        return reply
 
     def stop(self) -> None:
         """Exit normally after the current message (a transient child is not restarted)."""

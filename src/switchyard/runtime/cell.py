@@ -71,7 +71,8 @@ class ActorCell:
         self.started = trio.Event()
         self._task_error: BaseException | None = None
         self._scope: trio.CancelScope | None = None
-        self._current: Reply | None = None
+        self.current_reply: Reply | None = None
+        self.deferred = False
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -123,9 +124,9 @@ class ActorCell:
             self.status = "stopping"
             if instance is not None:
                 error = await self._call_on_stop(instance, error)
-            if self._current is not None:
-                self._current.fail(error or ActorStopped(self.path))
-                self._current = None
+            if self.current_reply is not None and not self.deferred:
+                self.current_reply.fail(error or ActorStopped(self.path))
+            self.current_reply = None
             if error is not None:
                 self.record_error(error)
             self.status = "crashed" if error is not None else "exited"
@@ -146,7 +147,8 @@ class ActorCell:
                 return
             kind = type(item)
             if kind is Ask:
-                self._current = reply = item.reply
+                self.current_reply = reply = item.reply
+                self.deferred = False
                 try:
                     result = await handle(item.msg)
                 except Refusal as exc:
@@ -155,9 +157,10 @@ class ActorCell:
                     reply.fail(exc)
                     raise
                 else:
-                    reply.set(result)
+                    if not self.deferred:
+                        reply.set(result)
                 finally:
-                    self._current = None
+                    self.current_reply = None
             elif kind is StopSignal:
                 return
             else:
