@@ -16,3 +16,157 @@ def main() -> None:
 def dev(port: int, providers: int) -> None:
     """Coordinator plus simulated providers on the in-memory store."""
     click.echo("switchyard dev: the coordinator is coming soon (runtime foundation only).")
+
+
+@main.command()
+@click.option(
+    "--coordinator",
+    envvar="SWITCHYARD_COORDINATOR",
+    required=True,
+    metavar="URL",
+    help="Coordinator base URL, e.g. http://127.0.0.1:8080 (ws(s) URL is derived).",
+)
+@click.option(
+    "--token",
+    envvar="SWITCHYARD_PROVIDER_TOKEN",
+    required=True,
+    metavar="T",
+    help="Provider token (or env SWITCHYARD_PROVIDER_TOKEN).",
+)
+@click.option(
+    "--backend", type=click.Choice(["simulated", "openai"]), default="simulated", show_default=True
+)
+@click.option(
+    "--upstream",
+    envvar="SWITCHYARD_UPSTREAM",
+    metavar="URL",
+    help="OpenAI-compatible base URL for --backend openai, e.g. http://127.0.0.1:8000/v1",
+)
+@click.option(
+    "--upstream-api-key",
+    envvar="SWITCHYARD_UPSTREAM_API_KEY",
+    default=None,
+    help="Bearer key for the upstream server, if it needs one.",
+)
+@click.option(
+    "--models",
+    default="",
+    metavar="a,b",
+    help="Model ids to serve; `name=upstream-name` maps an id to the upstream's name. "
+    "Default: sim-small (simulated) or every model the upstream lists (openai).",
+)
+@click.option(
+    "--slots",
+    type=click.IntRange(1, 1024),
+    default=4,
+    show_default=True,
+    help="Concurrent requests per model.",
+)
+@click.option(
+    "--key-file",
+    envvar="SWITCHYARD_PROVIDER_KEY_FILE",
+    metavar="PATH",
+    default="~/.switchyard/provider_key",
+    show_default=True,
+    help="Ed25519 identity key; created (mode 0600) on first run.",
+)
+@click.option("--attestation-kind", default="none", show_default=True)
+@click.option("--attestation-evidence", default="")
+@click.option(
+    "--ttft",
+    type=click.FloatRange(min=0),
+    default=0.05,
+    show_default=True,
+    help="Simulated time to first token, seconds.",
+)
+@click.option(
+    "--tokens-per-s",
+    type=click.FloatRange(min=0, min_open=True),
+    default=200.0,
+    show_default=True,
+    help="Simulated decode speed.",
+)
+@click.option(
+    "--output-tokens",
+    type=click.IntRange(min=0),
+    default=32,
+    show_default=True,
+    help="Simulated output length (cut at the request's max_tokens).",
+)
+@click.option(
+    "--fail-rate",
+    type=click.FloatRange(0, 1),
+    default=0.0,
+    show_default=True,
+    help="Simulated fraction of requests that fail (retryable).",
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="Simulator seed.")
+@click.option("--log-level", default="INFO", show_default=True)
+def provider(
+    coordinator: str,
+    token: str,
+    backend: str,
+    upstream: str | None,
+    upstream_api_key: str | None,
+    models: str,
+    slots: int,
+    key_file: str,
+    attestation_kind: str,
+    attestation_evidence: str,
+    ttft: float,
+    tokens_per_s: float,
+    output_tokens: int,
+    fail_rate: float,
+    seed: int,
+    log_level: str,
+) -> None:
+    """Run a provider agent: serve a local backend to a Switchyard coordinator."""
+    import logging
+    from pathlib import Path
+
+    import trio
+
+    from switchyard.agent import (
+        AgentConfig,
+        AgentFatalError,
+        ProviderAgent,
+        SimulatedConfig,
+        parse_models,
+        run_until_signalled,
+    )
+    from switchyard.agent.identity import IdentityError
+
+    logging.basicConfig(
+        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        model_ids, model_map = parse_models(models)
+        config = AgentConfig(
+            coordinator=coordinator,
+            token=token,
+            backend=backend,  # type: ignore[arg-type]
+            models=model_ids,
+            model_map=model_map,
+            slots=slots,
+            upstream=upstream,
+            upstream_api_key=upstream_api_key,
+            key_file=Path(key_file),
+            attestation_kind=attestation_kind,
+            attestation_evidence=attestation_evidence,
+            simulated=SimulatedConfig(
+                ttft_s=ttft,
+                tokens_per_s=tokens_per_s,
+                output_tokens=output_tokens,
+                fail_rate=fail_rate,
+                seed=seed,
+            ),
+        )
+        agent = ProviderAgent(config)
+    except (ValueError, OSError, IdentityError) as exc:
+        raise click.UsageError(str(exc)) from exc
+    click.echo(f"provider {agent.provider_id} connecting to {coordinator}", err=True)
+    try:
+        code = trio.run(run_until_signalled, agent)
+    except AgentFatalError as exc:
+        raise click.ClickException(str(exc)) from exc
+    raise SystemExit(code)

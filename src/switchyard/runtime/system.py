@@ -119,6 +119,13 @@ class ActorSystem:
             raise LookupError(f"{len(cells)} actors named {name!r}")
         return cells[0].ref
 
+    def children_states(self, path: str) -> list[dict[str, Any]]:
+        """`describe()` of every live child of the actor at `path` (read without asking)."""
+        cell = self._cells.get(path)
+        if cell is None:
+            return []
+        return [child.describe_instance() for child in list(cell.children.values())]
+
     def cells(self) -> list[ActorCell]:
         return list(self._cells.values())
 

@@ -1,1 +1,89 @@
-"""storage package (map filled in as files land)."""
+"""Storage: the Store protocol and its two implementations (DESIGN §7).
+
+Contract
+  protocol.py         Store = per-domain Protocols (accounts, keys, ledger, holds, usage,
+                      providers + tokens, pricing, Stripe events, payouts); shared rules
+  models.py           frozen dataclass records (Account, HoldRecord, LedgerEntry, ...)
+  errors.py           StoreError and its typed subclasses; the only exceptions raised
+  validate.py         argument checks shared by both stores; reserved idempotency keys
+  keys.py             object ids, raw secrets (sk-sy-/pt-sy-), SHA-256 hashing
+  factory.py          open_store(database_url): async context manager yielding a Store
+
+In memory (embedded default, nothing survives a restart)
+  memory.py           MemoryStore: accounts, API keys, ledger, holds, usage, Stripe, payouts
+  memory_providers.py SecretTable (hashed secrets), providers, provider tokens, pricing
+
+PostgreSQL (asyncpg through trio-asyncio)
+  postgres_store.py   PostgresStore + open_postgres_store (loop, pool, migrations)
+  pg_money.py         money transactions: credits, holds, settlement, Stripe, payouts
+  pg_queries.py       accounts, hashed secrets, providers, pricing, batched usage
+  pg_rows.py          column lists, row -> record converters, driver-error translation
+  migrate.py          versioned migrations under an advisory lock
+  migrations/*.sql    NNNN_name.sql schema migrations (applied once each, in order)
+"""
+
+from .errors import (
+    Conflict,
+    InsufficientFunds,
+    InvalidInput,
+    MigrationError,
+    NotFound,
+    StoreError,
+    StoreUnavailable,
+    UnknownAccount,
+    UnknownApiKey,
+    UnknownHold,
+    UnknownProvider,
+    UnknownProviderToken,
+)
+from .factory import open_store
+from .memory import MemoryStore
+from .models import (
+    Account,
+    ApiKeyRecord,
+    HoldOutcome,
+    HoldRecord,
+    HoldStatus,
+    LedgerEntry,
+    LedgerKind,
+    LedgerSum,
+    PayoutRecord,
+    Pricing,
+    ProviderRecord,
+    ProviderTokenRecord,
+    UsageRecord,
+)
+from .postgres_store import PostgresStore
+from .protocol import Store
+
+__all__ = [
+    "Account",
+    "ApiKeyRecord",
+    "Conflict",
+    "HoldOutcome",
+    "HoldRecord",
+    "HoldStatus",
+    "InsufficientFunds",
+    "InvalidInput",
+    "LedgerEntry",
+    "LedgerKind",
+    "LedgerSum",
+    "MemoryStore",
+    "MigrationError",
+    "NotFound",
+    "PayoutRecord",
+    "PostgresStore",
+    "Pricing",
+    "ProviderRecord",
+    "ProviderTokenRecord",
+    "Store",
+    "StoreError",
+    "StoreUnavailable",
+    "UnknownAccount",
+    "UnknownApiKey",
+    "UnknownHold",
+    "UnknownProvider",
+    "UnknownProviderToken",
+    "UsageRecord",
+    "open_store",
+]

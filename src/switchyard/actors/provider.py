@@ -1,0 +1,414 @@
+"""ProviderActor: one per connected provider — slots, trust, challenges, in-flight streams.
+
+Status: `registering` (until the first challenge passes) → `online` ⇄ `untrusted` (a bad
+signature; only a passed challenge restores it) → `draining` → gone (the actor stops).
+A missed challenge deadline makes the provider unroutable until the next success; too
+many misses in a row, or no heartbeat for `heartbeat_misses` intervals, disconnects it.
+
+The actor pushes its capacity to the scheduler whenever routability or speeds change. It
+never blocks on a consumer: each request's stream channel is bounded, and a consumer
+that cannot keep up has its request cancelled alone. When an instance ends (crash or
+disconnect) it fails its in-flight requests — retryable if no token was relayed — and
+tells the scheduler to drop the provider; a restarted instance asks the agent to resync.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+import trio
+
+from ..protocol.codes import CloseCode
+from ..protocol.frames import (
+    CancelFrame,
+    ChallengeFrame,
+    ChallengeResponseFrame,
+    CompleteFrame,
+    DrainFrame,
+    ErrorFrame,
+    HeartbeatFrame,
+    InferenceRequestFrame,
+    RegisteredFrame,
+    ResyncFrame,
+    dump_frame,
+)
+from ..runtime import Actor, MailboxFull, Refusal
+from .challenges import ChallengeSchedule, Verdict
+from .provider_messages import (
+    Cancel,
+    ChallengeDue,
+    ChallengeExpired,
+    ChunkIn,
+    CloseSocket,
+    Disconnect,
+    Dispatch,
+    Drain,
+    PushCapacity,
+    StreamChunk,
+    StreamEnd,
+    Tick,
+)
+from .provider_session import (
+    DEFAULT_DECODE_TPS,
+    DEFAULT_PREFILL_TPS,
+    ProviderSession,
+    clamp_speed,
+)
+from .scheduler_messages import CapacityUpdate, ModelCapacity, ProviderGone
+
+log = logging.getLogger(__name__)
+
+EWMA_ALPHA = 0.2
+RECENTLY_CLOSED = 4096  # request ids whose late frames are dropped silently
+
+
+class ProviderUnavailable(Refusal):
+    """The provider cannot take this request (not online, draining, unknown model)."""
+
+
+@dataclass
+class _Inflight:
+    model: str
+    stream: trio.MemorySendChannel[StreamChunk | StreamEnd]
+    started: float
+    first_token_at: float | None = None
+    tokens: int = 0
+
+
+class ProviderActor(Actor):
+    """One connected provider (see module docstring)."""
+
+    def __init__(self, session: ProviderSession) -> None:
+        self.session = session
+        self.settings = session.settings
+        self.provider_id = session.provider_id
+        self.status = "registering"
+        self.trust = session.attested_trust
+        self.slots = {m.id: m.slots for m in session.register.models}
+        self.speeds = {
+            m.id: (
+                clamp_speed(m.prefill_tps, DEFAULT_PREFILL_TPS),
+                clamp_speed(m.decode_tps, DEFAULT_DECODE_TPS),
+            )
+            for m in session.register.models
+        }
+        self.pushed_speeds: dict[str, tuple[float, float]] = {}
+        self.inflight: dict[str, _Inflight] = {}
+        self.closed_ids: OrderedDict[str, None] = OrderedDict()
+        self.reported_load = 0.0
+        self.last_heartbeat = 0.0
+        self.served = 0
+        self.challenges = ChallengeSchedule(
+            self.settings, self.provider_id, session.public_key, random.Random()
+        )
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    async def on_start(self) -> None:
+        self.session.instances += 1
+        self.last_heartbeat = trio.current_time()
+        if self.session.instances == 1:
+            self._send(
+                RegisteredFrame(
+                    provider_id=self.provider_id,
+                    trust=self.trust,  # type: ignore[arg-type]
+                    challenge_interval_s=self.settings.challenge_interval_s,
+                    heartbeat_interval_s=self.settings.heartbeat_interval_s,
+                )
+            )
+        else:
+            log.info("provider %s: actor restarted, asking the agent to resync", self.provider_id)
+            self._send(ResyncFrame())
+        self._push_capacity()
+        self.ref.tell(ChallengeDue())
+        self.send_after(self.settings.heartbeat_interval_s, Tick())
+
+    async def on_stop(self) -> None:
+        for request_id in list(self.inflight):
+            self._finish(request_id, _gone_end(self.inflight[request_id]))
+        try:
+            self.system.lookup("scheduler").tell(ProviderGone(self.provider_id))
+        except (LookupError, MailboxFull) as exc:
+            log.warning(
+                "provider %s: could not tell the scheduler it left: %s", self.provider_id, exc
+            )
+
+    def describe(self) -> dict[str, Any]:
+        in_use = self._in_use()
+        return {
+            "id": self.provider_id,
+            "status": self.status,
+            "trust": self.trust,
+            "routable": self.routable,
+            "models": [
+                {"id": m, "slots": n, "in_use": in_use.get(m, 0)} for m, n in self.slots.items()
+            ],
+            "inflight": len(self.inflight),
+            "served": self.served,
+            "load": self.reported_load,
+            "challenges": {
+                "passed": self.challenges.passed,
+                "failed": self.challenges.failed,
+                "overdue": self.challenges.overdue,
+            },
+        }
+
+    @property
+    def routable(self) -> bool:
+        return self.status == "online" and not self.challenges.overdue
+
+    # -- messages ------------------------------------------------------------------------
+
+    async def handle(self, msg: Any) -> Any:
+        match msg:
+            case ChunkIn():
+                self._on_chunk(msg)
+            case CompleteFrame():
+                self._on_complete(msg)
+            case ErrorFrame():
+                self._on_error(msg)
+            case HeartbeatFrame():
+                self.last_heartbeat = trio.current_time()
+                self.reported_load = msg.load
+            case ChallengeResponseFrame():
+                self._on_challenge_response(msg)
+            case Dispatch():
+                return self._on_dispatch(msg)
+            case Cancel(request_id=request_id):
+                if request_id in self.inflight:
+                    self._send(CancelFrame(request_id=request_id))
+                    self._finish(request_id, None)
+            case ChallengeDue():
+                self._issue_challenge()
+            case ChallengeExpired(nonce=nonce):
+                self._on_challenge_expired(nonce)
+            case Tick():
+                self._on_tick()
+            case Drain():
+                self._drain()
+            case Disconnect(code=code, reason=reason):
+                self._close(code, reason)
+            case PushCapacity():
+                self._push_capacity(force=True)
+            case _:
+                return await super().handle(msg)
+        return None
+
+    def _on_dispatch(self, msg: Dispatch) -> bool:
+        if not self.routable:
+            raise ProviderUnavailable(f"provider {self.provider_id} is {self.status}")
+        if msg.model not in self.slots:
+            raise ProviderUnavailable(f"provider {self.provider_id} does not serve {msg.model}")
+        if msg.request_id in self.inflight:
+            raise ProviderUnavailable(f"request {msg.request_id} is already in flight")
+        self.inflight[msg.request_id] = _Inflight(msg.model, msg.stream, trio.current_time())
+        self._send(
+            InferenceRequestFrame(
+                request_id=msg.request_id,
+                model=msg.model,
+                request=msg.body,
+                deadline=msg.deadline_unix,
+            )
+        )
+        return True
+
+    def _on_chunk(self, msg: ChunkIn) -> None:
+        entry = self.inflight.get(msg.request_id)
+        if entry is None:
+            self._unknown_request(msg.request_id)
+            return
+        tokens = 0
+        for delta in msg.deltas:
+            if "content" in delta:
+                tokens += 1
+        if entry.first_token_at is None and tokens:
+            entry.first_token_at = trio.current_time()
+        entry.tokens += tokens
+        try:
+            entry.stream.send_nowait(StreamChunk(msg.deltas, tokens))
+        except trio.WouldBlock:
+            log.info("request %s: consumer too slow, cancelling it", msg.request_id)
+            self._send(CancelFrame(request_id=msg.request_id))
+            self._finish(msg.request_id, None)
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            self._send(CancelFrame(request_id=msg.request_id))
+            self._finish(msg.request_id, None)
+
+    def _on_complete(self, msg: CompleteFrame) -> None:
+        entry = self.inflight.get(msg.request_id)
+        if entry is None:
+            self._unknown_request(msg.request_id)
+            return
+        self.served += 1
+        self._learn_speeds(entry, msg.usage.prompt_tokens, msg.usage.completion_tokens)
+        end = StreamEnd(
+            finish_reason=msg.finish_reason,
+            prompt_tokens=msg.usage.prompt_tokens,
+            completion_tokens=msg.usage.completion_tokens,
+        )
+        self._finish(msg.request_id, end)
+
+    def _on_error(self, msg: ErrorFrame) -> None:
+        entry = self.inflight.get(msg.request_id)
+        if entry is None:
+            self._unknown_request(msg.request_id)
+            return
+        retryable = msg.retryable and entry.tokens == 0
+        end = StreamEnd(error_code=msg.code, error_message=msg.message, retryable=retryable)
+        self._finish(msg.request_id, end)
+
+    def _unknown_request(self, request_id: str) -> None:
+        if request_id in self.closed_ids:
+            return  # a late frame for a request we cancelled or finished: drop it
+        self._close(CloseCode.UNKNOWN_REQUEST, f"no request {request_id[:128]} on this connection")
+
+    def _finish(self, request_id: str, end: StreamEnd | None) -> None:
+        entry = self.inflight.pop(request_id)
+        if end is not None:
+            try:
+                entry.stream.send_nowait(end)
+            except (trio.WouldBlock, trio.BrokenResourceError, trio.ClosedResourceError):
+                pass  # consumer gone or hopelessly behind: closing the channel tells it
+        entry.stream.close()
+        self.closed_ids[request_id] = None
+        if len(self.closed_ids) > RECENTLY_CLOSED:
+            self.closed_ids.popitem(last=False)
+        if self.status == "draining" and not self.inflight:
+            self._close(CloseCode.DRAINED, "drained")
+
+    def _learn_speeds(self, entry: _Inflight, prompt_tokens: int, completion_tokens: int) -> None:
+        now = trio.current_time()
+        prefill, decode = self.speeds[entry.model]
+        if entry.first_token_at is not None:
+            ttft = entry.first_token_at - entry.started
+            if ttft > 0 and prompt_tokens > 0:
+                observed = clamp_speed(prompt_tokens / ttft, prefill)
+                prefill += EWMA_ALPHA * (observed - prefill)
+            span = now - entry.first_token_at
+            if span > 0 and completion_tokens > 1:
+                observed = clamp_speed((completion_tokens - 1) / span, decode)
+                decode += EWMA_ALPHA * (observed - decode)
+        self.speeds[entry.model] = (prefill, decode)
+        self._push_capacity()
+
+    # -- challenges and liveness ---------------------------------------------------------
+
+    def _issue_challenge(self) -> None:
+        if self.status in ("draining", "gone"):
+            return
+        now = trio.current_time()
+        challenge = self.challenges.issue(now)
+        deadline_s = self.settings.challenge_deadline_s
+        self._send(ChallengeFrame(nonce=challenge.nonce, deadline=time.time() + deadline_s))
+        self.send_after(deadline_s, ChallengeExpired(challenge.nonce))
+
+    def _on_challenge_response(self, msg: ChallengeResponseFrame) -> None:
+        verdict = self.challenges.answer(msg.nonce, msg.signature, msg.status)
+        if verdict is Verdict.PASSED:
+            if self.status in ("registering", "untrusted"):
+                self.status = "online"
+            self.trust = self.session.attested_trust
+        else:
+            log.warning("provider %s: bad challenge signature → untrusted", self.provider_id)
+            if self.status != "draining":
+                self.status = "untrusted"
+            self.trust = "untrusted"
+        self._push_capacity(force=True)
+        self.send_after(self.challenges.next_delay(), ChallengeDue())
+
+    def _on_challenge_expired(self, nonce: str) -> None:
+        verdict = self.challenges.expire(nonce)
+        if verdict is None:
+            return
+        if verdict is Verdict.MISSED_TOO_OFTEN:
+            self._close(CloseCode.CHALLENGE_FAILED, "too many missed challenges")
+            return
+        log.info("provider %s missed a challenge deadline: unroutable", self.provider_id)
+        self._push_capacity(force=True)
+        self.send_after(self.settings.challenge_retry_s, ChallengeDue())
+
+    def _on_tick(self) -> None:
+        s = self.settings
+        if trio.current_time() - self.last_heartbeat > s.heartbeat_interval_s * s.heartbeat_misses:
+            self._close(CloseCode.HEARTBEAT_TIMEOUT, "no heartbeat")
+            return
+        self.send_after(s.heartbeat_interval_s, Tick())
+
+    def _drain(self) -> None:
+        if self.status == "gone":
+            return
+        self.status = "draining"
+        self._push_capacity(force=True)
+        self._send(DrainFrame())
+        if not self.inflight:
+            self._close(CloseCode.DRAINED, "drained")
+
+    # -- outputs -------------------------------------------------------------------------
+
+    def _in_use(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for entry in self.inflight.values():
+            counts[entry.model] = counts.get(entry.model, 0) + 1
+        return counts
+
+    def _push_capacity(self, force: bool = False) -> None:
+        if not force and all(
+            _close_enough(self.speeds[m], self.pushed_speeds.get(m)) for m in self.speeds
+        ):
+            return
+        self.pushed_speeds = dict(self.speeds)
+        update = CapacityUpdate(
+            provider_id=self.provider_id,
+            ref=self.ref,
+            trust=self.trust,
+            routable=self.routable,
+            models={
+                m: ModelCapacity(
+                    slots=n, prefill_tps=self.speeds[m][0], decode_tps=self.speeds[m][1]
+                )
+                for m, n in self.slots.items()
+            },
+        )
+        try:
+            self.system.lookup("scheduler").tell(update)
+        except (LookupError, MailboxFull) as exc:
+            log.warning("provider %s: capacity push failed: %s", self.provider_id, exc)
+
+    def _send(self, frame: Any) -> None:
+        try:
+            self.session.outbound.send_nowait(dump_frame(frame))
+        except trio.WouldBlock:
+            self._close(CloseCode.PROTOCOL_ERROR, "provider is not reading its socket")
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            self.stop()
+
+    def _close(self, code: int, reason: str) -> None:
+        """Ask the route to close the socket, and stop this actor for good."""
+        if self.status == "gone":
+            return
+        self.status = "gone"
+        self._push_capacity(force=True)
+        try:
+            self.session.outbound.send_nowait(CloseSocket(int(code), reason))
+        except (trio.WouldBlock, trio.BrokenResourceError, trio.ClosedResourceError):
+            pass  # the route notices the actor stopped and closes the socket itself
+        self.stop()
+
+
+def _gone_end(entry: _Inflight) -> StreamEnd:
+    return StreamEnd(
+        error_code="provider_gone",
+        error_message="the provider disconnected or its actor restarted",
+        retryable=entry.tokens == 0,
+    )
+
+
+def _close_enough(a: tuple[float, float], b: tuple[float, float] | None) -> bool:
+    if b is None:
+        return False
+    return all(abs(x - y) <= 0.1 * max(y, 1.0) for x, y in zip(a, b, strict=True))

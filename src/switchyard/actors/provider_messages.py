@@ -1,0 +1,108 @@
+"""Messages of the provider actor: frames in, commands, and what flows to consumers.
+
+Inbound frames arrive as the protocol's pydantic frames, except `chunk`, which arrives as
+`ChunkIn` (the route checks it by hand so the per-token path skips pydantic). What the
+actor hands a consumer's stream channel is `StreamChunk` items then one `StreamEnd`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import trio
+
+from ..protocol.frames import ChatRequestBody
+
+
+@dataclass(slots=True)
+class ChunkIn:
+    """A `chunk` frame: deltas (OpenAI-style dicts) for one request."""
+
+    request_id: str
+    deltas: list[dict[str, Any]]
+
+
+@dataclass(slots=True)
+class StreamChunk:
+    """Deltas relayed to the consumer; `tokens` counts the content deltas among them."""
+
+    deltas: list[dict[str, Any]]
+    tokens: int
+
+
+@dataclass(frozen=True, slots=True)
+class StreamEnd:
+    """The last item of a stream: a usage report, or an error (`retryable` if nothing was sent)."""
+
+    finish_reason: str | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    error_code: str | None = None
+    error_message: str = ""
+    retryable: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.error_code is None
+
+
+@dataclass(frozen=True)
+class Dispatch:
+    """Send a request to this provider; its stream comes back on `stream`."""
+
+    request_id: str
+    model: str
+    body: ChatRequestBody
+    deadline_unix: float
+    stream: trio.MemorySendChannel[StreamChunk | StreamEnd] = field(repr=False)
+
+
+@dataclass(frozen=True)
+class Cancel:
+    """The consumer went away: tell the provider to stop `request_id`."""
+
+    request_id: str
+
+
+@dataclass(frozen=True)
+class Drain:
+    """Finish in-flight work, take no more, then disconnect."""
+
+
+@dataclass(frozen=True)
+class Disconnect:
+    """Close the socket now (admin or shutdown)."""
+
+    code: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class CloseSocket:
+    """Outbound sentinel: send a protocol_error (if code ≥ 4000) then close with `code`."""
+
+    code: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class Tick:
+    """Periodic self-message: heartbeat watchdog."""
+
+
+@dataclass(frozen=True)
+class ChallengeDue:
+    """Self-message: time to issue a challenge."""
+
+
+@dataclass(frozen=True)
+class ChallengeExpired:
+    """Self-message: the deadline of `nonce` passed."""
+
+    nonce: str
+
+
+@dataclass(frozen=True)
+class PushCapacity:
+    """Re-send capacity to the scheduler (e.g. after the scheduler restarted)."""

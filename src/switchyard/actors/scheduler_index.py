@@ -1,0 +1,390 @@
+"""The scheduler's capacity view: providers, per-model candidate heaps, and the cost model.
+
+Cost of serving a request (prompt P tokens, up to M new tokens) on a provider's model slot:
+
+    ((in_use / slots) * service_s + P / prefill_tps  +  M / decode_tps)
+        * trust_penalty[trust] * (1 + error_weight * error_ewma)
+
+The first two terms are the expected time to first token: a provider batches its slots,
+so each busy slot delays a new request by about 1/slots of a typical request's service time
+(`service_s`: an EWMA of observed durations, or the reference request's estimate until one
+is observed). The third is decode time. Penalties favour hardware-attested providers and
+ones without recent errors.
+
+Index: for every (model, trust level) a heap of entries `(reference cost, random, seq, slot,
+version)` holding slots that are routable and have a free slot. The reference cost is the
+cost of a fixed reference request (config `ref_prompt_tokens`, `ref_max_tokens`). Any change
+to a slot or its provider bumps the slot's `version` and pushes a fresh entry, so older
+entries are stale and are dropped when they surface (lazy invalidation); a heap that grows
+past twice its members is rebuilt. `select` pops from the heaps of the acceptable trust
+levels in key order, skipping excluded providers, until it holds `max_candidates` entries or
+the next key is more than `scan_band` above the first; it costs those exactly for the actual
+request, picks at random among the ones within `tie_band` of the best, and pushes the rest
+back. A reservation therefore touches O(max_candidates + |exclude|) entries, each O(log n).
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import logging
+import math
+import random
+from typing import Any
+
+from switchyard.runtime import ActorRef
+
+from .scheduler_messages import (
+    DEFAULT_DECODE_TPS,
+    DEFAULT_PREFILL_TPS,
+    CapacityUpdate,
+    SchedulerConfig,
+    Trust,
+)
+
+log = logging.getLogger(__name__)
+
+TRUST_LEVELS = len(Trust)
+_EWMA_FLOOR = 1e-3  # an error EWMA below this counts as zero (so penalties settle)
+
+Entry = tuple[float, float, int, "ModelSlot", int]
+
+
+class ProviderEntry:
+    """One provider as the scheduler sees it (its slots live in `models`)."""
+
+    __slots__ = (
+        "error_ewma",
+        "models",
+        "penalty",
+        "provider_id",
+        "ref",
+        "reservations",
+        "routable",
+        "trust",
+    )
+
+    def __init__(self, provider_id: str, ref: ActorRef) -> None:
+        self.provider_id = provider_id
+        self.ref = ref
+        self.trust = Trust.UNTRUSTED
+        self.routable = False
+        self.error_ewma = 0.0
+        self.penalty = 1.0
+        self.models: dict[str, ModelSlot] = {}
+        self.reservations: set[str] = set()
+
+
+class ModelSlot:
+    """One provider's capacity for one model, with what the index counted for it."""
+
+    __slots__ = (
+        "counted_free",
+        "counted_slots",
+        "decode_tps",
+        "in_use",
+        "listed",
+        "model",
+        "prefill_tps",
+        "provider",
+        "service_est",
+        "service_obs",
+        "slots",
+        "version",
+    )
+
+    def __init__(self, provider: ProviderEntry, model: str) -> None:
+        self.provider = provider
+        self.model = model
+        self.slots = 0
+        self.in_use = 0
+        self.prefill_tps = DEFAULT_PREFILL_TPS
+        self.decode_tps = DEFAULT_DECODE_TPS
+        self.service_est = 0.0
+        self.service_obs: float | None = None
+        self.version = 0
+        self.listed: Trust | None = None  # the trust bucket it is counted in, if routable
+        self.counted_slots = 0
+        self.counted_free = 0
+
+    @property
+    def free(self) -> int:
+        return self.slots - self.in_use if self.slots > self.in_use else 0
+
+
+class ModelIndex:
+    """Per-model heaps and members by trust level, plus aggregates for GET /v1/models."""
+
+    __slots__ = ("heaps", "members", "online", "service_ewma", "slots_free", "slots_total")
+
+    def __init__(self) -> None:
+        self.heaps: list[list[Entry]] = [[] for _ in range(TRUST_LEVELS)]
+        self.members: list[dict[str, ModelSlot]] = [{} for _ in range(TRUST_LEVELS)]
+        self.online = 0
+        self.slots_total = 0
+        self.slots_free = 0
+        self.service_ewma: float | None = None
+
+
+def cost(slot: ModelSlot, prompt_tokens: int, max_tokens: int) -> float:
+    """Expected seconds to serve the request on `slot`, times its provider's penalty."""
+    service = slot.service_obs if slot.service_obs is not None else slot.service_est
+    ttft = slot.in_use / (slot.slots or 1) * service + prompt_tokens / slot.prefill_tps
+    return (ttft + max_tokens / slot.decode_tps) * slot.provider.penalty
+
+
+def _speed(value: float, default: float) -> float:
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return default
+    return value if math.isfinite(value) and value > 0 else default
+
+
+class CapacityIndex:
+    """Providers by id and the per-model candidate indexes (see module docstring)."""
+
+    def __init__(self, config: SchedulerConfig, rng: random.Random) -> None:
+        self.config = config
+        self.rng = rng
+        self.providers: dict[str, ProviderEntry] = {}
+        self.models: dict[str, ModelIndex] = {}
+        self.known: set[str] = set()
+        self.routable_count = 0
+        self._seq = itertools.count()
+
+    # -- updates from providers --------------------------------------------------------
+
+    def upsert(self, update: CapacityUpdate) -> list[str]:
+        """Apply a provider's full capacity; returns the models whose capacity was refreshed."""
+        try:
+            trust = Trust.parse(update.trust)
+        except ValueError:
+            log.warning("provider %s sent unknown trust %r", update.provider_id, update.trust)
+            trust = Trust.UNTRUSTED
+        provider = self.providers.get(update.provider_id)
+        if provider is None:
+            provider = self.providers[update.provider_id] = ProviderEntry(
+                update.provider_id, update.ref
+            )
+        provider.ref = update.ref
+        routable = bool(update.routable)
+        whole = provider.trust is not trust or provider.routable != routable
+        if provider.routable != routable:
+            self.routable_count += 1 if routable else -1
+        provider.trust = trust
+        provider.routable = routable
+        self._set_penalty(provider)
+        touched: list[ModelSlot] = []
+        for model, capacity in update.models.items():
+            slot = provider.models.get(model)
+            if slot is None:
+                slot = provider.models[model] = ModelSlot(provider, model)
+            slots = max(0, int(capacity.slots))
+            prefill = _speed(capacity.prefill_tps, DEFAULT_PREFILL_TPS)
+            decode = _speed(capacity.decode_tps, DEFAULT_DECODE_TPS)
+            if slots > 0:
+                self.known.add(model)
+            if whole or (slot.slots, slot.prefill_tps, slot.decode_tps) != (slots, prefill, decode):
+                slot.slots, slot.prefill_tps, slot.decode_tps = slots, prefill, decode
+                slot.service_est = (
+                    self.config.ref_prompt_tokens / prefill + self.config.ref_max_tokens / decode
+                )
+                touched.append(slot)
+        for model, slot in list(provider.models.items()):
+            if model not in update.models and (slot.slots or whole):
+                slot.slots = 0
+                touched.append(slot)
+        for slot in touched:
+            self._refresh(slot)
+            self._forget_if_idle(slot)
+        return [slot.model for slot in touched]
+
+    def remove(self, provider_id: str) -> ProviderEntry | None:
+        """Forget a provider entirely (its reservation ids are returned with it)."""
+        provider = self.providers.pop(provider_id, None)
+        if provider is None:
+            return None
+        if provider.routable:
+            self.routable_count -= 1
+        provider.routable = False
+        for slot in provider.models.values():
+            self._refresh(slot)
+        provider.models.clear()
+        return provider
+
+    # -- reservations --------------------------------------------------------------------
+
+    def free(self, model: str) -> int:
+        """Free routable slots of `model` at any trust level."""
+        index = self.models.get(model)
+        return index.slots_free if index is not None else 0
+
+    def acquire(self, slot: ModelSlot) -> None:
+        slot.in_use += 1
+        self._refresh(slot)
+
+    def release(self, slot: ModelSlot, error: bool | None, duration_s: float | None) -> None:
+        """Free one slot; `error` None leaves the error EWMA alone (client cancellations)."""
+        slot.in_use -= 1
+        provider = slot.provider
+        config = self.config
+        if duration_s is not None and math.isfinite(duration_s) and duration_s > 0:
+            old = slot.service_obs
+            slot.service_obs = (
+                duration_s if old is None else old + config.service_alpha * (duration_s - old)
+            )
+            index = self.models.get(slot.model)
+            if index is not None:
+                prev = index.service_ewma
+                index.service_ewma = (
+                    duration_s
+                    if prev is None
+                    else prev + config.service_alpha * (duration_s - prev)
+                )
+        if error is not None:
+            ewma = provider.error_ewma + config.error_alpha * (float(error) - provider.error_ewma)
+            ewma = 0.0 if ewma < _EWMA_FLOOR else ewma
+            if ewma != provider.error_ewma:
+                provider.error_ewma = ewma
+                self._set_penalty(provider)
+                for other in provider.models.values():
+                    if other is not slot:
+                        self._refresh(other)
+        self._refresh(slot)
+        self._forget_if_idle(slot)
+
+    def select(
+        self,
+        model: str,
+        prompt_tokens: int,
+        max_tokens: int,
+        floor: Trust,
+        exclude: frozenset[str],
+    ) -> ModelSlot | None:
+        """The cheapest eligible slot for this request (random among near-equal), or None."""
+        index = self.models.get(model)
+        if index is None or index.slots_free <= 0:
+            return None
+        config = self.config
+        heaps = index.heaps[floor:]
+        held: list[tuple[list[Entry], Entry]] = []
+        candidates: list[Entry] = []
+        limit = math.inf
+        while len(candidates) < config.max_candidates:
+            best: list[Entry] | None = None
+            for heap in heaps:
+                while heap and heap[0][3].version != heap[0][4]:
+                    heapq.heappop(heap)  # stale: the slot changed since this was pushed
+                if heap and (best is None or heap[0] < best[0]):
+                    best = heap
+            if best is None or best[0][0] > limit:
+                break
+            entry = heapq.heappop(best)
+            held.append((best, entry))
+            if exclude and entry[3].provider.provider_id in exclude:
+                continue
+            if not candidates:
+                limit = entry[0] * (1.0 + config.scan_band)
+            candidates.append(entry)
+        chosen: Entry | None = None
+        if candidates:
+            costs = [cost(e[3], prompt_tokens, max_tokens) for e in candidates]
+            cutoff = min(costs) * (1.0 + config.tie_band)
+            near = [e for e, c in zip(candidates, costs, strict=True) if c <= cutoff]
+            chosen = near[0] if len(near) == 1 else self.rng.choice(near)
+        for heap, entry in held:
+            if entry is not chosen:
+                heapq.heappush(heap, entry)
+        return chosen[3] if chosen is not None else None
+
+    # -- queries ---------------------------------------------------------------------------
+
+    def summary(self, include_offline: bool = False) -> dict[str, dict[str, int]]:
+        """Per model: providers online, routable slots in total and free."""
+        out: dict[str, dict[str, int]] = {}
+        for model in sorted(self.known):
+            index = self.models.get(model)
+            online = index.online if index is not None else 0
+            if online or include_offline:
+                out[model] = {
+                    "providers_online": online,
+                    "slots_total": index.slots_total if index is not None else 0,
+                    "slots_free": index.slots_free if index is not None else 0,
+                }
+        return out
+
+    def service_estimate(self, model: str) -> float:
+        """A typical request duration for `model` (observed EWMA, else the reference)."""
+        index = self.models.get(model)
+        if index is not None and index.service_ewma is not None:
+            return index.service_ewma
+        return (
+            self.config.ref_prompt_tokens / DEFAULT_PREFILL_TPS
+            + self.config.ref_max_tokens / DEFAULT_DECODE_TPS
+        )
+
+    def slots_total(self, model: str) -> int:
+        index = self.models.get(model)
+        return index.slots_total if index is not None else 0
+
+    def heap_sizes(self) -> dict[str, Any]:
+        """Entries held per model (stale included), for diagnostics and tests."""
+        return {m: sum(len(h) for h in index.heaps) for m, index in self.models.items()}
+
+    # -- internals -------------------------------------------------------------------------
+
+    def _set_penalty(self, provider: ProviderEntry) -> None:
+        config = self.config
+        provider.penalty = config.trust_penalty.get(provider.trust, 1.0) * (
+            1.0 + config.error_weight * provider.error_ewma
+        )
+
+    def _refresh(self, slot: ModelSlot) -> None:
+        """Re-count `slot` in its model's aggregates and re-index it at a new version."""
+        index = self.models.get(slot.model)
+        if index is None:
+            index = self.models[slot.model] = ModelIndex()
+        provider = slot.provider
+        if slot.listed is not None:
+            index.online -= 1
+            index.slots_total -= slot.counted_slots
+            index.slots_free -= slot.counted_free
+            del index.members[slot.listed][provider.provider_id]
+            slot.listed = None
+        slot.version += 1
+        if not provider.routable or slot.slots <= 0:
+            return
+        trust = provider.trust
+        slot.listed = trust
+        slot.counted_slots = slot.slots
+        slot.counted_free = free = slot.free
+        index.online += 1
+        index.slots_total += slot.slots
+        index.slots_free += free
+        members = index.members[trust]
+        members[provider.provider_id] = slot
+        if free > 0:
+            heap = index.heaps[trust]
+            heapq.heappush(heap, self._entry(slot))
+            if len(heap) > 2 * len(members) + 64:
+                index.heaps[trust] = self._rebuild(members)
+
+    def _entry(self, slot: ModelSlot) -> Entry:
+        key = cost(slot, self.config.ref_prompt_tokens, self.config.ref_max_tokens)
+        return (key, self.rng.random(), next(self._seq), slot, slot.version)
+
+    def _rebuild(self, members: dict[str, ModelSlot]) -> list[Entry]:
+        heap = [self._entry(slot) for slot in members.values() if slot.free > 0]
+        heapq.heapify(heap)
+        return heap
+
+    def _forget_if_idle(self, slot: ModelSlot) -> None:
+        """Drop a slot the provider no longer offers once nothing is reserved on it."""
+        if slot.slots == 0 and slot.in_use == 0:
+            models = slot.provider.models
+            if models.get(slot.model) is slot:
+                del models[slot.model]
+
+
+__all__ = ["CapacityIndex", "ModelIndex", "ModelSlot", "ProviderEntry", "cost"]

@@ -1,0 +1,210 @@
+"""Messages of the SchedulerActor, its trust levels and its configuration.
+
+Told by provider actors: `CapacityUpdate` (whenever anything changes), `ProviderGone`.
+Asked by request handlers: `Reserve` → `Reservation` | `NoCapacity`; told: `Release`.
+Asked by the HTTP layer: `ModelsQuery` (GET /v1/models), `SchedulerStats` (inspection).
+
+Outcomes of a `Release`: `"ok"` and `"cancelled"` (the client went away) do not count
+against the provider; any other string (e.g. `"error"`, `"timeout"`) does.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from dataclasses import dataclass, field
+
+from switchyard.runtime import ActorRef
+
+DEFAULT_PREFILL_TPS = 2000.0
+DEFAULT_DECODE_TPS = 50.0
+
+OUTCOME_OK = "ok"
+OUTCOME_CANCELLED = "cancelled"
+NEUTRAL_OUTCOMES = frozenset({OUTCOME_OK, OUTCOME_CANCELLED})
+
+# NoCapacity.reason values
+REASON_UNKNOWN_MODEL = "unknown_model"
+REASON_QUEUE_FULL = "queue_full"
+REASON_TIMEOUT = "timeout"
+
+
+class Trust(enum.IntEnum):
+    """Provider trust, ordered `untrusted < self_signed < hardware`; `str()` is the wire name."""
+
+    UNTRUSTED = 0
+    SELF_SIGNED = 1
+    HARDWARE = 2
+
+    def __str__(self) -> str:
+        return self.name.lower()
+
+    @property
+    def wire(self) -> str:
+        return self.name.lower()
+
+    @classmethod
+    def parse(cls, value: str | Trust) -> Trust:
+        """`Trust` from its wire name (or a `Trust`); raises ValueError for anything else."""
+        if isinstance(value, Trust):
+            return value
+        try:
+            return cls[str(value).upper()]
+        except KeyError:
+            raise ValueError(f"unknown trust level {value!r}") from None
+
+
+@dataclass(frozen=True, slots=True)
+class ModelCapacity:
+    """What a provider offers for one model: slot limit and its speeds (tokens/s)."""
+
+    slots: int
+    prefill_tps: float = DEFAULT_PREFILL_TPS
+    decode_tps: float = DEFAULT_DECODE_TPS
+
+
+@dataclass(frozen=True, slots=True)
+class CapacityUpdate:
+    """Full capacity of one provider, told whenever anything changes.
+
+    `routable=False` (not online, challenge overdue, draining) takes the provider out of
+    the indexes; its existing reservations stay until released. Models missing from
+    `models` are no longer offered.
+    """
+
+    provider_id: str
+    ref: ActorRef
+    trust: str
+    routable: bool
+    models: dict[str, ModelCapacity]
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderGone:
+    """The provider disconnected: forget it and all its reservations."""
+
+    provider_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Reserve:
+    """Ask for one slot of `model`; `deadline` is a `trio.current_time()` value.
+
+    Replied with `Reservation`, or `NoCapacity` (a value, not an exception). Ask with a
+    timeout a little beyond the deadline so the scheduler answers first.
+    """
+
+    model: str
+    prompt_tokens: int
+    max_tokens: int
+    min_trust: str = "self_signed"
+    exclude: frozenset[str] = frozenset()
+    deadline: float = field(kw_only=True)
+
+
+@dataclass(frozen=True, slots=True)
+class Reservation:
+    """A granted slot; give it back exactly once with `Release(id, ...)`."""
+
+    id: str
+    provider_id: str
+    provider_ref: ActorRef
+    model: str
+
+
+@dataclass(frozen=True, slots=True)
+class NoCapacity:
+    """No slot within the deadline (`timeout`), queue overflow, or `unknown_model`."""
+
+    reason: str
+    retry_after_s: float
+    queue_full: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Release:
+    """Give a reservation back; unknown or repeated ids are counted no-ops."""
+
+    reservation_id: str
+    outcome: str
+    ttft_s: float | None = None
+    tokens: int = 0
+    duration_s: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ModelsQuery:
+    """→ {model: {"providers_online", "slots_total", "slots_free"}} (served models only)."""
+
+    include_offline: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class SchedulerStats:
+    """→ dict of counters: reserved_total, per-model reserved/queued, providers, outcomes."""
+
+
+@dataclass(frozen=True, slots=True)
+class Expire:
+    """Internal: the deadline timer fired; answer every waiter whose deadline passed."""
+
+    token: int
+
+
+@dataclass(frozen=True, slots=True)
+class GrantLost:
+    """Internal: a granted reservation's asker had already gone; take the slot back."""
+
+    reservation_id: str
+
+
+@dataclass(frozen=True)
+class SchedulerConfig:
+    """Tunables of the scheduler (defaults suit production)."""
+
+    queue_limit: int = 1000  # waiting Reserves per model; more → NoCapacity(queue_full)
+    ref_prompt_tokens: int = 512  # reference request used to key the candidate heaps
+    ref_max_tokens: int = 256
+    tie_band: float = 0.05  # costs within 5% of the best are a tie, broken at random
+    scan_band: float = 0.25  # heap entries within 25% of the top are costed exactly
+    max_candidates: int = 8  # ...but never more than this many per Reserve
+    trust_penalty: dict[Trust, float] = field(
+        default_factory=lambda: {Trust.HARDWARE: 1.0, Trust.SELF_SIGNED: 1.2, Trust.UNTRUSTED: 1.5}
+    )
+    error_weight: float = 3.0  # cost * (1 + error_weight * error EWMA)
+    error_alpha: float = 0.1  # EWMA weight of one Release outcome
+    service_alpha: float = 0.2  # EWMA weight of one observed request duration
+    retry_after_min_s: float = 1.0
+    retry_after_max_s: float = 30.0
+    seed: int | None = None  # for the random tie-break (tests)
+
+    def __post_init__(self) -> None:
+        if self.queue_limit < 0 or self.max_candidates < 1:
+            raise ValueError("queue_limit must be >= 0 and max_candidates >= 1")
+        if not all(math.isfinite(p) and p > 0 for p in self.trust_penalty.values()):
+            raise ValueError("trust penalties must be positive")
+
+
+__all__ = [
+    "DEFAULT_DECODE_TPS",
+    "DEFAULT_PREFILL_TPS",
+    "NEUTRAL_OUTCOMES",
+    "OUTCOME_CANCELLED",
+    "OUTCOME_OK",
+    "REASON_QUEUE_FULL",
+    "REASON_TIMEOUT",
+    "REASON_UNKNOWN_MODEL",
+    "CapacityUpdate",
+    "Expire",
+    "GrantLost",
+    "ModelCapacity",
+    "ModelsQuery",
+    "NoCapacity",
+    "ProviderGone",
+    "Release",
+    "Reservation",
+    "Reserve",
+    "SchedulerConfig",
+    "SchedulerStats",
+    "Trust",
+]

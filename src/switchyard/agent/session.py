@@ -1,0 +1,354 @@
+"""One WebSocket connection to the coordinator: register, then serve until the socket closes.
+
+Tasks inside a session: the reader (dispatches coordinator frames), one writer (the only
+task that sends on the socket, so a cancelled request can never tear a frame in half),
+heartbeats, a registration watchdog, a stop watcher, and one task per in-flight request.
+Every outgoing frame goes through the writer's queue tagged with its request; frames of
+a request that was cancelled or abandoned are dropped at send time, so after `cancel` or
+`resync` nothing more is sent for it.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import trio
+from trio_websocket import ConnectionClosed, WebSocketConnection
+
+from switchyard.protocol.codes import FATAL_CLOSE_CODES, CloseCode, FrameError
+from switchyard.protocol.frames import (
+    PROTOCOL_VERSION,
+    Attestation,
+    CancelFrame,
+    ChallengeFrame,
+    ChallengeResponseFrame,
+    ChunkFrame,
+    DrainFrame,
+    ErrorFrame,
+    Frame,
+    HeartbeatFrame,
+    InferenceRequestFrame,
+    ModelSpec,
+    ProtocolErrorFrame,
+    ProviderStatus,
+    RegisteredFrame,
+    RegisterFrame,
+    ResyncFrame,
+    dump_frame,
+    parse_coordinator_frame,
+)
+from switchyard.protocol.signing import sign_challenge
+
+from .streaming import stream_request
+
+if TYPE_CHECKING:
+    from .client import ProviderAgent
+
+log = logging.getLogger(__name__)
+
+CLOSE_TIMEOUT_S = 5.0
+
+
+def _reason_text(exc: ConnectionClosed) -> str:
+    return exc.reason.reason or exc.reason.name or ""
+
+
+@dataclass(eq=False)
+class InFlight:
+    """A request being served; `abandoned` means: send nothing more for it."""
+
+    request_id: str
+    model: str
+    scope: trio.CancelScope = field(default_factory=trio.CancelScope)
+    abandoned: bool = False
+
+
+@dataclass
+class SessionOutcome:
+    """How a session ended and what the agent should do next."""
+
+    close_code: int | None
+    reason: str
+    registered: bool
+    finished: bool = False
+
+    @property
+    def fatal(self) -> bool:
+        return self.close_code in FATAL_CLOSE_CODES
+
+
+class Session:
+    """Serves one connection on behalf of a `ProviderAgent`."""
+
+    def __init__(
+        self, agent: ProviderAgent, ws: WebSocketConnection, models: list[ModelSpec]
+    ) -> None:
+        self.agent = agent
+        self.config = agent.config
+        self.ws = ws
+        self.slots = {m.id: m.slots for m in models}
+        self.models = models
+        self.provider_id = agent.provider_id
+        self.active: dict[str, InFlight] = {}
+        self.in_use: Counter[str] = Counter()
+        self.draining = False
+        self._registered = trio.Event()
+        self._changed = trio.Event()
+        self._drained_by_coordinator = False
+        self._self_close: tuple[int, str] | None = None
+        self._finished = False
+        self._nursery: trio.Nursery | None = None
+        self._out_send, self._out_recv = trio.open_memory_channel[
+            tuple[InFlight | None, str | trio.Event]
+        ](256)
+
+    # ------------------------------------------------------------ lifecycle
+
+    async def run(self) -> SessionOutcome:
+        register = RegisterFrame(
+            protocol_version=PROTOCOL_VERSION,
+            agent_version=self.config.agent_version,
+            public_key=self.agent.public_key,
+            attestation=Attestation(
+                kind=self.config.attestation_kind, evidence=self.config.attestation_evidence
+            ),
+            models=self.models,
+            hardware=self.config.hardware,
+        )
+        try:
+            await self.ws.send_message(dump_frame(register))
+        except ConnectionClosed as exc:
+            return SessionOutcome(exc.reason.code, _reason_text(exc), registered=False)
+        async with trio.open_nursery() as nursery:
+            self._nursery = nursery
+            nursery.start_soon(self._writer)
+            nursery.start_soon(self._register_watchdog)
+            nursery.start_soon(self._stop_watcher)
+            code, reason = await self._reader()
+            nursery.cancel_scope.cancel()
+        if self._self_close is not None:
+            code, reason = self._self_close
+        elif self._drained_by_coordinator and code in (CloseCode.NORMAL, CloseCode.DRAINED):
+            self._finished = True
+        return SessionOutcome(code, reason, self._registered.is_set(), self._finished)
+
+    async def _reader(self) -> tuple[int | None, str]:
+        """Dispatch frames until the socket closes; returns the peer's close code and reason."""
+        try:
+            while True:
+                message = await self.ws.get_message()
+                try:
+                    frame = parse_coordinator_frame(message)
+                except FrameError as exc:
+                    log.error("bad frame from coordinator: %s", exc)
+                    await self._close(exc.code, "bad frame from coordinator")
+                    continue
+                await self._dispatch(frame)
+        except ConnectionClosed as exc:
+            return exc.reason.code, _reason_text(exc)
+
+    async def _close(self, code: int, reason: str, *, finished: bool = False) -> None:
+        if self._self_close is None:
+            self._self_close = (code, reason)
+            self._finished = finished
+        with trio.move_on_after(CLOSE_TIMEOUT_S):
+            await self.ws.aclose(code, reason)
+
+    async def _writer(self) -> None:
+        async for request, item in self._out_recv:
+            if isinstance(item, trio.Event):
+                item.set()
+            elif request is None or not request.abandoned:
+                try:
+                    await self.ws.send_message(item)
+                except ConnectionClosed:
+                    return
+
+    async def _send(self, request: InFlight | None, frame: Frame) -> None:
+        await self._out_send.send((request, dump_frame(frame)))
+
+    async def _flush(self) -> None:
+        """Wait until everything queued so far has been written."""
+        done = trio.Event()
+        await self._out_send.send((None, done))
+        await done.wait()
+
+    # ------------------------------------------------------------ control
+
+    def status(self) -> ProviderStatus:
+        in_use = {m: self.in_use[m] for m in self.slots}
+        total = sum(self.slots.values())
+        return ProviderStatus(in_use=in_use, load=sum(in_use.values()) / total if total else 0.0)
+
+    async def _dispatch(self, frame: Frame) -> None:
+        if isinstance(frame, InferenceRequestFrame):
+            await self._admit(frame)
+        elif isinstance(frame, ChallengeFrame):
+            status = self.status()
+            signature = sign_challenge(self.agent.key, frame.nonce, self.provider_id, status)
+            await self._send(
+                None, ChallengeResponseFrame(nonce=frame.nonce, signature=signature, status=status)
+            )
+        elif isinstance(frame, CancelFrame):
+            request = self.active.get(frame.request_id)
+            if request is not None:
+                self._abandon(request)
+        elif isinstance(frame, ResyncFrame):
+            log.info("coordinator asked to resync; abandoning %d request(s)", len(self.active))
+            for request in list(self.active.values()):
+                self._abandon(request)
+            await self._heartbeat()
+        elif isinstance(frame, DrainFrame):
+            if not self._drained_by_coordinator:
+                self._drained_by_coordinator = True
+                self._spawn(self._drain_then_close)
+        elif isinstance(frame, RegisteredFrame):
+            self._on_registered(frame)
+        elif isinstance(frame, ProtocolErrorFrame):
+            log.error("coordinator protocol error %d: %s", frame.code, frame.message)
+
+    def _on_registered(self, frame: RegisteredFrame) -> None:
+        if self._registered.is_set():
+            log.warning("ignoring a second 'registered' frame")
+            return
+        if frame.provider_id != self.provider_id:
+            log.warning("coordinator calls us %s, expected %s", frame.provider_id, self.provider_id)
+            self.provider_id = frame.provider_id
+        self._registered.set()
+        self.agent.note_registered(frame)
+        self._spawn(self._heartbeats, frame.heartbeat_interval_s)
+
+    def _spawn(self, fn: Callable[..., Awaitable[object]], *args: object) -> None:
+        if self._nursery is None:
+            raise RuntimeError("session is not running")
+        self._nursery.start_soon(fn, *args)
+
+    async def _heartbeat(self) -> None:
+        status = self.status()
+        await self._send(None, HeartbeatFrame(in_use=status.in_use, load=status.load))
+
+    async def _heartbeats(self, interval: float) -> None:
+        while True:
+            await trio.sleep(interval)
+            await self._heartbeat()
+
+    async def _register_watchdog(self) -> None:
+        with trio.move_on_after(self.config.register_timeout_s):
+            await self._registered.wait()
+            return
+        log.warning("no 'registered' within %.1fs; reconnecting", self.config.register_timeout_s)
+        await self._close(CloseCode.PROTOCOL_ERROR, "no registered frame")
+
+    async def _stop_watcher(self) -> None:
+        await self.agent.stopping.wait()
+        self.draining = True
+        with trio.move_on_at(self.agent.stop_deadline):
+            await self._wait_idle()
+        for request in list(self.active.values()):
+            self._abandon(request)
+            error = ErrorFrame(
+                request_id=request.request_id,
+                code="provider_shutdown",
+                message="provider shut down before the request finished",
+                retryable=True,
+            )
+            await self._send(None, error)
+        await self._flush()
+        await self._close(CloseCode.NORMAL, "provider shutting down", finished=True)
+
+    async def _drain_then_close(self) -> None:
+        log.info("coordinator asked to drain; finishing %d request(s)", len(self.active))
+        self.draining = True
+        await self._wait_idle()
+        await self._flush()
+        await self._close(
+            CloseCode.NORMAL, "drained", finished=not self.config.reconnect_after_drain
+        )
+
+    # ------------------------------------------------------------ requests
+
+    async def _wait_idle(self) -> None:
+        while self.active:
+            await self._changed.wait()
+
+    def _notify(self) -> None:
+        self._changed.set()
+        self._changed = trio.Event()
+
+    def _release(self, request: InFlight) -> None:
+        if self.active.get(request.request_id) is request:
+            del self.active[request.request_id]
+            self.in_use[request.model] -= 1
+            self._notify()
+
+    def _abandon(self, request: InFlight) -> None:
+        request.abandoned = True
+        request.scope.cancel()
+        self._release(request)
+
+    async def _admit(self, frame: InferenceRequestFrame) -> None:
+        rid, model = frame.request_id, frame.model
+        if rid in self.active:
+            log.warning("ignoring duplicate inference_request %s", rid)
+            return
+        remaining = frame.deadline - time.time()
+        refusal: tuple[str, str, bool] | None = None
+        if self.draining:
+            refusal = ("draining", "provider is draining", True)
+        elif model not in self.slots:
+            refusal = ("unknown_model", f"model {model[:200]!r} is not served here", True)
+        elif self.in_use[model] >= self.slots[model]:
+            refusal = ("busy", f"all {self.slots[model]} slots for {model!r} are in use", True)
+        elif remaining <= 0 or math.isnan(remaining):
+            refusal = ("deadline_exceeded", "the request deadline has already passed", False)
+        if refusal is not None:
+            code, message, retryable = refusal
+            await self._send(
+                None, ErrorFrame(request_id=rid, code=code, message=message, retryable=retryable)
+            )
+            return
+        request = InFlight(rid, model)
+        self.active[rid] = request
+        self.in_use[model] += 1
+        self._spawn(self._serve, request, frame, trio.current_time() + remaining)
+
+    async def _serve(
+        self, request: InFlight, frame: InferenceRequestFrame, deadline: float
+    ) -> None:
+        async def send_chunk(chunk: ChunkFrame) -> None:
+            await self._send(request, chunk)
+
+        with request.scope:
+            try:
+                terminal: Frame
+                with trio.move_on_at(deadline) as timer:
+                    try:
+                        terminal = await stream_request(
+                            self.agent.backend, frame, send_chunk, self.config.chunk_window_s
+                        )
+                    except Exception as exc:
+                        log.exception("request %s failed inside the agent", request.request_id)
+                        terminal = ErrorFrame(
+                            request_id=request.request_id,
+                            code="internal_error",
+                            message=f"agent error: {exc!r}"[:4096],
+                            retryable=True,
+                        )
+                if timer.cancelled_caught:
+                    terminal = ErrorFrame(
+                        request_id=request.request_id,
+                        code="deadline_exceeded",
+                        message="the request deadline passed during generation",
+                        retryable=False,
+                    )
+                # free the slot before the terminal frame can reach the coordinator
+                self._release(request)
+                await self._send(request, terminal)
+            finally:
+                self._release(request)

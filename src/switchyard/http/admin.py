@@ -1,0 +1,176 @@
+"""Admin API (DESIGN §6): accounts, keys, credit, provider tokens, pricing, providers.
+
+Every route needs `Authorization: Bearer <admin key>`, compared in constant time. With no
+admin key configured the admin API refuses everything.
+"""
+
+from __future__ import annotations
+
+import hmac
+from typing import Any
+
+from quart import Blueprint, Response, jsonify, request
+
+from ..actors.provider_messages import Drain
+from ..coordinator import PROVIDERS_PATH
+from ..protocol.admin_api import (
+    CreateAccount,
+    CreateKey,
+    CreateProviderToken,
+    CreditAccount,
+    SetPricing,
+)
+from ..protocol.errors import ApiError, parse_json_body
+from ..runtime import ActorStopped
+from ..storage.errors import UnknownAccount
+from ..storage.models import Account
+from .context import bearer_token, coordinator
+
+admin = Blueprint("admin", __name__)
+
+
+@admin.before_request
+async def _require_admin_key() -> None:
+    expected = coordinator().settings.admin_key
+    presented = bearer_token(request.headers)
+    if not expected or presented is None:
+        raise ApiError(401, "Missing or invalid admin key.", code="invalid_admin_key")
+    if not hmac.compare_digest(presented.encode(), expected.encode()):
+        raise ApiError(401, "Missing or invalid admin key.", code="invalid_admin_key")
+
+
+async def _body(model: type[Any]) -> Any:
+    raw = await request.get_data()
+    return parse_json_body(raw, model, max_bytes=coordinator().settings.max_body_bytes)
+
+
+def _account_json(account: Account) -> dict[str, Any]:
+    return {
+        "id": account.id,
+        "name": account.name,
+        "balance_micro_usd": account.balance_micro_usd,
+        "earnings_micro_usd": account.earnings_micro_usd,
+    }
+
+
+async def _account_or_404(account_id: str) -> Account:
+    account = await coordinator().store.get_account(account_id)
+    if account is None:
+        raise ApiError(404, f"No account {account_id!r}.", code="account_not_found")
+    return account
+
+
+@admin.post("/admin/accounts")
+async def create_account() -> tuple[Response, int]:
+    body = await _body(CreateAccount)
+    account = await coordinator().store.create_account(body.name)
+    return jsonify(_account_json(account)), 201
+
+
+@admin.get("/admin/accounts")
+async def list_accounts() -> Response:
+    accounts = await coordinator().store.list_accounts()
+    return jsonify({"accounts": [_account_json(a) for a in accounts]})
+
+
+@admin.get("/admin/accounts/<account_id>")
+async def show_account(account_id: str) -> Response:
+    account = await _account_or_404(account_id)
+    open_holds = await coordinator().store.count_open_holds(account_id)
+    return jsonify({**_account_json(account), "open_holds": open_holds})
+
+
+@admin.post("/admin/accounts/<account_id>/keys")
+async def create_key(account_id: str) -> tuple[Response, int]:
+    body = await _body(CreateKey)
+    await _account_or_404(account_id)
+    record, raw = await coordinator().store.create_api_key(account_id, body.name)
+    return jsonify({"id": record.id, "key": raw, "prefix": record.prefix, "name": record.name}), 201
+
+
+@admin.get("/admin/accounts/<account_id>/keys")
+async def list_keys(account_id: str) -> Response:
+    await _account_or_404(account_id)
+    keys = await coordinator().store.list_api_keys(account_id)
+    return jsonify(
+        {
+            "keys": [
+                {"id": k.id, "name": k.name, "prefix": k.prefix, "revoked": k.revoked} for k in keys
+            ]
+        }
+    )
+
+
+@admin.delete("/admin/keys/<key_id>")
+async def revoke_key(key_id: str) -> Response:
+    record = await coordinator().store.revoke_api_key(key_id)
+    return jsonify({"id": record.id, "revoked": True})
+
+
+@admin.post("/admin/accounts/<account_id>/credit")
+async def credit_account(account_id: str) -> Response:
+    body = await _body(CreditAccount)
+    if body.amount_micro_usd == 0:
+        raise ApiError(400, "amount_micro_usd must not be zero.", param="amount_micro_usd")
+    try:
+        await coordinator().store.credit(
+            account_id, body.amount_micro_usd, kind="adjustment", reason=body.reason
+        )
+    except UnknownAccount:
+        raise ApiError(404, f"No account {account_id!r}.", code="account_not_found") from None
+    account = await _account_or_404(account_id)
+    return jsonify(_account_json(account))
+
+
+@admin.post("/admin/provider-tokens")
+async def create_provider_token() -> tuple[Response, int]:
+    body = await _body(CreateProviderToken)
+    await _account_or_404(body.account_id)
+    record, raw = await coordinator().store.create_provider_token(body.account_id, body.name)
+    return jsonify({"id": record.id, "token": raw, "prefix": record.prefix}), 201
+
+
+@admin.put("/admin/pricing/<path:model>")
+async def set_pricing(model: str) -> Response:
+    body = await _body(SetPricing)
+    pricing = await coordinator().store.set_pricing(
+        model,
+        body.input_micro_usd_per_mtok,
+        body.output_micro_usd_per_mtok,
+        context_length=body.context_length,
+    )
+    return jsonify(
+        {
+            "model": pricing.model,
+            "input_micro_usd_per_mtok": pricing.input_micro_usd_per_mtok,
+            "output_micro_usd_per_mtok": pricing.output_micro_usd_per_mtok,
+            "context_length": pricing.context_length,
+        }
+    )
+
+
+@admin.get("/admin/providers")
+async def list_providers() -> Response:
+    states = coordinator().system.children_states(PROVIDERS_PATH)
+    providers = [
+        {k: s[k] for k in ("id", "status", "trust", "models", "inflight", "routable")}
+        for s in states
+        if "id" in s
+    ]
+    return jsonify({"providers": providers})
+
+
+@admin.post("/admin/providers/<provider_id>/drain")
+async def drain_provider(provider_id: str) -> Response:
+    try:
+        ref = coordinator().system.lookup(f"{PROVIDERS_PATH}/{provider_id}")
+        await ref.send(Drain())
+    except (LookupError, ActorStopped):
+        raise ApiError(404, f"Provider {provider_id!r} is not connected.") from None
+    return jsonify({"id": provider_id, "status": "draining"})
+
+
+@admin.get("/admin/supervisor")
+async def supervisor_tree() -> Response:
+    snapshot = coordinator().system.snapshot()
+    return jsonify(snapshot)

@@ -1,0 +1,30 @@
+"""The Quart (quart-trio) application factory: blueprints, limits, error handlers."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from quart_trio import QuartTrio
+
+from .admin import admin
+from .consumer import consumer
+from .errors import install_error_handlers
+from .ops import ops
+from .provider_ws import provider_ws
+
+if TYPE_CHECKING:
+    from ..coordinator import Coordinator
+
+
+def create_app(coord: Coordinator) -> QuartTrio:
+    """An app serving `coord`; it keeps only a reference to it, no routing state."""
+    app = QuartTrio("switchyard")
+    app.config["SWITCHYARD_COORDINATOR"] = coord
+    app.config["MAX_CONTENT_LENGTH"] = coord.settings.max_body_bytes
+    app.config["RESPONSE_TIMEOUT"] = coord.settings.request_timeout_s + 30
+    app.config["BODY_TIMEOUT"] = 60
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    for blueprint in (ops, admin, consumer, provider_ws):
+        app.register_blueprint(blueprint)
+    install_error_handlers(app)
+    return app

@@ -1,0 +1,218 @@
+"""Consumer API routes: `/v1/chat/completions`, `/v1/completions`, `/v1/messages`, `/v1/models`.
+
+Each route authenticates the API key, validates the body into the normalized chat shape,
+and runs it through a `RelaySession`. Streams wait for the first batch before answering,
+so a failure before the first token is still a proper HTTP status; afterwards failures
+become an in-stream error event. Stop sequences are enforced here (`StopMatcher`), so they
+work whatever the backend does. A client that disconnects cancels the handler (or closes
+the stream generator), which releases the slot and cancels the provider's work.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+import trio
+from quart import Blueprint, Response, jsonify, request
+
+from ..actors.provider_messages import StreamChunk, StreamEnd
+from ..actors.scheduler_messages import ModelsQuery, Trust
+from ..inference.relay import Job, RelaySession
+from ..protocol.anthropic_api import MessagesRequest, messages_to_normalized
+from ..protocol.chat import StopMatcher, delta_texts
+from ..protocol.errors import ApiError, authentication_failed, invalid_request, parse_json_body
+from ..protocol.frames import MAX_FRAME_BYTES, ChatRequestBody
+from ..protocol.openai_api import (
+    ChatCompletionRequest,
+    CompletionRequest,
+    chat_to_normalized,
+    completion_to_normalized,
+)
+from ..storage.models import ApiKeyRecord
+from .consumer_formats import AnthropicMessages, OpenAIChat, OpenAICompletion, Rendering, Usage
+from .context import bearer_token, coordinator
+
+consumer = Blueprint("consumer", __name__)
+
+SSE_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
+TRUST_HEADER = "X-Switchyard-Min-Trust"
+
+
+async def authenticate() -> ApiKeyRecord:
+    token = bearer_token(request.headers)
+    if token is None:
+        raise authentication_failed("Missing API key (Authorization: Bearer sk-sy-...).")
+    record = await coordinator().keys.lookup(token)
+    if record is None:
+        raise authentication_failed()
+    return record
+
+
+async def parse(model_cls: type[Any]) -> Any:
+    raw = await request.get_data()
+    return parse_json_body(raw, model_cls, max_bytes=coordinator().settings.max_body_bytes)
+
+
+def estimate_prompt_tokens(body: ChatRequestBody) -> int:
+    """A cheap upper-leaning estimate (≈4 characters a token, plus per-message overhead)."""
+    return sum(len(m.content) // 4 + 4 for m in body.messages) + 2
+
+
+def make_job(model: str, body: ChatRequestBody) -> Job:
+    settings = coordinator().settings
+    if len(body.model_dump_json()) > MAX_FRAME_BYTES - 4096:
+        raise ApiError(413, "The request is too large to send to a provider.", code="too_large")
+    trust = request.headers.get(TRUST_HEADER, "self_signed").strip().lower()
+    try:
+        Trust.parse(trust)
+    except ValueError:
+        raise invalid_request(
+            f"{TRUST_HEADER} must be untrusted, self_signed or hardware.", param=TRUST_HEADER
+        ) from None
+    now = trio.current_time()
+    return Job(
+        model=model,
+        body=body,
+        prompt_tokens=estimate_prompt_tokens(body),
+        deadline=now + settings.request_timeout_s,
+        reserve_deadline=now + settings.reserve_timeout_s,
+        min_trust=trust,
+        max_attempts=settings.max_attempts,
+        stream_buffer=settings.provider.stream_buffer,
+    )
+
+
+def final_usage(job: Job, session: RelaySession, end: StreamEnd | None) -> Usage:
+    """The provider's report when it sent one, else what we estimated and relayed."""
+    if end is not None and end.ok and end.prompt_tokens is not None:
+        return Usage(end.prompt_tokens, end.completion_tokens or 0)
+    return Usage(job.prompt_tokens, session.relayed_tokens)
+
+
+async def run(job: Job, rendering: Rendering, stream: bool) -> Any:
+    """Relay `job` and answer in `rendering`'s format, streamed or as one body."""
+    session = RelaySession(coordinator().scheduler, job)
+    stops = StopMatcher(job.body.stop or [])
+    if not stream:
+        async with session:
+            return await _collect(job, session, rendering, stops)
+    events = _stream(job, session, rendering, stops)
+    first = await events.__anext__()  # raises ApiError before any byte is sent
+    return Response(_chain(first, events), headers=SSE_HEADERS, timeout=None)
+
+
+async def _collect(
+    job: Job, session: RelaySession, rendering: Rendering, stops: StopMatcher
+) -> Response:
+    parts: list[str] = []
+    end: StreamEnd | None = None
+    while end is None:
+        for item in await session.next_batch():
+            if type(item) is StreamChunk:
+                parts += stops.feed_all(delta_texts(item.deltas))
+            elif type(item) is StreamEnd:
+                end = item
+        if stops.matched is not None:
+            break
+    if end is not None and not end.ok:
+        raise ApiError(502, f"The provider failed: {end.error_message or end.error_code}")
+    parts.append(stops.flush())
+    reason = "stop" if stops.matched is not None else (end.finish_reason if end else "stop")
+    usage = final_usage(job, session, end)
+    return jsonify(rendering.body("".join(parts), reason or "stop", usage, stops.matched))
+
+
+async def _stream(
+    job: Job, session: RelaySession, rendering: Rendering, stops: StopMatcher
+) -> AsyncIterator[bytes]:
+    async with session:
+        while True:
+            batch = await session.next_batch()
+            out = b""
+            end: StreamEnd | None = None
+            for item in batch:
+                if type(item) is StreamChunk:
+                    texts = delta_texts(item.deltas)
+                    out += rendering.texts(stops.feed_all(texts) if stops.active else texts)
+                elif type(item) is StreamEnd:
+                    end = item
+            if stops.matched is not None:
+                usage = final_usage(job, session, None)
+                yield out + rendering.finish("stop", usage, stops.matched)
+                return
+            if end is not None:
+                out += rendering.texts([stops.flush()])
+                if end.ok:
+                    usage = final_usage(job, session, end)
+                    out += rendering.finish(end.finish_reason or "stop", usage, None)
+                else:
+                    message = f"The provider failed: {end.error_message or end.error_code}"
+                    out += rendering.error(ApiError(502, message, code="provider_error"))
+                yield out
+                return
+            yield out
+
+
+async def _chain(first: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    """The already-produced first part, then the rest; closing this closes `rest`."""
+    async with contextlib.aclosing(rest):  # type: ignore[type-var]
+        yield first
+        async for part in rest:
+            yield part
+
+
+@consumer.post("/v1/chat/completions")
+async def chat_completions() -> Any:
+    await authenticate()
+    req: ChatCompletionRequest = await parse(ChatCompletionRequest)
+    body = chat_to_normalized(req, default_max_tokens=coordinator().settings.default_max_tokens)
+    job = make_job(req.model, body)
+    return await run(job, OpenAIChat(req.model, req.include_usage), req.stream)
+
+
+@consumer.post("/v1/completions")
+async def completions() -> Any:
+    await authenticate()
+    req: CompletionRequest = await parse(CompletionRequest)
+    job = make_job(req.model, completion_to_normalized(req))
+    return await run(job, OpenAICompletion(req.model, req.include_usage), req.stream)
+
+
+@consumer.post("/v1/messages")
+async def messages() -> Any:
+    await authenticate()
+    req: MessagesRequest = await parse(MessagesRequest)
+    job = make_job(req.model, messages_to_normalized(req))
+    rendering = AnthropicMessages(req.model, job.prompt_tokens)
+    return await run(job, rendering, req.stream)
+
+
+@consumer.get("/v1/models")
+async def list_models() -> Response:
+    await authenticate()
+    coord = coordinator()
+    served: dict[str, dict[str, int]] = await coord.scheduler.ask(ModelsQuery())
+    prices = {p.model: p for p in await coord.store.list_pricing()}
+    data = []
+    for model_id in sorted(served):
+        info = served[model_id]
+        price = prices.get(model_id)
+        entry: dict[str, Any] = {
+            "id": model_id,
+            "object": "model",
+            "created": 0,
+            "owned_by": "switchyard",
+            "providers": info.get("providers_online", 0),
+            "slots_free": info.get("slots_free", 0),
+        }
+        if price is not None:
+            entry["pricing"] = {
+                "input_micro_usd_per_mtok": price.input_micro_usd_per_mtok,
+                "output_micro_usd_per_mtok": price.output_micro_usd_per_mtok,
+            }
+            if price.context_length:
+                entry["context_length"] = price.context_length
+        data.append(entry)
+    return jsonify({"object": "list", "data": data})

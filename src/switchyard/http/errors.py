@@ -1,0 +1,67 @@
+"""Error rendering: every failure becomes a typed JSON body, never a stack trace.
+
+Routes raise `ApiError` (or a `StoreError`, mapped here); `/v1/messages` errors use the
+Anthropic shape, everything else the OpenAI shape.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from quart import Quart, Response, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from ..protocol.errors import ApiError
+from ..storage.errors import Conflict, InsufficientFunds, InvalidInput, NotFound, StoreError
+
+log = logging.getLogger(__name__)
+
+
+def store_error_to_api_error(exc: StoreError) -> ApiError:
+    """The HTTP meaning of a storage refusal."""
+    if isinstance(exc, NotFound):
+        return ApiError(404, str(exc), code="not_found")
+    if isinstance(exc, InsufficientFunds):
+        return ApiError(402, str(exc), code="insufficient_quota")
+    if isinstance(exc, InvalidInput):
+        return ApiError(400, str(exc), code="invalid_value")
+    if isinstance(exc, Conflict):
+        return ApiError(409, str(exc), code="conflict")
+    return ApiError(503, "storage is unavailable", code="store_unavailable", retry_after=1)
+
+
+def error_response(exc: ApiError) -> Response:
+    """Render `exc` in the shape the current route's clients expect."""
+    anthropic = request.path.startswith("/v1/messages")
+    body = exc.anthropic_body() if anthropic else exc.openai_body()
+    response = jsonify(body)
+    response.status_code = exc.status
+    response.headers.update(exc.headers())
+    return response
+
+
+def install_error_handlers(app: Quart) -> None:
+    """Map ApiError, StoreError, HTTP errors and anything unexpected to JSON bodies."""
+
+    @app.errorhandler(ApiError)
+    async def _api_error(exc: ApiError) -> Response:
+        return error_response(exc)
+
+    @app.errorhandler(StoreError)
+    async def _store_error(exc: StoreError) -> Response:
+        return error_response(store_error_to_api_error(exc))
+
+    @app.errorhandler(HTTPException)
+    async def _http_error(exc: HTTPException) -> Response:
+        status = exc.code or 500
+        if status == 413:
+            limit = app.config.get("MAX_CONTENT_LENGTH") or 0
+            message = f"The request body is larger than the {limit} byte limit."
+        else:
+            message = exc.description or exc.name
+        return error_response(ApiError(status, message))
+
+    @app.errorhandler(Exception)
+    async def _unexpected(exc: Exception) -> Response:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return error_response(ApiError(500, "Internal server error.", code="internal_error"))

@@ -1,0 +1,233 @@
+"""`GET /v1/providers/connect`: the provider WebSocket, bridged into a ProviderActor.
+
+The route only bridges. It authenticates the provider token, takes the `register` frame,
+checks the attestation, starts the provider's actor under the `providers` supervisor,
+then turns inbound frames into messages for that actor and drains the actor's outbound
+channel onto the socket. Bad input gets a `protocol_error` frame and a 4xxx close
+(`protocol/codes.py`); it never reaches the actor. `chunk` frames, the per-token path,
+are checked by hand instead of through pydantic.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+from typing import Any
+
+import trio
+from quart import Blueprint, websocket
+
+from ..actors.attestation import AttestationRefused
+from ..actors.provider import ProviderActor
+from ..actors.provider_messages import ChunkIn, CloseSocket, Disconnect
+from ..actors.provider_session import ProviderSession
+from ..coordinator import PROVIDERS_PATH, Coordinator
+from ..protocol.codes import CloseCode, FrameError
+from ..protocol.frames import (
+    MAX_FRAME_BYTES,
+    PROTOCOL_VERSION,
+    ChunkFrame,
+    ProtocolErrorFrame,
+    RegisterFrame,
+    dump_frame,
+    parse_provider_frame,
+)
+from ..protocol.signing import provider_id_for
+from ..runtime import ActorRef, ActorStopped, AskTimeout, ChildSpec, Restart
+from ..storage.errors import StoreError
+from .context import bearer_token, coordinator
+
+log = logging.getLogger(__name__)
+
+provider_ws = Blueprint("provider_ws", __name__)
+
+REGISTER_TIMEOUT_S = 10.0
+MAX_ID = 128
+
+
+class _Closed(Exception):
+    """The socket must close with `code` (after a protocol_error frame for 4xxx)."""
+
+    def __init__(self, code: int, reason: str) -> None:
+        super().__init__(reason)
+        self.code = code
+        self.reason = reason
+
+
+def parse_inbound(text: str | bytes) -> Any:
+    """A provider frame as the actor wants it; raises FrameError on anything bad."""
+    if len(text) > MAX_FRAME_BYTES:
+        raise FrameError(CloseCode.FRAME_TOO_LARGE, f"frame exceeds {MAX_FRAME_BYTES} bytes")
+    if isinstance(text, str) and text.startswith('{"type":"chunk"'):
+        chunk = _fast_chunk(text)
+        if chunk is not None:
+            return chunk
+    frame = parse_provider_frame(text)
+    if isinstance(frame, ChunkFrame):
+        deltas = [d.model_dump(exclude_none=True) for d in frame.deltas]
+        return ChunkIn(frame.request_id, deltas)
+    return frame
+
+
+def _fast_chunk(text: str) -> ChunkIn | None:
+    """The common chunk shape checked by hand; None means "let pydantic judge it"."""
+    try:
+        obj = json.loads(text)
+    except ValueError:
+        return None
+    if not isinstance(obj, dict) or len(obj) != 3:
+        return None
+    request_id, deltas = obj.get("request_id"), obj.get("deltas")
+    if not isinstance(request_id, str) or not 0 < len(request_id) <= MAX_ID:
+        return None
+    if not isinstance(deltas, list) or not deltas:
+        return None
+    for delta in deltas:
+        if type(delta) is not dict or len(delta) != 1:
+            return None
+        value = delta.get("content")
+        if type(value) is not str:
+            return None
+    return ChunkIn(request_id, deltas)
+
+
+@provider_ws.websocket("/v1/providers/connect")
+async def connect() -> Any:
+    coord = coordinator()
+    token = bearer_token(websocket.headers)
+    record = await coord.store.lookup_provider_token(token) if token else None
+    if record is None:
+        return {"error": {"message": "invalid provider token", "type": "unauthorized"}}, 401
+    await websocket.accept()
+    try:
+        session, outbound = await _register(coord, record.account_id)
+    except _Closed as closed:
+        await _close(closed.code, closed.reason)
+        return None
+    await _serve(coord, session, outbound)
+    return None
+
+
+Outbound = trio.MemoryReceiveChannel[str | CloseSocket]
+
+
+async def _register(coord: Coordinator, owner_account_id: str) -> tuple[ProviderSession, Outbound]:
+    """Read and check the `register` frame; raises _Closed when the provider is refused."""
+    with trio.move_on_after(REGISTER_TIMEOUT_S) as scope:
+        text = await websocket.receive()
+    if scope.cancelled_caught:
+        raise _Closed(CloseCode.PROTOCOL_ERROR, "no register frame in time")
+    try:
+        frame = parse_provider_frame(text)
+    except FrameError as exc:
+        raise _Closed(exc.code, exc.message) from None
+    if not isinstance(frame, RegisterFrame):
+        raise _Closed(CloseCode.PROTOCOL_ERROR, "the first frame must be register")
+    if frame.protocol_version != PROTOCOL_VERSION:
+        raise _Closed(
+            CloseCode.UNSUPPORTED_VERSION,
+            f"protocol version {frame.protocol_version} unsupported (need {PROTOCOL_VERSION})",
+        )
+    try:
+        trust = coord.attestation.trust_for(frame.public_key, frame.attestation)
+    except AttestationRefused as exc:
+        raise _Closed(CloseCode.ATTESTATION_REFUSED, str(exc)) from None
+    provider_id = provider_id_for(frame.public_key)
+    try:
+        await coord.store.upsert_provider(provider_id, owner_account_id, frame.public_key, trust)
+    except StoreError as exc:
+        raise _Closed(CloseCode.UNAUTHORIZED, f"provider refused: {exc}") from None
+    settings = coord.settings.provider
+    outbound_send, outbound_receive = trio.open_memory_channel[str | CloseSocket](
+        settings.outbound_buffer
+    )
+    session = ProviderSession(
+        provider_id=provider_id,
+        owner_account_id=owner_account_id,
+        public_key=frame.public_key,
+        attested_trust=trust,
+        register=frame,
+        outbound=outbound_send,
+        settings=settings,
+    )
+    return session, outbound_receive
+
+
+async def _replace_existing(coord: Coordinator, path: str) -> None:
+    """A newer connection of the same provider wins: close the older one first."""
+    try:
+        old = coord.system.lookup(path)
+    except LookupError:
+        return
+    with contextlib.suppress(ActorStopped, AskTimeout):
+        await old.ask(Disconnect(CloseCode.PROTOCOL_ERROR, "replaced by a newer connection"))
+    await coord.system.stop(path)  # returns once the old actor is gone and its name free
+
+
+async def _serve(coord: Coordinator, session: ProviderSession, outbound: Outbound) -> None:
+    path = f"{PROVIDERS_PATH}/{session.provider_id}"
+    await _replace_existing(coord, path)
+
+    def factory() -> ProviderActor:
+        return ProviderActor(session)
+
+    spec = ChildSpec(session.provider_id, factory, restart=Restart.TRANSIENT, mailbox_size=4096)
+    ref = await coord.system.spawn(spec, parent=PROVIDERS_PATH)
+    log.info("provider %s connected (trust %s)", session.provider_id, session.attested_trust)
+    try:
+        closed: _Closed | None = None
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(_write, outbound, nursery.cancel_scope)
+            closed = await _read(ref)
+            nursery.cancel_scope.cancel()
+        if closed is not None:
+            await _close(closed.code, closed.reason)
+    finally:
+        with trio.CancelScope(shield=True), trio.move_on_after(10):
+            session.outbound.close()
+            if ref.alive:
+                await coord.system.stop(path)
+            try:
+                await coord.store.touch_provider(session.provider_id)
+            except StoreError as exc:
+                log.warning("provider %s: last-seen not recorded: %s", session.provider_id, exc)
+        log.info("provider %s disconnected", session.provider_id)
+
+
+async def _read(ref: ActorRef) -> _Closed:
+    """Pump inbound frames into the actor until the socket or the actor goes away."""
+    while True:
+        text = await websocket.receive()
+        try:
+            message = parse_inbound(text)
+        except FrameError as exc:
+            return _Closed(exc.code, exc.message)
+        if isinstance(message, RegisterFrame):
+            return _Closed(CloseCode.DUPLICATE_REGISTER, "already registered")
+        try:
+            await ref.send(message)
+        except ActorStopped:
+            return _Closed(CloseCode.SHUTDOWN, "provider session ended")
+
+
+async def _write(outbound: Outbound, scope: trio.CancelScope) -> None:
+    """Drain the actor's outbound frames onto the socket; a CloseSocket ends the session."""
+    async for item in outbound:
+        if isinstance(item, CloseSocket):
+            await _close(item.code, item.reason)
+            scope.cancel()
+            return
+        await websocket.send(item)
+    await _close(CloseCode.SHUTDOWN, "provider session ended")
+    scope.cancel()
+
+
+async def _close(code: int, reason: str) -> None:
+    if code >= 4000:
+        frame = ProtocolErrorFrame(code=code, message=reason[:4096])
+        try:
+            await websocket.send(dump_frame(frame))
+        except Exception as exc:  # the peer may be gone already
+            log.debug("protocol_error not delivered: %s", exc)
+    await websocket.close(code, reason[:120])

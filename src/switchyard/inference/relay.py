@@ -1,0 +1,251 @@
+"""RelaySession: one consumer request, from reservation to the last token.
+
+It reserves a slot through the scheduler, dispatches to the chosen provider actor, and
+hands the caller the stream items as they arrive, in batches (everything ready at once,
+so the HTTP layer can write several SSE events in one write). A failure before the first
+token is relayed is retried on another provider, each attempt under a fresh request id so
+late frames of an abandoned attempt can never be relayed or billed twice. Leaving the
+session — normally, on error, on timeout, or cancelled because the client went away —
+releases the reservation and cancels the provider's work exactly once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import secrets
+import time
+from dataclasses import dataclass, field
+from types import TracebackType
+
+import trio
+
+from ..actors.provider import ProviderUnavailable
+from ..actors.provider_messages import Cancel, Dispatch, StreamChunk, StreamEnd
+from ..actors.scheduler_messages import (
+    OUTCOME_CANCELLED,
+    OUTCOME_OK,
+    REASON_UNKNOWN_MODEL,
+    NoCapacity,
+    Release,
+    Reservation,
+    Reserve,
+)
+from ..protocol.errors import ApiError, gateway_timeout, model_not_found, no_capacity
+from ..protocol.frames import ChatRequestBody
+from ..runtime import ActorRef, ActorStopped, AskTimeout, MailboxFull
+
+log = logging.getLogger(__name__)
+
+Item = StreamChunk | StreamEnd
+
+
+@dataclass(frozen=True)
+class Job:
+    """What to run: the normalized request plus routing and timing constraints."""
+
+    model: str
+    body: ChatRequestBody
+    prompt_tokens: int
+    deadline: float  # trio clock
+    reserve_deadline: float  # trio clock; waiting for a slot gives up here
+    min_trust: str = "self_signed"
+    max_attempts: int = 3
+    stream_buffer: int = 256
+
+
+@dataclass
+class _Attempt:
+    reservation: Reservation
+    request_id: str
+    receive: trio.MemoryReceiveChannel[Item]
+    started: float
+    first_token_at: float | None = None
+    tokens: int = 0
+    ended: bool = False
+
+
+@dataclass
+class RelaySession:
+    """See the module docstring. Use as `async with RelaySession(scheduler, job) as s:`."""
+
+    scheduler: ActorRef
+    job: Job
+    relayed_tokens: int = 0
+    attempts: int = 0
+    end: StreamEnd | None = None
+    ttft_s: float | None = None
+    provider_id: str | None = None
+    _attempt: _Attempt | None = None
+    _excluded: set[str] = field(default_factory=set)
+    _opened: float = field(default_factory=time.monotonic)
+
+    async def __aenter__(self) -> RelaySession:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        attempt = self._attempt
+        if attempt is not None:  # the stream did not end: the caller gave up or failed
+            outcome = "error" if isinstance(exc, Exception) else OUTCOME_CANCELLED
+            with trio.CancelScope(shield=True):
+                await self._finish(attempt, outcome)
+
+    async def next_batch(self) -> list[Item]:
+        """The next items (at least one); a batch ends with the `StreamEnd` when it arrives.
+
+        Raises ApiError (404 unknown model, 503 no capacity, 504 timeout) if no provider
+        could start the request; once tokens flowed, failures arrive as a `StreamEnd`.
+        """
+        while True:
+            if self.end is not None:
+                return []
+            if self._attempt is None:
+                await self._start()
+            attempt = self._attempt
+            assert attempt is not None
+            first = await self._receive(attempt)
+            batch = [first]
+            while type(batch[-1]) is StreamChunk:
+                try:
+                    batch.append(attempt.receive.receive_nowait())
+                except trio.WouldBlock:
+                    break
+                except trio.EndOfChannel:
+                    batch.append(_vanished(attempt))
+                    break
+            last = batch[-1]
+            self._count(attempt, batch)
+            if type(last) is StreamEnd:
+                attempt.ended = True  # the provider side is done with this request id
+                if await self._should_retry(attempt, last):
+                    continue
+                await self._finish(attempt, OUTCOME_OK if last.ok else "error")
+                self.end = last
+            return batch
+
+    # -- attempts ----------------------------------------------------------------------
+
+    async def _start(self) -> None:
+        job = self.job
+        while True:
+            if self.attempts >= job.max_attempts:
+                raise ApiError(
+                    502, "No provider could complete the request.", code="provider_error"
+                )
+            self.attempts += 1
+            reservation = await self._reserve()
+            send, receive = trio.open_memory_channel[Item](job.stream_buffer)
+            request_id = "req_" + secrets.token_hex(12)
+            dispatch = Dispatch(
+                request_id=request_id,
+                model=job.model,
+                body=job.body,
+                deadline_unix=time.time() + max(0.0, job.deadline - trio.current_time()),
+                stream=send,
+            )
+            attempt = _Attempt(reservation, request_id, receive, trio.current_time())
+            try:
+                await reservation.provider_ref.ask(dispatch, timeout=5)
+            except (ProviderUnavailable, ActorStopped, AskTimeout) as exc:
+                log.info("dispatch to %s failed (%s); trying another", reservation.provider_id, exc)
+                attempt.ended = True
+                await self._finish(attempt, "error")
+                self._excluded.add(reservation.provider_id)
+                continue
+            self._attempt = attempt
+            self.provider_id = reservation.provider_id
+            return
+
+    async def _reserve(self) -> Reservation:
+        job = self.job
+        now = trio.current_time()
+        deadline = min(job.reserve_deadline, job.deadline)
+        reserve = Reserve(
+            model=job.model,
+            prompt_tokens=job.prompt_tokens,
+            max_tokens=job.body.max_tokens,
+            min_trust=job.min_trust,
+            exclude=frozenset(self._excluded),
+            deadline=deadline,
+        )
+        try:
+            result = await self.scheduler.ask(reserve, timeout=max(0.0, deadline - now) + 2.0)
+        except (AskTimeout, ActorStopped):
+            raise no_capacity(job.model, retry_after=1.0) from None
+        if isinstance(result, NoCapacity):
+            if result.reason == REASON_UNKNOWN_MODEL and not self._excluded:
+                raise model_not_found(job.model)
+            raise no_capacity(job.model, retry_after=result.retry_after_s)
+        return result
+
+    async def _receive(self, attempt: _Attempt) -> Item:
+        with trio.move_on_at(self.job.deadline) as scope:
+            try:
+                return await attempt.receive.receive()
+            except trio.EndOfChannel:
+                return _vanished(attempt)
+        assert scope.cancelled_caught
+        if self.relayed_tokens == 0:
+            raise gateway_timeout()
+        return StreamEnd(error_code="timeout", error_message="the request deadline passed")
+
+    def _count(self, attempt: _Attempt, batch: list[Item]) -> None:
+        for item in batch:
+            if type(item) is StreamChunk and item.tokens:
+                if attempt.first_token_at is None:
+                    attempt.first_token_at = trio.current_time()
+                    self.ttft_s = time.monotonic() - self._opened
+                attempt.tokens += item.tokens
+                self.relayed_tokens += item.tokens
+
+    async def _should_retry(self, attempt: _Attempt, end: StreamEnd) -> bool:
+        if end.ok or not end.retryable or self.relayed_tokens > 0:
+            return False
+        if self.attempts >= self.job.max_attempts:
+            return False
+        await self._finish(attempt, "error")
+        self._excluded.add(attempt.reservation.provider_id)
+        return True
+
+    async def _finish(self, attempt: _Attempt, outcome: str) -> None:
+        """Release the attempt's reservation and stop its provider work — once.
+
+        A full provider mailbox skips the cancel: the provider actor notices the closed
+        stream on its next chunk and cancels then.
+        """
+        if self._attempt is attempt:
+            self._attempt = None
+        if not attempt.ended and outcome != OUTCOME_OK:
+            with contextlib.suppress(MailboxFull):
+                attempt.reservation.provider_ref.tell(Cancel(attempt.request_id))
+        attempt.ended = True
+        attempt.receive.close()
+        ttft = None
+        if attempt.first_token_at is not None:
+            ttft = attempt.first_token_at - attempt.started
+        release = Release(
+            reservation_id=attempt.reservation.id,
+            outcome=outcome,
+            ttft_s=ttft,
+            tokens=attempt.tokens,
+            duration_s=trio.current_time() - attempt.started,
+        )
+        try:
+            self.scheduler.tell(release)
+        except MailboxFull:  # overloaded: wait for room rather than leak the slot
+            with trio.CancelScope(shield=True), trio.move_on_after(10):
+                await self.scheduler.send(release)
+
+
+def _vanished(attempt: _Attempt) -> StreamEnd:
+    """The provider side closed the stream without an end: it went away or fell behind."""
+    return StreamEnd(
+        error_code="provider_gone",
+        error_message="the provider stopped streaming",
+        retryable=attempt.tokens == 0,
+    )

@@ -1,0 +1,252 @@
+"""Consumer-API errors: `ApiError`, its OpenAI and Anthropic renderings, and body parsing.
+
+Every failure a consumer route reports is an `ApiError` carrying an HTTP status, a message
+safe to show to the client (never a stack trace or a class name), an OpenAI `type`, and
+optional `param`, `code` and `retry_after`. The same error renders in two shapes:
+
+- OpenAI (`/v1/*`): `{"error": {"message", "type", "param", "code"}}`;
+- Anthropic (`/v1/messages`): `{"type": "error", "error": {"type", "message"}}`, where the
+  type follows Anthropic's documented status mapping: 400 invalid_request_error,
+  401 authentication_error, 402 billing_error, 403 permission_error, 404 not_found_error,
+  413 request_too_large, 429 rate_limit_error, 503 and 529 overloaded_error (503 is "no
+  capacity", which is what Anthropic's overloaded means), 504 timeout_error, any other 5xx
+  (500 internal, 502 provider failure) api_error, any other 4xx invalid_request_error.
+
+`parse_json_body` turns raw request bytes into a validated pydantic model or raises a 4xx
+`ApiError`; `validation_error_to_api_error` names the offending parameter
+(`messages[0].content`) and reuses pydantic's human message, never the input value.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+M = TypeVar("M", bound=BaseModel)
+
+_OPENAI_TYPES: dict[int, str] = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    402: "insufficient_quota",
+    403: "permission_error",
+    404: "invalid_request_error",
+    413: "invalid_request_error",
+    429: "rate_limit_error",
+}
+_ANTHROPIC_TYPES: dict[int, str] = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    402: "billing_error",
+    403: "permission_error",
+    404: "not_found_error",
+    413: "request_too_large",
+    429: "rate_limit_error",
+    503: "overloaded_error",
+    504: "timeout_error",
+    529: "overloaded_error",
+}
+
+
+def openai_error_type(status: int) -> str:
+    """Default OpenAI error `type` for an HTTP status."""
+    if status in _OPENAI_TYPES:
+        return _OPENAI_TYPES[status]
+    return "server_error" if status >= 500 else "invalid_request_error"
+
+
+def anthropic_error_type(status: int) -> str:
+    """Anthropic error `type` for an HTTP status (see the module docstring)."""
+    if status in _ANTHROPIC_TYPES:
+        return _ANTHROPIC_TYPES[status]
+    return "api_error" if status >= 500 else "invalid_request_error"
+
+
+class ApiError(Exception):
+    """An error to return to an API consumer, with everything both renderings need."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        type: str | None = None,
+        param: str | None = None,
+        code: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.type = type or openai_error_type(status)
+        self.param = param
+        self.code = code
+        self.retry_after = retry_after
+
+    def __repr__(self) -> str:
+        return f"ApiError({self.status}, {self.message!r}, type={self.type!r}, code={self.code!r})"
+
+    @property
+    def anthropic_type(self) -> str:
+        """The Anthropic error type for this error's status."""
+        return anthropic_error_type(self.status)
+
+    def openai_body(self) -> dict[str, Any]:
+        """`{"error": {"message", "type", "param", "code"}}`."""
+        return {
+            "error": {
+                "message": self.message,
+                "type": self.type,
+                "param": self.param,
+                "code": self.code,
+            }
+        }
+
+    def anthropic_body(self) -> dict[str, Any]:
+        """`{"type": "error", "error": {"type", "message"}}`."""
+        return {"type": "error", "error": {"type": self.anthropic_type, "message": self.message}}
+
+    def headers(self) -> dict[str, str]:
+        """Extra response headers: `Retry-After` (whole seconds, at least 1) when set."""
+        if self.retry_after is None:
+            return {}
+        return {"Retry-After": str(max(1, math.ceil(self.retry_after)))}
+
+
+# ----------------------------------------------------------------- common errors
+
+
+def invalid_request(message: str, *, param: str | None = None, code: str | None = None) -> ApiError:
+    """400: the request is malformed or asks for something unsupported."""
+    return ApiError(400, message, param=param, code=code)
+
+
+def authentication_failed(message: str = "Invalid or missing API key.") -> ApiError:
+    """401: no usable bearer key."""
+    return ApiError(401, message, code="invalid_api_key")
+
+
+def insufficient_credit(message: str = "Your account has insufficient credit.") -> ApiError:
+    """402: the account cannot cover the request's hold."""
+    return ApiError(402, message, code="insufficient_quota")
+
+
+def permission_denied(message: str) -> ApiError:
+    """403: the key may not do this."""
+    return ApiError(403, message, code="permission_denied")
+
+
+def model_not_found(model: str) -> ApiError:
+    """404: no such model (or none we know of)."""
+    shown = model if len(model) <= 200 else model[:200] + "..."
+    return ApiError(
+        404,
+        f"The model '{shown}' does not exist or is not served by any provider.",
+        param="model",
+        code="model_not_found",
+    )
+
+
+def request_too_large(limit_bytes: int) -> ApiError:
+    """413: the body exceeds the configured limit."""
+    return ApiError(
+        413, f"Request body exceeds the limit of {limit_bytes} bytes.", code="request_too_large"
+    )
+
+
+def rate_limited(retry_after: float, message: str = "Rate limit exceeded.") -> ApiError:
+    """429 with a `Retry-After`."""
+    return ApiError(429, message, code="rate_limit_exceeded", retry_after=retry_after)
+
+
+def provider_failed(message: str = "The provider failed to complete the request.") -> ApiError:
+    """502: every attempt on a provider failed."""
+    return ApiError(502, message, code="provider_error")
+
+
+def no_capacity(model: str, retry_after: float | None = None) -> ApiError:
+    """503: no provider slot for the model became free in time."""
+    return ApiError(
+        503,
+        "No provider capacity is available for this model right now; retry shortly.",
+        param="model" if model else None,
+        code="no_capacity",
+        retry_after=retry_after,
+    )
+
+
+def gateway_timeout(message: str = "The request timed out.") -> ApiError:
+    """504: the request's deadline passed."""
+    return ApiError(504, message, code="timeout")
+
+
+def internal_error() -> ApiError:
+    """500 with no detail (the cause is logged, never shown)."""
+    return ApiError(500, "The server had an error while processing your request.")
+
+
+# ----------------------------------------------------------------- validation and parsing
+
+
+def _param_from_loc(loc: tuple[int | str, ...]) -> str | None:
+    """`("messages", 0, "content")` -> `"messages[0].content"`; union tags are skipped."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part.isidentifier():
+            out += f".{part}" if out else part
+    return out or None
+
+
+def validation_error_to_api_error(exc: ValidationError) -> ApiError:
+    """A clean 400 for the first validation error: which parameter, and what is wrong."""
+    errors = exc.errors(include_url=False, include_input=False, include_context=False)
+    if not errors:
+        return invalid_request("The request body is invalid.")
+    err = errors[0]
+    param = _param_from_loc(tuple(err["loc"]))
+    kind = err["type"]
+    where = f"'{param}'" if param else "the request body"
+    if kind == "missing":
+        message = f"Missing required parameter: {where}."
+    elif kind in ("model_type", "model_attributes_type", "dict_type"):
+        message = f"Invalid type for {where}: expected an object."
+    else:
+        detail = err["msg"].removeprefix("Value error, ")
+        message = f"Invalid value for {where}: {detail}."
+    if len(errors) > 1:
+        message += f" ({len(errors) - 1} more error{'s' if len(errors) > 2 else ''})"
+    return invalid_request(message, param=param, code="invalid_value")
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def parse_json_body(raw: bytes | str, model_cls: type[M], *, max_bytes: int | None = None) -> M:
+    """Parse and validate a JSON request body; raises `ApiError` (413 or 400), nothing else.
+
+    Rejects bodies over `max_bytes` (413), empty bodies, malformed JSON (including NaN and
+    Infinity), JSON that is not an object, and anything `model_cls` refuses.
+    """
+    if max_bytes is not None and len(raw) > max_bytes:
+        raise request_too_large(max_bytes)
+    if not raw.strip():
+        raise invalid_request("The request body is empty; expected a JSON object.")
+    try:
+        data = json.loads(raw, parse_constant=_reject_constant)
+    except (ValueError, RecursionError):
+        raise invalid_request(
+            "We could not parse the JSON body of your request.", code="invalid_json"
+        ) from None
+    if not isinstance(data, dict):
+        raise invalid_request("The request body must be a JSON object.", code="invalid_json")
+    try:
+        return model_cls.model_validate(data)
+    except ValidationError as exc:
+        raise validation_error_to_api_error(exc) from None
+    except RecursionError:
+        raise invalid_request("The request body is nested too deeply.") from None

@@ -1,0 +1,79 @@
+"""Coordinator settings: flags, then `SWITCHYARD_*` environment variables, then defaults.
+
+The CLI builds a `Settings` from its flags and `from_env()`; tests build one directly.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields, replace
+from typing import Any
+
+
+@dataclass(frozen=True)
+class ProviderSettings:
+    """Timers and limits of every provider connection (see DESIGN §3 and §5)."""
+
+    heartbeat_interval_s: float = 5.0
+    heartbeat_misses: int = 3  # no heartbeat for this many intervals → gone
+    challenge_interval_s: float = 60.0
+    challenge_jitter: float = 0.2  # ± fraction of the interval
+    challenge_deadline_s: float = 10.0
+    challenge_retry_s: float = 5.0  # after a miss, challenge again this soon
+    max_missed_challenges: int = 3  # in a row → disconnect
+    stream_buffer: int = 256  # stream items buffered per request before it is cancelled
+    outbound_buffer: int = 1024  # frames buffered towards one provider socket
+    enable_test_hardware: bool = False  # accept the `test-hardware` attestation kind
+    test_hardware_secret: str = "switchyard-test-hardware"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the coordinator needs to start."""
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    database_url: str | None = None
+    admin_key: str | None = None
+    max_body_bytes: int = 4 * 1024 * 1024
+    request_timeout_s: float = 300.0
+    reserve_timeout_s: float = 30.0  # how long a request may wait in the queue for a slot
+    max_attempts: int = 3  # dispatch attempts before the first token (retries on others)
+    key_cache_ttl_s: float = 2.0  # revoked API keys stop working within this
+    platform_fee: float = 0.10
+    default_max_tokens: int = 4096  # the cap a request holds money for when it sets none
+    stripe_secret_key: str | None = None
+    stripe_webhook_secret: str | None = None
+    stripe_api_base: str | None = None
+    provider: ProviderSettings = field(default_factory=ProviderSettings)
+
+    def with_overrides(self, **values: Any) -> Settings:
+        """A copy with the non-None `values` applied (how CLI flags win over the env)."""
+        return replace(self, **{k: v for k, v in values.items() if v is not None})
+
+
+_ENV = {
+    "database_url": "SWITCHYARD_DATABASE_URL",
+    "admin_key": "SWITCHYARD_ADMIN_KEY",
+    "stripe_secret_key": "SWITCHYARD_STRIPE_SECRET_KEY",
+    "stripe_webhook_secret": "SWITCHYARD_STRIPE_WEBHOOK_SECRET",
+    "stripe_api_base": "SWITCHYARD_STRIPE_API_BASE",
+    "host": "SWITCHYARD_HOST",
+    "port": "SWITCHYARD_PORT",
+    "max_body_bytes": "SWITCHYARD_MAX_BODY_BYTES",
+    "platform_fee": "SWITCHYARD_PLATFORM_FEE",
+}
+
+
+def from_env(environ: dict[str, str] | None = None) -> Settings:
+    """Defaults overridden by the `SWITCHYARD_*` variables that are set."""
+    env = os.environ if environ is None else environ
+    types = {f.name: f.type for f in fields(Settings)}
+    values: dict[str, Any] = {}
+    for name, var in _ENV.items():
+        raw = env.get(var)
+        if raw is None or raw == "":
+            continue
+        kind = types[name]
+        values[name] = int(raw) if kind == "int" else float(raw) if kind == "float" else raw
+    return Settings(**values)

@@ -1,0 +1,1 @@
+"""Tests for the provider agent (switchyard.agent) against a fake coordinator peer."""

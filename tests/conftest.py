@@ -1,0 +1,59 @@
+"""Shared fixtures for tests that need PostgreSQL (any suite may use them).
+
+- `pg_url` (session): SWITCHYARD_TEST_DATABASE_URL, default
+  postgresql://postgres@127.0.0.1:5432/test. When the server cannot be reached the test is
+  skipped with the reason, except under CI=true, where it fails.
+- `pg_schema`: a fresh, empty schema in that database, dropped (CASCADE) after the test.
+  Open a store on it with `open_store(pg_url, schema=pg_schema)` so runs never collide.
+
+Both are synchronous (plain asyncio inside), so parametrised fixtures can pull them in with
+`request.getfixturevalue`. Mark tests that use them `@pytest.mark.postgres`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+from collections.abc import Iterator
+
+import asyncpg
+import pytest
+
+DEFAULT_TEST_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+def _run_sql(url: str, sql: str) -> None:
+    async def run() -> None:
+        conn = await asyncpg.connect(url, timeout=5)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    asyncio.run(run())
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> str:
+    """URL of a reachable test database (skip, or fail under CI=true, when unreachable)."""
+    url = os.environ.get("SWITCHYARD_TEST_DATABASE_URL", DEFAULT_TEST_DATABASE_URL)
+    try:
+        _run_sql(url, "SELECT 1")
+    except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        reason = f"PostgreSQL unreachable at {url} ({type(exc).__name__}: {exc})"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{reason}; Postgres tests must run when CI=true")
+        pytest.skip(f"{reason}; set SWITCHYARD_TEST_DATABASE_URL to run Postgres tests")
+    return url
+
+
+@pytest.fixture
+def pg_schema(pg_url: str) -> Iterator[str]:
+    """A fresh schema name (created empty), dropped with everything in it afterwards."""
+    name = f"test_{secrets.token_hex(6)}"
+    _run_sql(pg_url, f'CREATE SCHEMA "{name}"')
+    try:
+        yield name
+    finally:
+        _run_sql(pg_url, f'DROP SCHEMA IF EXISTS "{name}" CASCADE')

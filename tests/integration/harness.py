@@ -1,0 +1,165 @@
+"""Integration-test harness: a coordinator on 127.0.0.1 and a hand-driven provider socket.
+
+`RawProvider` speaks the wire protocol frame by frame so tests can misbehave on purpose;
+well-behaved providers in tests use the real agent instead.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, replace
+from typing import Any
+
+import httpx
+import trio
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from trio_websocket import ConnectionClosed, WebSocketConnection, open_websocket_url
+
+from switchyard.coordinator import Coordinator, running_coordinator
+from switchyard.protocol.signing import public_key_b64, sign_challenge
+from switchyard.settings import ProviderSettings, Settings
+
+ADMIN_KEY = "test-admin-key"
+
+
+def fast_settings(**provider: Any) -> Settings:
+    """Settings with short timers so liveness and challenge paths run in test time."""
+    base = ProviderSettings(
+        heartbeat_interval_s=0.5,
+        challenge_interval_s=30.0,
+        challenge_deadline_s=2.0,
+        challenge_retry_s=0.2,
+        enable_test_hardware=True,
+    )
+    return Settings(
+        host="127.0.0.1", port=0, admin_key=ADMIN_KEY, provider=replace(base, **provider)
+    )
+
+
+@dataclass
+class Running:
+    coord: Coordinator
+    base_url: str
+    admin: httpx.AsyncClient
+
+    @property
+    def ws_url(self) -> str:
+        return self.base_url.replace("http://", "ws://") + "/v1/providers/connect"
+
+    async def provider_token(self, name: str = "owner") -> tuple[str, str]:
+        """(account id, raw provider token) for a fresh provider-owner account."""
+        account = (await self.admin.post("/admin/accounts", json={"name": name})).json()
+        body = {"account_id": account["id"], "name": "agent"}
+        token = (await self.admin.post("/admin/provider-tokens", json=body)).json()["token"]
+        return account["id"], token
+
+    async def providers(self) -> list[dict[str, Any]]:
+        return (await self.admin.get("/admin/providers")).json()["providers"]
+
+    async def provider(self, provider_id: str) -> dict[str, Any] | None:
+        return next((p for p in await self.providers() if p["id"] == provider_id), None)
+
+
+@asynccontextmanager
+async def coordinator(settings: Settings | None = None) -> AsyncIterator[Running]:
+    async with running_coordinator(settings or fast_settings()) as (coord, base_url):
+        headers = {"Authorization": f"Bearer {ADMIN_KEY}"}
+        async with httpx.AsyncClient(base_url=base_url, headers=headers, timeout=10) as admin:
+            yield Running(coord, base_url, admin)
+
+
+class RawProvider:
+    """A provider socket driven by hand (see module docstring)."""
+
+    def __init__(self, ws: WebSocketConnection, key: Ed25519PrivateKey) -> None:
+        self.ws = ws
+        self.key = key
+        self.provider_id = ""
+        self.status: dict[str, Any] = {"in_use": {}, "load": 0.0}
+
+    @property
+    def public_key(self) -> str:
+        return public_key_b64(self.key)
+
+    async def send(self, frame: dict[str, Any] | str) -> None:
+        await self.ws.send_message(frame if isinstance(frame, str) else json.dumps(frame))
+
+    async def recv(self, timeout: float = 5.0) -> dict[str, Any]:
+        with trio.fail_after(timeout):
+            return json.loads(await self.ws.get_message())
+
+    async def recv_type(self, kind: str, timeout: float = 5.0) -> dict[str, Any]:
+        """The next frame of `kind`, skipping others (challenges are answered if not wanted)."""
+        with trio.fail_after(timeout):
+            while True:
+                frame = await self.recv(timeout)
+                if frame["type"] == kind:
+                    return frame
+
+    def register_frame(self, models: list[dict[str, Any]] | None = None, **extra: Any) -> dict:
+        return {
+            "type": "register",
+            "protocol_version": 1,
+            "agent_version": "raw-test",
+            "public_key": self.public_key,
+            "attestation": {"kind": "none", "evidence": ""},
+            "models": models or [{"id": "m1", "slots": 2}],
+            **extra,
+        }
+
+    async def register(self, **kw: Any) -> dict[str, Any]:
+        await self.send(self.register_frame(**kw))
+        registered = await self.recv_type("registered")
+        self.provider_id = registered["provider_id"]
+        return registered
+
+    def answer(self, challenge: dict[str, Any], key: Ed25519PrivateKey | None = None) -> dict:
+        signature = sign_challenge(
+            key or self.key, challenge["nonce"], self.provider_id, self.status
+        )
+        return {
+            "type": "challenge_response",
+            "nonce": challenge["nonce"],
+            "signature": signature,
+            "status": self.status,
+        }
+
+    async def pass_challenge(self) -> None:
+        challenge = await self.recv_type("challenge")
+        await self.send(self.answer(challenge))
+
+    async def heartbeat(self) -> None:
+        await self.send({"type": "heartbeat", "in_use": {}, "load": 0.0})
+
+    async def closed_with(self, timeout: float = 5.0) -> tuple[int, dict[str, Any] | None]:
+        """Read until the coordinator closes; (close code, last protocol_error frame)."""
+        last_error = None
+        with trio.fail_after(timeout):
+            try:
+                while True:
+                    frame = json.loads(await self.ws.get_message())
+                    if frame["type"] == "protocol_error":
+                        last_error = frame
+            except ConnectionClosed as closed:
+                return closed.reason.code, last_error
+
+
+@asynccontextmanager
+async def raw_provider(
+    running: Running, token: str, key: Ed25519PrivateKey | None = None
+) -> AsyncIterator[RawProvider]:
+    headers = [("Authorization", f"Bearer {token}")]
+    async with open_websocket_url(running.ws_url, extra_headers=headers) as ws:
+        yield RawProvider(ws, key or Ed25519PrivateKey.generate())
+
+
+async def eventually(check: Any, timeout: float = 5.0) -> Any:
+    """Await `check()` until it returns something truthy."""
+    with trio.fail_after(timeout):
+        while True:
+            value = await check()
+            if value:
+                return value
+            await trio.sleep(0.02)

@@ -1,0 +1,1 @@
+"""Tests for switchyard.protocol (wire frames, close codes, signing)."""

@@ -1,0 +1,99 @@
+"""Shared consumer helpers: text-part flattening, stop normalization, deltas, StopMatcher."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from pydantic_core import PydanticCustomError
+
+from switchyard.protocol.chat import (
+    MAX_STOP_SEQUENCES,
+    StopMatcher,
+    delta_texts,
+    flatten_text_parts,
+    normalize_stop,
+)
+from switchyard.protocol.frames import ChunkDelta
+
+
+def test_flatten_text_parts() -> None:
+    assert flatten_text_parts("plain") == "plain"
+    assert flatten_text_parts(None) is None
+    assert flatten_text_parts([]) == ""
+    parts = [{"type": "text", "text": "a", "cache_control": {}}, {"type": "text", "text": "b"}]
+    assert flatten_text_parts(parts) == "a\nb"
+    for bad in ([{"type": "image_url"}], ["a"], [{"type": "text", "text": 1}]):
+        with pytest.raises(PydanticCustomError):
+            flatten_text_parts(bad)
+
+
+def test_normalize_stop() -> None:
+    assert normalize_stop("x") == ["x"]
+    assert normalize_stop(["", "y"]) == ["y"]
+    assert normalize_stop([""]) is None
+    assert normalize_stop(None) is None
+    assert normalize_stop(5) == 5  # left for the field's type check
+    with pytest.raises(PydanticCustomError):
+        normalize_stop(["s"] * (MAX_STOP_SEQUENCES + 1))
+
+
+def test_delta_texts_skips_roles_and_empties() -> None:
+    deltas = [
+        ChunkDelta(role="assistant"),
+        ChunkDelta(content=""),
+        ChunkDelta(content="a"),
+        {"content": "b"},
+    ]
+    assert delta_texts([*deltas, {"content": 5}, {"role": "assistant"}]) == ["a", "b"]
+
+
+def test_matcher_holds_back_partial_matches() -> None:
+    m = StopMatcher(["</s>", "STOP"])
+    assert m.feed("Hello <") == "Hello "
+    assert m.feed("/") == ""
+    assert m.feed("x") == "</x"
+    assert m.feed(" ST") == " "
+    assert m.feed("OPPED") == ""
+    assert m.matched == "STOP" and not m.active
+    assert m.feed("more") == "" and m.flush() == ""
+
+
+def test_matcher_flushes_held_text_at_end() -> None:
+    m = StopMatcher(["END"])
+    assert m.feed("the EN") == "the "
+    assert m.flush() == "EN" and m.matched is None
+
+
+def test_matcher_without_stops_is_transparent() -> None:
+    m = StopMatcher(["", ""])
+    assert not m.active
+    assert m.feed_all(["a", "b"]) == ["a", "b"]
+
+
+def test_matcher_first_completed_wins_regardless_of_pieces() -> None:
+    for pieces in (["xa", "bcd"], ["xabcd"], list("xabcd")):
+        m = StopMatcher(["abc", "bc", "ab", "b"])
+        assert (m.feed_all(pieces), m.matched) == (["x"], "ab")
+    m = StopMatcher(["bcd", "abcd"])
+    assert (m.feed_all(["xabcd"]), m.matched) == (["x"], "abcd")
+
+
+def reference(text: str, stops: list[str]) -> tuple[str, str | None]:
+    """Grow the text one character at a time and stop as soon as a sequence completes."""
+    for end in range(1, len(text) + 1):
+        done = [s for s in stops if text[:end].endswith(s)]
+        if done:
+            first = max(done, key=len)  # same end: the longer one started earlier
+            return text[: end - len(first)], first
+    return text, None
+
+
+@given(
+    pieces=st.lists(st.text(alphabet="abc", max_size=4), max_size=12),
+    stops=st.lists(st.text(alphabet="abc", min_size=1, max_size=3), min_size=1, max_size=3),
+)
+def test_matcher_agrees_with_whole_text_search(pieces: list[str], stops: list[str]) -> None:
+    m = StopMatcher(stops)
+    emitted = "".join(m.feed_all(pieces)) + m.flush()
+    assert (emitted, m.matched) == reference("".join(pieces), list(dict.fromkeys(stops)))

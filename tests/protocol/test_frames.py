@@ -1,0 +1,237 @@
+"""Wire frame models: round trips, close-code mapping of bad frames, field bounds."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from switchyard.protocol.codes import CloseCode, FrameError
+from switchyard.protocol.frames import (
+    MAX_FRAME_BYTES,
+    Attestation,
+    CancelFrame,
+    ChallengeFrame,
+    ChallengeResponseFrame,
+    ChatRequestBody,
+    ChunkDelta,
+    ChunkFrame,
+    CompleteFrame,
+    DrainFrame,
+    ErrorFrame,
+    HeartbeatFrame,
+    InferenceRequestFrame,
+    ModelSpec,
+    ProtocolErrorFrame,
+    ProviderStatus,
+    RegisteredFrame,
+    RegisterFrame,
+    ResyncFrame,
+    Usage,
+    dump_frame,
+    parse_coordinator_frame,
+    parse_provider_frame,
+)
+
+KEY = "BCNT6nOOSVzqRPUuT7naDDCbgk1+pPriJe8bi/1VGDI="
+
+
+def register_dict(**overrides: object) -> dict[str, object]:
+    frame: dict[str, object] = {
+        "type": "register",
+        "protocol_version": 1,
+        "agent_version": "0.1.0",
+        "public_key": KEY,
+        "attestation": {"kind": "none"},
+        "models": [{"id": "sim-small", "slots": 4}],
+    }
+    frame.update(overrides)
+    return frame
+
+
+PROVIDER_FRAMES = [
+    RegisterFrame(
+        protocol_version=1,
+        agent_version="0.1.0",
+        public_key=KEY,
+        attestation=Attestation(kind="test-hardware", evidence="abc"),
+        models=[ModelSpec(id="m", slots=2, context_length=4096, decode_tps=50.5)],
+        hardware={"gpu": "A100", "vram_gb": 80, "tflops": 312.5},
+    ),
+    HeartbeatFrame(in_use={"m": 1}, load=0.5),
+    ChallengeResponseFrame(
+        nonce="ab" * 32, signature="sig", status=ProviderStatus(in_use={"m": 0}, load=0.0)
+    ),
+    ChunkFrame(request_id="r1", deltas=[ChunkDelta(role="assistant"), ChunkDelta(content="hi")]),
+    CompleteFrame(
+        request_id="r1", usage=Usage(prompt_tokens=3, completion_tokens=7), finish_reason="length"
+    ),
+    ErrorFrame(request_id="r1", code="busy", message="no free slot", retryable=True),
+]
+
+COORDINATOR_FRAMES = [
+    RegisteredFrame(
+        provider_id="prov-0123456789abcdef",
+        trust="self_signed",
+        challenge_interval_s=60.0,
+        heartbeat_interval_s=5.0,
+    ),
+    ChallengeFrame(nonce="0f" * 32, deadline=1_700_000_000.5),
+    InferenceRequestFrame(
+        request_id="r1",
+        model="m",
+        request=ChatRequestBody(
+            messages=[{"role": "system", "content": "be brief"}, {"role": "user", "content": "hi"}],
+            max_tokens=16,
+            temperature=0.7,
+            top_p=0.9,
+            stop=["\n\n"],
+            seed=42,
+        ),
+        deadline=1_700_000_000.0,
+    ),
+    CancelFrame(request_id="r1"),
+    DrainFrame(),
+    ResyncFrame(),
+    ProtocolErrorFrame(code=4004, message="bad field"),
+]
+
+
+@pytest.mark.parametrize("frame", PROVIDER_FRAMES, ids=lambda f: f.type)
+def test_provider_frames_round_trip(frame: object) -> None:
+    text = dump_frame(frame)  # type: ignore[arg-type]
+    assert parse_provider_frame(text) == frame
+    assert parse_provider_frame(text.encode()) == frame
+
+
+@pytest.mark.parametrize("frame", COORDINATOR_FRAMES, ids=lambda f: f.type)
+def test_coordinator_frames_round_trip(frame: object) -> None:
+    text = dump_frame(frame)  # type: ignore[arg-type]
+    assert parse_coordinator_frame(text) == frame
+
+
+def test_dump_omits_none_fields() -> None:
+    text = dump_frame(ChunkFrame(request_id="r", deltas=[ChunkDelta(content="x")]))
+    assert json.loads(text) == {"type": "chunk", "request_id": "r", "deltas": [{"content": "x"}]}
+    body = json.loads(dump_frame(COORDINATOR_FRAMES[2]))["request"]
+    assert set(body) == {"messages", "max_tokens", "temperature", "top_p", "stop", "seed"}
+    minimal = ChatRequestBody(messages=[{"role": "user", "content": "x"}], max_tokens=1)
+    assert json.loads(minimal.model_dump_json(exclude_none=True)) == {
+        "messages": [{"role": "user", "content": "x"}],
+        "max_tokens": 1,
+    }
+
+
+def code_of(text: str | bytes, coordinator: bool = False) -> CloseCode:
+    parse = parse_coordinator_frame if coordinator else parse_provider_frame
+    with pytest.raises(FrameError) as info:
+        parse(text)
+    assert info.value.message
+    assert len(info.value.message) <= 4096
+    return info.value.code
+
+
+@pytest.mark.parametrize(
+    ("text", "code"),
+    [
+        ("{", CloseCode.INVALID_JSON),
+        ("", CloseCode.INVALID_JSON),
+        (b"\xff\xfe", CloseCode.INVALID_JSON),
+        ("\ud800", CloseCode.INVALID_JSON),
+        ("[1, 2]", CloseCode.INVALID_JSON),
+        ('"register"', CloseCode.INVALID_JSON),
+        ("{}", CloseCode.UNKNOWN_TYPE),
+        ('{"type": "nope"}', CloseCode.UNKNOWN_TYPE),
+        ('{"type": 5}', CloseCode.UNKNOWN_TYPE),
+        ('{"type": "registered"}', CloseCode.UNKNOWN_TYPE),
+        ('{"type": "heartbeat", "load": NaN}', CloseCode.VALIDATION_FAILED),
+        ('{"type": "heartbeat", "load": Infinity}', CloseCode.VALIDATION_FAILED),
+        ('{"type": "heartbeat", "load": -1}', CloseCode.VALIDATION_FAILED),
+        ('{"type": "heartbeat", "load": "0.5"}', CloseCode.VALIDATION_FAILED),
+        ('{"type": "heartbeat", "in_use": {"m": 1.5}}', CloseCode.VALIDATION_FAILED),
+        ('{"type": "heartbeat", "extra": 1}', CloseCode.VALIDATION_FAILED),
+        ('{"type": "chunk", "request_id": "r", "deltas": []}', CloseCode.VALIDATION_FAILED),
+        ('{"type": "chunk", "request_id": "r", "deltas": [{}]}', CloseCode.VALIDATION_FAILED),
+        ('{"type": "chunk", "request_id": "", "deltas": [{"content": "x"}]}', 4004),
+        ('{"type": "error", "request_id": "r", "code": "x", "message": "m"}', 4004),
+    ],
+)
+def test_bad_provider_frames_map_to_close_codes(text: str | bytes, code: int) -> None:
+    assert code_of(text) == code
+
+
+def test_oversized_frames() -> None:
+    assert code_of("x" * (MAX_FRAME_BYTES + 1)) == CloseCode.FRAME_TOO_LARGE
+    # under the limit in characters but over it in UTF-8 bytes
+    assert code_of("é" * (MAX_FRAME_BYTES // 2 + 1)) == CloseCode.FRAME_TOO_LARGE
+    content = "a" * (MAX_FRAME_BYTES - 200)
+    ok = dump_frame(ChunkFrame(request_id="r", deltas=[ChunkDelta(content=content)]))
+    assert parse_provider_frame(ok).deltas[0].content == content
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"models": []},
+        {"models": [{"id": "m", "slots": 0}]},
+        {"models": [{"id": "m", "slots": 1025}]},
+        {"models": [{"id": "m", "slots": True}]},
+        {"models": [{"id": "m", "slots": 1}, {"id": "m", "slots": 2}]},
+        {"models": [{"id": "x" * 201, "slots": 1}]},
+        {"models": [{"id": "m", "slots": 1, "decode_tps": -5.0}]},
+        {"models": [{"id": f"m{i}", "slots": 1} for i in range(65)]},
+        {"public_key": "not-base64"},
+        {"public_key": "QUJD"},
+        {"protocol_version": 0},
+        {"agent_version": "v" * 129},
+        {"attestation": {"kind": "Bad Kind"}},
+        {"hardware": {"gpu": {"nested": 1}}},
+    ],
+)
+def test_register_field_bounds(overrides: dict[str, object]) -> None:
+    assert code_of(json.dumps(register_dict(**overrides))) == CloseCode.VALIDATION_FAILED
+
+
+def test_register_accepts_future_protocol_version() -> None:
+    """The version is checked by the coordinator (4012), not by the parser."""
+    frame = parse_provider_frame(json.dumps(register_dict(protocol_version=2)))
+    assert isinstance(frame, RegisterFrame)
+    assert frame.protocol_version == 2
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        {"type": "challenge", "nonce": "AB" * 32, "deadline": 1.0},
+        {"type": "challenge", "nonce": "ab", "deadline": 1.0},
+        {"type": "registered", "provider_id": "p", "trust": "total",
+         "challenge_interval_s": 1.0, "heartbeat_interval_s": 1.0},
+        {"type": "registered", "provider_id": "p", "trust": "hardware",
+         "challenge_interval_s": 0, "heartbeat_interval_s": 1.0},
+        {"type": "inference_request", "request_id": "r", "model": "m", "deadline": 1.0,
+         "request": {"messages": [], "max_tokens": 5}},
+        {"type": "inference_request", "request_id": "r", "model": "m", "deadline": 1.0,
+         "request": {"messages": [{"role": "user", "content": "x"}], "max_tokens": 0}},
+        {"type": "inference_request", "request_id": "r", "model": "m", "deadline": 1.0,
+         "request": {"messages": [{"role": "robot", "content": "x"}], "max_tokens": 5}},
+        {"type": "inference_request", "request_id": "r" * 129, "model": "m", "deadline": 1.0,
+         "request": {"messages": [{"role": "user", "content": "x"}], "max_tokens": 5}},
+        {"type": "protocol_error", "code": 4004, "message": "m" * 4097},
+    ],
+)  # fmt: skip
+def test_bad_coordinator_frames(frame: dict[str, object]) -> None:
+    assert code_of(json.dumps(frame), coordinator=True) == CloseCode.VALIDATION_FAILED
+
+
+def test_validation_message_names_the_field_without_echoing_input() -> None:
+    secret = "s3cr3t-value"
+    with pytest.raises(FrameError) as info:
+        parse_provider_frame(json.dumps(register_dict(public_key=secret)))
+    assert "public_key" in info.value.message
+    assert secret not in info.value.message
+
+
+def test_deeply_nested_json_is_a_frame_error() -> None:
+    assert code_of("[" * 100_000 + "]" * 100_000) == CloseCode.INVALID_JSON
+    nested = '{"type": "heartbeat", "in_use": ' + '{"a":' * 5000 + "1" + "}" * 5000 + "}"
+    assert code_of(nested) in (CloseCode.INVALID_JSON, CloseCode.VALIDATION_FAILED)
