@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
+import logging
+import os
+from dataclasses import replace
+
 import click
+import trio
+
+from . import launch
+from .settings import from_env
 
 
 @click.group()
@@ -10,12 +18,53 @@ def main() -> None:
     """Switchyard inference coordinator."""
 
 
+def _setup_logging(verbose: bool = False) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
 @main.command()
-@click.option("--port", default=8080, show_default=True)
-@click.option("--providers", default=2, show_default=True)
-def dev(port: int, providers: int) -> None:
-    """Coordinator plus simulated providers on the in-memory store."""
-    click.echo("switchyard dev: the coordinator is coming soon (runtime foundation only).")
+@click.option("--host", default=None, help="Interface to bind [default: 127.0.0.1].")
+@click.option("--port", type=int, default=None, help="Port to bind [default: 8080].")
+@click.option(
+    "--database-url", default=None, help="postgresql://... (env SWITCHYARD_DATABASE_URL)."
+)
+@click.option("--admin-key", default=None, help="Admin API key (env SWITCHYARD_ADMIN_KEY).")
+@click.option("-v", "--verbose", is_flag=True)
+def serve(
+    host: str | None, port: int | None, database_url: str | None, admin_key: str | None,
+    verbose: bool,
+) -> None:  # fmt: skip
+    """Run the coordinator (flags, then SWITCHYARD_* variables, then defaults)."""
+    _setup_logging(verbose)
+    settings = from_env().with_overrides(
+        host=host, port=port, database_url=database_url, admin_key=admin_key
+    )
+    trio.run(launch.serve, settings)
+
+
+@main.command()
+@click.option("--port", type=int, default=8080, show_default=True)
+@click.option("--providers", type=click.IntRange(0, 256), default=2, show_default=True)
+@click.option(
+    "--api-key", default=None, help="Use this demo API key (sk-sy-...) instead of a new one."
+)
+@click.option("--admin-key", default=None, help="Admin key [default: dev-admin-key].")
+@click.option("-v", "--verbose", is_flag=True)
+def dev(
+    port: int, providers: int, api_key: str | None, admin_key: str | None, verbose: bool
+) -> None:
+    """Coordinator plus simulated providers on the in-memory store, with a funded demo key."""
+    _setup_logging(verbose)
+    settings = replace(
+        from_env(),
+        port=port,
+        database_url=None,
+        admin_key=admin_key or os.environ.get("SWITCHYARD_ADMIN_KEY") or "dev-admin-key",
+    )
+    trio.run(launch.dev, settings, providers, api_key)
 
 
 @main.command()

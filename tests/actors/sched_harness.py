@@ -55,8 +55,10 @@ class Harness:
         routable: bool = True,
     ) -> None:
         """Tell a CapacityUpdate (waiting for mailbox room, so bulk offers never overflow)."""
-        models = model if isinstance(model, dict) else {model: ModelCapacity(slots, prefill, decode)}
-        await self.sched.send(CapacityUpdate(provider_id, self.provider_ref, trust, routable, models))
+        if isinstance(model, str):
+            model = {model: ModelCapacity(slots, prefill, decode)}
+        update = CapacityUpdate(provider_id, self.provider_ref, trust, routable, model)
+        await self.sched.send(update)
 
     async def reserve(
         self,
@@ -100,7 +102,13 @@ class Harness:
     async def until_queued(self, n: int) -> None:
         """Wait until exactly `n` Reserves are waiting in the scheduler's queues."""
         with trio.fail_after(10):
-            while (await self.stats())["queued_total"] != n:
+            while (await self.stats())["queued_total"] != n:  # noqa: ASYNC110 - polling the actor
+                await trio.sleep(0.001)
+
+    async def until_counter(self, name: str, value: int) -> None:
+        """Wait until the scheduler's counter `name` reaches `value`."""
+        with trio.fail_after(10):
+            while (await self.stats())["counters"][name] < value:  # noqa: ASYNC110
                 await trio.sleep(0.001)
 
 

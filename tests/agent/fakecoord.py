@@ -126,6 +126,7 @@ class FakeCoordinator:
         self.reject_first = reject_first
         self.reject_status = reject_status
         self.attempts = 0
+        self.first_attempt = trio.Event()
         self.port = 0
         self._scope: trio.CancelScope | None = None
         self._conn_send, self._conn_recv = trio.open_memory_channel[FakeConn](math.inf)
@@ -135,7 +136,10 @@ class FakeCoordinator:
         return f"http://127.0.0.1:{self.port}"
 
     async def run(
-        self, port: int = 0, *, task_status: trio.TaskStatus[FakeCoordinator] = trio.TASK_STATUS_IGNORED
+        self,
+        port: int = 0,
+        *,
+        task_status: trio.TaskStatus[FakeCoordinator] = trio.TASK_STATUS_IGNORED,
     ) -> None:
         async with trio.open_nursery() as nursery:
             self._scope = nursery.cancel_scope
@@ -160,6 +164,7 @@ class FakeCoordinator:
 
     async def _handle(self, request: WebSocketRequest) -> None:
         self.attempts += 1
+        self.first_attempt.set()
         headers = {k.decode().lower(): v.decode() for k, v in request.headers}
         auth = headers.get("authorization", "")
         if self.attempts <= self.reject_first:

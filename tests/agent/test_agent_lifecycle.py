@@ -136,7 +136,7 @@ async def test_reconnects_after_coordinator_restart(nursery: trio.Nursery, tmp_p
 async def test_reconnects_after_non_fatal_close(
     nursery: trio.Nursery, tmp_path: Path, code: int
 ) -> None:
-    coord, agent, conn = await start(nursery, tmp_path)
+    coord, _, conn = await start(nursery, tmp_path)
     await conn.close(code, "bye")
     conn2 = await coord.next_connection()
     assert conn2.register.public_key == conn.register.public_key
@@ -226,8 +226,7 @@ async def test_stop_while_disconnected_returns(nursery: trio.Nursery, tmp_path: 
     await nursery.start(coord.run)
     runner = await run_agent(nursery, coord, tmp_path, reconnect_base_s=5, reconnect_cap_s=5)
     with trio.fail_after(10):
-        while coord.attempts == 0:
-            await trio.sleep(0.01)
+        await coord.first_attempt.wait()
     runner.agent.stop()
     await runner.wait()
     assert runner.error is None
@@ -256,6 +255,5 @@ async def test_agents_sharing_a_key_file_share_an_identity(
     assert first.provider_id == provider_id_for(first.public_key)
     assert stat.S_IMODE(config.key_file.stat().st_mode) == 0o600
 
-    coord, agent, conn = await start(nursery, tmp_path)
+    _, agent, conn = await start(nursery, tmp_path)
     assert conn.provider_id == first.provider_id == agent.provider_id
-

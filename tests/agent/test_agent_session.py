@@ -252,9 +252,7 @@ async def test_challenge_status_reports_slots_in_use(
     _, resp = await conn.next_of_type("challenge_response")
     assert resp.status.in_use == {"sim-small": 1}
     assert resp.status.load == pytest.approx(1 / slots)
-    assert verify_challenge(
-        agent.public_key, nonce, conn.provider_id, resp.status, resp.signature
-    )
+    assert verify_challenge(agent.public_key, nonce, conn.provider_id, resp.status, resp.signature)
 
 
 class TrackingBackend:

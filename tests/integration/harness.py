@@ -163,3 +163,61 @@ async def eventually(check: Any, timeout: float = 5.0) -> Any:
             if value:
                 return value
             await trio.sleep(0.02)
+
+
+@asynccontextmanager
+async def agents(
+    running: Running,
+    count: int = 2,
+    sim: Any = None,
+    slots: int = 4,
+    models: tuple[str, ...] = ("sim-small",),
+) -> AsyncIterator[list[Any]]:
+    """`count` real provider agents (simulated backend) connected and online."""
+    from switchyard.agent.client import ProviderAgent
+    from switchyard.agent.config import AgentConfig
+    from switchyard.agent.simulated import SimulatedConfig
+
+    _, token = await running.provider_token()
+    started = []
+    async with trio.open_nursery() as nursery:
+        for _ in range(count):
+            config = AgentConfig(
+                coordinator=running.base_url,
+                token=token,
+                models=models,
+                slots=slots,
+                simulated=sim or SimulatedConfig(ttft_s=0.0, tokens_per_s=2000.0),
+                reconnect_base_s=0.05,
+                reconnect_cap_s=0.5,
+                shutdown_grace_s=1.0,
+            )
+            agent = ProviderAgent(config, key=Ed25519PrivateKey.generate())
+            nursery.start_soon(agent.run)
+            started.append(agent)
+
+        async def all_online() -> bool:
+            ps = await running.providers()
+            return len(ps) == count and all(p["routable"] for p in ps)
+
+        await eventually(all_online, timeout=15)
+        try:
+            yield started
+        finally:
+            for agent in started:
+                agent.stop(0.5)
+
+
+async def funded_key(running: Running, micro_usd: int = 100_000_000) -> tuple[str, str]:
+    """(account id, API key) of a fresh account credited with `micro_usd`."""
+    account = (await running.admin.post("/admin/accounts", json={"name": "consumer"})).json()
+    credit = {"amount_micro_usd": micro_usd, "reason": "test funding"}
+    await running.admin.post(f"/admin/accounts/{account['id']}/credit", json=credit)
+    key = (await running.admin.post(f"/admin/accounts/{account['id']}/keys", json={})).json()
+    return account["id"], key["key"]
+
+
+async def scheduler_stats(running: Running) -> dict[str, Any]:
+    from switchyard.actors.scheduler_messages import SchedulerStats
+
+    return await running.coord.scheduler.ask(SchedulerStats())

@@ -34,7 +34,7 @@ async def test_accounts_create_get_list(store: Store) -> None:
     assert await store.get_account(alice.id) == alice
     assert await store.get_account("acct_missing") is None
     assert [a.id for a in await store.list_accounts()] == [alice.id, bob.id]
-    assert store.kind in ("memory", "postgres")
+    assert store.kind in ("memory", "postgres") and isinstance(store, Store)
     await store.ping()
 
 

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
 
 import pytest
 
-from switchyard.storage import InvalidInput, MemoryStore, StoreUnavailable, open_store
+from switchyard.storage import (
+    InvalidInput,
+    MemoryStore,
+    PostgresStore,
+    Store,
+    StoreUnavailable,
+    open_store,
+)
 
 
 @pytest.mark.parametrize("url", [None, "", "memory://"])
@@ -15,7 +23,8 @@ async def test_memory_store_by_default_with_a_warning(
 ) -> None:
     with caplog.at_level(logging.WARNING, logger="switchyard.storage"):
         async with open_store(url) as store:
-            assert isinstance(store, MemoryStore) and store.kind == "memory"
+            assert isinstance(store, MemoryStore) and isinstance(store, Store)
+            assert store.kind == "memory"
             await store.ping()
     assert any("lost when the process exits" in r.getMessage() for r in caplog.records)
 
@@ -38,3 +47,25 @@ async def test_bad_schema_name_is_invalid_input() -> None:
     with pytest.raises(InvalidInput):
         async with open_store("postgresql://postgres@127.0.0.1:1/test", schema="x; DROP"):
             pytest.fail("store opened with a bad schema name")
+
+
+def _public_methods(cls: type) -> dict[str, inspect.Signature]:
+    return {
+        name: inspect.signature(member)
+        for name, member in inspect.getmembers(cls, inspect.isfunction)
+        if not name.startswith("_")
+    }
+
+
+@pytest.mark.parametrize("implementation", [MemoryStore, PostgresStore])
+def test_implementations_match_the_protocol_signatures(implementation: type) -> None:
+    """Every Store method exists on both stores with the same parameters and defaults,
+    and is a coroutine function (awaitable from trio)."""
+    expected = _public_methods(Store)
+    actual = _public_methods(implementation)
+    assert expected, "the protocol declares methods"
+    for name, signature in expected.items():
+        assert name in actual, f"{implementation.__name__} lacks {name}"
+        assert list(actual[name].parameters.values()) == list(signature.parameters.values()), name
+        assert inspect.iscoroutinefunction(getattr(implementation, name)), name
+    assert isinstance(implementation.kind, property)

@@ -248,6 +248,7 @@ class ProviderActor(Actor):
         self._learn_speeds(entry, msg.usage.prompt_tokens, msg.usage.completion_tokens)
         end = StreamEnd(
             finish_reason=msg.finish_reason,
+            stop_sequence=msg.stop_sequence,
             prompt_tokens=msg.usage.prompt_tokens,
             completion_tokens=msg.usage.completion_tokens,
         )

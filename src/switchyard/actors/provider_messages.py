@@ -36,6 +36,7 @@ class StreamEnd:
     """The last item of a stream: a usage report, or an error (`retryable` if nothing was sent)."""
 
     finish_reason: str | None = None
+    stop_sequence: str | None = None
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
     error_code: str | None = None

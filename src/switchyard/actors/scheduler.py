@@ -142,8 +142,7 @@ class SchedulerActor(Actor):
             case Release():
                 self._release(msg)
             case CapacityUpdate():
-                for model in set(self.index.upsert(msg)):
-                    self._drain(model)
+                self.index.upsert(msg)
             case ProviderGone(provider_id=provider_id):
                 self._provider_gone(provider_id)
             case Expire(token=token):

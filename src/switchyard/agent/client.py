@@ -18,10 +18,19 @@ from dataclasses import replace
 
 import trio
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from pydantic import ValidationError
 from trio_websocket import ConnectionRejected, HandshakeError, open_websocket_url
 
 from switchyard.protocol.codes import CloseCode
-from switchyard.protocol.frames import MAX_FRAME_BYTES, MAX_MODELS, ModelSpec, RegisteredFrame
+from switchyard.protocol.frames import (
+    MAX_FRAME_BYTES,
+    MAX_MODELS,
+    PROTOCOL_VERSION,
+    Attestation,
+    ModelSpec,
+    RegisteredFrame,
+    RegisterFrame,
+)
 from switchyard.protocol.signing import provider_id_for, public_key_b64
 
 from .backend import Backend, BackendError, ModelInfo
@@ -30,6 +39,8 @@ from .identity import load_or_create_key
 from .session import Session, SessionOutcome
 
 log = logging.getLogger(__name__)
+
+MAX_MODEL_ID = 200
 
 
 class AgentFatalError(Exception):
@@ -67,6 +78,7 @@ class ProviderAgent:
         self.trust: str | None = None
         self.registrations = 0
         self.models: list[ModelSpec] = []
+        self._register: RegisterFrame | None = None
         self._rng = random.Random()
         self._connect_scope: trio.CancelScope | None = None
         self._online = trio.Event()
@@ -94,6 +106,7 @@ class ProviderAgent:
         failures = 0
         try:
             self.models = await self._resolve_models()
+            self._register = self._register_frame()
             while not self.stopping.is_set():
                 outcome = await self._connect_once()
                 self._online = trio.Event()
@@ -156,7 +169,7 @@ class ProviderAgent:
                     max_message_size=MAX_FRAME_BYTES,
                 ) as ws:
                     self._connect_scope = None
-                    served = await Session(self, ws, self.models).run()
+                    served = await Session(self, ws, self._register).run()
                 outcome = served
             except ConnectionRejected as exc:
                 fatal = exc.status_code in (401, 403)
@@ -167,6 +180,22 @@ class ProviderAgent:
             finally:
                 self._connect_scope = None
         return outcome
+
+    def _register_frame(self) -> RegisterFrame:
+        cfg = self.config
+        try:
+            return RegisterFrame(
+                protocol_version=PROTOCOL_VERSION,
+                agent_version=cfg.agent_version,
+                public_key=self.public_key,
+                attestation=Attestation(
+                    kind=cfg.attestation_kind, evidence=cfg.attestation_evidence
+                ),
+                models=self.models,
+                hardware=cfg.hardware,
+            )
+        except ValidationError as exc:
+            raise AgentFatalError(None, f"invalid provider configuration: {exc}") from exc
 
     async def _resolve_models(self) -> list[ModelSpec]:
         cfg = self.config
@@ -181,13 +210,20 @@ class ProviderAgent:
             ]
         else:
             infos = await self._discover_models()
+        usable: dict[str, ModelInfo] = {}
+        for info in infos:
+            if len(info.id) > MAX_MODEL_ID:
+                log.warning("skipping model %r: ids are limited to %d chars", info.id, MAX_MODEL_ID)
+            else:
+                usable.setdefault(info.id, info)
+        infos = list(usable.values())
         if not infos:
             raise AgentFatalError(None, "the backend serves no models; pass --models")
         if len(infos) > MAX_MODELS:
             log.warning("advertising the first %d of %d models", MAX_MODELS, len(infos))
         return [
             ModelSpec(
-                id=i.id[:200],
+                id=i.id,
                 slots=cfg.slots,
                 context_length=i.context_length,
                 prefill_tps=i.prefill_tps,

@@ -23,8 +23,6 @@ from trio_websocket import ConnectionClosed, WebSocketConnection
 
 from switchyard.protocol.codes import FATAL_CLOSE_CODES, CloseCode, FrameError
 from switchyard.protocol.frames import (
-    PROTOCOL_VERSION,
-    Attestation,
     CancelFrame,
     ChallengeFrame,
     ChallengeResponseFrame,
@@ -34,7 +32,6 @@ from switchyard.protocol.frames import (
     Frame,
     HeartbeatFrame,
     InferenceRequestFrame,
-    ModelSpec,
     ProtocolErrorFrame,
     ProviderStatus,
     RegisteredFrame,
@@ -87,13 +84,13 @@ class Session:
     """Serves one connection on behalf of a `ProviderAgent`."""
 
     def __init__(
-        self, agent: ProviderAgent, ws: WebSocketConnection, models: list[ModelSpec]
+        self, agent: ProviderAgent, ws: WebSocketConnection, register: RegisterFrame
     ) -> None:
         self.agent = agent
         self.config = agent.config
         self.ws = ws
-        self.slots = {m.id: m.slots for m in models}
-        self.models = models
+        self.register = register
+        self.slots = {m.id: m.slots for m in register.models}
         self.provider_id = agent.provider_id
         self.active: dict[str, InFlight] = {}
         self.in_use: Counter[str] = Counter()
@@ -111,18 +108,8 @@ class Session:
     # ------------------------------------------------------------ lifecycle
 
     async def run(self) -> SessionOutcome:
-        register = RegisterFrame(
-            protocol_version=PROTOCOL_VERSION,
-            agent_version=self.config.agent_version,
-            public_key=self.agent.public_key,
-            attestation=Attestation(
-                kind=self.config.attestation_kind, evidence=self.config.attestation_evidence
-            ),
-            models=self.models,
-            hardware=self.config.hardware,
-        )
         try:
-            await self.ws.send_message(dump_frame(register))
+            await self.ws.send_message(dump_frame(self.register))
         except ConnectionClosed as exc:
             return SessionOutcome(exc.reason.code, _reason_text(exc), registered=False)
         async with trio.open_nursery() as nursery:
@@ -247,7 +234,7 @@ class Session:
 
     async def _stop_watcher(self) -> None:
         await self.agent.stopping.wait()
-        self.draining = True
+        self._start_draining()
         with trio.move_on_at(self.agent.stop_deadline):
             await self._wait_idle()
         for request in list(self.active.values()):
@@ -259,17 +246,23 @@ class Session:
                 retryable=True,
             )
             await self._send(None, error)
-        await self._flush()
+        with trio.move_on_after(CLOSE_TIMEOUT_S):
+            await self._flush()
         await self._close(CloseCode.NORMAL, "provider shutting down", finished=True)
 
     async def _drain_then_close(self) -> None:
         log.info("coordinator asked to drain; finishing %d request(s)", len(self.active))
-        self.draining = True
+        self._start_draining()
         await self._wait_idle()
-        await self._flush()
+        with trio.move_on_after(CLOSE_TIMEOUT_S):
+            await self._flush()
         await self._close(
             CloseCode.NORMAL, "drained", finished=not self.config.reconnect_after_drain
         )
+
+    def _start_draining(self) -> None:
+        self.draining = True
+        self.agent.state = "draining"
 
     # ------------------------------------------------------------ requests
 
@@ -306,6 +299,7 @@ class Session:
         elif self.in_use[model] >= self.slots[model]:
             refusal = ("busy", f"all {self.slots[model]} slots for {model!r} are in use", True)
         elif remaining <= 0 or math.isnan(remaining):
+            log.warning("request %s arrived %.3fs past its deadline (clock skew?)", rid, -remaining)
             refusal = ("deadline_exceeded", "the request deadline has already passed", False)
         if refusal is not None:
             code, message, retryable = refusal

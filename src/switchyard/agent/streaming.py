@@ -95,33 +95,39 @@ async def _pack(
 ) -> CompleteFrame | ErrorFrame:
     next_flush = trio.current_time()
     role_sent = False
-    while True:
-        item: Item | None = await _receive(recv)
-        deltas: list[ChunkDelta] = []
-        size = 0
-        terminal: Finish | BackendError | None = None
-        while item is not None:
-            if not isinstance(item, Token):
-                terminal = item
-                break
-            for start in range(0, len(item.text), MAX_CHARS_PER_FRAME):
-                if not role_sent:
-                    deltas.append(ROLE_DELTA)
-                    role_sent = True
-                piece = item.text[start : start + MAX_CHARS_PER_FRAME]
-                deltas.append(ChunkDelta(content=piece))
-                size += len(piece)
-            if size >= MAX_CHARS_PER_FRAME:
-                break
-            item = _receive_nowait(recv)
-            if item is None and trio.current_time() < next_flush:
-                with trio.move_on_at(next_flush):
-                    item = await _receive(recv)
+    deltas: list[ChunkDelta] = []
+    size = 0
+
+    async def flush() -> None:
+        nonlocal deltas, size, next_flush
         if deltas:
             await send(ChunkFrame(request_id=request_id, deltas=deltas))
             next_flush = trio.current_time() + window
-        if terminal is not None:
-            return terminal_frame(request_id, terminal)
+            deltas, size = [], 0
+
+    item: Item | None = await _receive(recv)
+    while True:
+        if not isinstance(item, Token):
+            await flush()
+            return terminal_frame(request_id, item)
+        text = item.text
+        while text:
+            if not role_sent:
+                deltas.append(ROLE_DELTA)
+                role_sent = True
+            room = MAX_CHARS_PER_FRAME - size
+            deltas.append(ChunkDelta(content=text[:room]))
+            size += min(room, len(text))
+            text = text[room:]
+            if size >= MAX_CHARS_PER_FRAME:
+                await flush()
+        item = _receive_nowait(recv)
+        if item is None and deltas and trio.current_time() < next_flush:
+            with trio.move_on_at(next_flush):
+                item = await _receive(recv)
+        if item is None:
+            await flush()
+            item = await _receive(recv)
 
 
 def terminal_frame(request_id: str, outcome: Finish | BackendError) -> CompleteFrame | ErrorFrame:

@@ -99,8 +99,15 @@ async def run(job: Job, rendering: Rendering, stream: bool) -> Any:
         async with session:
             return await _collect(job, session, rendering, stops)
     events = _stream(job, session, rendering, stops)
-    first = await events.__anext__()  # raises ApiError before any byte is sent
-    return Response(_chain(first, events), headers=SSE_HEADERS, timeout=None)
+    try:
+        first = await events.__anext__()  # raises ApiError before any byte is sent
+        response = Response(_chain(first, events), headers=SSE_HEADERS)
+        response.timeout = None  # the relay enforces the request deadline itself
+    except BaseException:
+        with trio.CancelScope(shield=True):
+            await events.aclose()
+        raise
+    return response
 
 
 async def _collect(
@@ -121,7 +128,8 @@ async def _collect(
     parts.append(stops.flush())
     reason = "stop" if stops.matched is not None else (end.finish_reason if end else "stop")
     usage = final_usage(job, session, end)
-    return jsonify(rendering.body("".join(parts), reason or "stop", usage, stops.matched))
+    matched = stops.matched or (end.stop_sequence if end else None)
+    return jsonify(rendering.body("".join(parts), reason or "stop", usage, matched))
 
 
 async def _stream(
@@ -146,7 +154,8 @@ async def _stream(
                 out += rendering.texts([stops.flush()])
                 if end.ok:
                     usage = final_usage(job, session, end)
-                    out += rendering.finish(end.finish_reason or "stop", usage, None)
+                    reason = end.finish_reason or "stop"
+                    out += rendering.finish(reason, usage, end.stop_sequence)
                 else:
                     message = f"The provider failed: {end.error_message or end.error_code}"
                     out += rendering.error(ApiError(502, message, code="provider_error"))

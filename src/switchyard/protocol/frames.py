@@ -195,6 +195,8 @@ class CompleteFrame(Frame):
     request_id: Id
     usage: Usage
     finish_reason: Literal["stop", "length", "content_filter", "tool_calls"]
+    #: Which of the request's stop sequences ended the output, when the backend says so.
+    stop_sequence: Annotated[str, StringConstraints(min_length=1, max_length=1024)] | None = None
 
 
 class ErrorFrame(Frame):

@@ -1,0 +1,108 @@
+"""`switchyard serve` and `switchyard dev`: run the coordinator until SIGINT/SIGTERM.
+
+`dev` is what a newcomer runs first: the coordinator on the in-memory store, N simulated
+providers in the same process, a funded demo account and its API key, and a curl line to
+paste. `serve` is the production entry point (Postgres when a database URL is set).
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+from typing import TextIO
+
+import trio
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from .agent.client import ProviderAgent
+from .agent.config import AgentConfig
+from .agent.simulated import SimulatedConfig
+from .coordinator import Coordinator, running_coordinator
+from .settings import Settings
+
+log = logging.getLogger(__name__)
+
+DEMO_MODEL = "sim-small"
+DEMO_CREDIT_MICRO_USD = 100_000_000  # $100
+DEMO_PRICE = (100_000, 300_000)  # micro-USD per million input / output tokens
+
+
+async def wait_for_signal() -> None:
+    """Return on the first SIGINT or SIGTERM."""
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async for signum in signals:
+            log.info("received %s: shutting down", signal.Signals(signum).name)
+            return
+
+
+async def serve(settings: Settings) -> None:
+    """Run the coordinator until a signal arrives, then shut down gracefully."""
+    if not settings.admin_key:
+        log.warning("no admin key set (--admin-key / SWITCHYARD_ADMIN_KEY): admin API disabled")
+    async with running_coordinator(settings) as (_, base_url):
+        log.info("switchyard listening on %s", base_url)
+        await wait_for_signal()
+
+
+async def seed_demo(coord: Coordinator, api_key: str | None) -> tuple[str, str]:
+    """A funded demo account and its API key; returns (key, provider token)."""
+    store = coord.store
+    account = await store.create_account("demo")
+    await store.credit(account.id, DEMO_CREDIT_MICRO_USD, kind="topup", reason="dev demo credit")
+    _, key = await store.create_api_key(account.id, "demo", raw_key=api_key)
+    await store.set_pricing(DEMO_MODEL, *DEMO_PRICE, context_length=8192)
+    owner = await store.create_account("demo-provider-owner")
+    _, token = await store.create_provider_token(owner.id, "dev")
+    return key, token
+
+
+async def dev(
+    settings: Settings, providers: int, api_key: str | None, out: TextIO = sys.stdout
+) -> None:
+    """Coordinator + simulated providers + demo account, until a signal arrives."""
+    async with running_coordinator(settings) as (coord, base_url):
+        key, token = await seed_demo(coord, api_key)
+        agents = [
+            ProviderAgent(
+                AgentConfig(
+                    coordinator=base_url,
+                    token=token,
+                    models=(DEMO_MODEL,),
+                    slots=8,
+                    simulated=SimulatedConfig(ttft_s=0.05, tokens_per_s=40.0, output_tokens=48),
+                    shutdown_grace_s=2.0,
+                ),
+                key=Ed25519PrivateKey.generate(),
+            )
+            for _ in range(providers)
+        ]
+        async with trio.open_nursery() as nursery:
+            for agent in agents:
+                nursery.start_soon(agent.run)
+            with trio.move_on_after(10):
+                for agent in agents:
+                    await agent.wait_online()
+            out.write(banner(base_url, key, settings.admin_key or "", providers))
+            out.flush()
+            await wait_for_signal()
+            for agent in agents:
+                agent.stop(1.0)
+
+
+def banner(base_url: str, key: str, admin_key: str, providers: int) -> str:
+    curl = (
+        f"curl -N {base_url}/v1/chat/completions -H 'Authorization: Bearer {key}' "
+        "-H 'Content-Type: application/json' "
+        f'-d \'{{"model": "{DEMO_MODEL}", "stream": true, '
+        '"messages": [{"role": "user", "content": "Hello!"}]}\''
+    )
+    return (
+        f"\nSwitchyard dev coordinator on {base_url} (in-memory store: nothing is kept)\n"
+        f"  simulated providers: {providers} serving {DEMO_MODEL}\n"
+        f"  demo API key:        {key}  ($100 of credit)\n"
+        f"  admin key:           {admin_key}\n\n"
+        f"Try it:\n  {curl}\n\n"
+        f"Or with the OpenAI SDK: OpenAI(base_url='{base_url}/v1', api_key='{key}')\n"
+        "Press Ctrl-C to stop.\n"
+    )

@@ -1,0 +1,121 @@
+"""A small OpenAI-compatible streaming server for backend tests (plain trio + h11).
+
+Serves `GET /v1/models` and `POST /v1/chat/completions` with `stream: true` as server-sent
+events, the way vLLM, llama.cpp and Ollama do; records every request body it gets.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import partial
+from typing import Any
+
+import h11
+import trio
+
+DEFAULT_PIECES = ("Hello", " world", "!")
+
+
+class FakeOpenAI:
+    """Configurable upstream: pieces to stream, finish reason, usage, or an HTTP error."""
+
+    def __init__(
+        self,
+        *,
+        pieces: tuple[str, ...] = DEFAULT_PIECES,
+        finish_reason: str = "stop",
+        usage: dict[str, int] | None = None,
+        status: int = 200,
+        models: list[dict[str, Any]] | None = None,
+        extra_events: tuple[str, ...] = (),
+    ) -> None:
+        self.pieces = pieces
+        self.finish_reason = finish_reason
+        self.usage = usage
+        self.status = status
+        self.models = models if models is not None else [{"id": "upstream/model"}]
+        self.extra_events = extra_events
+        self.requests: list[dict[str, Any]] = []
+        self.headers: list[dict[str, str]] = []
+        self.port = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    async def run(self, *, task_status: trio.TaskStatus[FakeOpenAI] = trio.TASK_STATUS_IGNORED):
+        async with trio.open_nursery() as nursery:
+            serve = partial(trio.serve_tcp, self._handle, 0, host="127.0.0.1")
+            listeners = await nursery.start(serve)
+            self.port = listeners[0].socket.getsockname()[1]
+            task_status.started(self)
+
+    async def _handle(self, stream: trio.SocketStream) -> None:
+        conn = h11.Connection(h11.SERVER)
+        request: h11.Request | None = None
+        body = b""
+        while True:
+            event = conn.next_event()
+            if event is h11.NEED_DATA:
+                data = await stream.receive_some(65536)
+                if not data:
+                    return
+                conn.receive_data(data)
+            elif isinstance(event, h11.Request):
+                request = event
+            elif isinstance(event, h11.Data):
+                body += event.data
+            elif isinstance(event, h11.EndOfMessage):
+                break
+        assert request is not None
+        self.headers.append({k.decode(): v.decode() for k, v in request.headers})
+        target = request.target.decode()
+
+        async def send(*events: Any) -> None:
+            for ev in events:
+                await stream.send_all(conn.send(ev) or b"")
+
+        if request.method == b"GET" and target == "/v1/models":
+            payload = json.dumps({"object": "list", "data": self.models}).encode()
+            await send(_response(200, "application/json", len(payload)), h11.Data(payload))
+        elif request.method == b"POST" and target == "/v1/chat/completions":
+            self.requests.append(json.loads(body))
+            if self.status != 200:
+                payload = json.dumps({"error": {"message": "nope", "type": "x"}}).encode()
+                await send(_response(self.status, "application/json", len(payload)))
+                await send(h11.Data(payload))
+            else:
+                await send(_response(200, "text/event-stream", None))
+                for line in self._events():
+                    await send(h11.Data(line.encode()))
+                    await trio.lowlevel.checkpoint()
+        else:
+            await send(_response(404, "text/plain", 0))
+        await send(h11.EndOfMessage())
+        await stream.aclose()
+
+    def _events(self) -> list[str]:
+        def chunk(choices: list[dict[str, Any]], **extra: Any) -> str:
+            obj = {"id": "c1", "object": "chat.completion.chunk", "choices": choices, **extra}
+            return f"data: {json.dumps(obj)}\n\n"
+
+        events = [
+            ": keep-alive comment\n\n",
+            chunk([{"index": 0, "delta": {"role": "assistant", "content": ""}}]),
+        ]
+        events += [chunk([{"index": 0, "delta": {"content": p}}]) for p in self.pieces]
+        events += list(self.extra_events)
+        events.append(chunk([{"index": 0, "delta": {}, "finish_reason": self.finish_reason}]))
+        if self.usage is not None:
+            events.append(chunk([], usage=self.usage))
+        events.append("data: [DONE]\n\n")
+        return events
+
+
+def _response(status: int, content_type: str, length: int | None) -> h11.Response:
+    headers = [("content-type", content_type), ("connection", "close")]
+    if length is not None:
+        headers.append(("content-length", str(length)))
+    else:
+        headers.append(("transfer-encoding", "chunked"))
+    return h11.Response(status_code=status, headers=headers)

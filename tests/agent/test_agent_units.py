@@ -1,0 +1,174 @@
+"""Agent pieces without a coordinator: simulator, config rules, back-off, frame packing."""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import AsyncGenerator
+from pathlib import Path
+
+import pytest
+import trio
+
+from switchyard.agent import (
+    AgentConfig,
+    BackendError,
+    Finish,
+    ModelInfo,
+    SimulatedBackend,
+    SimulatedConfig,
+    Token,
+    parse_models,
+    simulated_text,
+    websocket_url,
+)
+from switchyard.agent.backend import Event
+from switchyard.agent.config import backoff_delay
+from switchyard.agent.streaming import MAX_CHARS_PER_FRAME, stream_request
+from switchyard.protocol.frames import (
+    MAX_FRAME_BYTES,
+    ChatRequestBody,
+    ChunkFrame,
+    InferenceRequestFrame,
+    dump_frame,
+    parse_provider_frame,
+)
+
+INSTANT = SimulatedConfig(ttft_s=0, tokens_per_s=math.inf, output_tokens=6)
+
+
+def body(max_tokens: int = 100, **kw: object) -> ChatRequestBody:
+    return ChatRequestBody(
+        messages=[{"role": "user", "content": "a b c"}], max_tokens=max_tokens, **kw
+    )
+
+
+async def run(backend: SimulatedBackend, request: ChatRequestBody) -> list[Event]:
+    return [e async for e in backend.generate("sim-small", request)]
+
+
+async def test_simulator_is_deterministic() -> None:
+    events = await run(SimulatedBackend(INSTANT), body())
+    assert events == [Token(t) for t in ["tok0", " tok1", " tok2", " tok3", " tok4", " tok5"]] + [
+        Finish(prompt_tokens=6, completion_tokens=6, finish_reason="stop")
+    ]
+    assert "".join(e.text for e in events if isinstance(e, Token)) == simulated_text(6)
+    assert await run(SimulatedBackend(INSTANT), body()) == events
+    cut = await run(SimulatedBackend(INSTANT), body(max_tokens=2))
+    assert cut[-1] == Finish(6, 2, "length")
+    stopped = await run(SimulatedBackend(INSTANT), body(stop=["tok2"]))
+    assert stopped[-1] == Finish(6, 2, "stop")
+
+
+async def test_simulator_failures_are_seeded() -> None:
+    async def outcomes(seed: int) -> list[bool]:
+        backend = SimulatedBackend(replace_cfg(fail_rate=0.5, seed=seed))
+        result = []
+        for _ in range(20):
+            try:
+                await run(backend, body())
+                result.append(True)
+            except BackendError as exc:
+                assert exc.retryable
+                result.append(False)
+        return result
+
+    first = await outcomes(7)
+    assert first == await outcomes(7)
+    assert True in first and False in first
+
+
+def replace_cfg(**kw: object) -> SimulatedConfig:
+    values = {"ttft_s": 0.0, "tokens_per_s": math.inf, "output_tokens": 6, **kw}
+    return SimulatedConfig(**values)  # type: ignore[arg-type]
+
+
+async def test_simulator_models_and_validation() -> None:
+    backend = SimulatedBackend(SimulatedConfig(tokens_per_s=40), models=("a", "b"))
+    assert await backend.list_models() == [
+        ModelInfo("a", 8192, None, 40),
+        ModelInfo("b", 8192, None, 40),
+    ]
+    with pytest.raises(ValueError):
+        SimulatedConfig(fail_rate=2)
+    with pytest.raises(ValueError):
+        SimulatedConfig(tokens_per_s=0)
+
+
+@pytest.mark.parametrize(
+    ("base", "expected"),
+    [
+        ("http://127.0.0.1:8080", "ws://127.0.0.1:8080/v1/providers/connect"),
+        ("https://yard.example.com/", "wss://yard.example.com/v1/providers/connect"),
+        ("https://example.com/prefix", "wss://example.com/prefix/v1/providers/connect"),
+        ("ws://h:1/v1/providers/connect", "ws://h:1/v1/providers/connect"),
+    ],
+)
+def test_websocket_url(base: str, expected: str) -> None:
+    assert websocket_url(base) == expected
+
+
+@pytest.mark.parametrize("bad", ["127.0.0.1:8080", "ftp://x", "http://"])
+def test_websocket_url_rejects(bad: str) -> None:
+    with pytest.raises(ValueError):
+        websocket_url(bad)
+
+
+def test_parse_models() -> None:
+    assert parse_models("") == ((), {})
+    assert parse_models("a, b=org/B:7b ,") == (("a", "b"), {"b": "org/B:7b"})
+    with pytest.raises(ValueError):
+        parse_models("a,a")
+
+
+def test_config_validation(tmp_path: Path) -> None:
+    with pytest.raises(ValueError):
+        AgentConfig(coordinator="http://x", token="t", backend="openai")
+    with pytest.raises(ValueError):
+        AgentConfig(coordinator="http://x", token="t", slots=0)
+    with pytest.raises(ValueError):
+        AgentConfig(coordinator="nonsense", token="t")
+
+
+def test_backoff_is_capped_and_jittered() -> None:
+    rng = random.Random(1)
+    delays = [backoff_delay(n, 0.5, 30.0, rng) for n in range(12)]
+    for n, delay in enumerate(delays):
+        ceiling = min(30.0, 0.5 * 2**n)
+        assert ceiling / 2 <= delay <= ceiling
+    assert backoff_delay(10_000, 0.5, 30.0, rng) <= 30.0
+    assert len({round(d, 6) for d in delays[6:]}) > 1
+
+
+class HugeTokenBackend:
+    """Emits one token far larger than a frame may carry."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    async def list_models(self) -> list[ModelInfo]:
+        return [ModelInfo("m")]
+
+    async def aclose(self) -> None:
+        return None
+
+    async def generate(self, model: str, request: ChatRequestBody) -> AsyncGenerator[Event, None]:
+        yield Token(self.text)
+        yield Finish(1, 1, "stop")
+
+
+async def test_oversized_tokens_are_split_across_frames() -> None:
+    text = "\x00" * (MAX_CHARS_PER_FRAME * 2 + 5)  # each char is a 6-byte JSON escape
+    frame = InferenceRequestFrame(request_id="r", model="m", request=body(), deadline=1e12)
+    sent: list[str] = []
+
+    async def send(chunk: ChunkFrame) -> None:
+        sent.append(dump_frame(chunk))
+
+    with trio.fail_after(10):
+        terminal = await stream_request(HugeTokenBackend(text), frame, send, window=0.01)
+    assert terminal.type == "complete"
+    assert len(sent) == 3
+    assert all(len(s.encode()) <= MAX_FRAME_BYTES for s in sent)
+    parsed = [parse_provider_frame(s) for s in sent]
+    assert "".join(d.content or "" for f in parsed for d in f.deltas) == text
