@@ -19,6 +19,7 @@ from hypercorn.config import Config
 from hypercorn.trio import serve
 
 from .actors.attestation import AttestationRegistry
+from .actors.billing import BillingActor, BillingConfig, recover_open_holds
 from .actors.scheduler import SchedulerActor
 from .inference.keys import ApiKeyCache
 from .runtime import ActorRef, ActorSystem, ChildSpec, Strategy, Supervisor
@@ -45,11 +46,17 @@ class Coordinator:
     def scheduler(self) -> ActorRef:
         return self.system.lookup("/root/scheduler")
 
+    @property
+    def billing(self) -> ActorRef:
+        return self.system.lookup("/root/billing")
 
-def actor_tree(settings: Settings) -> list[ChildSpec]:
+
+def actor_tree(settings: Settings, store: Store) -> list[ChildSpec]:
     """The root supervisor's children (DESIGN §3)."""
+    billing_config = BillingConfig(platform_fee=settings.platform_fee)
     return [
         ChildSpec("scheduler", SchedulerActor, mailbox_size=100_000),
+        ChildSpec("billing", lambda: BillingActor(store, billing_config), mailbox_size=100_000),
         ChildSpec(
             "providers",
             lambda: Supervisor(Strategy.ONE_FOR_ONE, max_restarts=1000, window_s=10),
@@ -64,7 +71,8 @@ async def open_coordinator(
 ) -> AsyncIterator[Coordinator]:
     """Open the store (unless given) and the actor system; shut both down on exit."""
     async with _maybe_store(settings, store) as opened:
-        async with ActorSystem.open(actor_tree(settings), shutdown_timeout=10) as system:
+        await recover_open_holds(opened)
+        async with ActorSystem.open(actor_tree(settings, opened), shutdown_timeout=10) as system:
             p = settings.provider
             attestation = AttestationRegistry.default(
                 p.enable_test_hardware, p.test_hardware_secret

@@ -25,13 +25,14 @@ from .sched_harness import Harness, running_scheduler
 PIDS = ["p0", "p1", "p2"]
 MODELS = ["a", "b"]
 TRUSTS = ["untrusted", "self_signed", "hardware"]
+BIG = ("hardware", True)
 
 
 def offers(routable: st.SearchStrategy[bool], min_slots: int) -> st.SearchStrategy[tuple]:
     return st.tuples(
         st.just("offer"),
         st.sampled_from(PIDS),
-        st.dictionaries(st.sampled_from(MODELS), st.integers(min_slots, 3), min_size=1),
+        st.dictionaries(st.sampled_from(MODELS), st.integers(min_slots, 2), min_size=1),
         st.sampled_from(TRUSTS),
         routable,
     )
@@ -39,10 +40,10 @@ def offers(routable: st.SearchStrategy[bool], min_slots: int) -> st.SearchStrate
 
 reserves = st.tuples(
     st.just("reserve"),
-    st.sampled_from(MODELS),
+    st.sampled_from(["a", "a", "b"]),
     st.sampled_from(TRUSTS[:2]) | st.sampled_from(TRUSTS),
     st.just(frozenset()) | st.frozensets(st.sampled_from(PIDS), max_size=2),
-    st.booleans(),  # wait in the queue for a moment
+    st.sampled_from([True, True, False]),  # wait in the queue for a moment?
 )
 releases = st.tuples(
     st.just("release"), st.integers(0, 50), st.sampled_from(["ok", "error", "cancelled"])
@@ -52,13 +53,16 @@ ops = st.lists(
     st.one_of(
         reserves,
         reserves,
+        reserves,
+        releases,
+        releases,
         releases,
         offers(st.booleans(), 0),
         st.tuples(st.just("stale_release"), st.integers(0, 50)),
         st.tuples(st.just("gone"), st.sampled_from(PIDS)),
         st.tuples(st.just("lost"), st.sampled_from(MODELS)),
     ),
-    min_size=5,
+    min_size=10,
     max_size=40,
 )
 
@@ -168,7 +172,7 @@ async def check(h: Harness, books: Books) -> None:
         assert summary["slots_free"] == sum(books.free(p, model) for p in online)
 
 
-@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(start=setup, sequence=ops)
 async def test_reserved_total_always_equals_live_reservations(
     start: list[tuple], sequence: list[tuple]
@@ -180,6 +184,10 @@ async def test_reserved_total_always_equals_live_reservations(
                 await apply(h, nursery, books, op)
                 await trio.testing.wait_all_tasks_blocked()
                 await check(h, books)
+            # a big hardware provider arrives: every waiter left is granted at once
+            await apply(h, nursery, books, ("offer", "big", dict.fromkeys(MODELS, 99), *BIG))
+            await trio.testing.wait_all_tasks_blocked()
+            assert not books.waiting
         await check(h, books)
         for rid in list(books.live):
             h.release(rid)

@@ -257,3 +257,9 @@ async def test_agents_sharing_a_key_file_share_an_identity(
 
     _, agent, conn = await start(nursery, tmp_path)
     assert conn.provider_id == first.provider_id == agent.provider_id
+
+
+async def test_invalid_configuration_is_fatal_before_connecting(tmp_path: Path) -> None:
+    config = make_config("http://127.0.0.1:1", tmp_path, attestation_kind="Not A Kind")
+    with pytest.raises(AgentFatalError, match="invalid provider configuration"):
+        await ProviderAgent(config).run()

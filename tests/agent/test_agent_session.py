@@ -132,10 +132,19 @@ async def test_output_usage_packing_and_stop(nursery: trio.Nursery, tmp_path: Pa
     assert text == simulated_text(50)
     assert (done.finish_reason, done.usage.completion_tokens) == ("stop", 50)
 
+    # stop sequences are left to the coordinator unless the simulator is told to honour them
+    await conn.send(request("ignored", max_tokens=5, stop=[" tok3"]))
+    text, done = await conn.result("ignored")
+    assert (text, done.finish_reason) == (simulated_text(5), "length")
+
+
+async def test_simulator_can_honour_stop_sequences(nursery: trio.Nursery, tmp_path: Path) -> None:
+    sim = SimulatedConfig(ttft_s=0, tokens_per_s=math.inf, output_tokens=50, honor_stop=True)
+    _, _, conn = await start(nursery, tmp_path, simulated=sim)
     await conn.send(request("stopped", stop=[" tok3"]))
     text, done = await conn.result("stopped")
     assert text == "tok0 tok1 tok2"
-    assert done.finish_reason == "stop"
+    assert (done.finish_reason, done.usage.completion_tokens) == ("stop", 3)
 
 
 async def test_slots_busy_and_release(nursery: trio.Nursery, tmp_path: Path) -> None:

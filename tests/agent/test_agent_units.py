@@ -24,7 +24,7 @@ from switchyard.agent import (
 )
 from switchyard.agent.backend import Event
 from switchyard.agent.config import backoff_delay
-from switchyard.agent.streaming import MAX_CHARS_PER_FRAME, stream_request
+from switchyard.agent.streaming import MAX_CHARS_PER_FRAME, MAX_DELTAS_PER_FRAME, stream_request
 from switchyard.protocol.frames import (
     MAX_FRAME_BYTES,
     ChatRequestBody,
@@ -56,8 +56,9 @@ async def test_simulator_is_deterministic() -> None:
     assert await run(SimulatedBackend(INSTANT), body()) == events
     cut = await run(SimulatedBackend(INSTANT), body(max_tokens=2))
     assert cut[-1] == Finish(6, 2, "length")
-    stopped = await run(SimulatedBackend(INSTANT), body(stop=["tok2"]))
-    assert stopped[-1] == Finish(6, 2, "stop")
+    assert (await run(SimulatedBackend(INSTANT), body(stop=["tok2"])))[-1] == Finish(6, 6, "stop")
+    honouring = SimulatedBackend(replace_cfg(honor_stop=True))
+    assert (await run(honouring, body(stop=["tok2"])))[-1] == Finish(6, 2, "stop", "tok2")
 
 
 async def test_simulator_failures_are_seeded() -> None:
@@ -172,3 +173,26 @@ async def test_oversized_tokens_are_split_across_frames() -> None:
     assert all(len(s.encode()) <= MAX_FRAME_BYTES for s in sent)
     parsed = [parse_provider_frame(s) for s in sent]
     assert "".join(d.content or "" for f in parsed for d in f.deltas) == text
+
+
+class ManyTinyTokensBackend(HugeTokenBackend):
+    """Emits a burst of one-character tokens, all ready at once."""
+
+    async def generate(self, model: str, request: ChatRequestBody) -> AsyncGenerator[Event, None]:
+        for char in self.text:
+            yield Token(char)
+        yield Finish(1, len(self.text), "stop")
+
+
+async def test_bursts_of_tiny_tokens_respect_the_delta_limit() -> None:
+    text = "ab" * (MAX_DELTAS_PER_FRAME * 2)
+    frame = InferenceRequestFrame(request_id="r", model="m", request=body(), deadline=1e12)
+    sent: list[ChunkFrame] = []
+
+    async def send(chunk: ChunkFrame) -> None:
+        sent.append(parse_provider_frame(dump_frame(chunk)))  # type: ignore[arg-type]
+
+    with trio.fail_after(10):
+        await stream_request(ManyTinyTokensBackend(text), frame, send, window=10.0)
+    assert all(len(f.deltas) <= MAX_DELTAS_PER_FRAME for f in sent)
+    assert "".join(d.content or "" for f in sent for d in f.deltas) == text

@@ -130,7 +130,8 @@ async def test_lists_models(nursery: trio.Nursery) -> None:
 
 async def test_agent_relays_an_upstream_stream(nursery: trio.Nursery, tmp_path: Path) -> None:
     usage = {"prompt_tokens": 7, "completion_tokens": 3}
-    upstream = await serve(nursery, usage=usage, models=[{"id": "llama", "max_model_len": 4096}])
+    models = [{"id": "llama", "max_model_len": 4096}, {"id": "x" * 201}, {"id": "llama"}]
+    upstream = await serve(nursery, usage=usage, models=models)
     coord = FakeCoordinator()
     await nursery.start(coord.run)
     config = make_config(coord.url, tmp_path, backend="openai", upstream=upstream.url, slots=2)

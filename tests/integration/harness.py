@@ -63,8 +63,10 @@ class Running:
 
 
 @asynccontextmanager
-async def coordinator(settings: Settings | None = None) -> AsyncIterator[Running]:
-    async with running_coordinator(settings or fast_settings()) as (coord, base_url):
+async def coordinator(
+    settings: Settings | None = None, store: Any = None
+) -> AsyncIterator[Running]:
+    async with running_coordinator(settings or fast_settings(), store) as (coord, base_url):
         headers = {"Authorization": f"Bearer {ADMIN_KEY}"}
         async with httpx.AsyncClient(base_url=base_url, headers=headers, timeout=10) as admin:
             yield Running(coord, base_url, admin)
@@ -165,6 +167,14 @@ async def eventually(check: Any, timeout: float = 5.0) -> Any:
             await trio.sleep(0.02)
 
 
+@dataclass
+class Fleet:
+    """Provider agents running in-process, all owned by one account."""
+
+    owner_id: str
+    agents: list[Any]
+
+
 @asynccontextmanager
 async def agents(
     running: Running,
@@ -172,13 +182,13 @@ async def agents(
     sim: Any = None,
     slots: int = 4,
     models: tuple[str, ...] = ("sim-small",),
-) -> AsyncIterator[list[Any]]:
+) -> AsyncIterator[Fleet]:
     """`count` real provider agents (simulated backend) connected and online."""
     from switchyard.agent.client import ProviderAgent
     from switchyard.agent.config import AgentConfig
     from switchyard.agent.simulated import SimulatedConfig
 
-    _, token = await running.provider_token()
+    owner_id, token = await running.provider_token()
     started = []
     async with trio.open_nursery() as nursery:
         for _ in range(count):
@@ -202,7 +212,7 @@ async def agents(
 
         await eventually(all_online, timeout=15)
         try:
-            yield started
+            yield Fleet(owner_id, started)
         finally:
             for agent in started:
                 agent.stop(0.5)

@@ -114,3 +114,23 @@ async def test_errors_are_typed() -> None:
         assert [m.id for m in models.data] == ["sim-small"]
         await client.close()
         await bad.close()
+
+
+async def test_stop_sequence_honoured_by_the_provider_is_reported() -> None:
+    sim = SimulatedConfig(ttft_s=0.0, tokens_per_s=5000.0, output_tokens=12, honor_stop=True)
+    async with coordinator() as running, agents(running, 1, sim):
+        _, key = await funded_key(running)
+        client = anthropic.AsyncAnthropic(base_url=running.base_url, api_key=key, max_retries=0)
+        for stream in (False, True):
+            if stream:
+                async with client.messages.stream(
+                    model="sim-small", max_tokens=100, messages=MESSAGES, stop_sequences=[" tok5"]
+                ) as s:
+                    message = await s.get_final_message()
+            else:
+                message = await client.messages.create(
+                    model="sim-small", max_tokens=100, messages=MESSAGES, stop_sequences=[" tok5"]
+                )
+            assert message.content[0].text == simulated_text(5)
+            assert message.stop_reason == "stop_sequence" and message.stop_sequence == " tok5"
+        await client.close()

@@ -212,8 +212,7 @@ async def test_actor_crash_restarts_on_same_socket_and_asks_for_resync() -> None
             ref = running.coord.system.lookup(f"/root/providers/{p.provider_id}")
             ref.tell(object())  # an unhandled message: the actor crashes
             await p.recv_type("resync")
-            snapshot = running.coord.system.snapshot()
-            providers = snapshot["tree"]["children"][1]["children"]
+            providers = _providers_node(running)["children"]
             assert providers[0]["restarts"] == 1
             assert providers[0]["last_error"]["type"] == "UnhandledMessage"
             # The new instance re-challenges before routing again.
@@ -264,8 +263,7 @@ async def test_hundred_providers_come_and_go_leaving_nothing_behind() -> None:
             await eventually(all_online, timeout=30)
             leave.set()
         await eventually(lambda: _no_providers(running), timeout=15)
-        snapshot = running.coord.system.snapshot()
-        assert snapshot["tree"]["children"][1]["children"] == []
+        assert _providers_node(running)["children"] == []
         stats = await running.coord.scheduler.ask(_stats())
         assert stats["providers_known"] == 0 and stats["reserved_total"] == 0
 
@@ -274,3 +272,8 @@ def _stats():  # type: ignore[no-untyped-def]
     from switchyard.actors.scheduler_messages import SchedulerStats
 
     return SchedulerStats()
+
+
+def _providers_node(running) -> dict:  # type: ignore[no-untyped-def]
+    tree = running.coord.system.snapshot()["tree"]
+    return next(c for c in tree["children"] if c["path"] == "/root/providers")

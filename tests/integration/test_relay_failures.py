@@ -226,4 +226,4 @@ async def test_chaos_streams_while_providers_die_and_actors_crash() -> None:
         assert outcomes["complete"] + outcomes["error"] == 200
         assert outcomes["complete"] > 0
         await eventually(lambda: _idle(running), timeout=10)
-        assert len(fleet) == 4
+        assert len(fleet.agents) == 4

@@ -142,7 +142,8 @@ class SchedulerActor(Actor):
             case Release():
                 self._release(msg)
             case CapacityUpdate():
-                self.index.upsert(msg)
+                for model in set(self.index.upsert(msg)):
+                    self._drain(model)
             case ProviderGone(provider_id=provider_id):
                 self._provider_gone(provider_id)
             case Expire(token=token):
@@ -202,7 +203,7 @@ class SchedulerActor(Actor):
         self.reserved_by_model[model] = self.reserved_by_model.get(model, 0) + 1
         self.counters["granted"] += 1
         grant = Reservation(reservation_id, provider.provider_id, provider.ref, model)
-        reply.set(grant, on_lost=self._on_lost)
+        reply.set(grant)
 
     def _on_lost(self, grant: Reservation) -> None:
         """Runs in the asker's task when it gave up after the grant: hand the slot back."""

@@ -31,6 +31,7 @@ class Finish:
     prompt_tokens: int
     completion_tokens: int
     finish_reason: FinishReason
+    stop_sequence: str | None = None  # which of the request's stop sequences ended it
 
 
 Event = Token | Finish

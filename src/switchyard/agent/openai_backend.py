@@ -106,6 +106,7 @@ class OpenAIBackend:
     async def generate(self, model: str, request: ChatRequestBody) -> AsyncGenerator[Event, None]:
         url = f"{self.base_url}/chat/completions"
         finish: FinishReason = "stop"
+        stop_sequence: str | None = None
         prompt_tokens: int | None = None
         completion_tokens: int | None = None
         pieces = 0
@@ -132,6 +133,9 @@ class OpenAIBackend:
                         reason = choice.get("finish_reason")
                         if isinstance(reason, str):
                             finish = _FINISH.get(reason, "stop")
+                        matched = choice.get("stop_reason")  # vLLM names the stop string
+                        if isinstance(matched, str) and matched in (request.stop or []):
+                            stop_sequence = matched
                     usage = obj.get("usage")
                     if isinstance(usage, dict):
                         prompt_tokens = _count(usage.get("prompt_tokens"))
@@ -148,6 +152,7 @@ class OpenAIBackend:
             prompt_tokens if prompt_tokens is not None else rough_prompt_tokens(request),
             completion_tokens if completion_tokens is not None else pieces,
             finish,
+            stop_sequence,
         )
 
 

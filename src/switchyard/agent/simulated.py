@@ -2,7 +2,10 @@
 
 Output is the words `tok0 tok1 tok2 ...` (one token each), paced by a time to first token
 and a token rate on an absolute schedule (no drift). Its length is `output_tokens`, cut at
-the request's `max_tokens` (finish reason `length`) or at a stop sequence (`stop`).
+the request's `max_tokens` (finish reason `length`). Stop sequences are ignored by default,
+like a backend that does not support them, which leaves enforcing (and reporting) them to
+the coordinator; with `honor_stop=True` it behaves like vLLM and ends the output just
+before a stop sequence (finish reason `stop`).
 Failure injection is seeded: each request fails with probability `fail_rate`, after
 `fail_after_tokens` tokens, with a retryable `backend_error`.
 """
@@ -42,6 +45,7 @@ class SimulatedConfig:
     fail_after_tokens: int = 0
     seed: int = 0
     context_length: int = 8192
+    honor_stop: bool = False
 
     def __post_init__(self) -> None:
         if not (self.ttft_s >= 0 and self.tokens_per_s > 0 and self.output_tokens >= 0):
@@ -83,12 +87,13 @@ class SimulatedBackend:
         prompt_tokens = rough_prompt_tokens(request)
         limit = min(cfg.output_tokens, request.max_tokens)
         reason: FinishReason = "length" if cfg.output_tokens > request.max_tokens else "stop"
-        stops = request.stop or []
+        stops = (request.stop or []) if cfg.honor_stop else []
         tail_len = max((len(s) for s in stops), default=0)
         interval = 0.0 if math.isinf(cfg.tokens_per_s) else 1.0 / cfg.tokens_per_s
         start = trio.current_time() + cfg.ttft_s
         text = ""
         produced = 0
+        matched: str | None = None
         for i in range(limit):
             if fails and produced >= cfg.fail_after_tokens:
                 break
@@ -96,7 +101,8 @@ class SimulatedBackend:
             piece = _token(i)
             if stops:
                 window = text + piece
-                if any(s in window for s in stops):
+                matched = next((s for s in stops if s in window), None)
+                if matched is not None:
                     reason = "stop"
                     break
                 text = window[-tail_len:]
@@ -106,4 +112,4 @@ class SimulatedBackend:
             await trio.sleep_until(start + produced * interval)
             raise BackendError("backend_error", "simulated backend failure", retryable=True)
         await trio.lowlevel.checkpoint()
-        yield Finish(prompt_tokens, produced, reason)
+        yield Finish(prompt_tokens, produced, reason, matched)

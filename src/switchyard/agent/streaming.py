@@ -4,8 +4,8 @@ A producer task iterates the backend and feeds a small channel; the packer drain
 first token goes out at once; after each frame, tokens that arrive within `window` seconds
 are packed into the next frame, so no token is held longer than `window` (about 10 ms)
 and a fast stream sends at most one frame per window. A frame never carries more than
-`MAX_CHARS_PER_FRAME` characters of content, which keeps it well under the 1 MiB limit
-even if every character needs a 6-byte JSON escape.
+`MAX_CHARS_PER_FRAME` characters of content in at most `MAX_DELTAS_PER_FRAME` deltas,
+which keeps it under the 1 MiB limit even if every character needs a 6-byte JSON escape.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from .backend import Backend, BackendError, Finish, Token
 log = logging.getLogger(__name__)
 
 MAX_CHARS_PER_FRAME = 128 * 1024
+MAX_DELTAS_PER_FRAME = 4096
 ROLE_DELTA = ChunkDelta(role="assistant")
 
 Item = Token | Finish | BackendError
@@ -119,7 +120,7 @@ async def _pack(
             deltas.append(ChunkDelta(content=text[:room]))
             size += min(room, len(text))
             text = text[room:]
-            if size >= MAX_CHARS_PER_FRAME:
+            if size >= MAX_CHARS_PER_FRAME or len(deltas) >= MAX_DELTAS_PER_FRAME:
                 await flush()
         item = _receive_nowait(recv)
         if item is None and deltas and trio.current_time() < next_flush:
@@ -138,7 +139,10 @@ def terminal_frame(request_id: str, outcome: Finish | BackendError) -> CompleteF
             completion_tokens=min(max(outcome.completion_tokens, 0), MAX_COUNT),
         )
         return CompleteFrame(
-            request_id=request_id, usage=usage, finish_reason=outcome.finish_reason
+            request_id=request_id,
+            usage=usage,
+            finish_reason=outcome.finish_reason,
+            stop_sequence=outcome.stop_sequence,
         )
     return ErrorFrame(
         request_id=request_id,

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from quart_trio import QuartTrio
 
+from .account import account
 from .admin import admin
 from .consumer import consumer
 from .errors import install_error_handlers
@@ -24,7 +25,7 @@ def create_app(coord: Coordinator) -> QuartTrio:
     app.config["RESPONSE_TIMEOUT"] = coord.settings.request_timeout_s + 30
     app.config["BODY_TIMEOUT"] = 60
     app.json.sort_keys = False  # type: ignore[attr-defined]
-    for blueprint in (ops, admin, consumer, provider_ws):
+    for blueprint in (ops, admin, consumer, account, provider_ws):
         app.register_blueprint(blueprint)
     install_error_handlers(app)
     return app

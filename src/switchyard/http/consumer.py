@@ -19,6 +19,7 @@ from quart import Blueprint, Response, jsonify, request
 
 from ..actors.provider_messages import StreamChunk, StreamEnd
 from ..actors.scheduler_messages import ModelsQuery, Trust
+from ..inference.charge import Charge
 from ..inference.relay import Job, RelaySession
 from ..protocol.anthropic_api import MessagesRequest, messages_to_normalized
 from ..protocol.chat import StopMatcher, delta_texts
@@ -91,14 +92,22 @@ def final_usage(job: Job, session: RelaySession, end: StreamEnd | None) -> Usage
     return Usage(job.prompt_tokens, session.relayed_tokens)
 
 
-async def run(job: Job, rendering: Rendering, stream: bool) -> Any:
-    """Relay `job` and answer in `rendering`'s format, streamed or as one body."""
-    session = RelaySession(coordinator().scheduler, job)
+async def run(key: ApiKeyRecord, job: Job, rendering: Rendering, stream: bool) -> Any:
+    """Hold the money, relay `job`, answer in `rendering`'s format, settle — once."""
+    coord = coordinator()
+    charge = await Charge.open(coord.billing, key, job)
+    session = RelaySession(coord.scheduler, job)
     stops = StopMatcher(job.body.stop or [])
     if not stream:
-        async with session:
-            return await _collect(job, session, rendering, stops)
-    events = _stream(job, session, rendering, stops)
+        try:
+            async with session:
+                return await _collect(job, session, rendering, stops)
+        except ApiError as exc:
+            charge.outcome = f"http_{exc.status}"
+            raise
+        finally:
+            await charge.close(session)
+    events = _stream(job, session, rendering, stops, charge)
     try:
         first = await events.__anext__()  # raises ApiError before any byte is sent
         response = Response(_chain(first, events), headers=SSE_HEADERS)
@@ -133,35 +142,52 @@ async def _collect(
 
 
 async def _stream(
+    job: Job, session: RelaySession, rendering: Rendering, stops: StopMatcher, charge: Charge
+) -> AsyncIterator[bytes]:
+    try:
+        async with (
+            session,
+            contextlib.aclosing(_relay_events(job, session, rendering, stops)) as parts,
+        ):
+            async for part in parts:
+                yield part
+    except ApiError as exc:
+        charge.outcome = f"http_{exc.status}"
+        raise
+    finally:
+        await charge.close(session)
+
+
+async def _relay_events(
     job: Job, session: RelaySession, rendering: Rendering, stops: StopMatcher
 ) -> AsyncIterator[bytes]:
-    async with session:
-        while True:
-            batch = await session.next_batch()
-            out = b""
-            end: StreamEnd | None = None
-            for item in batch:
-                if type(item) is StreamChunk:
-                    texts = delta_texts(item.deltas)
-                    out += rendering.texts(stops.feed_all(texts) if stops.active else texts)
-                elif type(item) is StreamEnd:
-                    end = item
-            if stops.matched is not None:
-                usage = final_usage(job, session, None)
-                yield out + rendering.finish("stop", usage, stops.matched)
-                return
-            if end is not None:
-                out += rendering.texts([stops.flush()])
-                if end.ok:
-                    usage = final_usage(job, session, end)
-                    reason = end.finish_reason or "stop"
-                    out += rendering.finish(reason, usage, end.stop_sequence)
-                else:
-                    message = f"The provider failed: {end.error_message or end.error_code}"
-                    out += rendering.error(ApiError(502, message, code="provider_error"))
-                yield out
-                return
+    """The SSE bytes of one relayed stream, one write per batch of ready items."""
+    while True:
+        batch = await session.next_batch()
+        out = b""
+        end: StreamEnd | None = None
+        for item in batch:
+            if type(item) is StreamChunk:
+                texts = delta_texts(item.deltas)
+                out += rendering.texts(stops.feed_all(texts) if stops.active else texts)
+            elif type(item) is StreamEnd:
+                end = item
+        if stops.matched is not None:
+            usage = final_usage(job, session, None)
+            yield out + rendering.finish("stop", usage, stops.matched)
+            return
+        if end is not None:
+            out += rendering.texts([stops.flush()])
+            if end.ok:
+                usage = final_usage(job, session, end)
+                reason = end.finish_reason or "stop"
+                out += rendering.finish(reason, usage, end.stop_sequence)
+            else:
+                message = f"The provider failed: {end.error_message or end.error_code}"
+                out += rendering.error(ApiError(502, message, code="provider_error"))
             yield out
+            return
+        yield out
 
 
 async def _chain(first: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
@@ -174,28 +200,28 @@ async def _chain(first: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[byte
 
 @consumer.post("/v1/chat/completions")
 async def chat_completions() -> Any:
-    await authenticate()
+    key = await authenticate()
     req: ChatCompletionRequest = await parse(ChatCompletionRequest)
     body = chat_to_normalized(req, default_max_tokens=coordinator().settings.default_max_tokens)
     job = make_job(req.model, body)
-    return await run(job, OpenAIChat(req.model, req.include_usage), req.stream)
+    return await run(key, job, OpenAIChat(req.model, req.include_usage), req.stream)
 
 
 @consumer.post("/v1/completions")
 async def completions() -> Any:
-    await authenticate()
+    key = await authenticate()
     req: CompletionRequest = await parse(CompletionRequest)
     job = make_job(req.model, completion_to_normalized(req))
-    return await run(job, OpenAICompletion(req.model, req.include_usage), req.stream)
+    return await run(key, job, OpenAICompletion(req.model, req.include_usage), req.stream)
 
 
 @consumer.post("/v1/messages")
 async def messages() -> Any:
-    await authenticate()
+    key = await authenticate()
     req: MessagesRequest = await parse(MessagesRequest)
     job = make_job(req.model, messages_to_normalized(req))
     rendering = AnthropicMessages(req.model, job.prompt_tokens)
-    return await run(job, rendering, req.stream)
+    return await run(key, job, rendering, req.stream)
 
 
 @consumer.get("/v1/models")
