@@ -166,3 +166,17 @@ def test_fuzzed_names_and_amounts_never_leak(
             await assert_balanced(store)
 
     trio.run(run)
+
+
+async def test_chosen_api_key(store) -> None:  # type: ignore[no-untyped-def]
+    from switchyard.storage import Conflict, InvalidInput
+
+    account = await store.create_account("chooser")
+    record, raw = await store.create_api_key(account.id, "demo", raw_key="sk-sy-demo-key-1")
+    assert raw == "sk-sy-demo-key-1"
+    assert (await store.lookup_api_key(raw)).id == record.id
+    with pytest.raises(Conflict):
+        await store.create_api_key(account.id, "again", raw_key="sk-sy-demo-key-1")
+    for bad in ("demo-key-123", "sk-sy-short", "sk-sy-has space here", "sk-sy-" + "x" * 300):
+        with pytest.raises(InvalidInput):
+            await store.create_api_key(account.id, "bad", raw_key=bad)

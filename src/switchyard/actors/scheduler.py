@@ -203,7 +203,7 @@ class SchedulerActor(Actor):
         self.reserved_by_model[model] = self.reserved_by_model.get(model, 0) + 1
         self.counters["granted"] += 1
         grant = Reservation(reservation_id, provider.provider_id, provider.ref, model)
-        reply.set(grant)
+        reply.set(grant, on_lost=self._on_lost)
 
     def _on_lost(self, grant: Reservation) -> None:
         """Runs in the asker's task when it gave up after the grant: hand the slot back."""

@@ -38,3 +38,17 @@ def display_prefix(raw: str) -> str:
 def plausible_secret(raw: object, prefix: str) -> bool:
     """Cheap pre-check before hashing a presented secret: right type, prefix and length."""
     return isinstance(raw, str) and raw.startswith(prefix) and len(raw) <= MAX_SECRET_LEN
+
+
+def chosen_secret(raw: str, prefix: str) -> str:
+    """Check a caller-chosen secret (e.g. `switchyard dev --api-key`); InvalidInput if unfit."""
+    from .errors import InvalidInput
+
+    body = raw[len(prefix) :] if isinstance(raw, str) and raw.startswith(prefix) else ""
+    if (
+        len(body) < 8
+        or len(raw) > MAX_SECRET_LEN
+        or not all(c.isalnum() or c in "-_" for c in body)
+    ):
+        raise InvalidInput(f"a chosen key must be {prefix} plus at least 8 of [A-Za-z0-9_-]")
+    return raw

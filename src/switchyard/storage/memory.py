@@ -122,10 +122,12 @@ class MemoryStore(MemoryProvidersMixin):
 
     # -- API keys -----------------------------------------------------------------------------
 
-    async def create_api_key(self, account_id: str, name: str) -> tuple[ApiKeyRecord, str]:
+    async def create_api_key(
+        self, account_id: str, name: str, raw_key: str | None = None
+    ) -> tuple[ApiKeyRecord, str]:
         await trio.lowlevel.checkpoint()
         account = self._account(account_id)
-        return self._api_keys.create(account.id, v.name(name))
+        return self._api_keys.create(account.id, v.name(name), raw_key)
 
     async def lookup_api_key(self, raw_key: str) -> ApiKeyRecord | None:
         await trio.lowlevel.checkpoint()

@@ -18,6 +18,7 @@ from .errors import (
     UnknownProvider,
 )
 from .keys import (
+    chosen_secret,
     display_prefix,
     hash_secret,
     new_id,
@@ -42,9 +43,14 @@ class SecretTable(Generic[R]):
         self._by_id: dict[str, R] = {}
         self._id_by_hash: dict[str, str] = {}
 
-    def create(self, account_id: str, name: str) -> tuple[R, str]:
-        """Mint a secret for an account; returns (record, raw secret)."""
-        raw = new_secret(self._secret_prefix)
+    def create(self, account_id: str, name: str, raw: str | None = None) -> tuple[R, str]:
+        """Mint a secret (or take a chosen one) for an account; returns (record, raw)."""
+        if raw is None:
+            raw = new_secret(self._secret_prefix)
+        else:
+            raw = chosen_secret(raw, self._secret_prefix)
+            if hash_secret(raw) in self._id_by_hash:
+                raise Conflict("that key is already in use")
         record = self._type(
             new_id(self._id_prefix), account_id, name, display_prefix(raw), utc_now(), None, None
         )

@@ -16,6 +16,7 @@ from .errors import Conflict, NotFound, UnknownApiKey, UnknownProvider, UnknownP
 from .keys import (
     API_KEY_PREFIX,
     PROVIDER_TOKEN_PREFIX,
+    chosen_secret,
     display_prefix,
     hash_secret,
     new_id,
@@ -90,10 +91,14 @@ async def list_accounts(conn: asyncpg.Connection) -> list[Account]:
 
 
 async def create_secret(
-    conn: asyncpg.Connection, kind: SecretTable, account_id: str, name: str
+    conn: asyncpg.Connection,
+    kind: SecretTable,
+    account_id: str,
+    name: str,
+    raw: str | None = None,
 ) -> tuple[object, str]:
-    """Mint a secret; only its hash and display prefix are stored."""
-    raw = new_secret(kind.secret_prefix)
+    """Mint a secret (or take a chosen one); only its hash and display prefix are stored."""
+    raw = new_secret(kind.secret_prefix) if raw is None else chosen_secret(raw, kind.secret_prefix)
     row = await conn.fetchrow(
         f"INSERT INTO {kind.table} (id, account_id, name, {kind.hash_column}, prefix) "
         f"VALUES ($1, $2, $3, $4, $5) RETURNING {SECRET_COLS}",

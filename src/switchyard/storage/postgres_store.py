@@ -108,8 +108,10 @@ class PostgresStore:
 
     # -- API keys -----------------------------------------------------------------------------
 
-    async def create_api_key(self, account_id: str, name: str) -> tuple[ApiKeyRecord, str]:
-        args = (v.ident(account_id, "account_id"), v.name(name))
+    async def create_api_key(
+        self, account_id: str, name: str, raw_key: str | None = None
+    ) -> tuple[ApiKeyRecord, str]:
+        args = (v.ident(account_id, "account_id"), v.name(name), raw_key)
         return cast(tuple[ApiKeyRecord, str], await self._run(q.create_secret, q.API_KEYS, *args))
 
     async def lookup_api_key(self, raw_key: str) -> ApiKeyRecord | None:

@@ -50,8 +50,13 @@ class AccountStore(Protocol):
 class ApiKeyStore(Protocol):
     """Consumer API keys (`sk-sy-…`), stored as SHA-256 hash plus a 12-char display prefix."""
 
-    async def create_api_key(self, account_id: str, name: str) -> tuple[ApiKeyRecord, str]:
-        """Create a key; returns (record, raw key). The raw key is never retrievable again."""
+    async def create_api_key(
+        self, account_id: str, name: str, raw_key: str | None = None
+    ) -> tuple[ApiKeyRecord, str]:
+        """Create a key; returns (record, raw key). The raw key is never retrievable again.
+
+        `raw_key` lets a caller choose the key (`sk-sy-` + at least 8 of [A-Za-z0-9_-]),
+        as `switchyard dev --api-key` does; a key already in use raises `Conflict`."""
         ...
 
     async def lookup_api_key(self, raw_key: str) -> ApiKeyRecord | None:
