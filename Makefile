@@ -26,10 +26,13 @@ fmt: $(STAMP)
 	$(BIN)/ruff check --fix src tests bench
 	$(BIN)/ruff format src tests bench
 
-bench: bench-runtime
+bench: bench-runtime bench-scheduler
 
 bench-runtime: $(STAMP)
 	$(BIN)/python bench/runtime.py
+
+bench-scheduler: $(STAMP)
+	$(BIN)/python bench/scheduler.py
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .ruff_cache

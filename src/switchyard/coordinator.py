@@ -29,8 +29,6 @@ from .storage.protocol import Store
 
 log = logging.getLogger(__name__)
 
-PROVIDERS_PATH = "/root/providers"
-
 
 @dataclass
 class Coordinator:

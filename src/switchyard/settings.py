@@ -45,6 +45,11 @@ class Settings:
     stripe_secret_key: str | None = None
     stripe_webhook_secret: str | None = None
     stripe_api_base: str | None = None
+    stripe_webhook_tolerance_s: int = 300  # oldest Stripe-Signature timestamp accepted
+    checkout_min_cents: int = 500  # bounds of one Stripe Checkout credit purchase
+    checkout_max_cents: int = 100_000
+    checkout_success_url: str | None = None  # None: this server's /v1/billing/checkout/success
+    checkout_cancel_url: str | None = None  # None: this server's /v1/billing/checkout/cancel
     provider: ProviderSettings = field(default_factory=ProviderSettings)
 
     def with_overrides(self, **values: Any) -> Settings:
@@ -58,6 +63,11 @@ _ENV = {
     "stripe_secret_key": "SWITCHYARD_STRIPE_SECRET_KEY",
     "stripe_webhook_secret": "SWITCHYARD_STRIPE_WEBHOOK_SECRET",
     "stripe_api_base": "SWITCHYARD_STRIPE_API_BASE",
+    "stripe_webhook_tolerance_s": "SWITCHYARD_STRIPE_WEBHOOK_TOLERANCE_S",
+    "checkout_min_cents": "SWITCHYARD_CHECKOUT_MIN_CENTS",
+    "checkout_max_cents": "SWITCHYARD_CHECKOUT_MAX_CENTS",
+    "checkout_success_url": "SWITCHYARD_CHECKOUT_SUCCESS_URL",
+    "checkout_cancel_url": "SWITCHYARD_CHECKOUT_CANCEL_URL",
     "host": "SWITCHYARD_HOST",
     "port": "SWITCHYARD_PORT",
     "max_body_bytes": "SWITCHYARD_MAX_BODY_BYTES",

@@ -277,3 +277,24 @@ def _stats():  # type: ignore[no-untyped-def]
 def _providers_node(running) -> dict:  # type: ignore[no-untyped-def]
     tree = running.coord.system.snapshot()["tree"]
     return next(c for c in tree["children"] if c["path"] == "/root/providers")
+
+
+async def test_restarted_scheduler_relearns_capacity_from_providers() -> None:
+    from .harness import scheduler_stats
+
+    async with coordinator() as running:
+        _, token = await running.provider_token()
+        async with raw_provider(running, token) as p:
+            await p.register()
+            await p.pass_challenge()
+            await eventually(lambda: _status_is(running, p.provider_id, "online"))
+            running.coord.scheduler.tell(object())  # crash the scheduler: it restarts empty
+
+            async def indexed() -> bool:
+                stats = await scheduler_stats(running)
+                return stats["providers_indexed"] == 1
+
+            await eventually(indexed)
+            tree = running.coord.system.snapshot()["tree"]
+            scheduler = next(c for c in tree["children"] if c["path"] == "/root/scheduler")
+            assert scheduler["restarts"] == 1

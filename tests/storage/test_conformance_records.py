@@ -186,3 +186,20 @@ async def test_usage_batches(store: Store) -> None:
         await store.record_usage([_usage(alice.id, 8, base, prompt_tokens=-1)])
     with pytest.raises(UnknownAccount):
         await store.recent_usage("acct_missing")
+
+
+async def test_api_key_limits(store) -> None:  # type: ignore[no-untyped-def]
+    from switchyard.storage import InvalidInput, KeyLimits, NotFound
+
+    account = await store.create_account("limited")
+    record, _ = await store.create_api_key(account.id, "k")
+    assert await store.get_api_key_limits(record.id) == KeyLimits()
+    assert await store.set_api_key_limits(record.id, KeyLimits(rpm=5, tpm=None)) == KeyLimits(5)
+    assert await store.get_api_key_limits(record.id) == KeyLimits(rpm=5)
+    await store.set_api_key_limits(record.id, KeyLimits(rpm=None, tpm=1000))
+    assert await store.get_api_key_limits(record.id) == KeyLimits(tpm=1000)
+    with pytest.raises(NotFound):
+        await store.set_api_key_limits("key_nope", KeyLimits(rpm=1))
+    for bad in (KeyLimits(rpm=0), KeyLimits(tpm=-3), KeyLimits(rpm=True)):  # type: ignore[arg-type]
+        with pytest.raises(InvalidInput):
+            await store.set_api_key_limits(record.id, bad)

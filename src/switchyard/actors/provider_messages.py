@@ -14,6 +14,9 @@ import trio
 
 from ..protocol.frames import ChatRequestBody
 
+#: Where provider actors live in the supervision tree.
+PROVIDERS_PATH = "/root/providers"
+
 
 @dataclass(slots=True)
 class ChunkIn:

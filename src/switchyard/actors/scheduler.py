@@ -27,6 +27,7 @@ and tell `Release` exactly once per granted `Reservation` (see scheduler_message
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import random
@@ -38,6 +39,7 @@ import trio
 from switchyard.runtime import Actor, ActorStopped, MailboxFull
 from switchyard.runtime.actor import Reply
 
+from .provider_messages import PROVIDERS_PATH, PushCapacity
 from .scheduler_index import CapacityIndex, ModelSlot
 from .scheduler_messages import (
     NEUTRAL_OUTCOMES,
@@ -114,6 +116,12 @@ class SchedulerActor(Actor):
             "granted": self.counters["granted"],
             "refused": self.counters["refused"],
         }
+
+    async def on_start(self) -> None:
+        """A (re)started scheduler knows nothing: ask every connected provider to re-push."""
+        for ref in self.system.children_refs(PROVIDERS_PATH):
+            with contextlib.suppress(MailboxFull):
+                ref.tell(PushCapacity())
 
     def stats(self) -> dict[str, Any]:
         """The reply to `SchedulerStats`."""

@@ -11,8 +11,7 @@ from typing import Any
 
 from quart import Blueprint, Response, jsonify, request
 
-from ..actors.provider_messages import Drain
-from ..coordinator import PROVIDERS_PATH
+from ..actors.provider_messages import PROVIDERS_PATH, Drain
 from ..protocol.admin_api import (
     CreateAccount,
     CreateKey,

@@ -20,9 +20,9 @@ from quart import Blueprint, websocket
 
 from ..actors.attestation import AttestationRefused
 from ..actors.provider import ProviderActor
-from ..actors.provider_messages import ChunkIn, CloseSocket, Disconnect
+from ..actors.provider_messages import PROVIDERS_PATH, ChunkIn, CloseSocket, Disconnect
 from ..actors.provider_session import ProviderSession
-from ..coordinator import PROVIDERS_PATH, Coordinator
+from ..coordinator import Coordinator
 from ..protocol.codes import CloseCode, FrameError
 from ..protocol.frames import (
     MAX_FRAME_BYTES,

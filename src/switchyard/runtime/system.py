@@ -119,6 +119,11 @@ class ActorSystem:
             raise LookupError(f"{len(cells)} actors named {name!r}")
         return cells[0].ref
 
+    def children_refs(self, path: str) -> list[ActorRef]:
+        """Refs of the live children of the actor at `path` (empty if there is none)."""
+        cell = self._cells.get(path)
+        return [] if cell is None else [child.ref for child in list(cell.children.values())]
+
     def children_states(self, path: str) -> list[dict[str, Any]]:
         """`describe()` of every live child of the actor at `path` (read without asking)."""
         cell = self._cells.get(path)

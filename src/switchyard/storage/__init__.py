@@ -14,7 +14,8 @@ In memory (embedded default, nothing survives a restart)
   memory_providers.py SecretTable (hashed secrets), providers, provider tokens, pricing
 
 PostgreSQL (asyncpg through trio-asyncio)
-  postgres_store.py   PostgresStore + open_postgres_store (loop, pool, migrations)
+  postgres_store.py   PostgresStore: every Store method as a pooled asyncpg call
+  pg_open.py          open_postgres_store: its trio-asyncio loop, migrations, the pool
   pg_money.py         money transactions: credits, holds, settlement, Stripe, payouts
   pg_queries.py       accounts, hashed secrets, providers, pricing, batched usage
   pg_rows.py          column lists, row -> record converters, driver-error translation
@@ -44,6 +45,7 @@ from .models import (
     HoldOutcome,
     HoldRecord,
     HoldStatus,
+    KeyLimits,
     LedgerEntry,
     LedgerKind,
     LedgerSum,
@@ -65,6 +67,7 @@ __all__ = [
     "HoldStatus",
     "InsufficientFunds",
     "InvalidInput",
+    "KeyLimits",
     "LedgerEntry",
     "LedgerKind",
     "LedgerSum",

@@ -16,7 +16,7 @@ from contextlib import asynccontextmanager
 
 from .errors import InvalidInput
 from .memory import MemoryStore
-from .postgres_store import open_postgres_store
+from .pg_open import open_postgres_store
 from .protocol import Store
 
 _POSTGRES_SCHEMES = ("postgresql://", "postgres://")

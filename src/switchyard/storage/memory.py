@@ -33,6 +33,7 @@ from .models import (
     HoldOutcome,
     HoldRecord,
     HoldStatus,
+    KeyLimits,
     LedgerEntry,
     LedgerKind,
     LedgerSum,
@@ -53,6 +54,7 @@ class MemoryStore(MemoryProvidersMixin):
     def __init__(self) -> None:
         self._accounts: dict[str, Account] = {}
         self._api_keys = SecretTable(ApiKeyRecord, "key", API_KEY_PREFIX, UnknownApiKey)
+        self._key_limits: dict[str, KeyLimits] = {}
         self._tokens = SecretTable(
             ProviderTokenRecord, "ptk", PROVIDER_TOKEN_PREFIX, UnknownProviderToken
         )
@@ -144,6 +146,16 @@ class MemoryStore(MemoryProvidersMixin):
     async def touch_api_key(self, key_id: str) -> None:
         await trio.lowlevel.checkpoint()
         self._api_keys.touch(v.ident(key_id, "key_id"))
+
+    async def set_api_key_limits(self, key_id: str, limits: KeyLimits) -> KeyLimits:
+        await trio.lowlevel.checkpoint()
+        record = self._api_keys.get(v.ident(key_id, "key_id"))
+        self._key_limits[record.id] = v.key_limits(limits)
+        return self._key_limits[record.id]
+
+    async def get_api_key_limits(self, key_id: str) -> KeyLimits:
+        await trio.lowlevel.checkpoint()
+        return self._key_limits.get(v.ident(key_id, "key_id"), KeyLimits())
 
     # -- ledger -------------------------------------------------------------------------------
 

@@ -73,6 +73,10 @@ class SecretTable(Generic[R]):
             raise self._missing(f"unknown id {record_id!r}")
         return record
 
+    def get(self, record_id: str) -> R:
+        """The record (revoked or not); the table's NotFound error if unknown."""
+        return self._get(record_id)
+
     def revoke(self, record_id: str) -> R:
         """Mark revoked (keeping the first revocation time)."""
         record = self._get(record_id)

@@ -172,6 +172,14 @@ class HoldOutcome:
 
 
 @dataclass(frozen=True, slots=True)
+class KeyLimits:
+    """Per-key rate limits; None means the coordinator's default for that limit."""
+
+    rpm: int | None = None
+    tpm: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class UsageRecord:
     """One request's usage, written in batches by the billing side.
 

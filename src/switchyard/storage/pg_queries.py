@@ -22,7 +22,7 @@ from .keys import (
     new_id,
     new_secret,
 )
-from .models import Account, Pricing, ProviderRecord, UsageRecord
+from .models import Account, KeyLimits, Pricing, ProviderRecord, UsageRecord
 from .pg_money import ensure_account
 from .pg_rows import (
     ACCOUNT_COLS,
@@ -262,3 +262,23 @@ async def recent_usage(conn: asyncpg.Connection, account_id: str, limit: int) ->
     if not rows:
         await ensure_account(conn, account_id)
     return [to_usage(r) for r in rows]
+
+
+async def set_key_limits(conn: asyncpg.Connection, key_id: str, limits: KeyLimits) -> KeyLimits:
+    """Upsert a key's rate limits; NotFound for an unknown key."""
+    if await conn.fetchval("SELECT 1 FROM api_keys WHERE id = $1", key_id) is None:
+        raise UnknownApiKey(f"unknown API key {key_id!r}")
+    await conn.execute(
+        "INSERT INTO api_key_limits (key_id, rpm, tpm) VALUES ($1, $2, $3) "
+        "ON CONFLICT (key_id) DO UPDATE SET rpm = $2, tpm = $3, updated_at = now()",
+        key_id,
+        limits.rpm,
+        limits.tpm,
+    )
+    return limits
+
+
+async def get_key_limits(conn: asyncpg.Connection, key_id: str) -> KeyLimits:
+    """A key's rate limits (defaults when unset)."""
+    row = await conn.fetchrow("SELECT rpm, tpm FROM api_key_limits WHERE key_id = $1", key_id)
+    return KeyLimits() if row is None else KeyLimits(row["rpm"], row["tpm"])

@@ -14,8 +14,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar, cast
 
 import asyncpg
@@ -25,14 +24,14 @@ import trio_asyncio
 from . import pg_money as money
 from . import pg_queries as q
 from . import validate as v
-from .errors import InvalidInput, StoreError, StoreUnavailable
+from .errors import StoreError, StoreUnavailable
 from .keys import API_KEY_PREFIX, PROVIDER_TOKEN_PREFIX, new_id, plausible_secret
-from .migrate import apply_migrations
 from .models import (
     Account,
     ApiKeyRecord,
     HoldOutcome,
     HoldRecord,
+    KeyLimits,
     LedgerEntry,
     LedgerKind,
     LedgerSum,
@@ -130,6 +129,13 @@ class PostgresStore:
 
     async def touch_api_key(self, key_id: str) -> None:
         await self._run(q.touch_secret, q.API_KEYS, v.ident(key_id, "key_id"))
+
+    async def set_api_key_limits(self, key_id: str, limits: KeyLimits) -> KeyLimits:
+        key, checked = v.ident(key_id, "key_id"), v.key_limits(limits)
+        return await self._run(q.set_key_limits, key, checked)
+
+    async def get_api_key_limits(self, key_id: str) -> KeyLimits:
+        return await self._run(q.get_key_limits, v.ident(key_id, "key_id"))
 
     # -- ledger -------------------------------------------------------------------------------
 
@@ -304,96 +310,3 @@ class PostgresStore:
     async def list_payouts(self, account_id: str | None = None) -> list[PayoutRecord]:
         account = v.optional_ident(account_id, "account_id")
         return await self._run(money.list_payouts, account)
-
-
-@asynccontextmanager
-async def open_postgres_store(
-    database_url: str,
-    *,
-    schema: str | None = None,
-    min_size: int = 1,
-    max_size: int = 10,
-    connect_timeout: float = 10.0,
-) -> AsyncIterator[PostgresStore]:
-    """Open a PostgresStore: own asyncio loop, migrations, pool; all closed on exit.
-
-    `schema`, when given, is created if missing and used as the pool's search_path
-    (one schema per test run, or several deployments sharing one database). Exceptions
-    leave this context manager as themselves, not wrapped in the exception groups of the
-    trio-asyncio loop's internal nursery.
-    """
-    if schema is not None and not _SCHEMA_RE.match(schema):
-        raise InvalidInput("schema must be a plain SQL identifier")
-    settings = {"search_path": schema} if schema is not None else {}
-    try:
-        async with _running_store(
-            database_url, schema, settings, min_size, max_size, connect_timeout
-        ) as store:
-            yield store
-    except BaseExceptionGroup as group:
-        sole = _sole_exception(group)
-        if sole is None:
-            raise
-        raise sole from sole.__cause__
-
-
-def _sole_exception(group: BaseExceptionGroup) -> BaseException | None:
-    """The one leaf exception of nested single-member groups, else None."""
-    exc: BaseException = group
-    while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
-        exc = exc.exceptions[0]
-    return None if isinstance(exc, BaseExceptionGroup) else exc
-
-
-@asynccontextmanager
-async def _running_store(
-    database_url: str,
-    schema: str | None,
-    settings: dict[str, str],
-    min_size: int,
-    max_size: int,
-    connect_timeout: float,
-) -> AsyncIterator[PostgresStore]:
-    async with trio_asyncio.open_loop() as loop:
-
-        async def start() -> tuple[asyncpg.Pool, list[int]]:
-            conn = await asyncpg.connect(
-                database_url, timeout=connect_timeout, server_settings=settings
-            )
-            try:
-                applied = await apply_migrations(conn, schema)
-            finally:
-                await conn.close()
-            pool = await asyncpg.create_pool(
-                database_url,
-                min_size=min_size,
-                max_size=max_size,
-                timeout=connect_timeout,
-                server_settings=settings,
-            )
-            return pool, applied
-
-        try:
-            pool, applied = await trio_asyncio.aio_as_trio(start, loop=loop)()
-        except StoreError:
-            raise
-        except _DRIVER_ERRORS as exc:
-            raise translate(exc) from exc
-        except ValueError as exc:
-            raise InvalidInput(f"invalid database URL: {exc}") from exc
-        log.info("postgres store ready (schema %s, migrations applied: %s)", schema, applied)
-        store = PostgresStore(loop, pool, applied)
-        try:
-            yield store
-        finally:
-            store._closed = True
-            closed = False
-            with trio.CancelScope(shield=True), trio.move_on_after(5):
-                try:
-                    await trio_asyncio.aio_as_trio(pool.close, loop=loop)()
-                    closed = True
-                except _DRIVER_ERRORS as exc:
-                    log.warning("closing the postgres pool failed: %r", exc)
-            if not closed:
-                log.warning("postgres pool did not close cleanly; terminating connections")
-                pool.terminate()

@@ -20,6 +20,7 @@ from .models import (
     ApiKeyRecord,
     HoldOutcome,
     HoldRecord,
+    KeyLimits,
     LedgerEntry,
     LedgerKind,
     LedgerSum,
@@ -69,6 +70,14 @@ class ApiKeyStore(Protocol):
 
     async def list_api_keys(self, account_id: str) -> list[ApiKeyRecord]:
         """An account's keys, revoked ones included, oldest first."""
+        ...
+
+    async def set_api_key_limits(self, key_id: str, limits: KeyLimits) -> KeyLimits:
+        """Set a key's rate limits (each > 0 or None for the default); unknown key: NotFound."""
+        ...
+
+    async def get_api_key_limits(self, key_id: str) -> KeyLimits:
+        """A key's rate limits (all None when never set)."""
         ...
 
     async def touch_api_key(self, key_id: str) -> None:

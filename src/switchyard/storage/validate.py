@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from .errors import InvalidInput
-from .models import LedgerKind, UsageRecord
+from .models import KeyLimits, LedgerKind, UsageRecord
 
 MAX_NAME_LEN = 200
 MAX_ID_LEN = 200
@@ -170,3 +170,14 @@ def timestamp(value: object, what: str) -> datetime:
 def context_length(value: object) -> int | None:
     """None, or a positive context window in tokens."""
     return None if value is None else integer(value, "context_length", low=1, high=MAX_TOKENS)
+
+
+def key_limits(value: object) -> KeyLimits:
+    """Rate limits: each a positive int (at most 10^9) or None."""
+    if not isinstance(value, KeyLimits):
+        raise InvalidInput("limits must be KeyLimits")
+    for what in ("rpm", "tpm"):
+        limit = getattr(value, what)
+        if limit is not None and (type(limit) is not int or not 0 < limit <= 10**9):
+            raise InvalidInput(f"{what} must be a positive integer or null")
+    return value
