@@ -10,12 +10,16 @@ import click
 import trio
 
 from . import launch
+from .admin_cli import admin
 from .settings import from_env
 
 
 @click.group()
 def main() -> None:
     """Switchyard inference coordinator."""
+
+
+main.add_command(admin)
 
 
 def _setup_logging(verbose: bool = False) -> None:
@@ -219,3 +223,7 @@ def provider(
     except AgentFatalError as exc:
         raise click.ClickException(str(exc)) from exc
     raise SystemExit(code)
+
+
+if __name__ == "__main__":
+    main()

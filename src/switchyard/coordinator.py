@@ -9,10 +9,11 @@ coordinator and its base URL (port 0 picks a free one).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import trio
 from hypercorn.config import Config
@@ -20,14 +21,47 @@ from hypercorn.trio import serve
 
 from .actors.attestation import AttestationRegistry
 from .actors.billing import BillingActor, BillingConfig, recover_open_holds
+from .actors.billing_messages import BillingIdle
+from .actors.provider_messages import PROVIDERS_PATH, Disconnect
 from .actors.scheduler import SchedulerActor
 from .inference.keys import ApiKeyCache
-from .runtime import ActorRef, ActorSystem, ChildSpec, Strategy, Supervisor
+from .inference.ratelimit import RateLimiter
+from .metrics import STORE_LATENCY
+from .protocol.codes import CloseCode
+from .runtime import ActorRef, ActorSystem, ChildSpec, MailboxFull, Strategy, Supervisor
 from .settings import Settings
 from .storage import open_store
 from .storage.protocol import Store
+from .storage.timed import TimedStore
 
 log = logging.getLogger(__name__)
+
+
+class RequestGate:
+    """Counts consumer requests in progress; closes for new ones when shutting down."""
+
+    def __init__(self) -> None:
+        self.accepting = True
+        self.active = 0
+        self._idle = trio.Event()
+        self._idle.set()
+
+    def enter(self) -> bool:
+        """Admit a request (False when shutting down); pair with `leave`."""
+        if not self.accepting:
+            return False
+        self.active += 1
+        if self.active == 1:
+            self._idle = trio.Event()
+        return True
+
+    def leave(self) -> None:
+        self.active -= 1
+        if self.active == 0:
+            self._idle.set()
+
+    async def wait_idle(self) -> None:
+        await self._idle.wait()
 
 
 @dataclass
@@ -39,6 +73,8 @@ class Coordinator:
     system: ActorSystem
     attestation: AttestationRegistry
     keys: ApiKeyCache
+    limiter: RateLimiter
+    gate: RequestGate = field(default_factory=RequestGate)
 
     @property
     def scheduler(self) -> ActorRef:
@@ -47,6 +83,19 @@ class Coordinator:
     @property
     def billing(self) -> ActorRef:
         return self.system.lookup("/root/billing")
+
+    async def drain(self, grace_s: float) -> None:
+        """Graceful stop: refuse new requests, let running ones finish (up to `grace_s`),
+        send providers away (they reconnect to the next coordinator), settle the money."""
+        self.gate.accepting = False
+        self.system.accepting = False
+        with trio.move_on_after(grace_s) as scope:
+            await self.gate.wait_idle()
+        if scope.cancelled_caught:
+            log.warning("grace period over: %d requests still running", self.gate.active)
+        for ref in self.system.children_refs(PROVIDERS_PATH):
+            with contextlib.suppress(MailboxFull):
+                ref.tell(Disconnect(CloseCode.SHUTDOWN, "coordinator shutting down"))
 
 
 def actor_tree(settings: Settings, store: Store) -> list[ChildSpec]:
@@ -68,7 +117,8 @@ async def open_coordinator(
     settings: Settings, store: Store | None = None
 ) -> AsyncIterator[Coordinator]:
     """Open the store (unless given) and the actor system; shut both down on exit."""
-    async with _maybe_store(settings, store) as opened:
+    async with _maybe_store(settings, store) as raw_store:
+        opened = TimedStore(raw_store, _observe_store)
         await recover_open_holds(opened)
         async with ActorSystem.open(actor_tree(settings, opened), shutdown_timeout=10) as system:
             p = settings.provider
@@ -76,7 +126,12 @@ async def open_coordinator(
                 p.enable_test_hardware, p.test_hardware_secret
             )
             keys = ApiKeyCache(opened, settings.key_cache_ttl_s)
-            yield Coordinator(settings, opened, system, attestation, keys)
+            limiter = RateLimiter(settings.default_rpm, settings.default_tpm)
+            yield Coordinator(settings, opened, system, attestation, keys, limiter)
+
+
+def _observe_store(method: str, seconds: float) -> None:
+    STORE_LATENCY.labels(method).observe(seconds)
 
 
 @asynccontextmanager
@@ -100,7 +155,9 @@ async def serve_http(
     config.bind = [f"{coord.settings.host}:{coord.settings.port}"]
     config.accesslog = None
     config.errorlog = logging.getLogger("hypercorn.error")
-    config.graceful_timeout = 5.0
+    config.graceful_timeout = 5.0  # after Coordinator.drain: only stragglers are left
+    config.websocket_max_message_size = 2 * 1024 * 1024  # we refuse > 1 MiB with 4005
+    config.h11_max_incomplete_size = 64 * 1024  # request line + headers
     config.keep_alive_timeout = 75.0
     app = create_app(coord)
     trigger = (shutdown if shutdown is not None else trio.Event()).wait
@@ -121,7 +178,12 @@ class _FirstBind:
 async def running_coordinator(
     settings: Settings, store: Store | None = None
 ) -> AsyncIterator[tuple[Coordinator, str]]:
-    """A coordinator serving HTTP; yields (coordinator, base URL like http://127.0.0.1:PORT)."""
+    """A coordinator serving HTTP; yields (coordinator, base URL like http://127.0.0.1:PORT).
+
+    Leaving the block drains gracefully (`Coordinator.drain`, up to the configured grace
+    period), stops the HTTP server, waits for the billing actor to settle what is pending,
+    then stops the actors and the store.
+    """
     async with open_coordinator(settings, store) as coord:
         shutdown = trio.Event()
         async with trio.open_nursery() as nursery:
@@ -129,4 +191,8 @@ async def running_coordinator(
             try:
                 yield coord, base_url
             finally:
-                shutdown.set()
+                with trio.CancelScope(shield=True):
+                    await coord.drain(settings.shutdown_grace_s)
+                    shutdown.set()
+        with trio.CancelScope(shield=True), trio.move_on_after(10):
+            await coord.billing.ask(BillingIdle(), timeout=10)

@@ -1,11 +1,53 @@
-"""Prometheus metrics of the coordinator (one registry; served at GET /metrics)."""
+"""Prometheus metrics of the coordinator (one registry; served at GET /metrics).
+
+Events are counted where they happen (requests, tokens, challenges, money). State that
+lives inside actors — reservations, queues, providers by status, restarts, mailboxes — is
+sampled when Prometheus scrapes: the `/metrics` route asks the actors, stores the answer
+in `SAMPLED.sample`, and the collector turns it into gauges and counters.
+"""
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
+
+REQUESTS = Counter(
+    "switchyard_requests", "Consumer requests by route, model and status",
+    ["route", "model", "status"], registry=REGISTRY,
+)  # fmt: skip
+TTFT = Histogram(
+    "switchyard_time_to_first_token_seconds", "Time to first relayed token", ["route"],
+    buckets=LATENCY_BUCKETS, registry=REGISTRY,
+)  # fmt: skip
+LATENCY = Histogram(
+    "switchyard_request_duration_seconds", "Total request latency", ["route"],
+    buckets=LATENCY_BUCKETS, registry=REGISTRY,
+)  # fmt: skip
+ACTIVE_STREAMS = Gauge(
+    "switchyard_active_requests", "Consumer requests in progress", registry=REGISTRY
+)
+RELAYED_TOKENS = Counter(
+    "switchyard_relayed_tokens", "Tokens relayed from providers to consumers", registry=REGISTRY
+)
+QUEUE_WAIT = Histogram(
+    "switchyard_reservation_wait_seconds", "Time from Reserve to a grant or refusal",
+    buckets=LATENCY_BUCKETS, registry=REGISTRY,
+)  # fmt: skip
+CHALLENGES = Counter(
+    "switchyard_challenges", "Provider challenges by verdict", ["verdict"], registry=REGISTRY
+)
+RATE_LIMITED = Counter(
+    "switchyard_rate_limited", "Requests refused by a rate limit", ["limit"], registry=REGISTRY
+)
 HOLDS = Counter(
     "switchyard_billing_holds", "Holds requested, by result", ["result"], registry=REGISTRY
 )
@@ -20,3 +62,76 @@ USAGE_MISMATCH = Counter(
     "Provider usage reports that disagree with the relayed token count beyond tolerance",
     registry=REGISTRY,
 )
+STORE_LATENCY = Histogram(
+    "switchyard_store_call_seconds", "Store call latency by method", ["method"],
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1), registry=REGISTRY,
+)  # fmt: skip
+
+
+@dataclass
+class Sample:
+    """What the /metrics route read from the actors just before rendering."""
+
+    scheduler: dict[str, Any] = field(default_factory=dict)
+    providers: list[dict[str, Any]] = field(default_factory=list)
+    actors: list[dict[str, Any]] = field(default_factory=list)  # flattened snapshot nodes
+    dead_letters: int = 0
+
+
+class SampledCollector(Collector):
+    """Turns the latest `Sample` into metric families."""
+
+    def __init__(self) -> None:
+        self.sample = Sample()
+
+    def collect(self) -> Iterator[Metric]:
+        s = self.sample
+        counters = s.scheduler.get("counters", {})
+        reservations = CounterMetricFamily(
+            "switchyard_reservations", "Scheduler reservations by result", labels=["result"]
+        )
+        for result in ("granted", "queued", "refused"):
+            reservations.add_metric([result], float(counters.get(result, 0)))
+        yield reservations
+        reserved = GaugeMetricFamily(
+            "switchyard_reserved_slots", "Slots reserved now, by model", labels=["model"]
+        )
+        for model, n in s.scheduler.get("reserved_by_model", {}).items():
+            reserved.add_metric([model], float(n))
+        yield reserved
+        queued = GaugeMetricFamily(
+            "switchyard_queued_requests", "Requests waiting for a slot, by model", labels=["model"]
+        )
+        for model, n in s.scheduler.get("queued_by_model", {}).items():
+            queued.add_metric([model], float(n))
+        yield queued
+        providers = GaugeMetricFamily(
+            "switchyard_providers", "Connected providers by status and trust",
+            labels=["status", "trust"],
+        )  # fmt: skip
+        counts: dict[tuple[str, str], int] = {}
+        for p in s.providers:
+            key = (str(p.get("status")), str(p.get("trust")))
+            counts[key] = counts.get(key, 0) + 1
+        for (status, trust), n in counts.items():
+            providers.add_metric([status, trust], float(n))
+        yield providers
+        restarts = CounterMetricFamily(
+            "switchyard_actor_restarts", "Restarts of live actors", labels=["path"]
+        )
+        depth = GaugeMetricFamily(
+            "switchyard_mailbox_depth", "Messages waiting in an actor's mailbox", labels=["path"]
+        )
+        for node in s.actors:
+            if not node["path"].startswith("/root/providers/"):  # per-provider: too many series
+                restarts.add_metric([node["path"]], float(node["restarts"]))
+                depth.add_metric([node["path"]], float(node["mailbox"]["depth"]))
+        yield restarts
+        yield depth
+        yield CounterMetricFamily(
+            "switchyard_dead_letters", "Messages sent to stopped actors", value=s.dead_letters
+        )
+
+
+SAMPLED = SampledCollector()
+REGISTRY.register(SAMPLED)

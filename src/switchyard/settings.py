@@ -37,10 +37,13 @@ class Settings:
     admin_key: str | None = None
     max_body_bytes: int = 4 * 1024 * 1024
     request_timeout_s: float = 300.0
+    shutdown_grace_s: float = 30.0  # SIGTERM: how long running requests may finish
     reserve_timeout_s: float = 30.0  # how long a request may wait in the queue for a slot
     max_attempts: int = 3  # dispatch attempts before the first token (retries on others)
     key_cache_ttl_s: float = 2.0  # revoked API keys stop working within this
     platform_fee: float = 0.10
+    default_rpm: int | None = 600  # requests per minute per API key (None: unlimited)
+    default_tpm: int | None = 2_000_000  # tokens per minute per API key (None: unlimited)
     default_max_tokens: int = 4096  # the cap a request holds money for when it sets none
     stripe_secret_key: str | None = None
     stripe_webhook_secret: str | None = None
@@ -72,6 +75,8 @@ _ENV = {
     "port": "SWITCHYARD_PORT",
     "max_body_bytes": "SWITCHYARD_MAX_BODY_BYTES",
     "platform_fee": "SWITCHYARD_PLATFORM_FEE",
+    "default_rpm": "SWITCHYARD_DEFAULT_RPM",
+    "default_tpm": "SWITCHYARD_DEFAULT_TPM",
 }
 
 
@@ -84,6 +89,11 @@ def from_env(environ: dict[str, str] | None = None) -> Settings:
         raw = env.get(var)
         if raw is None or raw == "":
             continue
-        kind = types[name]
-        values[name] = int(raw) if kind == "int" else float(raw) if kind == "float" else raw
+        kind = str(types[name])
+        if kind.startswith("int"):
+            values[name] = int(raw)
+        elif kind == "float":
+            values[name] = float(raw)
+        else:
+            values[name] = raw
     return Settings(**values)

@@ -58,8 +58,9 @@ async def test_value_for_an_abandoned_ask_goes_to_on_lost() -> None:
         ref = system.lookup("t")
         with pytest.raises(AskTimeout):
             await ref.ask("wait", timeout=0.02)
-        ref.tell("open")
-        state = await ref.ask("state")
+        ref.tell("open")  # the grant finds its asker gone: on_lost tells ("back", 1)
+        await ref.ask("state")  # queued before ("back", 1) ...
+        state = await ref.ask("state")  # ... so this one sees it
         assert state == {"parked": 0, "issued": 1, "returned": [1]}
 
 

@@ -31,6 +31,7 @@ from ..storage.errors import InsufficientFunds, StoreError
 from ..storage.models import UsageRecord
 from ..storage.protocol import Store
 from .billing_messages import (
+    BillingIdle,
     BillingStats,
     BillingUnavailable,
     FlushUsage,
@@ -64,6 +65,8 @@ class BillingActor(Actor):
         self.prices: dict[str, tuple[Price, float]] = {}
         self.owners: dict[str, str] = {}
         self.usage: list[UsageRecord] = []
+        self.pending = 0  # store calls in flight in helper tasks
+        self.idle_waiters: list[Reply] = []
         self.flush_armed = False
         self.counters = dict.fromkeys(
             ("held", "refused", "settled", "released", "failed", "mismatches"), 0
@@ -82,22 +85,44 @@ class BillingActor(Actor):
             case Hold():
                 price = await self._price(msg.model)
                 amount = hold_amount(price, msg.prompt_tokens, msg.max_tokens)
-                self.start_task(self._hold, msg, price, amount, self.defer())
+                self._spawn(self._hold, msg, price, amount, self.defer())
             case Settle():
                 try:
                     price: Price | None = await self._price(msg.model)
                 except BillingUnavailable:
                     price = None  # the task leaves the hold open for recovery
                 owner = await self._owner(msg.provider_id)
-                self.start_task(self._settle, msg, price, owner)
+                self._spawn(self._settle, msg, price, owner)
             case FlushUsage():
                 self.flush_armed = False
                 self._flush()
             case BillingStats():
                 return self.describe()
+            case BillingIdle():
+                if self.pending:
+                    self.idle_waiters.append(self.defer())
+                else:
+                    self._flush()
             case _:
                 return await super().handle(msg)
         return None
+
+    def _spawn(self, fn: Any, *args: Any) -> None:
+        """Run a store call in a helper task, counted so shutdown can wait for it."""
+        self.pending += 1
+
+        async def counted() -> None:
+            try:
+                await fn(*args)
+            finally:
+                self.pending -= 1
+                if self.pending == 0:
+                    self._flush()
+                    waiters, self.idle_waiters = self.idle_waiters, []
+                    for reply in waiters:
+                        reply.set(None)
+
+        self.start_task(counted)
 
     # -- holds -------------------------------------------------------------------------
 

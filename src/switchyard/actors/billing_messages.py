@@ -64,3 +64,8 @@ class FlushUsage:
 @dataclass(frozen=True, slots=True)
 class BillingStats:
     """→ dict of counters (settled, released, failed, mismatches, buffered usage)."""
+
+
+@dataclass(frozen=True, slots=True)
+class BillingIdle:
+    """Ask → None once no hold or settlement is in progress (used at shutdown)."""

@@ -23,6 +23,7 @@ from typing import Any
 
 import trio
 
+from ..metrics import CHALLENGES
 from ..protocol.codes import CloseCode
 from ..protocol.frames import (
     CancelFrame,
@@ -53,17 +54,11 @@ from .provider_messages import (
     StreamEnd,
     Tick,
 )
-from .provider_session import (
-    DEFAULT_DECODE_TPS,
-    DEFAULT_PREFILL_TPS,
-    ProviderSession,
-    clamp_speed,
-)
+from .provider_session import ProviderSession, SpeedModel
 from .scheduler_messages import CapacityUpdate, ModelCapacity, ProviderGone
 
 log = logging.getLogger(__name__)
 
-EWMA_ALPHA = 0.2
 RECENTLY_CLOSED = 4096  # request ids whose late frames are dropped silently
 
 
@@ -90,14 +85,7 @@ class ProviderActor(Actor):
         self.status = "registering"
         self.trust = session.attested_trust
         self.slots = {m.id: m.slots for m in session.register.models}
-        self.speeds = {
-            m.id: (
-                clamp_speed(m.prefill_tps, DEFAULT_PREFILL_TPS),
-                clamp_speed(m.decode_tps, DEFAULT_DECODE_TPS),
-            )
-            for m in session.register.models
-        }
-        self.pushed_speeds: dict[str, tuple[float, float]] = {}
+        self.speeds = SpeedModel(session.register)
         self.inflight: dict[str, _Inflight] = {}
         self.closed_ids: OrderedDict[str, None] = OrderedDict()
         self.reported_load = 0.0
@@ -283,18 +271,10 @@ class ProviderActor(Actor):
             self._close(CloseCode.DRAINED, "drained")
 
     def _learn_speeds(self, entry: _Inflight, prompt_tokens: int, completion_tokens: int) -> None:
-        now = trio.current_time()
-        prefill, decode = self.speeds[entry.model]
-        if entry.first_token_at is not None:
-            ttft = entry.first_token_at - entry.started
-            if ttft > 0 and prompt_tokens > 0:
-                observed = clamp_speed(prompt_tokens / ttft, prefill)
-                prefill += EWMA_ALPHA * (observed - prefill)
-            span = now - entry.first_token_at
-            if span > 0 and completion_tokens > 1:
-                observed = clamp_speed((completion_tokens - 1) / span, decode)
-                decode += EWMA_ALPHA * (observed - decode)
-        self.speeds[entry.model] = (prefill, decode)
+        first = entry.first_token_at
+        ttft = None if first is None else first - entry.started
+        span = None if first is None else trio.current_time() - first
+        self.speeds.learn(entry.model, ttft, span, prompt_tokens, completion_tokens)
         self._push_capacity()
 
     # -- challenges and liveness ---------------------------------------------------------
@@ -310,6 +290,7 @@ class ProviderActor(Actor):
 
     def _on_challenge_response(self, msg: ChallengeResponseFrame) -> None:
         verdict = self.challenges.answer(msg.nonce, msg.signature, msg.status)
+        CHALLENGES.labels(verdict.value).inc()
         if verdict is Verdict.PASSED:
             if self.status in ("registering", "untrusted"):
                 self.status = "online"
@@ -326,6 +307,7 @@ class ProviderActor(Actor):
         verdict = self.challenges.expire(nonce)
         if verdict is None:
             return
+        CHALLENGES.labels(verdict.value).inc()
         if verdict is Verdict.MISSED_TOO_OFTEN:
             self._close(CloseCode.CHALLENGE_FAILED, "too many missed challenges")
             return
@@ -358,20 +340,17 @@ class ProviderActor(Actor):
         return counts
 
     def _push_capacity(self, force: bool = False) -> None:
-        if not force and all(
-            _close_enough(self.speeds[m], self.pushed_speeds.get(m)) for m in self.speeds
-        ):
+        if not force and not self.speeds.changed():
             return
-        self.pushed_speeds = dict(self.speeds)
+        self.speeds.mark_pushed()
+        speeds = self.speeds.speeds
         update = CapacityUpdate(
             provider_id=self.provider_id,
             ref=self.ref,
             trust=self.trust,
             routable=self.routable,
             models={
-                m: ModelCapacity(
-                    slots=n, prefill_tps=self.speeds[m][0], decode_tps=self.speeds[m][1]
-                )
+                m: ModelCapacity(slots=n, prefill_tps=speeds[m][0], decode_tps=speeds[m][1])
                 for m, n in self.slots.items()
             },
         )
@@ -407,9 +386,3 @@ def _gone_end(entry: _Inflight) -> StreamEnd:
         error_message="the provider disconnected or its actor restarted",
         retryable=entry.tokens == 0,
     )
-
-
-def _close_enough(a: tuple[float, float], b: tuple[float, float] | None) -> bool:
-    if b is None:
-        return False
-    return all(abs(x - y) <= 0.1 * max(y, 1.0) for x, y in zip(a, b, strict=True))

@@ -1,4 +1,4 @@
-"""ProviderSession: what outlives one provider actor instance on a live socket."""
+"""ProviderSession (what outlives one actor instance on a socket) and SpeedModel."""
 
 from __future__ import annotations
 
@@ -38,3 +38,49 @@ class ProviderSession:
     outbound: trio.MemorySendChannel[str | CloseSocket]
     settings: ProviderSettings
     instances: int = 0
+
+
+EWMA_ALPHA = 0.2
+
+
+class SpeedModel:
+    """Prefill and decode tokens/s per model: EWMAs of real completions, clamped.
+
+    Starts from the register frame's hints (or defaults); `changed()` says whether the
+    speeds moved more than 10 % since they were last pushed to the scheduler.
+    """
+
+    def __init__(self, register: RegisterFrame) -> None:
+        self.speeds = {
+            m.id: (
+                clamp_speed(m.prefill_tps, DEFAULT_PREFILL_TPS),
+                clamp_speed(m.decode_tps, DEFAULT_DECODE_TPS),
+            )
+            for m in register.models
+        }
+        self.pushed: dict[str, tuple[float, float]] = {}
+
+    def learn(
+        self, model: str, ttft_s: float | None, decode_span_s: float | None,
+        prompt_tokens: int, completion_tokens: int,
+    ) -> None:  # fmt: skip
+        """Fold one completion into the model's speeds (spans are seconds, may be None)."""
+        prefill, decode = self.speeds[model]
+        if ttft_s is not None and ttft_s > 0 and prompt_tokens > 0:
+            prefill += EWMA_ALPHA * (clamp_speed(prompt_tokens / ttft_s, prefill) - prefill)
+        if decode_span_s is not None and decode_span_s > 0 and completion_tokens > 1:
+            observed = clamp_speed((completion_tokens - 1) / decode_span_s, decode)
+            decode += EWMA_ALPHA * (observed - decode)
+        self.speeds[model] = (prefill, decode)
+
+    def changed(self) -> bool:
+        return not all(_close_enough(v, self.pushed.get(m)) for m, v in self.speeds.items())
+
+    def mark_pushed(self) -> None:
+        self.pushed = dict(self.speeds)
+
+
+def _close_enough(a: tuple[float, float], b: tuple[float, float] | None) -> bool:
+    if b is None:
+        return False
+    return all(abs(x - y) <= 0.1 * max(y, 1.0) for x, y in zip(a, b, strict=True))

@@ -63,6 +63,17 @@ class Transfer:
     amount_cents: int
 
 
+class _HTTPXClient(stripe.HTTPXClient):
+    """stripe's HTTPXClient, sending the encoded form as `content=` (httpx deprecates
+    `data=` for a pre-encoded body and warns on every request)."""
+
+    def _get_request_args_kwargs(self, *args: Any, **kwargs: Any) -> Any:
+        call_args, call_kwargs = super()._get_request_args_kwargs(*args, **kwargs)
+        if isinstance(call_kwargs.get("data"), str | bytes):
+            call_kwargs["content"] = call_kwargs.pop("data")
+        return [call_args, call_kwargs]
+
+
 class StripeGateway:
     """Talks to Stripe (or a fake at `api_base`) for one coordinator; `aclose()` when done."""
 
@@ -74,7 +85,7 @@ class StripeGateway:
         timeout_s: float = 30.0,
         max_network_retries: int = 2,
     ) -> None:
-        self._http = stripe.HTTPXClient(timeout=timeout_s)
+        self._http = _HTTPXClient(timeout=timeout_s)
         addresses: dict[str, str] = {}
         if api_base:
             base = api_base.rstrip("/")

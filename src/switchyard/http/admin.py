@@ -1,17 +1,17 @@
 """Admin API (DESIGN §6): accounts, keys, credit, provider tokens, pricing, providers.
 
-Every route needs `Authorization: Bearer <admin key>`, compared in constant time. With no
-admin key configured the admin API refuses everything.
+Every route needs `Authorization: Bearer <admin key>`, checked by `admin_auth` (constant
+time; with no admin key configured everything is refused). The inspection routes
+(`/admin`, `/admin/supervisor`) live in `inspection.py` behind the same check.
 """
 
 from __future__ import annotations
 
-import hmac
 from typing import Any
 
 from quart import Blueprint, Response, jsonify, request
 
-from ..actors.provider_messages import PROVIDERS_PATH, Drain
+from ..actors.provider_messages import PROVIDERS_PATH, Disconnect, Drain
 from ..protocol.admin_api import (
     CreateAccount,
     CreateKey,
@@ -19,23 +19,20 @@ from ..protocol.admin_api import (
     CreditAccount,
     SetPricing,
 )
+from ..protocol.codes import CloseCode
 from ..protocol.errors import ApiError, parse_json_body
 from ..runtime import ActorStopped
 from ..storage.errors import UnknownAccount
 from ..storage.models import Account
-from .context import bearer_token, coordinator
+from .admin_auth import require_admin_key
+from .context import coordinator
 
 admin = Blueprint("admin", __name__)
 
 
 @admin.before_request
 async def _require_admin_key() -> None:
-    expected = coordinator().settings.admin_key
-    presented = bearer_token(request.headers)
-    if not expected or presented is None:
-        raise ApiError(401, "Missing or invalid admin key.", code="invalid_admin_key")
-    if not hmac.compare_digest(presented.encode(), expected.encode()):
-        raise ApiError(401, "Missing or invalid admin key.", code="invalid_admin_key")
+    require_admin_key()
 
 
 async def _body(model: type[Any]) -> Any:
@@ -169,7 +166,15 @@ async def drain_provider(provider_id: str) -> Response:
     return jsonify({"id": provider_id, "status": "draining"})
 
 
-@admin.get("/admin/supervisor")
-async def supervisor_tree() -> Response:
-    snapshot = coordinator().system.snapshot()
-    return jsonify(snapshot)
+@admin.post("/admin/providers/<provider_id>/disconnect")
+async def disconnect_provider(provider_id: str) -> Response:
+    """Close the provider's socket now; its in-flight requests end as `provider_gone`.
+
+    The agent may reconnect (the close is not fatal to it); drain is the gentle way out.
+    """
+    try:
+        ref = coordinator().system.lookup(f"{PROVIDERS_PATH}/{provider_id}")
+        await ref.send(Disconnect(CloseCode.NORMAL, "disconnected by an administrator"))
+    except (LookupError, ActorStopped):
+        raise ApiError(404, f"Provider {provider_id!r} is not connected.") from None
+    return jsonify({"id": provider_id, "status": "disconnected"})

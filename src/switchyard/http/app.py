@@ -8,9 +8,14 @@ from quart_trio import QuartTrio
 
 from .account import account
 from .admin import admin
+from .billing import billing
 from .consumer import consumer
 from .errors import install_error_handlers
+from .inspection import inspection
+from .metrics import metrics
+from .observe import install_request_metrics
 from .ops import ops
+from .payouts import payouts
 from .provider_ws import provider_ws
 
 if TYPE_CHECKING:
@@ -25,7 +30,18 @@ def create_app(coord: Coordinator) -> QuartTrio:
     app.config["RESPONSE_TIMEOUT"] = coord.settings.request_timeout_s + 30
     app.config["BODY_TIMEOUT"] = 60
     app.json.sort_keys = False  # type: ignore[attr-defined]
-    for blueprint in (ops, admin, consumer, account, provider_ws):
+    for blueprint in (
+        ops,
+        metrics,
+        admin,
+        inspection,
+        payouts,
+        consumer,
+        account,
+        billing,
+        provider_ws,
+    ):
         app.register_blueprint(blueprint)
     install_error_handlers(app)
+    install_request_metrics(app)
     return app

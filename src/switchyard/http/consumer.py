@@ -11,19 +11,29 @@ the stream generator), which releases the slot and cancels the provider's work.
 from __future__ import annotations
 
 import contextlib
+import json
+import logging
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
 import trio
-from quart import Blueprint, Response, jsonify, request
+from quart import Blueprint, Response, g, jsonify, request
 
 from ..actors.provider_messages import StreamChunk, StreamEnd
 from ..actors.scheduler_messages import ModelsQuery, Trust
 from ..inference.charge import Charge
 from ..inference.relay import Job, RelaySession
+from ..metrics import ACTIVE_STREAMS, LATENCY, RATE_LIMITED, RELAYED_TOKENS, TTFT
 from ..protocol.anthropic_api import MessagesRequest, messages_to_normalized
 from ..protocol.chat import StopMatcher, delta_texts
-from ..protocol.errors import ApiError, authentication_failed, invalid_request, parse_json_body
+from ..protocol.errors import (
+    ApiError,
+    authentication_failed,
+    invalid_request,
+    parse_json_body,
+    rate_limited,
+)
 from ..protocol.frames import MAX_FRAME_BYTES, ChatRequestBody
 from ..protocol.openai_api import (
     ChatCompletionRequest,
@@ -36,6 +46,7 @@ from .consumer_formats import AnthropicMessages, OpenAIChat, OpenAICompletion, R
 from .context import bearer_token, coordinator
 
 consumer = Blueprint("consumer", __name__)
+ACCESS = logging.getLogger("switchyard.access")
 
 SSE_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
 TRUST_HEADER = "X-Switchyard-Min-Trust"
@@ -63,6 +74,7 @@ def estimate_prompt_tokens(body: ChatRequestBody) -> int:
 
 def make_job(model: str, body: ChatRequestBody) -> Job:
     settings = coordinator().settings
+    g.model = model
     if len(body.model_dump_json()) > MAX_FRAME_BYTES - 4096:
         raise ApiError(413, "The request is too large to send to a provider.", code="too_large")
     trust = request.headers.get(TRUST_HEADER, "self_signed").strip().lower()
@@ -92,11 +104,37 @@ def final_usage(job: Job, session: RelaySession, end: StreamEnd | None) -> Usage
     return Usage(job.prompt_tokens, session.relayed_tokens)
 
 
-async def run(key: ApiKeyRecord, job: Job, rendering: Rendering, stream: bool) -> Any:
-    """Hold the money, relay `job`, answer in `rendering`'s format, settle — once."""
+async def admit(key: ApiKeyRecord, job: Job) -> int:
+    """Apply the key's rate limits; returns the tokens reserved (ApiError 429 when refused)."""
     coord = coordinator()
-    charge = await Charge.open(coord.billing, key, job)
+    limits = await coord.keys.limits(key.id)
+    reserved = job.prompt_tokens + job.body.max_tokens
+    refusal = coord.limiter.admit(key.id, limits, reserved, trio.current_time())
+    if refusal is not None:
+        RATE_LIMITED.labels(refusal.limit).inc()
+        raise rate_limited(refusal.retry_after_s, refusal.message)
+    return reserved
+
+
+async def run(key: ApiKeyRecord, job: Job, rendering: Rendering, stream: bool) -> Any:
+    """Admit, hold the money, relay `job`, answer in `rendering`'s format, settle — once."""
+    coord = coordinator()
+    if not coord.gate.enter():
+        raise ApiError(
+            503, "The coordinator is shutting down.", code="shutting_down", retry_after=5
+        )
+    try:
+        reserved = await admit(key, job)
+        try:
+            charge = await Charge.open(coord.billing, key, job)
+        except BaseException:
+            coord.limiter.refund(key.id, reserved)
+            raise
+    except BaseException:
+        coord.gate.leave()
+        raise
     session = RelaySession(coord.scheduler, job)
+    done = Finisher(key, job, charge, session, reserved, request.path)
     stops = StopMatcher(job.body.stop or [])
     if not stream:
         try:
@@ -106,17 +144,64 @@ async def run(key: ApiKeyRecord, job: Job, rendering: Rendering, stream: bool) -
             charge.outcome = f"http_{exc.status}"
             raise
         finally:
-            await charge.close(session)
-    events = _stream(job, session, rendering, stops, charge)
+            await done()
+    events = _stream(job, session, rendering, stops, done)
     try:
         first = await events.__anext__()  # raises ApiError before any byte is sent
         response = Response(_chain(first, events), headers=SSE_HEADERS)
-        response.timeout = None  # the relay enforces the request deadline itself
+        response.timeout = coord.settings.request_timeout_s + 30  # bounds a stuck client too
     except BaseException:
         with trio.CancelScope(shield=True):
             await events.aclose()
         raise
     return response
+
+
+class Finisher:
+    """Everything that happens once when a request ends: money, limits, metrics, access log."""
+
+    def __init__(
+        self, key: ApiKeyRecord, job: Job, charge: Charge, session: RelaySession,
+        reserved: int, route: str,
+    ) -> None:  # fmt: skip
+        self.key, self.job, self.charge, self.session = key, job, charge, session
+        self.reserved, self.route = reserved, route
+        self.coord = coordinator()  # captured: a stream ends outside the app context
+        self.started = time.monotonic()
+        ACTIVE_STREAMS.inc()
+
+    async def __call__(self) -> None:
+        session, charge = self.session, self.charge
+        if charge.closed:
+            return
+        await charge.close(session)
+        self.coord.gate.leave()
+        ACTIVE_STREAMS.dec()
+        end = session.end
+        used = final_usage(self.job, session, end)
+        self.coord.limiter.refund(
+            self.key.id, self.reserved - used.prompt_tokens - used.completion_tokens
+        )
+        elapsed = time.monotonic() - self.started
+        LATENCY.labels(self.route).observe(elapsed)
+        RELAYED_TOKENS.inc(session.relayed_tokens)
+        if session.ttft_s is not None:
+            TTFT.labels(self.route).observe(session.ttft_s)
+        ACCESS.info(
+            json.dumps(
+                {
+                    "event": "request_end", "route": self.route, "model": self.job.model,
+                    "key": self.key.prefix, "account": self.key.account_id,
+                    "provider": session.provider_id, "attempts": session.attempts,
+                    "outcome": charge.outcome or (("ok" if end.ok else end.error_code)
+                                                  if end else "cancelled"),
+                    "prompt_tokens": used.prompt_tokens,
+                    "completion_tokens": used.completion_tokens,
+                    "ttft_ms": round(session.ttft_s * 1000) if session.ttft_s else None,
+                    "duration_ms": round(elapsed * 1000),
+                }
+            )
+        )  # fmt: skip
 
 
 async def _collect(
@@ -142,7 +227,7 @@ async def _collect(
 
 
 async def _stream(
-    job: Job, session: RelaySession, rendering: Rendering, stops: StopMatcher, charge: Charge
+    job: Job, session: RelaySession, rendering: Rendering, stops: StopMatcher, done: Finisher
 ) -> AsyncIterator[bytes]:
     try:
         async with (
@@ -152,10 +237,10 @@ async def _stream(
             async for part in parts:
                 yield part
     except ApiError as exc:
-        charge.outcome = f"http_{exc.status}"
+        done.charge.outcome = f"http_{exc.status}"
         raise
     finally:
-        await charge.close(session)
+        await done()
 
 
 async def _relay_events(

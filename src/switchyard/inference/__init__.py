@@ -1,5 +1,7 @@
 """The consumer request path between the HTTP routes and the actors.
 
-- relay.py   RelaySession: reserve → dispatch → stream (with retries) → release, once
-- keys.py    ApiKeyCache: API key lookups cached briefly; revocation bites within seconds
+- relay.py      RelaySession: reserve, dispatch, stream (with retries), release: once
+- charge.py     Charge: hold before dispatch, settlement after: once
+- keys.py       ApiKeyCache: API keys and their limits, cached briefly (revocation bites fast)
+- ratelimit.py  RateLimiter: per-key requests/tokens per minute token buckets
 """

@@ -1,4 +1,4 @@
-"""ApiKeyCache: API key → key record, cached briefly so revocation bites within seconds."""
+"""ApiKeyCache: API key → key record (and its limits), cached briefly so revocation bites fast."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import hashlib
 
 import trio
 
-from ..storage.models import ApiKeyRecord
+from ..storage.models import ApiKeyRecord, KeyLimits
 from ..storage.protocol import Store
 
 
@@ -18,6 +18,7 @@ class ApiKeyCache:
         self._ttl_s = ttl_s
         self._max_entries = max_entries
         self._entries: dict[str, tuple[ApiKeyRecord, float]] = {}
+        self._limits: dict[str, tuple[KeyLimits, float]] = {}
 
     async def lookup(self, raw_key: str) -> ApiKeyRecord | None:
         digest = hashlib.sha256(raw_key.encode("utf-8", "replace")).hexdigest()
@@ -33,3 +34,15 @@ class ApiKeyCache:
             self._entries.clear()
         self._entries[digest] = (record, now + self._ttl_s)
         return record
+
+    async def limits(self, key_id: str) -> KeyLimits:
+        """The key's rate limits, cached for the same time as the key itself."""
+        now = trio.current_time()
+        hit = self._limits.get(key_id)
+        if hit is not None and hit[1] > now:
+            return hit[0]
+        limits = await self._store.get_api_key_limits(key_id)
+        if len(self._limits) >= self._max_entries:
+            self._limits.clear()
+        self._limits[key_id] = (limits, now + self._ttl_s)
+        return limits

@@ -31,6 +31,7 @@ from ..actors.scheduler_messages import (
     Reservation,
     Reserve,
 )
+from ..metrics import QUEUE_WAIT
 from ..protocol.errors import ApiError, gateway_timeout, model_not_found, no_capacity
 from ..protocol.frames import ChatRequestBody
 from ..runtime import ActorRef, ActorStopped, AskTimeout, MailboxFull
@@ -177,6 +178,8 @@ class RelaySession:
             result = await self.scheduler.ask(reserve, timeout=max(0.0, deadline - now) + 2.0)
         except (AskTimeout, ActorStopped):
             raise no_capacity(job.model, retry_after=1.0) from None
+        finally:
+            QUEUE_WAIT.observe(trio.current_time() - now)
         if isinstance(result, NoCapacity):
             if result.reason == REASON_UNKNOWN_MODEL and not self._excluded:
                 raise model_not_found(job.model)

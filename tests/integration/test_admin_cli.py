@@ -1,0 +1,201 @@
+"""`switchyard admin ...` against a running coordinator.
+
+The coordinator runs in the test's trio loop, so the (synchronous) CLI runs either in a
+worker thread through click's CliRunner or, end to end, as `python -m switchyard.cli`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sys
+from typing import Any
+
+import httpx
+import trio
+from click.testing import CliRunner, Result
+
+from switchyard.cli import main
+
+from .harness import ADMIN_KEY, Running, agents, coordinator, eventually
+
+
+async def cli(running: Running | str, *args: str, key: str | None = ADMIN_KEY) -> Result:
+    """Run `switchyard admin ARGS` with SWITCHYARD_URL / SWITCHYARD_ADMIN_KEY set."""
+    url = running if isinstance(running, str) else running.base_url
+    env = {"SWITCHYARD_URL": url, "SWITCHYARD_ADMIN_KEY": key}
+    runner = CliRunner()
+    return await trio.to_thread.run_sync(
+        lambda: runner.invoke(main, ["admin", *args], env=env, catch_exceptions=False)
+    )
+
+
+async def cli_json(running: Running, *args: str) -> Any:
+    result = await cli(running, *args)
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+async def test_accounts_keys_tokens_and_pricing_round_trip() -> None:
+    async with coordinator() as running:
+        account = await cli_json(running, "accounts", "create", "alice")
+        assert account["name"] == "alice" and account["balance_micro_usd"] == 0
+        account_id = account["id"]
+        listed = await cli_json(running, "accounts", "list")
+        assert account_id in {a["id"] for a in listed["accounts"]}
+
+        credited = await cli_json(
+            running, "accounts", "credit", account_id, "5000000", "--reason", "top-up"
+        )
+        assert credited["balance_micro_usd"] == 5_000_000
+        debited = await cli_json(
+            running, "accounts", "credit", account_id, "-1000000", "--reason", "correction"
+        )
+        assert debited["balance_micro_usd"] == 4_000_000
+        shown = await cli_json(running, "accounts", "show", account_id)
+        assert (shown["balance_micro_usd"], shown["open_holds"]) == (4_000_000, 0)
+
+        created = await cli(running, "keys", "create", account_id, "--name", "laptop")
+        assert created.exit_code == 0, created.output
+        key = json.loads(created.stdout)
+        assert key["key"].startswith(key["prefix"]) and key["name"] == "laptop"
+        assert "cannot be shown again" in created.stderr
+        consumer = {"Authorization": f"Bearer {key['key']}"}
+        async with httpx.AsyncClient(base_url=running.base_url, headers=consumer) as client:
+            assert (await client.get("/v1/account")).status_code == 200
+        keys = await cli_json(running, "keys", "list", account_id)
+        assert keys["keys"] == [
+            {"id": key["id"], "name": "laptop", "prefix": key["prefix"], "revoked": False}
+        ]
+        revoked = await cli_json(running, "keys", "revoke", key["id"])
+        assert revoked == {"id": key["id"], "revoked": True}
+        keys = await cli_json(running, "keys", "list", account_id)
+        assert keys["keys"][0]["revoked"] is True
+
+        token = await cli_json(running, "provider-tokens", "create", account_id, "--name", "gpu")
+        assert token["token"].startswith(token["prefix"])
+
+        price = await cli_json(
+            running, "pricing", "set", "org/model-x", "--input", "150", "--output", "600",
+            "--context-length", "8192",
+        )  # fmt: skip
+        assert price == {
+            "model": "org/model-x",
+            "input_micro_usd_per_mtok": 150,
+            "output_micro_usd_per_mtok": 600,
+            "context_length": 8192,
+        }
+
+
+async def test_table_output() -> None:
+    async with coordinator() as running:
+        account = await cli_json(running, "accounts", "create", "table-test")
+        result = await cli(running, "--table", "accounts", "list")
+        assert result.exit_code == 0, result.output
+        header, *rows = result.stdout.splitlines()
+        assert header.split() == ["id", "name", "balance_micro_usd", "earnings_micro_usd"]
+        assert [account["id"], "table-test", "0", "0"] in [row.split() for row in rows]
+        result = await cli(running, "--table", "accounts", "show", account["id"])
+        record = dict(line.split(None, 1) for line in result.stdout.splitlines())
+        assert record == {
+            "id": account["id"],
+            "name": "table-test",
+            "balance_micro_usd": "0",
+            "earnings_micro_usd": "0",
+            "open_holds": "0",
+        }
+
+
+async def test_providers_and_supervisor() -> None:
+    async with coordinator() as running, agents(running, count=2) as fleet:
+        first, second = (agent.provider_id for agent in fleet.agents)
+        listed = await cli_json(running, "providers", "list")
+        assert {p["id"] for p in listed["providers"]} == {first, second}
+        table = await cli(running, "--table", "providers", "list")
+        lines = table.stdout.splitlines()
+        assert lines[0].split()[:3] == ["id", "status", "trust"]
+        assert any(line.split()[:2] == [first, "online"] for line in lines[1:])
+        assert "sim-small 0/4" in table.stdout
+
+        tree = await cli(running, "supervisor")
+        assert tree.exit_code == 0, tree.output
+        assert tree.stdout.startswith("actors 6 · restarts 0 · dead letters 0")
+        names = [line.split()[0] for line in tree.stdout.splitlines()[2:]]
+        assert names[:4] == ["/root", "scheduler", "billing", "providers"]
+        assert {first, second} <= set(names)
+        raw = await cli_json(running, "--json", "supervisor")
+        assert raw["totals"]["actors"] == 6 and raw["tree"]["path"] == "/root"
+
+        path = f"/root/providers/{second}"
+        before = running.coord.system.lookup(path)
+        disconnected = await cli_json(running, "providers", "disconnect", second)
+        assert disconnected == {"id": second, "status": "disconnected"}
+
+        async def reconnected() -> bool:  # a new actor, once the agent has dialled back
+            try:
+                return running.coord.system.lookup(path) is not before
+            except LookupError:
+                return False
+
+        await eventually(reconnected, timeout=15)
+
+        drained = await cli_json(running, "providers", "drain", first)
+        assert drained == {"id": first, "status": "draining"}
+
+        async def drained_away() -> bool:
+            return first not in {p["id"] for p in await running.providers()}
+
+        await eventually(drained_away, timeout=15)
+        missing = await cli(running, "providers", "drain", first)
+        assert missing.exit_code == 1
+        assert f"HTTP 404: Provider '{first}' is not connected." in missing.stderr
+
+
+async def test_errors_exit_non_zero_with_the_api_message() -> None:
+    async with coordinator() as running:
+        wrong = await cli(running, "accounts", "list", key="not-the-key")
+        assert wrong.exit_code == 1
+        assert "HTTP 401: Missing or invalid admin key." in wrong.stderr
+        assert wrong.stdout == ""
+
+        missing = await cli(running, "accounts", "show", "acct_nope")
+        assert missing.exit_code == 1
+        assert "HTTP 404: No account 'acct_nope'." in missing.stderr
+
+        account = await cli_json(running, "accounts", "create", "zero")
+        zero = await cli(running, "accounts", "credit", account["id"], "0", "--reason", "x")
+        assert zero.exit_code == 1
+        assert "amount_micro_usd must not be zero" in zero.stderr
+
+        no_key = await cli(running, "accounts", "list", key=None)
+        assert no_key.exit_code == 2
+        assert "No admin key" in no_key.stderr
+
+    with socket.socket() as sock:  # a port nothing listens on once closed
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    unreachable = await cli(f"http://127.0.0.1:{port}", "accounts", "list")
+    assert unreachable.exit_code == 1
+    assert f"cannot reach http://127.0.0.1:{port}" in unreachable.stderr
+
+
+async def test_python_dash_m_entry_point_with_flags() -> None:
+    async with coordinator() as running:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SWITCHYARD_")}
+        base = [sys.executable, "-m", "switchyard.cli", "admin", "--url", running.base_url]
+        created = await trio.run_process(
+            [*base, "--admin-key", ADMIN_KEY, "accounts", "create", "from-subprocess"],
+            capture_stdout=True, capture_stderr=True, check=False, env=env,
+        )  # fmt: skip
+        assert created.returncode == 0, created.stderr
+        account = json.loads(created.stdout)
+        assert account["name"] == "from-subprocess"
+        assert await running.coord.store.get_account(account["id"]) is not None
+
+        refused = await trio.run_process(
+            [*base, "--admin-key", "wrong", "accounts", "list"],
+            capture_stdout=True, capture_stderr=True, check=False, env=env,
+        )  # fmt: skip
+        assert refused.returncode == 1
+        assert b"Missing or invalid admin key." in refused.stderr
