@@ -139,7 +139,8 @@ async def _maybe_store(settings: Settings, store: Store | None) -> AsyncIterator
     if store is not None:
         yield store
         return
-    async with open_store(settings.database_url) as opened:
+    schema = settings.database_schema if settings.database_url else None
+    async with open_store(settings.database_url, schema=schema) as opened:
         yield opened
 
 

@@ -34,6 +34,7 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8080
     database_url: str | None = None
+    database_schema: str | None = None  # Postgres schema to use (created if missing)
     admin_key: str | None = None
     max_body_bytes: int = 4 * 1024 * 1024
     request_timeout_s: float = 300.0
@@ -62,6 +63,7 @@ class Settings:
 
 _ENV = {
     "database_url": "SWITCHYARD_DATABASE_URL",
+    "database_schema": "SWITCHYARD_DATABASE_SCHEMA",
     "admin_key": "SWITCHYARD_ADMIN_KEY",
     "stripe_secret_key": "SWITCHYARD_STRIPE_SECRET_KEY",
     "stripe_webhook_secret": "SWITCHYARD_STRIPE_WEBHOOK_SECRET",

@@ -102,13 +102,13 @@ class Harness:
     async def until_queued(self, n: int) -> None:
         """Wait until exactly `n` Reserves are waiting in the scheduler's queues."""
         with trio.fail_after(10):
-            while (await self.stats())["queued_total"] != n:  # noqa: ASYNC110 - polling the actor
+            while (await self.stats())["queued_total"] != n:
                 await trio.sleep(0.001)
 
     async def until_counter(self, name: str, value: int) -> None:
         """Wait until the scheduler's counter `name` reaches `value`."""
         with trio.fail_after(10):
-            while (await self.stats())["counters"][name] < value:  # noqa: ASYNC110
+            while (await self.stats())["counters"][name] < value:
                 await trio.sleep(0.001)
 
 

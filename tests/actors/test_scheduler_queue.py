@@ -34,7 +34,7 @@ async def park(
 
 async def settle(results: list, n: int) -> None:
     with trio.fail_after(10):
-        while len(results) < n:  # noqa: ASYNC110 - waiting on the background waiters
+        while len(results) < n:
             await trio.sleep(0.001)
 
 

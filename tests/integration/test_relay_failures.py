@@ -119,12 +119,12 @@ async def _serve_failover(a, b) -> tuple[str, str]:  # type: ignore[no-untyped-d
         async with trio.open_nursery() as nursery:
             nursery.start_soon(watch, a)
             nursery.start_soon(watch, b)
-            while not got:  # noqa: ASYNC110 - waiting on either watcher
+            while not got:
                 await trio.sleep(0.01)
             ((p1, r1),) = got.values()
             await p1.send({"type": "error", "request_id": r1["request_id"], "code": "oom",
                            "message": "out of memory", "retryable": True})  # fmt: skip
-            while len(got) < 2:  # noqa: ASYNC110
+            while len(got) < 2:
                 await trio.sleep(0.01)
             p2, r2 = next(v for k, v in got.items() if v[0] is not p1)
             rid = r2["request_id"]

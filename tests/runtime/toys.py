@@ -105,5 +105,5 @@ def counter(name: str, journal: Journal | None = None) -> Any:
 async def wait_until(predicate: Any, timeout: float = 5.0) -> None:
     """Poll `predicate` until it holds (fails the test after `timeout`)."""
     with trio.fail_after(timeout):
-        while not predicate():  # noqa: ASYNC110 - polling observable state is the point
+        while not predicate():
             await trio.sleep(0.005)

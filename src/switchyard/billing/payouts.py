@@ -15,7 +15,13 @@ from dataclasses import dataclass
 
 from ..storage.models import PayoutRecord
 from ..storage.protocol import Store
-from .stripe_gateway import MICRO_USD_PER_CENT, StripeGateway, StripeGatewayError, Transfer
+from .stripe_gateway import (
+    ACCOUNT_METADATA_KEY,
+    MICRO_USD_PER_CENT,
+    StripeGateway,
+    StripeGatewayError,
+    Transfer,
+)
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +67,7 @@ async def pay_out(
     log.info("payout %s: %d micro-USD from %s", payout.id, amount_micro_usd, account_id)
     if gateway is None or destination is None or cents is None:
         return PayoutResult(payout, None)
-    metadata = {"switchyard_account_id": payout.account_id, "switchyard_payout_id": payout.id}
+    metadata = {ACCOUNT_METADATA_KEY: payout.account_id, "switchyard_payout_id": payout.id}
     try:
         transfer = await gateway.transfer(destination, cents, payout.idempotency_key, metadata)
     except StripeGatewayError as exc:

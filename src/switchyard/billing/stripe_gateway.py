@@ -6,10 +6,12 @@
 - `transfer` pays a provider owner's connected account (Stripe Connect), with the
   idempotency key of the ledger's payout entry so a retried payout never pays twice.
 
-The client is `stripe.StripeClient` with `stripe.HTTPXClient`, whose async methods
-(`*_async`) run on httpx through anyio and therefore work natively under trio (no thread,
-no asyncio loop). `api_base` (SWITCHYARD_STRIPE_API_BASE) points it at a local fake.
-Every Stripe failure surfaces as `StripeGatewayError` with a message safe to show.
+The client is `stripe.StripeClient` over `stripe.HTTPXClient`, whose async methods
+(`*_async`) run on httpx through anyio (retries sleep with `anyio.sleep`) and therefore
+work natively under trio: no worker thread, no asyncio loop (tests/billing runs them so).
+`api_base` (SWITCHYARD_STRIPE_API_BASE) points it at a local fake. Every Stripe failure
+surfaces as `StripeGatewayError`; its message is for operators (HTTP routes decide what
+a consumer sees).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ log = logging.getLogger(__name__)
 CURRENCY = "usd"
 MICRO_USD_PER_CENT = 10_000
 CREDIT_PRODUCT_NAME = "Switchyard API credit"
+ACCOUNT_METADATA_KEY = "switchyard_account_id"
 
 
 class StripeGatewayError(Exception):
@@ -115,7 +118,7 @@ class StripeGateway:
         params: dict[str, Any] = {
             "mode": "payment",
             "client_reference_id": account_id,
-            "metadata": {"switchyard_account_id": account_id},
+            "metadata": {ACCOUNT_METADATA_KEY: account_id},
             "line_items": [
                 {
                     "quantity": 1,
@@ -129,7 +132,7 @@ class StripeGateway:
                     },
                 }
             ],
-            "payment_intent_data": {"metadata": {"switchyard_account_id": account_id}},
+            "payment_intent_data": {"metadata": {ACCOUNT_METADATA_KEY: account_id}},
             "success_url": success_url,
             "cancel_url": cancel_url,
         }

@@ -31,14 +31,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from ..metrics import REGISTRY
 from ..storage.errors import InvalidInput, UnknownAccount
 from ..storage.protocol import Store
-from .stripe_gateway import CURRENCY, MICRO_USD_PER_CENT
+from .stripe_gateway import ACCOUNT_METADATA_KEY, CURRENCY, MICRO_USD_PER_CENT
 
 log = logging.getLogger(__name__)
 
 CREDIT_EVENT_TYPES = frozenset(
     {"checkout.session.completed", "checkout.session.async_payment_succeeded"}
 )
-ACCOUNT_METADATA_KEY = "switchyard_account_id"
 
 WEBHOOKS = Counter(
     "switchyard_stripe_webhooks",
