@@ -8,6 +8,8 @@
 
 Both are synchronous (plain asyncio inside), so parametrised fixtures can pull them in with
 `request.getfixturevalue`. Mark tests that use them `@pytest.mark.postgres`.
+- `store_target`: runs a test on both stores; it is (database URL, schema) for
+  `open_store`, with (None, None) meaning the memory store.
 """
 
 from __future__ import annotations
@@ -57,3 +59,14 @@ def pg_schema(pg_url: str) -> Iterator[str]:
         yield name
     finally:
         _run_sql(pg_url, f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
+
+
+@pytest.fixture(params=["memory", pytest.param("postgres", marks=pytest.mark.postgres)])
+def store_target(request: pytest.FixtureRequest) -> tuple[str | None, str | None]:
+    """(database URL, schema) for `open_store`; (None, None) is the memory store.
+
+    Resolved synchronously, before the trio test starts (the Postgres fixtures use asyncio).
+    """
+    if request.param == "memory":
+        return None, None
+    return request.getfixturevalue("pg_url"), request.getfixturevalue("pg_schema")

@@ -15,6 +15,7 @@ account = Blueprint("account", __name__)
 async def show_account() -> Response:
     key = await authenticate()
     store = coordinator().store
+    open_holds = await store.count_open_holds(key.account_id)  # before the balance: see admin
     record = await store.get_account(key.account_id)
     if record is None:  # the key outlived its account: treat as unauthenticated
         raise authentication_failed()
@@ -29,7 +30,7 @@ async def show_account() -> Response:
             "name": record.name,
             "balance_micro_usd": record.balance_micro_usd,
             "earnings_micro_usd": record.earnings_micro_usd,
-            "open_holds": await store.count_open_holds(key.account_id),
+            "open_holds": open_holds,
             "usage": [
                 {
                     "request_id": u.request_id,

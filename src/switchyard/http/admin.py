@@ -71,8 +71,9 @@ async def list_accounts() -> Response:
 
 @admin.get("/admin/accounts/<account_id>")
 async def show_account(account_id: str) -> Response:
-    account = await _account_or_404(account_id)
+    # Holds first: once they read 0, the balance read after them includes every settlement.
     open_holds = await coordinator().store.count_open_holds(account_id)
+    account = await _account_or_404(account_id)
     return jsonify({**_account_json(account), "open_holds": open_holds})
 
 
