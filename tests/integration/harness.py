@@ -157,6 +157,23 @@ async def raw_provider(
         yield RawProvider(ws, key or Ed25519PrivateKey.generate())
 
 
+@asynccontextmanager
+async def online_provider(
+    running: Running, token: str, **register: Any
+) -> AsyncIterator[RawProvider]:
+    """A hand-driven provider, registered, challenged and routable."""
+    async with raw_provider(running, token) as p:
+        await p.register(**register)
+        await p.pass_challenge()
+
+        async def routable() -> bool:
+            info = await running.provider(p.provider_id)
+            return bool(info and info["routable"])
+
+        await eventually(routable)
+        yield p
+
+
 async def eventually(check: Any, timeout: float = 5.0) -> Any:
     """Await `check()` until it returns something truthy."""
     with trio.fail_after(timeout):

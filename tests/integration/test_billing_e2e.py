@@ -22,7 +22,7 @@ from .harness import (
     eventually,
     fast_settings,
     funded_key,
-    raw_provider,
+    online_provider,
     scheduler_stats,
 )
 
@@ -105,9 +105,7 @@ async def test_unfunded_account_gets_402_before_any_provider_is_touched() -> Non
         await running.admin.put("/admin/pricing/m1", json=PRICE)
         _, token = await running.provider_token()
         _, key = await funded_key(running, 10)  # 10 micro-USD: far below any hold
-        async with raw_provider(running, token) as p:
-            await p.register()
-            await p.pass_challenge()
+        async with online_provider(running, token) as p:
             client = openai.AsyncOpenAI(
                 base_url=running.base_url + "/v1", api_key=key, max_retries=0
             )
@@ -128,9 +126,7 @@ async def test_disconnect_mid_stream_charges_relayed_tokens_only() -> None:
         await running.admin.put("/admin/pricing/m1", json=PRICE)
         _, token = await running.provider_token()
         account_id, key = await funded_key(running, 1_000_000)
-        async with raw_provider(running, token) as p:
-            await p.register()
-            await p.pass_challenge()
+        async with online_provider(running, token) as p:
             headers = {"Authorization": f"Bearer {key}"}
             body = {"model": "m1", "messages": MESSAGES, "stream": True, "max_tokens": 100}
             got = trio.Event()

@@ -12,7 +12,13 @@ from prometheus_client.parser import text_string_to_metric_families
 from switchyard.agent.simulated import SimulatedConfig
 from switchyard.storage import KeyLimits
 
-from .harness import agents, coordinator, eventually, fast_settings, funded_key, raw_provider
+from .harness import (
+    agents,
+    coordinator,
+    fast_settings,
+    funded_key,
+    online_provider,
+)
 
 SIM = SimulatedConfig(ttft_s=0.0, tokens_per_s=5000.0, output_tokens=8)
 BODY = {"model": "sim-small", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 8}
@@ -57,10 +63,7 @@ async def test_tokens_per_minute_limit_bites_exactly() -> None:
         limits = KeyLimits(tpm=3 * per_request)
         await running.coord.store.set_api_key_limits(await _key_id(running, key), limits)
         headers = {"Authorization": f"Bearer {key}"}
-        async with raw_provider(running, token) as p:
-            await p.register(models=[{"id": "m1", "slots": 8}])
-            await p.pass_challenge()
-            await eventually(lambda: _routable(running))
+        async with online_provider(running, token, models=[{"id": "m1", "slots": 8}]) as p:
             results: list[int] = []
             async with httpx.AsyncClient(base_url=running.base_url, headers=headers) as client:
 
@@ -81,11 +84,6 @@ async def test_tokens_per_minute_limit_bites_exactly() -> None:
                                       "stop", "usage": {"prompt_tokens": 1,
                                                         "completion_tokens": 0}})  # fmt: skip
             assert results == [200, 200, 200]
-
-
-async def _routable(running) -> bool:  # type: ignore[no-untyped-def]
-    providers = await running.providers()
-    return bool(providers) and all(p["routable"] for p in providers)
 
 
 def _samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

@@ -17,7 +17,7 @@ from .harness import (
     coordinator,
     eventually,
     funded_key,
-    raw_provider,
+    online_provider,
     scheduler_stats,
 )
 
@@ -32,10 +32,7 @@ async def test_client_disconnect_mid_stream_cancels_provider_and_frees_slot() ->
     async with coordinator() as running:
         _, token = await running.provider_token()
         _, key = await funded_key(running)
-        async with raw_provider(running, token) as p:
-            await p.register()
-            await p.pass_challenge()
-            await eventually(lambda: _routable(running, p.provider_id))
+        async with online_provider(running, token) as p:
             headers = {"Authorization": f"Bearer {key}"}
             got_first = trio.Event()
 
@@ -67,10 +64,7 @@ async def test_non_streaming_client_disconnect_cancels_too() -> None:
     async with coordinator() as running:
         _, token = await running.provider_token()
         _, key = await funded_key(running)
-        async with raw_provider(running, token) as p:
-            await p.register()
-            await p.pass_challenge()
-            await eventually(lambda: _routable(running, p.provider_id))
+        async with online_provider(running, token) as p:
             headers = {"Authorization": f"Bearer {key}"}
             async with httpx.AsyncClient(base_url=running.base_url, headers=headers) as client:
                 with trio.move_on_after(0.5):
@@ -85,11 +79,10 @@ async def test_failure_before_first_token_retries_elsewhere_with_fresh_id() -> N
     async with coordinator() as running:
         _, token = await running.provider_token()
         _, key = await funded_key(running)
-        async with raw_provider(running, token) as a, raw_provider(running, token) as b:
-            for p in (a, b):
-                await p.register()
-                await p.pass_challenge()
-                await eventually(lambda p=p: _routable(running, p.provider_id))
+        async with (
+            online_provider(running, token) as a,
+            online_provider(running, token) as b,
+        ):
             headers = {"Authorization": f"Bearer {key}"}
             async with httpx.AsyncClient(base_url=running.base_url, headers=headers) as client:
                 results: list[httpx.Response] = []
@@ -141,10 +134,7 @@ async def test_failure_after_first_token_is_an_error_event() -> None:
     async with coordinator() as running:
         _, token = await running.provider_token()
         _, key = await funded_key(running)
-        async with raw_provider(running, token) as p:
-            await p.register()
-            await p.pass_challenge()
-            await eventually(lambda: _routable(running, p.provider_id))
+        async with online_provider(running, token) as p:
             headers = {"Authorization": f"Bearer {key}"}
             events: list[str] = []
 
@@ -164,11 +154,6 @@ async def test_failure_after_first_token_is_an_error_event() -> None:
             error = json.loads(events[-2].removeprefix("data: "))
             assert "gpu fell off" in error["error"]["message"]
             await eventually(lambda: _idle(running))
-
-
-async def _routable(running, provider_id: str) -> bool:  # type: ignore[no-untyped-def]
-    info = await running.provider(provider_id)
-    return bool(info and info["routable"])
 
 
 async def test_chaos_streams_while_providers_die_and_actors_crash() -> None:

@@ -42,11 +42,12 @@ class Rendering(Protocol):
     ) -> dict[str, Any]: ...
 
 
-class OpenAIChat:
-    """`/v1/chat/completions`: chunks, optional usage chunk, `data: [DONE]`."""
+class _OpenAIRendering:
+    """Shared by both OpenAI routes: chunks, an optional usage chunk, `data: [DONE]`."""
 
-    def __init__(self, model: str, include_usage: bool) -> None:
-        self.encoder = ChatStreamEncoder(model)
+    encoder: ChatStreamEncoder | CompletionStreamEncoder
+
+    def __init__(self, include_usage: bool) -> None:
         self.include_usage = include_usage
 
     def texts(self, texts: list[str]) -> bytes:
@@ -57,6 +58,14 @@ class OpenAIChat:
 
     def error(self, err: ApiError) -> bytes:
         return self.encoder.error_event(err) + self.encoder.done()
+
+
+class OpenAIChat(_OpenAIRendering):
+    """`/v1/chat/completions`."""
+
+    def __init__(self, model: str, include_usage: bool) -> None:
+        super().__init__(include_usage)
+        self.encoder = ChatStreamEncoder(model)
 
     def body(
         self, text: str, finish_reason: str, usage: Usage, stop_sequence: str | None
@@ -68,21 +77,12 @@ class OpenAIChat:
         )  # fmt: skip
 
 
-class OpenAICompletion:
-    """`/v1/completions`: text_completion chunks and `data: [DONE]`."""
+class OpenAICompletion(_OpenAIRendering):
+    """`/v1/completions`."""
 
     def __init__(self, model: str, include_usage: bool) -> None:
+        super().__init__(include_usage)
         self.encoder = CompletionStreamEncoder(model)
-        self.include_usage = include_usage
-
-    def texts(self, texts: list[str]) -> bytes:
-        return self.encoder.text_events(texts)
-
-    def finish(self, finish_reason: str, usage: Usage, stop_sequence: str | None) -> bytes:
-        return self.encoder.end(finish_reason, usage, include_usage=self.include_usage)
-
-    def error(self, err: ApiError) -> bytes:
-        return self.encoder.error_event(err) + self.encoder.done()
 
     def body(
         self, text: str, finish_reason: str, usage: Usage, stop_sequence: str | None
