@@ -32,7 +32,10 @@ async def _key_id(running, key: str) -> str:  # type: ignore[no-untyped-def]
 async def test_requests_per_minute_limit_bites_exactly() -> None:
     async with coordinator() as running, agents(running, 1, SIM):
         _, key = await funded_key(running)
-        await running.coord.store.set_api_key_limits(await _key_id(running, key), KeyLimits(rpm=3))
+        key_id = await _key_id(running, key)
+        r = await running.admin.put(f"/admin/keys/{key_id}/limits", json={"rpm": 3})
+        assert r.json() == {"id": key_id, "rpm": 3, "tpm": None}
+        assert (await running.admin.get(f"/admin/keys/{key_id}/limits")).json()["rpm"] == 3
         headers = {"Authorization": f"Bearer {key}"}
         async with httpx.AsyncClient(base_url=running.base_url, headers=headers) as client:
             statuses = [

@@ -17,13 +17,14 @@ from ..protocol.admin_api import (
     CreateKey,
     CreateProviderToken,
     CreditAccount,
+    KeyLimitsBody,
     SetPricing,
 )
 from ..protocol.codes import CloseCode
 from ..protocol.errors import ApiError, parse_json_body
 from ..runtime import ActorStopped
 from ..storage.errors import UnknownAccount
-from ..storage.models import Account
+from ..storage.models import Account, KeyLimits
 from .admin_auth import require_admin_key
 from .context import coordinator
 
@@ -81,8 +82,26 @@ async def show_account(account_id: str) -> Response:
 async def create_key(account_id: str) -> tuple[Response, int]:
     body = await _body(CreateKey)
     await _account_or_404(account_id)
-    record, raw = await coordinator().store.create_api_key(account_id, body.name)
-    return jsonify({"id": record.id, "key": raw, "prefix": record.prefix, "name": record.name}), 201
+    store = coordinator().store
+    record, raw = await store.create_api_key(account_id, body.name)
+    limits = KeyLimits(body.rpm, body.tpm)
+    if limits != KeyLimits():
+        await store.set_api_key_limits(record.id, limits)
+    reply = {"id": record.id, "key": raw, "prefix": record.prefix, "name": record.name}
+    return jsonify({**reply, "rpm": limits.rpm, "tpm": limits.tpm}), 201
+
+
+@admin.put("/admin/keys/<key_id>/limits")
+async def set_key_limits(key_id: str) -> Response:
+    body = await _body(KeyLimitsBody)
+    limits = await coordinator().store.set_api_key_limits(key_id, KeyLimits(body.rpm, body.tpm))
+    return jsonify({"id": key_id, "rpm": limits.rpm, "tpm": limits.tpm})
+
+
+@admin.get("/admin/keys/<key_id>/limits")
+async def get_key_limits(key_id: str) -> Response:
+    limits = await coordinator().store.get_api_key_limits(key_id)
+    return jsonify({"id": key_id, "rpm": limits.rpm, "tpm": limits.tpm})
 
 
 @admin.get("/admin/accounts/<account_id>/keys")

@@ -20,7 +20,17 @@ class CreateAccount(AdminBody):
     name: Name
 
 
-class CreateKey(AdminBody):
+Limit = Annotated[int, Field(ge=1, le=10**9)]
+
+
+class KeyLimitsBody(AdminBody):
+    """Per-key rate limits; null (or absent) means the coordinator's default."""
+
+    rpm: Limit | None = None
+    tpm: Limit | None = None
+
+
+class CreateKey(KeyLimitsBody):
     name: Name = "default"
 
 
