@@ -1,14 +1,25 @@
 """Switchyard: an inference coordinator for independent GPU providers.
 
-Package map:
-- runtime/   generic supervised actor runtime on trio (knows nothing of inference)
-- actors/    domain actors: providers, scheduler, billing
-- protocol/  pydantic models: provider wire frames, OpenAI and Anthropic schemas
-- http/      Quart app factory and blueprints (no routing state)
-- storage/   Store protocol, MemoryStore, PostgresStore, migrations
-- billing/   pricing, cost, holds and settlement, Stripe
-- agent/     the provider agent a GPU owner runs
-- cli.py     the `switchyard` command
+Actors and their runtime:
+- runtime/        generic supervised actor runtime on trio (knows nothing of inference)
+- actors/         domain actors: providers, scheduler, billing
+- inference/      the consumer request path: relay session, charge, key cache, rate limits
+
+Edges:
+- protocol/       pydantic models: provider wire frames, OpenAI/Anthropic/admin schemas
+- http/           Quart app factory and blueprints (no routing state)
+- storage/        Store protocol, MemoryStore, PostgresStore, migrations
+- billing/        pricing arithmetic, Stripe gateway, webhook, payouts
+- agent/          the provider agent a GPU owner runs
+
+Process:
+- coordinator.py  store + actor system + HTTP server wired together; graceful drain
+- launch.py       `serve` and `dev`: run until SIGINT/SIGTERM
+- settings.py     Settings from flags, SWITCHYARD_* variables and defaults
+- metrics.py      the Prometheus registry and metrics
+- cli.py          the `switchyard` command: serve, dev, provider, admin
+- admin_cli.py    `switchyard admin ...` commands (admin_client.py: the admin API client;
+                  admin_format.py: table renderings)
 """
 
 __version__ = "0.1.0"

@@ -4,7 +4,8 @@ It talks HTTP to a running coordinator at `--url` (env `SWITCHYARD_URL`, default
 http://127.0.0.1:8080) with `--admin-key` (env `SWITCHYARD_ADMIN_KEY`; prefer the variable,
 command lines show up in `ps`). Output is the API's JSON (`--json`, the default) or a
 compact human table (`--table`); `supervisor` prints an indented tree unless `--json` is
-given. An API error exits with status 1 and the API's message on stderr.
+given. An API error exits with status 1 and the API's message on stderr. The HTTP client
+and option types are in `admin_client.py`, the table renderings in `admin_format.py`.
 
     switchyard admin accounts create alice
     switchyard admin --table accounts list
@@ -14,72 +15,22 @@ given. An API error exits with status 1 and the API's message on stderr.
 
 from __future__ import annotations
 
-import json
+import secrets
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
 import click
-import httpx
 
+from .admin_client import (
+    DEFAULT_URL,
+    LIMIT,
+    USE_DEFAULT,
+    AdminClient,
+    ApiCallFailed,
+    path_segment,
+)
 from .admin_format import render_record, render_table, render_tree
-
-DEFAULT_URL = "http://127.0.0.1:8080"
-Renderer = Callable[[Any], str]
-
-
-class ApiCallFailed(click.ClickException):
-    """The coordinator refused the call (exit status 1, its message on stderr)."""
-
-
-@dataclass
-class AdminClient:
-    """Connection settings shared by every `switchyard admin` subcommand."""
-
-    url: str
-    admin_key: str | None
-    output: str | None  # "json", "table", or None for the command's own default
-    timeout_s: float
-
-    def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
-        """One admin API request; the decoded JSON reply, or `ApiCallFailed`."""
-        if not self.admin_key:
-            raise click.UsageError("No admin key: set SWITCHYARD_ADMIN_KEY or pass --admin-key.")
-        headers = {"Authorization": f"Bearer {self.admin_key}"}
-        try:
-            with httpx.Client(base_url=self.url, headers=headers, timeout=self.timeout_s) as http:
-                response = http.request(method, path, json=body)
-        except httpx.HTTPError as exc:
-            raise ApiCallFailed(f"cannot reach {self.url}: {exc}") from exc
-        try:
-            data = response.json()
-        except ValueError:
-            data = None
-        if response.is_error:
-            raise ApiCallFailed(f"HTTP {response.status_code}: {_error_message(data, response)}")
-        return data
-
-    def emit(self, data: Any, table: Renderer, default: str = "json") -> None:
-        """Print `data` as JSON or through `table`, as chosen by the flags."""
-        if (self.output or default) == "json":
-            click.echo(json.dumps(data, indent=2, ensure_ascii=False))
-        else:
-            click.echo(table(data))
-
-
-def _error_message(data: Any, response: httpx.Response) -> str:
-    if isinstance(data, dict):
-        error = data.get("error")
-        if isinstance(error, dict) and error.get("message"):
-            return str(error["message"])
-    return response.reason_phrase or "request failed"
-
-
-def _segment(value: str) -> str:
-    """A value made safe to use as one URL path segment."""
-    return quote(value, safe="")
-
 
 pass_client = click.make_pass_decorator(AdminClient)
 
@@ -140,7 +91,7 @@ def accounts_list(client: AdminClient) -> None:
 @pass_client
 def accounts_show(client: AdminClient, account_id: str) -> None:
     """Show one account, with its open holds."""
-    client.emit(client.call("GET", f"/admin/accounts/{_segment(account_id)}"), render_record)
+    client.emit(client.call("GET", f"/admin/accounts/{path_segment(account_id)}"), render_record)
 
 
 @accounts.command("credit", context_settings=_NUMBER_ARGS)
@@ -153,8 +104,56 @@ def accounts_credit(
 ) -> None:
     """Credit AMOUNT_MICRO_USD (negative debits) to an account."""
     body = {"amount_micro_usd": amount_micro_usd, "reason": reason}
-    path = f"/admin/accounts/{_segment(account_id)}/credit"
+    path = f"/admin/accounts/{path_segment(account_id)}/credit"
     client.emit(client.call("POST", path, body), render_record)
+
+
+PAYOUT_COLUMNS: Sequence[str] = (
+    "id", "amount_micro_usd", "created_at", "idempotency_key", "transfer",
+)  # fmt: skip
+
+
+@accounts.command("payout")
+@click.argument("account_id")
+@click.argument("amount_micro_usd", type=click.IntRange(min=1))
+@click.option("--destination", default=None, help="Stripe Connect account (acct_...) to pay.")
+@click.option(
+    "--idempotency-key", default=None, help="Reuse one to retry safely [default: a new one]."
+)
+@pass_client
+def accounts_payout(
+    client: AdminClient,
+    account_id: str,
+    amount_micro_usd: int,
+    destination: str | None,
+    idempotency_key: str | None,
+) -> None:
+    """Pay out AMOUNT_MICRO_USD of an account's earnings (optionally by Stripe transfer)."""
+    key = idempotency_key or f"cli-{secrets.token_hex(12)}"
+    body: dict[str, Any] = {"amount_micro_usd": amount_micro_usd, "idempotency_key": key}
+    if destination is not None:
+        body["destination"] = destination
+    try:
+        data = client.call("POST", f"/admin/accounts/{path_segment(account_id)}/payout", body)
+    except ApiCallFailed as exc:
+        if exc.status is None or exc.status >= 500:  # the outcome is unknown or half-done
+            exc.message += f" (retry safely with --idempotency-key {key})"
+        raise
+    client.emit(data, render_record)
+
+
+@accounts.command("payouts")
+@click.argument("account_id")
+@pass_client
+def accounts_payouts(client: AdminClient, account_id: str) -> None:
+    """List an account's payouts and its remaining earnings."""
+    data = client.call("GET", f"/admin/accounts/{path_segment(account_id)}/payouts")
+
+    def table(d: dict[str, Any]) -> str:
+        earnings = f"earnings_micro_usd {d['earnings_micro_usd']}"
+        return earnings + "\n" + render_table(d["payouts"], PAYOUT_COLUMNS)
+
+    client.emit(data, table)
 
 
 # -- API keys ----------------------------------------------------------------------------
@@ -168,11 +167,17 @@ def keys() -> None:
 @keys.command("create")
 @click.argument("account_id")
 @click.option("--name", default="default", show_default=True)
+@click.option("--rpm", type=click.IntRange(min=1), help="Requests per minute [default: server's].")
+@click.option("--tpm", type=click.IntRange(min=1), help="Tokens per minute [default: server's].")
 @pass_client
-def keys_create(client: AdminClient, account_id: str, name: str) -> None:
+def keys_create(
+    client: AdminClient, account_id: str, name: str, rpm: int | None, tpm: int | None
+) -> None:
     """Create an API key for ACCOUNT_ID (the key is shown this once)."""
-    path = f"/admin/accounts/{_segment(account_id)}/keys"
-    client.emit(client.call("POST", path, {"name": name}), render_record)
+    body: dict[str, Any] = {"name": name}
+    body.update({k: v for k, v in (("rpm", rpm), ("tpm", tpm)) if v is not None})
+    path = f"/admin/accounts/{path_segment(account_id)}/keys"
+    client.emit(client.call("POST", path, body), render_record)
     click.echo("Store the key now: it cannot be shown again.", err=True)
 
 
@@ -181,8 +186,32 @@ def keys_create(client: AdminClient, account_id: str, name: str) -> None:
 @pass_client
 def keys_list(client: AdminClient, account_id: str) -> None:
     """List the API keys of ACCOUNT_ID (prefixes only)."""
-    data = client.call("GET", f"/admin/accounts/{_segment(account_id)}/keys")
+    data = client.call("GET", f"/admin/accounts/{path_segment(account_id)}/keys")
     client.emit(data, lambda d: render_table(d["keys"], ("id", "name", "prefix", "revoked")))
+
+
+@keys.command("limits")
+@click.argument("key_id")
+@click.option("--rpm", type=LIMIT, default=None, help="Requests per minute, or 'default'.")
+@click.option("--tpm", type=LIMIT, default=None, help="Tokens per minute, or 'default'.")
+@pass_client
+def keys_limits(
+    client: AdminClient, key_id: str, rpm: int | str | None, tpm: int | str | None
+) -> None:
+    """Show KEY_ID's rate limits, or change the ones given (the others are kept).
+
+    A null limit is the coordinator's default.
+    """
+    path = f"/admin/keys/{path_segment(key_id)}/limits"
+    current = client.call("GET", path)
+    if rpm is None and tpm is None:
+        client.emit(current, render_record)
+        return
+    body = {"rpm": current.get("rpm"), "tpm": current.get("tpm")}
+    for name, value in (("rpm", rpm), ("tpm", tpm)):
+        if value is not None:
+            body[name] = None if value == USE_DEFAULT else value
+    client.emit(client.call("PUT", path, body), render_record)
 
 
 @keys.command("revoke")
@@ -190,7 +219,7 @@ def keys_list(client: AdminClient, account_id: str) -> None:
 @pass_client
 def keys_revoke(client: AdminClient, key_id: str) -> None:
     """Revoke an API key (it stops working within the key-cache TTL)."""
-    client.emit(client.call("DELETE", f"/admin/keys/{_segment(key_id)}"), render_record)
+    client.emit(client.call("DELETE", f"/admin/keys/{path_segment(key_id)}"), render_record)
 
 
 # -- provider tokens, pricing ------------------------------------------------------------
@@ -274,7 +303,7 @@ def providers_list(client: AdminClient) -> None:
 @pass_client
 def providers_drain(client: AdminClient, provider_id: str) -> None:
     """Let PROVIDER_ID finish its in-flight work, then disconnect it."""
-    path = f"/admin/providers/{_segment(provider_id)}/drain"
+    path = f"/admin/providers/{path_segment(provider_id)}/drain"
     client.emit(client.call("POST", path), render_record)
 
 
@@ -283,7 +312,7 @@ def providers_drain(client: AdminClient, provider_id: str) -> None:
 @pass_client
 def providers_disconnect(client: AdminClient, provider_id: str) -> None:
     """Close PROVIDER_ID's connection now (its in-flight requests fail)."""
-    path = f"/admin/providers/{_segment(provider_id)}/disconnect"
+    path = f"/admin/providers/{path_segment(provider_id)}/disconnect"
     client.emit(client.call("POST", path), render_record)
 
 

@@ -1,8 +1,19 @@
 """Domain actors of the coordinator (they import runtime, protocol, storage, billing).
 
+Providers:
+- provider.py            ProviderActor: one per connected provider; slots, trust, streams
+- provider_messages.py   frames in, commands (Dispatch, Cancel, Drain), stream items out
+- provider_session.py    ProviderSession (outlives an actor instance), SpeedModel (EWMAs)
+- challenges.py          ChallengeSchedule: nonces, deadlines, misses, verdicts (pure)
+- attestation.py         AttestationVerifier registry: evidence kind → trust level
+
 Scheduling:
 - scheduler.py           SchedulerActor: reservations, release, wait queues, deadline timer
 - scheduler_index.py     capacity view: per-model/trust candidate heaps and the cost model
 - scheduler_queue.py     per-model FIFO wait queues and the deadline heap
 - scheduler_messages.py  Trust, CapacityUpdate, Reserve/Reservation/NoCapacity, Release, config
+
+Money:
+- billing.py             BillingActor: holds, settlement, batched usage; start-up recovery
+- billing_messages.py    Hold/HoldGranted, Settle, InsufficientCredit, BillingIdle
 """

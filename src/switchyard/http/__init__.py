@@ -1,1 +1,27 @@
-"""http package (map filled in as files land)."""
+"""The HTTP layer: a Quart (quart-trio) app whose blueprints bridge into the actors.
+
+Nothing here holds routing state; routes reach the coordinator through `context.py`.
+
+App:
+- app.py               create_app: blueprints, limits, error handlers, request metrics
+- context.py           the coordinator of the current app; bearer credentials
+- errors.py            ApiError / StoreError / HTTP errors → typed JSON bodies
+- observe.py           per-response request counter (route, model, status)
+
+Consumers:
+- consumer.py          /v1/chat/completions, /v1/completions, /v1/messages, /v1/models
+- consumer_formats.py  OpenAI chat, OpenAI completions and Anthropic renderings
+- account.py           GET /v1/account
+- billing.py           Stripe checkout and webhook
+
+Providers:
+- provider_ws.py       GET /v1/providers/connect: the provider WebSocket bridge
+
+Operators:
+- admin_auth.py        the admin-key check (constant time), shared by admin blueprints
+- admin.py             accounts, keys and limits, credit, provider tokens, pricing, providers
+- payouts.py           provider payouts
+- inspection.py        /admin/supervisor (tree + totals) and the /admin HTML page
+- ops.py               /healthz, /readyz
+- metrics.py           /metrics (Prometheus; actor state sampled at scrape time)
+"""

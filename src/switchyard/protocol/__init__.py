@@ -6,6 +6,15 @@ Provider wire protocol (WIRE.md):
   codes.py     CloseCode (4xxx close codes), FATAL_CLOSE_CODES, FrameError
   signing.py   Ed25519 identity and challenge signing: provider_id_for, sign/verify_challenge
 
+Consumer APIs (pure, no I/O):
+  errors.py           ApiError (OpenAI and Anthropic shapes, Retry-After), parse_json_body
+  chat.py             shared request validators, delta_texts, StopMatcher
+  openai_api.py       ChatCompletionRequest / CompletionRequest → ChatRequestBody
+  openai_format.py    OpenAI bodies; ChatStreamEncoder, CompletionStreamEncoder (SSE)
+  anthropic_api.py    MessagesRequest → ChatRequestBody
+  anthropic_format.py Message body, stop_reason mapping, MessagesStreamEncoder (SSE)
+
 HTTP request bodies:
+  admin_api.py    admin API bodies (accounts, keys and limits, credit, tokens, pricing)
   billing_api.py  CheckoutRequest (buy credit) and PayoutRequest (admin payouts)
 """
