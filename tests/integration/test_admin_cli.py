@@ -18,7 +18,7 @@ from click.testing import CliRunner, Result
 
 from switchyard.cli import main
 
-from .harness import ADMIN_KEY, Running, agents, coordinator, eventually
+from .harness import ADMIN_KEY, Running, agents, coordinator, eventually, funded_key
 
 
 async def cli(running: Running | str, *args: str, key: str | None = ADMIN_KEY) -> Result:
@@ -88,6 +88,53 @@ async def test_accounts_keys_tokens_and_pricing_round_trip() -> None:
         }
 
 
+async def test_key_limits_keep_what_is_not_given() -> None:
+    async with coordinator() as running:
+        account = await cli_json(running, "accounts", "create", "limited")
+        key = await cli_json(running, "keys", "create", account["id"], "--rpm", "60")
+        assert (key["rpm"], key["tpm"]) == (60, None)
+        shown = await cli_json(running, "keys", "limits", key["id"])
+        assert shown == {"id": key["id"], "rpm": 60, "tpm": None}
+        both = await cli_json(running, "keys", "limits", key["id"], "--tpm", "1000")
+        assert both == {"id": key["id"], "rpm": 60, "tpm": 1000}
+        reset = await cli_json(running, "keys", "limits", key["id"], "--rpm", "default")
+        assert reset == {"id": key["id"], "rpm": None, "tpm": 1000}
+        bad = await cli(running, "keys", "limits", key["id"], "--rpm", "0")
+        assert bad.exit_code == 2 and "at least 1" in bad.stderr
+        assert (await cli_json(running, "keys", "limits", key["id"]))["tpm"] == 1000
+
+
+async def test_payouts_of_earnings_are_idempotent() -> None:
+    async with coordinator() as running, agents(running, count=1) as fleet:
+        price = ("--input", "1000000", "--output", "2000000")  # 1 and 2 micro-USD per token
+        await cli_json(running, "pricing", "set", "sim-small", *price)
+        _, key = await funded_key(running)
+        body = {"model": "sim-small", "messages": [{"role": "user", "content": "hi"}]}
+        async with httpx.AsyncClient(base_url=running.base_url) as client:
+            headers = {"Authorization": f"Bearer {key}"}
+            reply = await client.post("/v1/chat/completions", json=body, headers=headers)
+            assert reply.status_code == 200, reply.text
+
+        async def earned() -> int:
+            shown = await cli_json(running, "accounts", "show", fleet.owner_id)
+            return shown["earnings_micro_usd"]
+
+        earnings = await eventually(earned)
+        args = ("accounts", "payout", fleet.owner_id, "1", "--idempotency-key", "payout-1")
+        paid = await cli_json(running, *args)
+        assert (paid["amount_micro_usd"], paid["transfer"]) == (1, None)
+        assert paid["earnings_micro_usd"] == earnings - 1
+        again = await cli_json(running, *args)
+        assert again["id"] == paid["id"] and again["earnings_micro_usd"] == earnings - 1
+        listed = await cli_json(running, "accounts", "payouts", fleet.owner_id)
+        assert [p["id"] for p in listed["payouts"]] == [paid["id"]]
+        assert listed["earnings_micro_usd"] == earnings - 1
+
+        too_much = await cli(running, "accounts", "payout", fleet.owner_id, str(earnings))
+        assert too_much.exit_code == 1
+        assert "HTTP 402" in too_much.stderr and "--idempotency-key" not in too_much.stderr
+
+
 async def test_table_output() -> None:
     async with coordinator() as running:
         account = await cli_json(running, "accounts", "create", "table-test")
@@ -149,7 +196,8 @@ async def test_providers_and_supervisor() -> None:
         await eventually(drained_away, timeout=15)
         missing = await cli(running, "providers", "drain", first)
         assert missing.exit_code == 1
-        assert f"HTTP 404: Provider '{first}' is not connected." in missing.stderr
+        direct = await running.admin.post(f"/admin/providers/{first}/drain")
+        assert f"HTTP 404: {direct.json()['error']['message']}" in missing.stderr
 
 
 async def test_errors_exit_non_zero_with_the_api_message() -> None:
@@ -161,7 +209,10 @@ async def test_errors_exit_non_zero_with_the_api_message() -> None:
 
         missing = await cli(running, "accounts", "show", "acct_nope")
         assert missing.exit_code == 1
-        assert "HTTP 404: No account 'acct_nope'." in missing.stderr
+        # The API's own message is passed through (whatever its wording).
+        direct = await running.admin.get("/admin/accounts/acct_nope")
+        assert f"HTTP 404: {direct.json()['error']['message']}" in missing.stderr
+        assert "acct_nope" in missing.stderr
 
         account = await cli_json(running, "accounts", "create", "zero")
         zero = await cli(running, "accounts", "credit", account["id"], "0", "--reason", "x")

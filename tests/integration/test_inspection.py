@@ -305,8 +305,12 @@ async def test_admin_page_takes_the_key_from_header_or_query() -> None:
         )
 
 
-def chromium_binary() -> str:
-    """The Chromium executable; skip (or fail under CI=true) when there is none."""
+@pytest.fixture
+def chromium() -> str:
+    """The Chromium executable; skip (or fail under CI=true) when there is none.
+
+    Synchronous, so the skip and its reason are reported before the trio test starts.
+    """
     for name in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable"):
         found = shutil.which(name)
         if found:
@@ -317,12 +321,11 @@ def chromium_binary() -> str:
     pytest.skip(reason)
 
 
-async def test_admin_page_renders_the_tree_in_headless_chromium() -> None:
-    browser = chromium_binary()
+async def test_admin_page_renders_the_tree_in_headless_chromium(chromium: str) -> None:
     async with coordinator() as running, agents(running, count=2) as fleet:
         with tempfile.TemporaryDirectory(prefix="switchyard-chromium-") as profile:
             command = [
-                browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
                 "--no-first-run", "--disable-background-networking",
                 "--disable-component-update", "--disable-sync", f"--user-data-dir={profile}",
                 "--virtual-time-budget=5000", "--dump-dom",

@@ -212,3 +212,58 @@ async def test_chaos_streams_while_providers_die_and_actors_crash() -> None:
         assert outcomes["complete"] > 0
         await eventually(lambda: _idle(running), timeout=10)
         assert len(fleet.agents) == 4
+
+
+async def test_actor_crash_mid_request_retries_and_late_frames_are_dropped() -> None:
+    async with coordinator() as running:
+        _, token = await running.provider_token()
+        _, key = await funded_key(running)
+        async with online_provider(running, token) as a, online_provider(running, token) as b:
+            headers = {"Authorization": f"Bearer {key}"}
+            results: list[httpx.Response] = []
+
+            async def consume() -> None:
+                async with httpx.AsyncClient(base_url=running.base_url, headers=headers) as c:
+                    body = {**BODY, "stream": False}
+                    results.append(await c.post("/v1/chat/completions", json=body, timeout=20))
+
+            got: dict[str, tuple[object, dict]] = {}
+
+            async def watch(p) -> None:  # type: ignore[no-untyped-def]
+                got[p.provider_id] = (p, await p.recv_type("inference_request", timeout=10))
+
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(consume)
+                async with trio.open_nursery() as watchers:
+                    watchers.start_soon(watch, a)
+                    watchers.start_soon(watch, b)
+                    while not got:
+                        await trio.sleep(0.01)
+                    ((first_p, first),) = got.values()
+                    victim = running.coord.system.lookup(f"/root/providers/{first_p.provider_id}")
+                    victim.tell(object())  # its actor crashes with the request in flight
+                    await first_p.recv_type("resync")
+                    # Sent before the agent acted on resync: dropped, not a protocol error.
+                    rid = first["request_id"]
+                    await first_p.send({"type": "chunk", "request_id": rid,
+                                        "deltas": [{"content": "x"}]})  # fmt: skip
+                    await first_p.heartbeat()
+                    await first_p.pass_challenge()  # the new instance re-challenges
+                    while len(got) < 2:
+                        await trio.sleep(0.01)
+                other_p, retry = next(v for v in got.values() if v[0] is not first_p)
+                rid = retry["request_id"]
+                await other_p.send({"type": "chunk", "request_id": rid,
+                                    "deltas": [{"content": "ok"}]})  # fmt: skip
+                usage = {"prompt_tokens": 2, "completion_tokens": 1}
+                await other_p.send({"type": "complete", "request_id": rid,
+                                    "finish_reason": "stop", "usage": usage})  # fmt: skip
+            assert results[0].status_code == 200
+            assert results[0].json()["choices"][0]["message"]["content"] == "ok"
+            await eventually(lambda: _online(running, first_p.provider_id))
+            await eventually(lambda: _idle(running))
+
+
+async def _online(running, provider_id: str) -> bool:  # type: ignore[no-untyped-def]
+    info = await running.provider(provider_id)
+    return bool(info and info["status"] == "online")

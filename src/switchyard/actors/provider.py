@@ -17,7 +17,6 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
@@ -87,7 +86,7 @@ class ProviderActor(Actor):
         self.slots = {m.id: m.slots for m in session.register.models}
         self.speeds = SpeedModel(session.register)
         self.inflight: dict[str, _Inflight] = {}
-        self.closed_ids: OrderedDict[str, None] = OrderedDict()
+        self.closed_ids = session.closed_ids
         self.reported_load = 0.0
         self.last_heartbeat = 0.0
         self.served = 0

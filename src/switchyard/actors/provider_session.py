@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections import OrderedDict
+from dataclasses import dataclass, field
 
 import trio
 
@@ -38,6 +39,10 @@ class ProviderSession:
     outbound: trio.MemorySendChannel[str | CloseSocket]
     settings: ProviderSettings
     instances: int = 0
+    #: Request ids finished or cancelled on this socket, whose late frames are dropped
+    #: silently — kept here so they survive an actor restart (frames sent before the
+    #: agent handles `resync` must not look like someone else's requests).
+    closed_ids: OrderedDict[str, None] = field(default_factory=OrderedDict)
 
 
 EWMA_ALPHA = 0.2
