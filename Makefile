@@ -15,8 +15,11 @@ $(STAMP): pyproject.toml
 dev: $(STAMP)
 	$(BIN)/switchyard dev
 
+# pytest exits 5 when it collected no tests: that is a failure here, said plainly.
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	@$(BIN)/python -m pytest; rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests" >&2; exit 1; fi; \
+	exit $$rc
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
