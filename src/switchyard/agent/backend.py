@@ -62,15 +62,12 @@ class Backend(Protocol):
 
     async def list_models(self) -> list[ModelInfo]:
         """Models this backend can serve when none are configured explicitly."""
-        ...
 
     def generate(self, model: str, request: ChatRequestBody) -> AsyncGenerator[Event, None]:
         """Stream events for one request: Tokens, then one Finish; raises BackendError."""
-        ...
 
     async def aclose(self) -> None:
         """Release resources (HTTP clients and the like)."""
-        ...
 
 
 def rough_prompt_tokens(request: ChatRequestBody) -> int:

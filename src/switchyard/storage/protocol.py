@@ -37,15 +37,12 @@ class AccountStore(Protocol):
 
     async def create_account(self, name: str) -> Account:
         """Create an account with zero balance and zero earnings."""
-        ...
 
     async def get_account(self, account_id: str) -> Account | None:
         """The account, or None."""
-        ...
 
     async def list_accounts(self) -> list[Account]:
         """All accounts, oldest first."""
-        ...
 
 
 class ApiKeyStore(Protocol):
@@ -58,31 +55,24 @@ class ApiKeyStore(Protocol):
 
         `raw_key` lets a caller choose the key (`sk-sy-` + at least 8 of [A-Za-z0-9_-]),
         as `switchyard dev --api-key` does; a key already in use raises `Conflict`."""
-        ...
 
     async def lookup_api_key(self, raw_key: str) -> ApiKeyRecord | None:
         """The key presented by a client, or None if unknown, malformed or revoked."""
-        ...
 
     async def revoke_api_key(self, key_id: str) -> ApiKeyRecord:
         """Revoke (idempotent: revoking twice keeps the first revocation time)."""
-        ...
 
     async def list_api_keys(self, account_id: str) -> list[ApiKeyRecord]:
         """An account's keys, revoked ones included, oldest first."""
-        ...
 
     async def set_api_key_limits(self, key_id: str, limits: KeyLimits) -> KeyLimits:
         """Set a key's rate limits (each > 0 or None for the default); unknown key: NotFound."""
-        ...
 
     async def get_api_key_limits(self, key_id: str) -> KeyLimits:
         """A key's rate limits (all None when never set)."""
-        ...
 
     async def touch_api_key(self, key_id: str) -> None:
         """Set the key's last-used time to now."""
-        ...
 
 
 class LedgerStore(Protocol):
@@ -99,19 +89,15 @@ class LedgerStore(Protocol):
         """Move the balance by a signed amount with a ledger entry of kind topup (> 0) or
         adjustment (!= 0). A negative adjustment that would take the balance below zero
         raises `InsufficientFunds`. Without a key, one is generated (no replay protection)."""
-        ...
 
     async def ledger_entries(self, account_id: str, limit: int = 100) -> list[LedgerEntry]:
         """An account's most recent entries, newest first."""
-        ...
 
     async def ledger_sum(self, account_id: str) -> LedgerSum:
         """Sums of the account's entries per balance (must equal the account's balances)."""
-        ...
 
     async def ledger_mismatches(self) -> list[str]:
         """Ids of accounts whose balances differ from their ledger sums (empty when sound)."""
-        ...
 
 
 class HoldStore(Protocol):
@@ -132,11 +118,9 @@ class HoldStore(Protocol):
         """Debit `amount` (>= 0) into an open hold, checking the balance in the same
         statement; `InsufficientFunds` when it cannot cover it. Repeating the call for the
         same request id with the same account and amount returns the existing hold."""
-        ...
 
     async def get_hold(self, request_id: str) -> HoldRecord | None:
         """The hold for a request, or None."""
-        ...
 
     async def settle_hold(
         self,
@@ -148,19 +132,15 @@ class HoldStore(Protocol):
         """Charge the actual cost (<= the hold, else `InvalidInput`), return the remainder
         and credit the provider owner's earnings (<= actual cost), all in one transaction.
         A hold already closed is left alone and reported with `already_closed=True`."""
-        ...
 
     async def release_hold(self, request_id: str) -> HoldOutcome:
         """Return the whole hold to the balance (no-op with `already_closed` if closed)."""
-        ...
 
     async def list_open_holds(self) -> list[HoldRecord]:
         """Every open hold, oldest first (start-up recovery releases these)."""
-        ...
 
     async def count_open_holds(self, account_id: str) -> int:
         """How many holds of the account are open."""
-        ...
 
 
 class UsageStore(Protocol):
@@ -168,11 +148,9 @@ class UsageStore(Protocol):
 
     async def record_usage(self, records: Sequence[UsageRecord]) -> None:
         """Insert a batch atomically (all rows or none; one statement on Postgres)."""
-        ...
 
     async def recent_usage(self, account_id: str, limit: int = 50) -> list[UsageRecord]:
         """An account's most recent usage rows, newest first."""
-        ...
 
 
 class ProviderStore(Protocol):
@@ -183,41 +161,32 @@ class ProviderStore(Protocol):
     ) -> ProviderRecord:
         """Create or update a provider (touching last seen). A provider id already owned
         by another account raises `Conflict`."""
-        ...
 
     async def get_provider(self, provider_id: str) -> ProviderRecord | None:
         """The provider, or None."""
-        ...
 
     async def list_providers(self) -> list[ProviderRecord]:
         """Every known provider, oldest first."""
-        ...
 
     async def touch_provider(self, provider_id: str) -> None:
         """Set the provider's last-seen time to now."""
-        ...
 
     async def create_provider_token(
         self, account_id: str, name: str
     ) -> tuple[ProviderTokenRecord, str]:
         """Create a token for a provider owner; returns (record, raw token) once."""
-        ...
 
     async def lookup_provider_token(self, raw_token: str) -> ProviderTokenRecord | None:
         """The token presented by an agent, or None if unknown, malformed or revoked."""
-        ...
 
     async def revoke_provider_token(self, token_id: str) -> ProviderTokenRecord:
         """Revoke (idempotent)."""
-        ...
 
     async def list_provider_tokens(self, account_id: str) -> list[ProviderTokenRecord]:
         """An account's provider tokens, oldest first."""
-        ...
 
     async def touch_provider_token(self, token_id: str) -> None:
         """Set the token's last-used time to now."""
-        ...
 
 
 class PricingStore(Protocol):
@@ -231,15 +200,12 @@ class PricingStore(Protocol):
         context_length: int | None = None,
     ) -> Pricing:
         """Create or replace a model's price (prices >= 0, context length > 0 or None)."""
-        ...
 
     async def get_pricing(self, model: str) -> Pricing | None:
         """The model's price, or None."""
-        ...
 
     async def list_pricing(self) -> list[Pricing]:
         """Every priced model, by model id."""
-        ...
 
 
 class StripeStore(Protocol):
@@ -251,7 +217,6 @@ class StripeStore(Protocol):
         """In one transaction: record the event and credit the account (ledger `topup`,
         idempotency key "stripe:" + event id). False if the event was already processed,
         including when a concurrent duplicate won the race."""
-        ...
 
 
 class PayoutStore(Protocol):
@@ -262,11 +227,9 @@ class PayoutStore(Protocol):
     ) -> PayoutRecord:
         """Debit earnings (`InsufficientFunds` if they cannot cover it) with ledger kind
         payout. Replaying the key with the same arguments returns the original payout."""
-        ...
 
     async def list_payouts(self, account_id: str | None = None) -> list[PayoutRecord]:
         """Payouts (of one account, or all), oldest first."""
-        ...
 
 
 @runtime_checkable
@@ -287,8 +250,6 @@ class Store(
     @property
     def kind(self) -> str:
         """ "memory" or "postgres"."""
-        ...
 
     async def ping(self) -> None:
         """Raise `StoreUnavailable` unless the backend answers (for readiness checks)."""
-        ...
