@@ -150,15 +150,16 @@ class RelaySession:
                 stream=send,
             )
             attempt = _Attempt(reservation, request_id, receive, trio.current_time())
+            self._attempt = attempt  # from here on, leaving the session releases it
             try:
                 await reservation.provider_ref.ask(dispatch, timeout=5)
             except (ProviderUnavailable, ActorStopped, AskTimeout) as exc:
                 log.info("dispatch to %s failed (%s); trying another", reservation.provider_id, exc)
-                attempt.ended = True
+                # Refused or gone: nothing runs there. A timeout may still run: cancel it.
+                attempt.ended = not isinstance(exc, AskTimeout)
                 await self._finish(attempt, "error")
                 self._excluded.add(reservation.provider_id)
                 continue
-            self._attempt = attempt
             self.provider_id = reservation.provider_id
             return
 
