@@ -3,14 +3,20 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+BENCH_STAMP := $(VENV)/.installed-bench
 
-.PHONY: dev test lint fmt bench bench-runtime bench-scheduler clean
+.PHONY: dev test lint fmt bench bench-runtime bench-scheduler bench-load clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
+
+# The benchmarks also need the `bench` extra (matplotlib for the load plot).
+$(BENCH_STAMP): $(STAMP) pyproject.toml
+	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
+	touch $(BENCH_STAMP)
 
 dev: $(STAMP)
 	$(BIN)/switchyard dev
@@ -29,13 +35,17 @@ fmt: $(STAMP)
 	$(BIN)/ruff check --fix src tests bench
 	$(BIN)/ruff format src tests bench
 
-bench: bench-runtime bench-scheduler
+# Bounded and loopback-only; the three together take about 3-4 minutes.
+bench: bench-runtime bench-scheduler bench-load
 
-bench-runtime: $(STAMP)
+bench-runtime: $(BENCH_STAMP)
 	$(BIN)/python bench/runtime.py
 
-bench-scheduler: $(STAMP)
+bench-scheduler: $(BENCH_STAMP)
 	$(BIN)/python bench/scheduler.py
+
+bench-load: $(BENCH_STAMP)
+	$(BIN)/python bench/load.py
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .ruff_cache

@@ -160,6 +160,7 @@ async def serve_http(
     config.websocket_max_message_size = 2 * 1024 * 1024  # we refuse > 1 MiB with 4005
     config.h11_max_incomplete_size = 64 * 1024  # request line + headers
     config.keep_alive_timeout = 75.0
+    config.backlog = 4096  # a burst of consumers must not overflow the accept queue (100)
     app = create_app(coord)
     trigger = (shutdown if shutdown is not None else trio.Event()).wait
     await serve(app, config, shutdown_trigger=trigger, task_status=_FirstBind(task_status))

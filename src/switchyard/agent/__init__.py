@@ -15,6 +15,8 @@ Backends:
   backend.py         Backend protocol, Token/Finish events, BackendError, ModelInfo
   simulated.py       SimulatedBackend + SimulatedConfig: deterministic, seeded failures
   openai_backend.py  OpenAIBackend: streams from any OpenAI-compatible server with httpx
+  sim_server.py      SimOpenAIServer: SimulatedBackend as an OpenAI-compatible HTTP server
+                     (`python -m switchyard.agent.sim_server`; the load benchmark's baseline)
 """
 
 from .backend import Backend, BackendError, Finish, ModelInfo, Token

@@ -34,7 +34,7 @@ from ..protocol.frames import (
     parse_provider_frame,
 )
 from ..protocol.signing import provider_id_for
-from ..runtime import ActorRef, ActorStopped, AskTimeout, ChildSpec, Restart
+from ..runtime import ActorRef, ActorStopped, AskTimeout, ChildSpec, MailboxFull, Restart
 from ..storage.errors import StoreError
 from .context import bearer_token, coordinator
 
@@ -197,16 +197,23 @@ async def _serve(coord: Coordinator, session: ProviderSession, outbound: Outboun
 
 async def _read(ref: ActorRef) -> _Closed:
     """Pump inbound frames into the actor until the socket or the actor goes away."""
+    receive = websocket._get_current_object().receive  # resolved once, not once a frame
     while True:
-        text = await websocket.receive()
+        text = await receive()
         try:
             message = parse_inbound(text)
         except FrameError as exc:
             return _Closed(exc.code, exc.message)
         if isinstance(message, RegisterFrame):
             return _Closed(CloseCode.DUPLICATE_REGISTER, "already registered")
+        if ref.alive:
+            try:
+                ref.tell(message)  # no scheduling point per frame while the mailbox has room
+                continue
+            except MailboxFull:
+                pass
         try:
-            await ref.send(message)
+            await ref.send(message)  # waits for room; a stopped actor raises ActorStopped
         except ActorStopped:
             return _Closed(CloseCode.SHUTDOWN, "provider session ended")
 

@@ -1,0 +1,197 @@
+"""An OpenAI-compatible HTTP server in front of `SimulatedBackend` (plain trio + h11).
+
+Serves `GET /v1/models` and `POST /v1/chat/completions`, streaming (server-sent events,
+one event per token, written as the token is produced, like vLLM) or not, over HTTP/1.1
+keep-alive. Token timing is the simulated backend's own, so a load sent here directly
+and the same load sent through a coordinator to simulated providers see the same
+generation; `bench/load.py` uses it as the direct baseline. It is also a stand-in
+upstream for `switchyard provider --backend openai`.
+
+    python -m switchyard.agent.sim_server --port 0 --ttft 0.05 --tokens-per-s 30
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from functools import partial
+from typing import Any
+
+import click
+import h11
+import trio
+
+from switchyard.protocol.errors import ApiError, parse_json_body
+from switchyard.protocol.openai_api import ChatCompletionRequest, chat_to_normalized
+from switchyard.protocol.openai_format import ChatStreamEncoder, build_chat_completion
+
+from .backend import Finish, Token
+from .simulated import DEFAULT_MODEL, SimulatedBackend, SimulatedConfig
+
+log = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 4 * 1024 * 1024
+READ_SIZE = 65536
+_BROKEN = (trio.BrokenResourceError, trio.ClosedResourceError)
+
+
+class _Usage:
+    """Token counts in the shape the OpenAI encoders want."""
+
+    __slots__ = ("completion_tokens", "prompt_tokens")
+
+    def __init__(self, prompt_tokens: int, completion_tokens: int) -> None:
+        self.prompt_tokens = prompt_tokens
+        self.completion_tokens = completion_tokens
+
+
+class SimOpenAIServer:
+    """Serves one `SimulatedBackend` over HTTP on `host:port` (0 picks a free port)."""
+
+    def __init__(self, backend: SimulatedBackend, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.backend = backend
+        self.host = host
+        self.port = port
+        self.requests = 0
+
+    @property
+    def url(self) -> str:
+        """The base URL clients use, e.g. `http://127.0.0.1:PORT/v1`."""
+        return f"http://{self.host}:{self.port}/v1"
+
+    async def run(self, *, task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED) -> None:
+        """Serve until cancelled; reports the base URL once listening."""
+        serve = partial(trio.serve_tcp, self._connection, self.port, host=self.host)
+        async with trio.open_nursery() as nursery:
+            listeners = await nursery.start(serve)
+            self.port = listeners[0].socket.getsockname()[1]
+            task_status.started(self.url)
+
+    async def _connection(self, stream: trio.SocketStream) -> None:
+        conn = h11.Connection(h11.SERVER, max_incomplete_event_size=64 * 1024)
+        try:
+            while await self._one_request(conn, stream):
+                conn.start_next_cycle()
+        except (*_BROKEN, h11.ProtocolError) as exc:
+            log.debug("connection ended: %r", exc)
+        finally:
+            await stream.aclose()
+
+    async def _one_request(self, conn: h11.Connection, stream: trio.SocketStream) -> bool:
+        """Read and answer one request; False when the connection should close."""
+        request: h11.Request | None = None
+        body = bytearray()
+        while True:
+            event = conn.next_event()
+            if event is h11.NEED_DATA:
+                data = await stream.receive_some(READ_SIZE)
+                if not data and request is None:
+                    return False
+                conn.receive_data(data)
+            elif isinstance(event, h11.Request):
+                request = event
+            elif isinstance(event, h11.Data):
+                body += event.data
+                if len(body) > MAX_BODY_BYTES:
+                    await _send_error(conn, stream, ApiError(413, "The body is too large."))
+                    return False
+            elif isinstance(event, h11.EndOfMessage):
+                break
+            elif isinstance(event, h11.ConnectionClosed):
+                return False
+        assert request is not None
+        self.requests += 1
+        target = request.target.split(b"?", 1)[0]
+        if request.method == b"GET" and target == b"/v1/models":
+            models = [{"id": m, "object": "model", "owned_by": "sim"} for m in self.backend.models]
+            await _send_json(conn, stream, 200, {"object": "list", "data": models})
+        elif request.method == b"POST" and target == b"/v1/chat/completions":
+            try:
+                await self._chat(conn, stream, bytes(body))
+            except ApiError as exc:
+                await _send_error(conn, stream, exc)
+        else:
+            await _send_error(conn, stream, ApiError(404, "No such route.", code="not_found"))
+        return conn.our_state is h11.DONE and conn.their_state is h11.DONE
+
+    async def _chat(self, conn: h11.Connection, stream: trio.SocketStream, raw: bytes) -> None:
+        req: ChatCompletionRequest = parse_json_body(raw, ChatCompletionRequest)
+        if req.model not in self.backend.models:
+            raise ApiError(404, f"The model {req.model!r} does not exist.", code="model_not_found")
+        body = chat_to_normalized(req, default_max_tokens=4096)
+        encoder = ChatStreamEncoder(req.model)
+        events = self.backend.generate(req.model, body)
+        if not req.stream:
+            parts: list[str] = []
+            async for event in events:
+                if isinstance(event, Token):
+                    parts.append(event.text)
+                elif isinstance(event, Finish):
+                    usage = _Usage(event.prompt_tokens, event.completion_tokens)
+                    reply = build_chat_completion(
+                        id=encoder.id, created=encoder.created, model=req.model,
+                        content="".join(parts), finish_reason=event.finish_reason, usage=usage,
+                    )  # fmt: skip
+                    await _send_json(conn, stream, 200, reply)
+            return
+        head = h11.Response(
+            status_code=200,
+            headers=[("content-type", "text/event-stream"), ("cache-control", "no-cache")],
+        )
+        await stream.send_all(conn.send(head) or b"")
+        async for event in events:
+            if isinstance(event, Token):
+                data = encoder.text_events((event.text,))
+            else:
+                usage = _Usage(event.prompt_tokens, event.completion_tokens)
+                data = encoder.end(event.finish_reason, usage, include_usage=req.include_usage)
+            await stream.send_all(conn.send(h11.Data(data=data)) or b"")
+        await stream.send_all(conn.send(h11.EndOfMessage()) or b"")
+
+
+async def _send_json(
+    conn: h11.Connection, stream: trio.SocketStream, status: int, obj: Any
+) -> None:
+    payload = json.dumps(obj).encode()
+    headers = [("content-type", "application/json"), ("content-length", str(len(payload)))]
+    out = conn.send(h11.Response(status_code=status, headers=headers)) or b""
+    out += conn.send(h11.Data(data=payload)) or b""
+    out += conn.send(h11.EndOfMessage()) or b""
+    await stream.send_all(out)
+
+
+async def _send_error(conn: h11.Connection, stream: trio.SocketStream, err: ApiError) -> None:
+    if conn.our_state is not h11.SEND_RESPONSE:
+        raise h11.LocalProtocolError("the response has already started")
+    await _send_json(conn, stream, err.status, err.openai_body())
+
+
+async def _serve_forever(server: SimOpenAIServer) -> None:
+    async with trio.open_nursery() as nursery:
+        url = await nursery.start(server.run)
+        click.echo(f"sim server listening on {url}", nl=True)
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=int, default=0, show_default=True, help="0 picks a free port.")
+@click.option("--models", default=DEFAULT_MODEL, show_default=True, metavar="a,b")
+@click.option("--ttft", type=click.FloatRange(min=0), default=0.05, show_default=True)
+@click.option("--tokens-per-s", type=click.FloatRange(min=0, min_open=True), default=200.0)
+@click.option("--output-tokens", type=click.IntRange(min=0), default=32, show_default=True)
+def main(
+    host: str, port: int, models: str, ttft: float, tokens_per_s: float, output_tokens: int
+) -> None:
+    """Serve a simulated backend as an OpenAI-compatible HTTP server until interrupted."""
+    logging.basicConfig(level=logging.WARNING)
+    config = SimulatedConfig(ttft_s=ttft, tokens_per_s=tokens_per_s, output_tokens=output_tokens)
+    names = tuple(m.strip() for m in models.split(",") if m.strip()) or (DEFAULT_MODEL,)
+    server = SimOpenAIServer(SimulatedBackend(config, names), host, port)
+    try:
+        trio.run(_serve_forever, server)
+    except KeyboardInterrupt:
+        return
+
+
+if __name__ == "__main__":
+    main()
