@@ -360,6 +360,12 @@ def main(argv: list[str] | None = None) -> None:
     }
     if "soak" in measured:
         soak = measured["soak"]
+        if soak["store"] == "memory":
+            print(
+                "note: the memory store keeps every hold, ledger entry and usage row, so the "
+                "coordinator's RSS grows with requests by design; soak with --database-url "
+                "to look for leaks"
+            )
         print(
             f"soak {soak['seconds']:.0f}s at {soak['concurrency']} streams: coordinator RSS "
             f"{soak['rss_min_mb']}-{soak['rss_max_mb']} MB (first {soak['rss_first_mb']} MB); "

@@ -159,6 +159,9 @@ def plot(points: list[dict[str, Any]], path: Path) -> Path | None:
         ax.annotate(text, (xs[0], bound), fontsize=7, color="grey", va="bottom")
     ax.set_xscale("log")
     ax.set_yscale("symlog", linthresh=1.0)
+    plotted = [y for line in ax.get_lines() for y in line.get_ydata() if y == y]
+    if plotted and min(plotted) >= 0:
+        ax.set_ylim(bottom=0)
     ax.set_xlabel("concurrent streams")
     ax.set_ylabel("added by the coordinator (ms)")
     timing = points[0]["timing"]
