@@ -94,7 +94,7 @@ class Bench:
                 f"provider-{tag}-{i}",
                 provider_argv(
                     self.url, self.provider_token, self.fleet.workdir / f"key-{tag}-{i}", timing,
-                    slots,
+                    slots, self.args.batch_window_ms,
                 ),
             )
             for i in range(k)
@@ -315,6 +315,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--ttft", type=float, default=0.05, help="simulated time to first token (s)")
     p.add_argument("--tokens-per-s", type=float, default=30.0, help="per stream")
     p.add_argument("--output-tokens", type=int, default=64)
+    p.add_argument(
+        "--batch-window-ms", type=float, default=5.0, help="providers' --batch-window-ms"
+    )
     p.add_argument("--measure", type=float, default=8.0, help="seconds measured per path")
     p.add_argument("--min-ramp", type=float, default=1.0, help="least warm-up per path (s)")
     p.add_argument("--settle", type=float, default=1.0, help="pause between runs (s)")

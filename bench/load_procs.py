@@ -140,11 +140,14 @@ def coordinator_argv() -> list[str]:
     return [str(BIN / "switchyard"), "serve", "--host", "127.0.0.1", "--port", "0"]
 
 
-def provider_argv(url: str, token: str, key_file: Path, timing: SimTiming, slots: int) -> list[str]:
+def provider_argv(
+    url: str, token: str, key_file: Path, timing: SimTiming, slots: int, window_ms: float
+) -> list[str]:
     return [
         str(BIN / "switchyard"), "provider", "--coordinator", url, "--token", token,
         "--backend", "simulated", "--models", MODEL, "--slots", str(slots),
-        "--key-file", str(key_file), "--log-level", "WARNING", *timing.flags(),
+        "--key-file", str(key_file), "--log-level", "WARNING",
+        "--batch-window-ms", str(window_ms), *timing.flags(),
     ]  # fmt: skip
 
 

@@ -154,6 +154,13 @@ def dev(
     help="Simulated fraction of requests that fail (retryable).",
 )
 @click.option("--seed", type=int, default=0, show_default=True, help="Simulator seed.")
+@click.option(
+    "--batch-window-ms",
+    type=click.FloatRange(0, 1000),
+    default=5.0,
+    show_default=True,
+    help="Longest a token waits to share a frame with other tokens (the first never waits).",
+)
 @click.option("--log-level", default="INFO", show_default=True)
 def provider(
     coordinator: str,
@@ -171,6 +178,7 @@ def provider(
     output_tokens: int,
     fail_rate: float,
     seed: int,
+    batch_window_ms: float,
     log_level: str,
 ) -> None:
     """Run a provider agent: serve a local backend to a Switchyard coordinator."""
@@ -213,6 +221,7 @@ def provider(
                 fail_rate=fail_rate,
                 seed=seed,
             ),
+            chunk_window_s=batch_window_ms / 1000,
         )
         agent = ProviderAgent(config)
     except (ValueError, OSError, IdentityError) as exc:

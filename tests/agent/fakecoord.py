@@ -16,6 +16,8 @@ import trio
 from trio_websocket import ConnectionClosed, WebSocketConnection, WebSocketRequest, serve_websocket
 
 from switchyard.protocol.frames import (
+    ChunkBatchFrame,
+    ChunkFrame,
     CompleteFrame,
     ErrorFrame,
     Frame,
@@ -40,12 +42,19 @@ class FakeConn:
         self.auth = auth
         self.provider_id = provider_id_for(register.public_key)
         self.log: list[Any] = []
+        self.batches = 0  # chunk_batch frames received
         self.closed = trio.Event()
         self.close_code: int | None = None
         self._changed = trio.Event()
 
     def _append(self, frame: Any) -> None:
-        self.log.append(frame)
+        """Log a frame; a `chunk_batch` is logged as the `chunk` frames it carries."""
+        if isinstance(frame, ChunkBatchFrame):
+            self.batches += 1
+            for c in frame.chunks:
+                self.log.append(ChunkFrame(request_id=c.request_id, deltas=c.deltas))
+        else:
+            self.log.append(frame)
         self._changed.set()
         self._changed = trio.Event()
 

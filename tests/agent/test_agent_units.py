@@ -1,14 +1,12 @@
-"""Agent pieces without a coordinator: simulator, config rules, back-off, frame packing."""
+"""Agent pieces without a coordinator: simulator, config rules, back-off."""
 
 from __future__ import annotations
 
 import math
 import random
-from collections.abc import AsyncGenerator
 from pathlib import Path
 
 import pytest
-import trio
 
 from switchyard.agent import (
     AgentConfig,
@@ -24,14 +22,8 @@ from switchyard.agent import (
 )
 from switchyard.agent.backend import Event
 from switchyard.agent.config import backoff_delay
-from switchyard.agent.streaming import MAX_CHARS_PER_FRAME, MAX_DELTAS_PER_FRAME, stream_request
 from switchyard.protocol.frames import (
-    MAX_FRAME_BYTES,
     ChatRequestBody,
-    ChunkFrame,
-    InferenceRequestFrame,
-    dump_frame,
-    parse_provider_frame,
 )
 
 INSTANT = SimulatedConfig(ttft_s=0, tokens_per_s=math.inf, output_tokens=6)
@@ -139,60 +131,3 @@ def test_backoff_is_capped_and_jittered() -> None:
         assert ceiling / 2 <= delay <= ceiling
     assert backoff_delay(10_000, 0.5, 30.0, rng) <= 30.0
     assert len({round(d, 6) for d in delays[6:]}) > 1
-
-
-class HugeTokenBackend:
-    """Emits one token far larger than a frame may carry."""
-
-    def __init__(self, text: str) -> None:
-        self.text = text
-
-    async def list_models(self) -> list[ModelInfo]:
-        return [ModelInfo("m")]
-
-    async def aclose(self) -> None:
-        return None
-
-    async def generate(self, model: str, request: ChatRequestBody) -> AsyncGenerator[Event, None]:
-        yield Token(self.text)
-        yield Finish(1, 1, "stop")
-
-
-async def test_oversized_tokens_are_split_across_frames() -> None:
-    text = "\x00" * (MAX_CHARS_PER_FRAME * 2 + 5)  # each char is a 6-byte JSON escape
-    frame = InferenceRequestFrame(request_id="r", model="m", request=body(), deadline=1e12)
-    sent: list[str] = []
-
-    async def send(chunk: ChunkFrame) -> None:
-        sent.append(dump_frame(chunk))
-
-    with trio.fail_after(10):
-        terminal = await stream_request(HugeTokenBackend(text), frame, send, window=0.01)
-    assert terminal.type == "complete"
-    assert len(sent) == 3
-    assert all(len(s.encode()) <= MAX_FRAME_BYTES for s in sent)
-    parsed = [parse_provider_frame(s) for s in sent]
-    assert "".join(d.content or "" for f in parsed for d in f.deltas) == text
-
-
-class ManyTinyTokensBackend(HugeTokenBackend):
-    """Emits a burst of one-character tokens, all ready at once."""
-
-    async def generate(self, model: str, request: ChatRequestBody) -> AsyncGenerator[Event, None]:
-        for char in self.text:
-            yield Token(char)
-        yield Finish(1, len(self.text), "stop")
-
-
-async def test_bursts_of_tiny_tokens_respect_the_delta_limit() -> None:
-    text = "ab" * (MAX_DELTAS_PER_FRAME * 2)
-    frame = InferenceRequestFrame(request_id="r", model="m", request=body(), deadline=1e12)
-    sent: list[ChunkFrame] = []
-
-    async def send(chunk: ChunkFrame) -> None:
-        sent.append(parse_provider_frame(dump_frame(chunk)))  # type: ignore[arg-type]
-
-    with trio.fail_after(10):
-        await stream_request(ManyTinyTokensBackend(text), frame, send, window=10.0)
-    assert all(len(f.deltas) <= MAX_DELTAS_PER_FRAME for f in sent)
-    assert "".join(d.content or "" for f in sent for d in f.deltas) == text

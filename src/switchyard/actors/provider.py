@@ -43,6 +43,7 @@ from .provider_messages import (
     Cancel,
     ChallengeDue,
     ChallengeExpired,
+    ChunkBatchIn,
     ChunkIn,
     CloseSocket,
     Disconnect,
@@ -155,6 +156,9 @@ class ProviderActor(Actor):
         match msg:
             case ChunkIn():
                 self._on_chunk(msg)
+            case ChunkBatchIn():
+                for chunk in msg.chunks:
+                    self._on_chunk(chunk)
             case CompleteFrame():
                 self._on_complete(msg)
             case ErrorFrame():

@@ -1,7 +1,8 @@
 """Messages of the provider actor: frames in, commands, and what flows to consumers.
 
-Inbound frames arrive as the protocol's pydantic frames, except `chunk`, which arrives as
-`ChunkIn` (the route checks it by hand so the per-token path skips pydantic). What the
+Inbound frames arrive as the protocol's pydantic frames, except `chunk` and `chunk_batch`,
+which arrive as `ChunkIn` and `ChunkBatchIn` (the route checks the common shape by hand so
+the per-token path skips pydantic). What the
 actor hands a consumer's stream channel is `StreamChunk` items then one `StreamEnd`.
 """
 
@@ -24,6 +25,13 @@ class ChunkIn:
 
     request_id: str
     deltas: list[dict[str, Any]]
+
+
+@dataclass(slots=True)
+class ChunkBatchIn:
+    """A `chunk_batch` frame: deltas of several requests, in order."""
+
+    chunks: list[ChunkIn]
 
 
 @dataclass(slots=True)

@@ -53,7 +53,7 @@ class AgentConfig:
     max_reconnects: int | None = None
     connect_timeout_s: float = 10.0
     register_timeout_s: float = 10.0
-    chunk_window_s: float = 0.01
+    chunk_window_s: float = 0.005  # the outbox's packing window (see outbox.py)
     shutdown_grace_s: float = 30.0
     reconnect_after_drain: bool = False
 

@@ -1,11 +1,11 @@
 """One WebSocket connection to the coordinator: register, then serve until the socket closes.
 
-Tasks inside a session: the reader (dispatches coordinator frames), one writer (the only
-task that sends on the socket, so a cancelled request can never tear a frame in half),
+Tasks inside a session: the reader (dispatches coordinator frames), one writer (the
+`Outbox`: the only task that sends on the socket, so a cancelled request can never tear a
+frame in half, and the one that packs stream deltas of many requests into few frames),
 heartbeats, a registration watchdog, a stop watcher, and one task per in-flight request.
-Every outgoing frame goes through the writer's queue tagged with its request; frames of
-a request that was cancelled or abandoned are dropped at send time, so after `cancel` or
-`resync` nothing more is sent for it.
+Frames of a request that was cancelled or abandoned are dropped at send time, so after
+`cancel` or `resync` nothing more is sent for it.
 """
 
 from __future__ import annotations
@@ -26,7 +26,6 @@ from switchyard.protocol.frames import (
     CancelFrame,
     ChallengeFrame,
     ChallengeResponseFrame,
-    ChunkFrame,
     DrainFrame,
     ErrorFrame,
     Frame,
@@ -42,6 +41,7 @@ from switchyard.protocol.frames import (
 )
 from switchyard.protocol.signing import sign_challenge
 
+from .outbox import Deltas, Outbox
 from .streaming import stream_request
 
 if TYPE_CHECKING:
@@ -101,9 +101,7 @@ class Session:
         self._self_close: tuple[int, str] | None = None
         self._finished = False
         self._nursery: trio.Nursery | None = None
-        self._out_send, self._out_recv = trio.open_memory_channel[
-            tuple[InFlight | None, str | trio.Event]
-        ](256)
+        self.outbox = Outbox(ws.send_message, self.config.chunk_window_s)
 
     # ------------------------------------------------------------ lifecycle
 
@@ -148,23 +146,17 @@ class Session:
             await self.ws.aclose(code, reason)
 
     async def _writer(self) -> None:
-        async for request, item in self._out_recv:
-            if isinstance(item, trio.Event):
-                item.set()
-            elif request is None or not request.abandoned:
-                try:
-                    await self.ws.send_message(item)
-                except ConnectionClosed:
-                    return
+        try:
+            await self.outbox.run()
+        except ConnectionClosed:
+            return
 
     async def _send(self, request: InFlight | None, frame: Frame) -> None:
-        await self._out_send.send((request, dump_frame(frame)))
+        await self.outbox.put(request, dump_frame(frame))
 
     async def _flush(self) -> None:
         """Wait until everything queued so far has been written."""
-        done = trio.Event()
-        await self._out_send.send((None, done))
-        await done.wait()
+        await self.outbox.flush()
 
     # ------------------------------------------------------------ control
 
@@ -315,17 +307,17 @@ class Session:
     async def _serve(
         self, request: InFlight, frame: InferenceRequestFrame, deadline: float
     ) -> None:
-        async def send_chunk(chunk: ChunkFrame) -> None:
-            await self._send(request, chunk)
+        outbox, request_id = self.outbox, request.request_id
+
+        async def send_deltas(deltas: list[dict[str, str]], first: bool) -> None:
+            await outbox.put_deltas(Deltas(request, request_id, deltas, first))
 
         with request.scope:
             try:
                 terminal: Frame
                 with trio.move_on_at(deadline) as timer:
                     try:
-                        terminal = await stream_request(
-                            self.agent.backend, frame, send_chunk, self.config.chunk_window_s
-                        )
+                        terminal = await stream_request(self.agent.backend, frame, send_deltas)
                     except Exception as exc:
                         log.exception("request %s failed inside the agent", request.request_id)
                         terminal = ErrorFrame(

@@ -4,8 +4,9 @@ The route only bridges. It authenticates the provider token, takes the `register
 checks the attestation, starts the provider's actor under the `providers` supervisor,
 then turns inbound frames into messages for that actor and drains the actor's outbound
 channel onto the socket. Bad input gets a `protocol_error` frame and a 4xxx close
-(`protocol/codes.py`); it never reaches the actor. `chunk` frames, the per-token path,
-are checked by hand instead of through pydantic.
+(`protocol/codes.py`); it never reaches the actor. `chunk` and `chunk_batch` frames, the
+per-token path, are checked by hand instead of through pydantic when they have the
+common shape (anything else falls through to pydantic, which has the final word).
 """
 
 from __future__ import annotations
@@ -20,14 +21,23 @@ from quart import Blueprint, websocket
 
 from ..actors.attestation import AttestationRefused
 from ..actors.provider import ProviderActor
-from ..actors.provider_messages import PROVIDERS_PATH, ChunkIn, CloseSocket, Disconnect
+from ..actors.provider_messages import (
+    PROVIDERS_PATH,
+    ChunkBatchIn,
+    ChunkIn,
+    CloseSocket,
+    Disconnect,
+)
 from ..actors.provider_session import ProviderSession
 from ..coordinator import Coordinator
 from ..protocol.codes import CloseCode, FrameError
 from ..protocol.frames import (
+    MAX_BATCH_CHUNKS,
     MAX_FRAME_BYTES,
     PROTOCOL_VERSION,
+    ChunkBatchFrame,
     ChunkFrame,
+    ChunkItem,
     ProtocolErrorFrame,
     RegisterFrame,
     dump_frame,
@@ -44,6 +54,8 @@ provider_ws = Blueprint("provider_ws", __name__)
 
 REGISTER_TIMEOUT_S = 10.0
 MAX_ID = 128
+MAX_DELTAS = 65_536
+MAX_ROLE = 32
 
 
 class _Closed(Exception):
@@ -59,36 +71,62 @@ def parse_inbound(text: str | bytes) -> Any:
     """A provider frame as the actor wants it; raises FrameError on anything bad."""
     if len(text) > MAX_FRAME_BYTES:
         raise FrameError(CloseCode.FRAME_TOO_LARGE, f"frame exceeds {MAX_FRAME_BYTES} bytes")
-    if isinstance(text, str) and text.startswith('{"type":"chunk"'):
-        chunk = _fast_chunk(text)
+    if isinstance(text, str) and text.startswith('{"type":"chunk'):
+        chunk = _fast_chunks(text)
         if chunk is not None:
             return chunk
     frame = parse_provider_frame(text)
     if isinstance(frame, ChunkFrame):
-        deltas = [d.model_dump(exclude_none=True) for d in frame.deltas]
-        return ChunkIn(frame.request_id, deltas)
+        return _chunk_in(frame)
+    if isinstance(frame, ChunkBatchFrame):
+        return ChunkBatchIn([_chunk_in(item) for item in frame.chunks])
     return frame
 
 
-def _fast_chunk(text: str) -> ChunkIn | None:
-    """The common chunk shape checked by hand; None means "let pydantic judge it"."""
+def _chunk_in(item: ChunkItem) -> ChunkIn:
+    return ChunkIn(item.request_id, [d.model_dump(exclude_none=True) for d in item.deltas])
+
+
+def _fast_chunks(text: str) -> ChunkIn | ChunkBatchIn | None:
+    """The common chunk shapes checked by hand; None means "let pydantic judge it"."""
     try:
         obj = json.loads(text)
     except ValueError:
         return None
-    if not isinstance(obj, dict) or len(obj) != 3:
+    if type(obj) is not dict:
         return None
-    request_id, deltas = obj.get("request_id"), obj.get("deltas")
-    if not isinstance(request_id, str) or not 0 < len(request_id) <= MAX_ID:
+    kind = obj.get("type")
+    if kind == "chunk" and len(obj) == 3:
+        return _fast_item(obj.get("request_id"), obj.get("deltas"))
+    if kind != "chunk_batch" or len(obj) != 2:
         return None
-    if not isinstance(deltas, list) or not deltas:
+    items = obj.get("chunks")
+    if type(items) is not list or not 0 < len(items) <= MAX_BATCH_CHUNKS:
+        return None
+    chunks = []
+    for item in items:
+        if type(item) is not dict or len(item) != 2:
+            return None
+        chunk = _fast_item(item.get("request_id"), item.get("deltas"))
+        if chunk is None:
+            return None
+        chunks.append(chunk)
+    return ChunkBatchIn(chunks)
+
+
+def _fast_item(request_id: Any, deltas: Any) -> ChunkIn | None:
+    if type(request_id) is not str or not 0 < len(request_id) <= MAX_ID:
+        return None
+    if type(deltas) is not list or not 0 < len(deltas) <= MAX_DELTAS:
         return None
     for delta in deltas:
         if type(delta) is not dict or len(delta) != 1:
             return None
-        value = delta.get("content")
-        if type(value) is not str:
-            return None
+        content = delta.get("content")
+        if type(content) is not str:
+            role = delta.get("role")
+            if type(role) is not str or not 0 < len(role) <= MAX_ROLE:
+                return None
     return ChunkIn(request_id, deltas)
 
 

@@ -33,6 +33,7 @@ MAX_MODELS = 64
 MAX_SLOTS = 1024
 MAX_TOKENS_LIMIT = 1_000_000
 MAX_COUNT = 2**53
+MAX_BATCH_CHUNKS = 4096
 
 Id = Annotated[str, StringConstraints(min_length=1, max_length=128)]
 ModelId = Annotated[str, StringConstraints(min_length=1, max_length=200)]
@@ -180,12 +181,28 @@ class ChallengeResponseFrame(Frame):
     status: ProviderStatus
 
 
-class ChunkFrame(Frame):
+class ChunkItem(Frame):
+    """One or more stream deltas of a request (the body of a `chunk` frame)."""
+
+    request_id: Id
+    deltas: Annotated[list[ChunkDelta], Field(min_length=1, max_length=65_536)]
+
+
+class ChunkFrame(ChunkItem):
     """One or more stream deltas of a request."""
 
     type: Literal["chunk"] = "chunk"
-    request_id: Id
-    deltas: Annotated[list[ChunkDelta], Field(min_length=1, max_length=65_536)]
+
+
+class ChunkBatchFrame(Frame):
+    """Deltas of several requests in one frame, in order; sent when several are ready.
+
+    One WebSocket frame per token per request is what a relay cannot afford at high
+    concurrency, so the agent packs whatever its requests produced within a short window.
+    """
+
+    type: Literal["chunk_batch"] = "chunk_batch"
+    chunks: Annotated[list[ChunkItem], Field(min_length=1, max_length=MAX_BATCH_CHUNKS)]
 
 
 class CompleteFrame(Frame):
@@ -272,6 +289,7 @@ ProviderFrame = Annotated[
     | HeartbeatFrame
     | ChallengeResponseFrame
     | ChunkFrame
+    | ChunkBatchFrame
     | CompleteFrame
     | ErrorFrame,
     Field(discriminator="type"),
