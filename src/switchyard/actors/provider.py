@@ -7,7 +7,8 @@ many misses in a row, or no heartbeat for `heartbeat_misses` intervals, disconne
 
 The actor pushes its capacity to the scheduler whenever routability or speeds change. It
 never blocks on a consumer: each request's stream channel is bounded, and a consumer
-that cannot keep up has its request cancelled alone. When an instance ends (crash or
+that cannot keep up has its request cancelled alone, and a request still running at its
+deadline is cancelled and ended on the next heartbeat tick. When an instance ends (crash or
 disconnect) it fails its in-flight requests — retryable if no token was relayed — and
 tells the scheduler to drop the provider; a restarted instance asks the agent to resync.
 """
@@ -17,7 +18,6 @@ from __future__ import annotations
 import logging
 import random
 import time
-from dataclasses import dataclass
 from typing import Any
 
 import trio
@@ -39,6 +39,7 @@ from ..protocol.frames import (
 )
 from ..runtime import Actor, MailboxFull, Refusal
 from .challenges import ChallengeSchedule, Verdict
+from .provider_inflight import Inflight, expired, expired_end, gone_end
 from .provider_messages import (
     Cancel,
     ChallengeDue,
@@ -66,15 +67,6 @@ class ProviderUnavailable(Refusal):
     """The provider cannot take this request (not online, draining, unknown model)."""
 
 
-@dataclass
-class _Inflight:
-    model: str
-    stream: trio.MemorySendChannel[StreamChunk | StreamEnd]
-    started: float
-    first_token_at: float | None = None
-    tokens: int = 0
-
-
 class ProviderActor(Actor):
     """One connected provider (see module docstring)."""
 
@@ -86,7 +78,7 @@ class ProviderActor(Actor):
         self.trust = session.attested_trust
         self.slots = {m.id: m.slots for m in session.register.models}
         self.speeds = SpeedModel(session.register)
-        self.inflight: dict[str, _Inflight] = {}
+        self.inflight: dict[str, Inflight] = {}
         self.closed_ids = session.closed_ids
         self.reported_load = 0.0
         self.last_heartbeat = 0.0
@@ -118,7 +110,7 @@ class ProviderActor(Actor):
 
     async def on_stop(self) -> None:
         for request_id in list(self.inflight):
-            self._finish(request_id, _gone_end(self.inflight[request_id]))
+            self._finish(request_id, gone_end(self.inflight[request_id]))
         try:
             self.system.lookup("scheduler").tell(ProviderGone(self.provider_id))
         except (LookupError, MailboxFull) as exc:
@@ -197,7 +189,9 @@ class ProviderActor(Actor):
             raise ProviderUnavailable(f"provider {self.provider_id} does not serve {msg.model}")
         if msg.request_id in self.inflight:
             raise ProviderUnavailable(f"request {msg.request_id} is already in flight")
-        self.inflight[msg.request_id] = _Inflight(msg.model, msg.stream, trio.current_time())
+        now = trio.current_time()
+        deadline = now + max(0.0, msg.deadline_unix - time.time())
+        self.inflight[msg.request_id] = Inflight(msg.model, msg.stream, now, deadline)
         self._send(
             InferenceRequestFrame(
                 request_id=msg.request_id,
@@ -273,7 +267,7 @@ class ProviderActor(Actor):
         if self.status == "draining" and not self.inflight:
             self._close(CloseCode.DRAINED, "drained")
 
-    def _learn_speeds(self, entry: _Inflight, prompt_tokens: int, completion_tokens: int) -> None:
+    def _learn_speeds(self, entry: Inflight, prompt_tokens: int, completion_tokens: int) -> None:
         first = entry.first_token_at
         ttft = None if first is None else first - entry.started
         span = None if first is None else trio.current_time() - first
@@ -323,6 +317,10 @@ class ProviderActor(Actor):
         if trio.current_time() - self.last_heartbeat > s.heartbeat_interval_s * s.heartbeat_misses:
             self._close(CloseCode.HEARTBEAT_TIMEOUT, "no heartbeat")
             return
+        for request_id in expired(self.inflight, trio.current_time()):
+            log.info("request %s: deadline passed, cancelling it", request_id)
+            self._send(CancelFrame(request_id=request_id))
+            self._finish(request_id, expired_end())
         self.send_after(s.heartbeat_interval_s, Tick())
 
     def _drain(self) -> None:
@@ -381,11 +379,3 @@ class ProviderActor(Actor):
         except (trio.WouldBlock, trio.BrokenResourceError, trio.ClosedResourceError):
             pass  # the route notices the actor stopped and closes the socket itself
         self.stop()
-
-
-def _gone_end(entry: _Inflight) -> StreamEnd:
-    return StreamEnd(
-        error_code="provider_gone",
-        error_message="the provider disconnected or its actor restarted",
-        retryable=entry.tokens == 0,
-    )

@@ -21,6 +21,7 @@ from types import TracebackType
 import trio
 
 from ..actors.provider import ProviderUnavailable
+from ..actors.provider_inflight import DEADLINE_PASSED
 from ..actors.provider_messages import Cancel, Dispatch, StreamChunk, StreamEnd
 from ..actors.scheduler_messages import (
     OUTCOME_CANCELLED,
@@ -39,6 +40,8 @@ from ..runtime import ActorRef, ActorStopped, AskTimeout, MailboxFull
 log = logging.getLogger(__name__)
 
 Item = StreamChunk | StreamEnd
+#: Ends that mean "out of time" (the actor's deadline, or the agent's own): 504 if no token.
+TIMED_OUT = (DEADLINE_PASSED, "deadline_exceeded")
 
 
 @dataclass(frozen=True)
@@ -100,7 +103,8 @@ class RelaySession:
         """The next items (at least one); a batch ends with the `StreamEnd` when it arrives.
 
         Raises ApiError (404 unknown model, 503 no capacity, 504 timeout) if no provider
-        could start the request; once tokens flowed, failures arrive as a `StreamEnd`.
+        could start the request; once tokens flowed, failures arrive as a `StreamEnd`. The
+        provider actor enforces the deadline (within one heartbeat interval).
         """
         while True:
             if self.end is not None:
@@ -126,6 +130,8 @@ class RelaySession:
                 if await self._should_retry(attempt, last):
                     continue
                 await self._finish(attempt, OUTCOME_OK if last.ok else "error")
+                if last.error_code in TIMED_OUT and self.relayed_tokens == 0:
+                    raise gateway_timeout()
                 self.end = last
             return batch
 
@@ -188,15 +194,11 @@ class RelaySession:
         return result
 
     async def _receive(self, attempt: _Attempt) -> Item:
-        with trio.move_on_at(self.job.deadline) as scope:
-            try:
-                return await attempt.receive.receive()
-            except trio.EndOfChannel:
-                return _vanished(attempt)
-        assert scope.cancelled_caught
-        if self.relayed_tokens == 0:
-            raise gateway_timeout()
-        return StreamEnd(error_code="timeout", error_message="the request deadline passed")
+        """The next item; no timer here: the provider actor ends a request at its deadline."""
+        try:
+            return await attempt.receive.receive()
+        except trio.EndOfChannel:
+            return _vanished(attempt)
 
     def _count(self, attempt: _Attempt, batch: list[Item]) -> None:
         for item in batch:
