@@ -82,6 +82,9 @@ async def _running_store(
                 max_size=max_size,
                 timeout=connect_timeout,
                 server_settings=settings,
+                # asyncpg re-arms an idle-close timer on every release; under trio-asyncio
+                # cancelled timers are never dropped, so they pile up: keep connections.
+                max_inactive_connection_lifetime=0,
             )
             return pool, applied
 
