@@ -229,13 +229,19 @@ async def _collect(
 async def _stream(
     job: Job, session: RelaySession, rendering: Rendering, stops: StopMatcher, done: Finisher
 ) -> AsyncIterator[bytes]:
+    """The SSE bytes of one relayed stream, one write per batch of ready items; settles once.
+
+    `run` starts it (the first batch decides the HTTP status), so even a response that is
+    never sent is a started generator, whose `finally` runs when it is closed or collected.
+    """
     try:
-        async with (
-            session,
-            contextlib.aclosing(_relay_events(job, session, rendering, stops)) as parts,
-        ):
-            async for part in parts:
-                yield part
+        async with session:
+            while True:
+                part, finished = await _render_batch(job, session, rendering, stops)
+                if part:
+                    yield part
+                if finished:
+                    return
     except ApiError as exc:
         done.charge.outcome = f"http_{exc.status}"
         raise
@@ -243,36 +249,32 @@ async def _stream(
         await done()
 
 
-async def _relay_events(
+async def _render_batch(
     job: Job, session: RelaySession, rendering: Rendering, stops: StopMatcher
-) -> AsyncIterator[bytes]:
-    """The SSE bytes of one relayed stream, one write per batch of ready items."""
-    while True:
-        batch = await session.next_batch()
-        out = b""
-        end: StreamEnd | None = None
-        for item in batch:
-            if type(item) is StreamChunk:
-                texts = delta_texts(item.deltas)
-                out += rendering.texts(stops.feed_all(texts) if stops.active else texts)
-            elif type(item) is StreamEnd:
-                end = item
-        if stops.matched is not None:
-            usage = final_usage(job, session, None)
-            yield out + rendering.finish("stop", usage, stops.matched)
-            return
-        if end is not None:
-            out += rendering.texts([stops.flush()])
-            if end.ok:
-                usage = final_usage(job, session, end)
-                reason = end.finish_reason or "stop"
-                out += rendering.finish(reason, usage, end.stop_sequence)
-            else:
-                message = f"The provider failed: {end.error_message or end.error_code}"
-                out += rendering.error(ApiError(502, message, code="provider_error"))
-            yield out
-            return
-        yield out
+) -> tuple[bytes, bool]:
+    """The next batch of items as SSE bytes, and whether the stream ended with it."""
+    batch = await session.next_batch()
+    out = b""
+    end: StreamEnd | None = None
+    for item in batch:
+        if type(item) is StreamChunk:
+            texts = delta_texts(item.deltas)
+            out += rendering.texts(stops.feed_all(texts) if stops.active else texts)
+        elif type(item) is StreamEnd:
+            end = item
+    if stops.matched is not None:
+        usage = final_usage(job, session, None)
+        return out + rendering.finish("stop", usage, stops.matched), True
+    if end is None:
+        return out, False
+    out += rendering.texts([stops.flush()])
+    if end.ok:
+        usage = final_usage(job, session, end)
+        out += rendering.finish(end.finish_reason or "stop", usage, end.stop_sequence)
+    else:
+        message = f"The provider failed: {end.error_message or end.error_code}"
+        out += rendering.error(ApiError(502, message, code="provider_error"))
+    return out, True
 
 
 async def _chain(first: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
