@@ -158,6 +158,11 @@ BAD_FRAMES = [
     ('{"type": "heartbeat", "in_use": {}, "load": -1}', CloseCode.VALIDATION_FAILED),
     ('{"type": "heartbeat", "load": "NaN"}', CloseCode.VALIDATION_FAILED),
     ('{"type":"chunk","request_id":"nope","deltas":[{"content":"x"}]}', CloseCode.UNKNOWN_REQUEST),
+    (
+        '{"type":"chunk_batch","chunks":[{"request_id":"nope","deltas":[{"content":"x"}]}]}',
+        CloseCode.UNKNOWN_REQUEST,
+    ),
+    ('{"type":"chunk_batch","chunks":[]}', CloseCode.VALIDATION_FAILED),
     ("x" * (1024 * 1024 + 1), CloseCode.FRAME_TOO_LARGE),
 ]
 

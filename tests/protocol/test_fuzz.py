@@ -17,7 +17,15 @@ from switchyard.protocol.frames import (
     parse_provider_frame,
 )
 
-PROVIDER_TYPES = ["register", "heartbeat", "challenge_response", "chunk", "complete", "error"]
+PROVIDER_TYPES = [
+    "register",
+    "heartbeat",
+    "challenge_response",
+    "chunk",
+    "chunk_batch",
+    "complete",
+    "error",
+]
 COORDINATOR_TYPES = [
     "registered",
     "challenge",
@@ -38,8 +46,8 @@ json_values = st.recursive(
     lambda children: st.lists(children, max_size=4)
     | st.dictionaries(
         st.sampled_from(
-            ["type", "request_id", "deltas", "content", "role", "in_use", "load", "models",
-             "id", "slots", "usage", "request", "messages", "nonce", "status", "x"]
+            ["type", "request_id", "deltas", "chunks", "content", "role", "in_use", "load",
+             "models", "id", "slots", "usage", "request", "messages", "nonce", "status", "x"]
         ),
         children,
         max_size=5,
@@ -52,6 +60,7 @@ framed = st.fixed_dictionaries(
     optional={
         "request_id": json_values,
         "deltas": json_values,
+        "chunks": json_values,
         "in_use": json_values,
         "load": json_values,
         "models": json_values,

@@ -1,0 +1,124 @@
+"""`chunk` and `chunk_batch` as the coordinator reads them: the hand-written fast path must
+agree with the pydantic frames on every input, accepting and refusing exactly the same."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from switchyard.actors.provider_messages import ChunkBatchIn, ChunkIn
+from switchyard.http.provider_ws import parse_inbound
+from switchyard.protocol.codes import CloseCode, FrameError
+from switchyard.protocol.frames import (
+    MAX_BATCH_CHUNKS,
+    ChunkBatchFrame,
+    ChunkDelta,
+    ChunkItem,
+    dump_frame,
+    parse_provider_frame,
+)
+
+
+def slow(text: str) -> Any:
+    """What pydantic alone makes of `text`, in the actor's message shapes."""
+
+    def item(c: Any) -> ChunkIn:
+        return ChunkIn(c.request_id, [d.model_dump(exclude_none=True) for d in c.deltas])
+
+    frame = parse_provider_frame(text)
+    if isinstance(frame, ChunkBatchFrame):
+        return ChunkBatchIn([item(c) for c in frame.chunks])
+    return item(frame)
+
+
+def outcome(parse: Any, text: str) -> Any:
+    try:
+        return parse(text)
+    except FrameError as exc:
+        return exc.code
+
+
+def test_batch_round_trips() -> None:
+    frame = ChunkBatchFrame(
+        chunks=[
+            ChunkItem(
+                request_id="a", deltas=[ChunkDelta(role="assistant"), ChunkDelta(content="x")]
+            ),
+            ChunkItem(request_id="b", deltas=[ChunkDelta(content="y")]),
+        ]
+    )
+    text = dump_frame(frame)
+    assert parse_provider_frame(text) == frame
+    assert parse_inbound(text) == ChunkBatchIn(
+        [ChunkIn("a", [{"role": "assistant"}, {"content": "x"}]), ChunkIn("b", [{"content": "y"}])]
+    )
+
+
+OK_DELTA = {"content": "x"}
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        {"type": "chunk_batch", "chunks": []},
+        {"type": "chunk_batch", "chunks": [{"request_id": "a", "deltas": [OK_DELTA]}] * 4097},
+        {"type": "chunk_batch", "chunks": [{"request_id": "a", "deltas": []}]},
+        {"type": "chunk_batch", "chunks": [{"request_id": "", "deltas": [OK_DELTA]}]},
+        {"type": "chunk_batch", "chunks": [{"request_id": "a", "deltas": [OK_DELTA], "x": 1}]},
+        {"type": "chunk_batch", "chunks": [{"request_id": "a", "deltas": [{"role": ""}]}]},
+        {"type": "chunk_batch", "chunks": [{"request_id": "a", "deltas": [{"content": 1}]}]},
+        {"type": "chunk_batch", "chunks": {"request_id": "a", "deltas": [OK_DELTA]}},
+        {"type": "chunk_batch", "chunks": [{"type": "chunk", "request_id": "a", "deltas": []}]},
+        {"type": "chunk_batch"},
+    ],
+)
+def test_bad_batches_are_validation_errors(frame: dict[str, Any]) -> None:
+    text = json.dumps(frame, separators=(",", ":"))
+    assert outcome(parse_inbound, text) == CloseCode.VALIDATION_FAILED
+
+
+def test_the_largest_batch_is_accepted() -> None:
+    chunks = [{"request_id": f"r{i}", "deltas": [OK_DELTA]} for i in range(MAX_BATCH_CHUNKS)]
+    text = json.dumps({"type": "chunk_batch", "chunks": chunks}, separators=(",", ":"))
+    assert len(parse_inbound(text).chunks) == MAX_BATCH_CHUNKS
+
+
+def test_lone_surrogates_are_refused_like_pydantic_refuses_them() -> None:
+    text = '{"type":"chunk","request_id":"r","deltas":[{"content":"a\\ud800b"}]}'
+    assert outcome(parse_inbound, text) == CloseCode.INVALID_JSON
+    pair = '{"type":"chunk","request_id":"r","deltas":[{"content":"\\ud83d\\ude00"}]}'
+    assert parse_inbound(pair) == ChunkIn("r", [{"content": "\U0001f600"}])
+
+
+strings = st.text(max_size=6) | st.sampled_from(["", "assistant", "x" * 129, "\ud800"])
+deltas = st.lists(
+    st.dictionaries(
+        st.sampled_from(["content", "role", "x"]),
+        strings | st.integers() | st.none(),
+        max_size=2,
+    ),
+    max_size=3,
+)
+items = st.fixed_dictionaries(
+    {"request_id": strings | st.integers(), "deltas": deltas},
+    optional={"type": st.just("chunk"), "x": st.integers()},
+)
+frames = st.one_of(
+    st.builds(lambda i: {"type": "chunk", **i}, items),
+    st.fixed_dictionaries({"type": st.just("chunk_batch"), "chunks": st.lists(items, max_size=3)}),
+)
+
+
+@settings(max_examples=500, suppress_health_check=[HealthCheck.too_slow])
+@given(frames, st.booleans())
+def test_fast_path_agrees_with_pydantic(frame: dict[str, Any], ascii_only: bool) -> None:
+    text = json.dumps(frame, separators=(",", ":"), ensure_ascii=ascii_only)
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        text = json.dumps(frame, separators=(",", ":"))  # a socket only carries valid UTF-8
+    assert outcome(parse_inbound, text) == outcome(slow, text)
