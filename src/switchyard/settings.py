@@ -79,6 +79,7 @@ _ENV = {
     "platform_fee": "SWITCHYARD_PLATFORM_FEE",
     "default_rpm": "SWITCHYARD_DEFAULT_RPM",
     "default_tpm": "SWITCHYARD_DEFAULT_TPM",
+    "request_timeout_s": "SWITCHYARD_REQUEST_TIMEOUT_S",
 }
 
 

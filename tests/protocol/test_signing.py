@@ -1,4 +1,4 @@
-"""Challenge signing per WIRE.md: provider id, message layout, verification never raises."""
+"""Challenge signing per the wire protocol: provider id, message layout, never raises."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Wire formats shared by the coordinator and the provider agent.
 
-Provider wire protocol (WIRE.md):
+Provider wire protocol (README, "Trust and the wire protocol"):
   frames.py    pydantic models for every frame, ProviderFrame/CoordinatorFrame unions,
                parse_provider_frame / parse_coordinator_frame / dump_frame, MAX_FRAME_BYTES
   codes.py     CloseCode (4xxx close codes), FATAL_CLOSE_CODES, FrameError

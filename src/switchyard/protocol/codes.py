@@ -1,4 +1,4 @@
-"""WebSocket close codes of the provider wire protocol (WIRE.md) and the typed frame error."""
+"""WebSocket close codes of the provider wire protocol and the typed frame error."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Pydantic models for every provider wire frame (WIRE.md), the two unions, parsing and dumping.
+"""Pydantic models for every provider wire frame, the two unions, parsing and dumping.
 
 Frames are strict (no type coercion, e.g. `"1"` is not an int and `true` is not a number),
 reject unknown fields, reject NaN/Infinity, and bound every string and list, so that a

@@ -1,4 +1,4 @@
-"""Ed25519 identity and challenge signing, exactly as WIRE.md "Identity and signing" fixes it.
+"""Ed25519 identity and challenge signing, as the README's wire protocol section fixes it.
 
 signed message = bytes.fromhex(nonce) + provider_id (UTF-8) + sha256(canonical_json(status)).
 

@@ -1,0 +1,33 @@
+"""Settings from `SWITCHYARD_*` variables: typed, empty means unset, flags win."""
+
+from __future__ import annotations
+
+import pytest
+
+from switchyard.settings import Settings, from_env
+
+
+def test_variables_are_parsed_into_their_types() -> None:
+    settings = from_env(
+        {
+            "SWITCHYARD_REQUEST_TIMEOUT_S": "12.5",
+            "SWITCHYARD_DEFAULT_RPM": "60",
+            "SWITCHYARD_ADMIN_KEY": "k",
+            "SWITCHYARD_DATABASE_URL": "",
+        }
+    )
+    assert settings.request_timeout_s == 12.5
+    assert settings.default_rpm == 60
+    assert settings.admin_key == "k"
+    assert settings.database_url == Settings().database_url  # empty means unset
+
+
+def test_flags_win_over_variables() -> None:
+    settings = from_env({"SWITCHYARD_PORT": "9000"}).with_overrides(port=9100, host=None)
+    assert settings.port == 9100
+    assert settings.host == Settings().host
+
+
+def test_a_malformed_number_is_an_error() -> None:
+    with pytest.raises(ValueError):
+        from_env({"SWITCHYARD_REQUEST_TIMEOUT_S": "soon"})
