@@ -6,8 +6,10 @@ Running:
   client.py          ProviderAgent (reconnect loop, stop/drain), AgentFatalError,
                      run_until_signalled (SIGINT/SIGTERM handling for the CLI)
   session.py         one WebSocket connection: register, challenges, heartbeats, slots,
-                     cancel/resync/drain, the single writer task
-  streaming.py       one request: backend events -> packed chunk frames -> complete/error
+                     cancel/resync/drain
+  outbox.py          the single writer: frames in order, deltas of many requests packed
+                     into chunk / chunk_batch frames within a short window
+  streaming.py       one request: backend events -> stream deltas -> complete/error
 Configuration and identity:
   config.py          AgentConfig, websocket_url, parse_models, build_backend, backoff_delay
   identity.py        Ed25519 key file (0600), generated once and reused
