@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 import trio
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from trio_websocket import ConnectionClosed, HandshakeError, open_websocket_url
+from trio_websocket import (
+    ConnectionClosed,
+    ConnectionRejected,
+    HandshakeError,
+    open_websocket_url,
+)
 
 from switchyard.actors.attestation import TestHardwareVerifier
 from switchyard.protocol.codes import CloseCode
@@ -39,6 +46,25 @@ async def test_bad_token_is_refused_before_upgrade() -> None:
             headers = [("Authorization", "Bearer pt-sy-not-a-token")]
             async with open_websocket_url(running.ws_url, extra_headers=headers):
                 pass
+
+
+async def test_an_unexpected_error_before_upgrade_is_a_logged_500(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async with coordinator() as running:
+        _, token = await running.provider_token()
+
+        async def broken(token: str) -> None:
+            raise RuntimeError("store on fire")
+
+        running.coord.store.lookup_provider_token = broken  # type: ignore[method-assign]
+        with pytest.raises(ConnectionRejected) as refused:
+            headers = [("Authorization", f"Bearer {token}")]
+            async with open_websocket_url(running.ws_url, extra_headers=headers):
+                pass
+    assert refused.value.status_code == 500
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert errors == ["unhandled error on WEBSOCKET /v1/providers/connect"]
 
 
 async def test_bad_signature_makes_untrusted_until_a_challenge_passes() -> None:
@@ -303,3 +329,35 @@ async def test_restarted_scheduler_relearns_capacity_from_providers() -> None:
             tree = running.coord.system.snapshot()["tree"]
             scheduler = next(c for c in tree["children"] if c["path"] == "/root/scheduler")
             assert scheduler["restarts"] == 1
+
+
+async def test_closing_while_frames_keep_arriving_closes_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The actor closes the socket while the reader is still handing it frames: one close,
+    with the actor's code, and nothing logged as an unhandled error."""
+    from switchyard.actors.provider_messages import PROVIDERS_PATH, Disconnect
+
+    async with coordinator() as running:
+        _, token = await running.provider_token()
+        for _ in range(5):
+            async with raw_provider(running, token) as p:
+                await p.register()
+                ref = running.coord.system.lookup(f"{PROVIDERS_PATH}/{p.provider_id}")
+
+                async def flood(p: object = p) -> None:
+                    try:
+                        while True:
+                            await p.heartbeat()  # type: ignore[attr-defined]
+                    except ConnectionClosed:
+                        return
+
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(flood)
+                    await trio.sleep(0.05)
+                    ref.tell(Disconnect(CloseCode.DRAINED, "test"))
+                    code, _ = await p.closed_with()
+                    nursery.cancel_scope.cancel()
+                assert code == CloseCode.DRAINED
+        await eventually(lambda: _no_providers(running))
+    assert not [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]

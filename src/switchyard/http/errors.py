@@ -1,14 +1,17 @@
 """Error rendering: every failure becomes a typed JSON body, never a stack trace.
 
 Routes raise `ApiError` (or a `StoreError`, mapped here); `/v1/messages` errors use the
-Anthropic shape, everything else the OpenAI shape.
+Anthropic shape, everything else the OpenAI shape. The handlers also run for the provider
+WebSocket (no request context there): an error before the upgrade is answered as HTTP, one
+after it is logged and the socket closed.
 """
 
 from __future__ import annotations
 
 import logging
 
-from quart import Quart, Response, jsonify, request
+from quart import Quart, Response, has_request_context, has_websocket_context, jsonify, request
+from quart import websocket as current_websocket
 from werkzeug.exceptions import HTTPException
 
 from ..protocol.errors import ApiError
@@ -30,9 +33,18 @@ def store_error_to_api_error(exc: StoreError) -> ApiError:
     return ApiError(503, "storage is unavailable", code="store_unavailable", retry_after=1)
 
 
+def current_target() -> tuple[str, str]:
+    """(method, path) of the request or WebSocket being handled (the provider socket too)."""
+    if has_request_context():
+        return request.method, request.path
+    if has_websocket_context():
+        return "WEBSOCKET", current_websocket.path
+    return "-", "-"
+
+
 def error_response(exc: ApiError) -> Response:
     """Render `exc` in the shape the current route's clients expect."""
-    anthropic = request.path.startswith("/v1/messages")
+    anthropic = current_target()[1].startswith("/v1/messages")
     body = exc.anthropic_body() if anthropic else exc.openai_body()
     response = jsonify(body)
     response.status_code = exc.status
@@ -63,5 +75,5 @@ def install_error_handlers(app: Quart) -> None:
 
     @app.errorhandler(Exception)
     async def _unexpected(exc: Exception) -> Response:
-        log.exception("unhandled error on %s %s", request.method, request.path)
+        log.exception("unhandled error on %s %s", *current_target())
         return error_response(ApiError(500, "Internal server error.", code="internal_error"))

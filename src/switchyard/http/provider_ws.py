@@ -53,6 +53,7 @@ log = logging.getLogger(__name__)
 provider_ws = Blueprint("provider_ws", __name__)
 
 REGISTER_TIMEOUT_S = 10.0
+CLOSE_TIMEOUT_S = 5.0
 MAX_ID = 128
 MAX_DELTAS = 65_536
 MAX_ROLE = 32
@@ -139,12 +140,13 @@ async def connect() -> Any:
     if record is None:
         return {"error": {"message": "invalid provider token", "type": "unauthorized"}}, 401
     await websocket.accept()
+    close = _Closer()
     try:
         session, outbound = await _register(coord, record.account_id)
     except _Closed as closed:
-        await _close(closed.code, closed.reason)
+        await close(closed.code, closed.reason)
         return None
-    await _serve(coord, session, outbound)
+    await _serve(coord, session, outbound, close)
     return None
 
 
@@ -204,7 +206,9 @@ async def _replace_existing(coord: Coordinator, path: str) -> None:
     await coord.system.stop(path)  # returns once the old actor is gone and its name free
 
 
-async def _serve(coord: Coordinator, session: ProviderSession, outbound: Outbound) -> None:
+async def _serve(
+    coord: Coordinator, session: ProviderSession, outbound: Outbound, close: _Closer
+) -> None:
     path = f"{PROVIDERS_PATH}/{session.provider_id}"
     await _replace_existing(coord, path)
 
@@ -217,11 +221,11 @@ async def _serve(coord: Coordinator, session: ProviderSession, outbound: Outboun
     try:
         closed: _Closed | None = None
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(_write, outbound, nursery.cancel_scope)
+            nursery.start_soon(_write, outbound, nursery.cancel_scope, close)
             closed = await _read(ref)
             nursery.cancel_scope.cancel()
         if closed is not None:
-            await _close(closed.code, closed.reason)
+            await close(closed.code, closed.reason)
     finally:
         with trio.CancelScope(shield=True), trio.move_on_after(10):
             session.outbound.close()
@@ -257,23 +261,34 @@ async def _read(ref: ActorRef) -> _Closed:
             return _Closed(CloseCode.SHUTDOWN, "provider session ended")
 
 
-async def _write(outbound: Outbound, scope: trio.CancelScope) -> None:
+async def _write(outbound: Outbound, scope: trio.CancelScope, close: _Closer) -> None:
     """Drain the actor's outbound frames onto the socket; a CloseSocket ends the session."""
     async for item in outbound:
         if isinstance(item, CloseSocket):
-            await _close(item.code, item.reason)
+            await close(item.code, item.reason)
             scope.cancel()
             return
         await websocket.send(item)
-    await _close(CloseCode.SHUTDOWN, "provider session ended")
+    await close(CloseCode.SHUTDOWN, "provider session ended")
     scope.cancel()
 
 
-async def _close(code: int, reason: str) -> None:
-    if code >= 4000:
-        frame = ProtocolErrorFrame(code=code, message=reason[:4096])
-        try:
-            await websocket.send(dump_frame(frame))
-        except Exception as exc:  # the peer may be gone already
-            log.debug("protocol_error not delivered: %s", exc)
-    await websocket.close(code, reason[:120])
+class _Closer:
+    """Closes the provider socket once, whichever side (reader, writer, route) is first."""
+
+    def __init__(self) -> None:
+        self.closed = False
+
+    async def __call__(self, code: int, reason: str) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        # Shielded: the other side may cancel this task meanwhile; a close once begun ends.
+        with trio.CancelScope(shield=True), trio.move_on_after(CLOSE_TIMEOUT_S):
+            if code >= 4000:
+                frame = ProtocolErrorFrame(code=code, message=reason[:4096])
+                try:
+                    await websocket.send(dump_frame(frame))
+                except Exception as exc:  # the peer may be gone already
+                    log.debug("protocol_error not delivered: %s", exc)
+            await websocket.close(code, reason[:120])
