@@ -195,9 +195,10 @@ class Bench:
         }
 
     async def soak(self, seconds: float, concurrency: int) -> dict[str, Any]:
-        """Constant load through the coordinator; RSS sampled after a warm-up."""
+        """Constant load through the coordinator; RSS sampled after a warm-up at full load."""
         assert self.timing is not None and self.coordinator is not None
         coordinator, warmup, interval = self.coordinator, self.args.soak_warmup, 5.0
+        ramp = min(10.0, warmup / 2)  # clients all start early: the warm-up ends at full load
         samples: list[tuple[float, float]] = []
 
         async def sampler() -> None:
@@ -212,7 +213,8 @@ class Bench:
             nursery.start_soon(sampler)
             stats = await run_load(
                 self.coordinator_target(), concurrency=concurrency, model=MODEL,
-                output_tokens=self.timing.output_tokens, ramp_s=warmup, measure_s=seconds,
+                output_tokens=self.timing.output_tokens, ramp_s=ramp,
+                measure_s=seconds + warmup - ramp,
                 drain_s=self.timing.duration_s * 3 + 10,
             )  # fmt: skip
         load = stats.summary()
