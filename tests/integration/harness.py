@@ -248,3 +248,8 @@ async def scheduler_stats(running: Running) -> dict[str, Any]:
     from switchyard.actors.scheduler_messages import SchedulerStats
 
     return await running.coord.scheduler.ask(SchedulerStats())
+
+
+async def no_slots_reserved(running: Running) -> bool:
+    """True once every reservation has been released (for `eventually`)."""
+    return (await scheduler_stats(running))["reserved_total"] == 0

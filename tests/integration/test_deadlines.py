@@ -8,6 +8,8 @@ producing.
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import replace
 
 import httpx
@@ -15,15 +17,31 @@ import trio
 
 from .harness import (
     RawProvider,
+    Running,
     coordinator,
     eventually,
     fast_settings,
     funded_key,
+    no_slots_reserved,
     online_provider,
-    scheduler_stats,
 )
 
 BODY = {"model": "m1", "messages": [{"role": "user", "content": "hi"}]}
+
+
+@asynccontextmanager
+async def stalling_provider() -> AsyncIterator[tuple[Running, RawProvider, dict[str, str]]]:
+    """A coordinator with a 1 s request deadline, a provider that heartbeats but never
+    finishes anything by itself, and the headers of a funded API key."""
+    settings = replace(fast_settings(), request_timeout_s=1.0)
+    async with coordinator(settings) as running:
+        _, token = await running.provider_token()
+        _, key = await funded_key(running)
+        async with online_provider(running, token) as p, trio.open_nursery() as nursery:
+            nursery.start_soon(_heartbeats, p)
+            yield running, p, {"Authorization": f"Bearer {key}"}
+            await eventually(lambda: no_slots_reserved(running))
+            nursery.cancel_scope.cancel()
 
 
 async def _heartbeats(p: RawProvider) -> None:
@@ -32,60 +50,38 @@ async def _heartbeats(p: RawProvider) -> None:
         await trio.sleep(0.2)
 
 
-async def _idle(running) -> bool:  # type: ignore[no-untyped-def]
-    return (await scheduler_stats(running))["reserved_total"] == 0
-
-
 async def test_no_token_before_the_deadline_is_a_504_and_cancels_the_provider() -> None:
-    settings = replace(fast_settings(), request_timeout_s=1.0)
-    async with coordinator(settings) as running:
-        _, token = await running.provider_token()
-        _, key = await funded_key(running)
-        async with online_provider(running, token) as p, trio.open_nursery() as nursery:
-            nursery.start_soon(_heartbeats, p)
-            headers = {"Authorization": f"Bearer {key}"}
-            async with httpx.AsyncClient(base_url=running.base_url, headers=headers) as client:
-                with trio.fail_after(10):
-                    response = await client.post("/v1/chat/completions", json=BODY, timeout=10)
-            assert response.status_code == 504
-            assert response.json()["error"]["code"] == "timeout"
-            request = await p.recv_type("inference_request")
-            cancel = await p.recv_type("cancel")
-            assert cancel["request_id"] == request["request_id"]
-            await eventually(lambda: _idle(running))
-            nursery.cancel_scope.cancel()
+    async with stalling_provider() as (running, p, headers):
+        async with httpx.AsyncClient(base_url=running.base_url, headers=headers) as client:
+            with trio.fail_after(10):
+                response = await client.post("/v1/chat/completions", json=BODY, timeout=10)
+        assert response.status_code == 504
+        assert response.json()["error"]["code"] == "timeout"
+        request = await p.recv_type("inference_request")
+        cancel = await p.recv_type("cancel")
+        assert cancel["request_id"] == request["request_id"]
 
 
 async def test_a_stream_that_stalls_ends_with_an_error_event_at_the_deadline() -> None:
-    settings = replace(fast_settings(), request_timeout_s=1.0)
-    async with coordinator(settings) as running:
-        _, token = await running.provider_token()
-        _, key = await funded_key(running)
-        async with online_provider(running, token) as p, trio.open_nursery() as nursery:
-            nursery.start_soon(_heartbeats, p)
-            headers = {"Authorization": f"Bearer {key}"}
-            lines: list[str] = []
+    async with stalling_provider() as (running, p, headers):
+        lines: list[str] = []
 
-            async def consumer() -> None:
-                async with httpx.AsyncClient(base_url=running.base_url, headers=headers) as c:
-                    body = {**BODY, "stream": True}
-                    async with c.stream("POST", "/v1/chat/completions", json=body) as response:
-                        assert response.status_code == 200
-                        lines.extend([line async for line in response.aiter_lines() if line])
+        async def consumer() -> None:
+            async with httpx.AsyncClient(base_url=running.base_url, headers=headers) as c:
+                body = {**BODY, "stream": True}
+                async with c.stream("POST", "/v1/chat/completions", json=body) as response:
+                    assert response.status_code == 200
+                    lines.extend([line async for line in response.aiter_lines() if line])
 
-            with trio.fail_after(10):
-                async with trio.open_nursery() as inner:
-                    inner.start_soon(consumer)
-                    rid = (await p.recv_type("inference_request"))["request_id"]
-                    await p.send(
-                        {"type": "chunk", "request_id": rid, "deltas": [{"content": "tick"}]}
-                    )
-                    cancel = await p.recv_type("cancel")  # ... and nothing more from us
-                    assert cancel["request_id"] == rid
-            events = [json.loads(line.removeprefix("data: ")) for line in lines[:-1]]
-            assert lines[-1] == "data: [DONE]"
-            text = "".join(e["choices"][0]["delta"].get("content", "") for e in events[:-1])
-            assert text == "tick"
-            assert "deadline" in events[-1]["error"]["message"]
-            await eventually(lambda: _idle(running))
-            nursery.cancel_scope.cancel()
+        with trio.fail_after(10):
+            async with trio.open_nursery() as inner:
+                inner.start_soon(consumer)
+                rid = (await p.recv_type("inference_request"))["request_id"]
+                await p.send({"type": "chunk", "request_id": rid, "deltas": [{"content": "tick"}]})
+                cancel = await p.recv_type("cancel")  # ... and nothing more from us
+                assert cancel["request_id"] == rid
+        events = [json.loads(line.removeprefix("data: ")) for line in lines[:-1]]
+        assert lines[-1] == "data: [DONE]"
+        text = "".join(e["choices"][0]["delta"].get("content", "") for e in events[:-1])
+        assert text == "tick"
+        assert "deadline" in events[-1]["error"]["message"]

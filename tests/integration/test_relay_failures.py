@@ -17,15 +17,11 @@ from .harness import (
     coordinator,
     eventually,
     funded_key,
+    no_slots_reserved,
     online_provider,
-    scheduler_stats,
 )
 
 BODY = {"model": "m1", "messages": [{"role": "user", "content": "hi"}], "stream": True}
-
-
-async def _idle(running) -> bool:  # type: ignore[no-untyped-def]
-    return (await scheduler_stats(running))["reserved_total"] == 0
 
 
 async def test_client_disconnect_mid_stream_cancels_provider_and_frees_slot() -> None:
@@ -53,7 +49,7 @@ async def test_client_disconnect_mid_stream_cancels_provider_and_frees_slot() ->
             # The client is gone: the provider is told to stop and the slot is free.
             cancel = await p.recv_type("cancel")
             assert cancel["request_id"] == rid
-            await eventually(lambda: _idle(running))
+            await eventually(lambda: no_slots_reserved(running))
             # A late chunk for the cancelled request is dropped, not a protocol error.
             await p.send({"type": "chunk", "request_id": rid, "deltas": [{"content": "b"}]})
             await p.heartbeat()
@@ -72,7 +68,7 @@ async def test_non_streaming_client_disconnect_cancels_too() -> None:
             request = await p.recv_type("inference_request")
             cancel = await p.recv_type("cancel")
             assert cancel["request_id"] == request["request_id"]
-            await eventually(lambda: _idle(running))
+            await eventually(lambda: no_slots_reserved(running))
 
 
 async def test_failure_before_first_token_retries_elsewhere_with_fresh_id() -> None:
@@ -98,7 +94,7 @@ async def test_failure_before_first_token_retries_elsewhere_with_fresh_id() -> N
             reply = results[0].json()
             assert results[0].status_code == 200
             assert reply["choices"][0]["message"]["content"] == "ok"
-            await eventually(lambda: _idle(running))
+            await eventually(lambda: no_slots_reserved(running))
 
 
 async def _serve_failover(a, b) -> tuple[str, str]:  # type: ignore[no-untyped-def]
@@ -153,7 +149,7 @@ async def test_failure_after_first_token_is_an_error_event() -> None:
             assert events.count("data: [DONE]") == 1
             error = json.loads(events[-2].removeprefix("data: "))
             assert "gpu fell off" in error["error"]["message"]
-            await eventually(lambda: _idle(running))
+            await eventually(lambda: no_slots_reserved(running))
 
 
 async def test_chaos_streams_while_providers_die_and_actors_crash() -> None:
@@ -210,7 +206,7 @@ async def test_chaos_streams_while_providers_die_and_actors_crash() -> None:
         await client.close()
         assert outcomes["complete"] + outcomes["error"] == 200
         assert outcomes["complete"] > 0
-        await eventually(lambda: _idle(running), timeout=10)
+        await eventually(lambda: no_slots_reserved(running), timeout=10)
         assert len(fleet.agents) == 4
 
 
@@ -261,7 +257,7 @@ async def test_actor_crash_mid_request_retries_and_late_frames_are_dropped() -> 
             assert results[0].status_code == 200
             assert results[0].json()["choices"][0]["message"]["content"] == "ok"
             await eventually(lambda: _online(running, first_p.provider_id))
-            await eventually(lambda: _idle(running))
+            await eventually(lambda: no_slots_reserved(running))
 
 
 async def _online(running, provider_id: str) -> bool:  # type: ignore[no-untyped-def]
