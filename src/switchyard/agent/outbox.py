@@ -13,7 +13,6 @@ per token. Frames stay under `BATCH_BYTES`, well below the 1 MiB frame limit.
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -21,8 +20,6 @@ from typing import Any, Protocol
 import trio
 
 from switchyard.protocol.frames import MAX_BATCH_CHUNKS
-
-log = logging.getLogger(__name__)
 
 BATCH_BYTES = 768 * 1024
 MAX_ITEMS = 4096  # a write takes at most this many queued items
@@ -61,7 +58,6 @@ class Outbox:
         self.window = window
         self._send, self._recv = trio.open_memory_channel[Item](QUEUE_SIZE)
         self._next_write = 0.0
-        self.frames = 0  # frames written, for tests and logs
 
     async def put(self, request: Tagged | None, text: str) -> None:
         """Queue a whole frame (already serialized)."""
@@ -134,7 +130,6 @@ class Outbox:
                 payload.set()
             elif request is None or not request.abandoned:
                 await self._send_text(payload)
-                self.frames += 1
         if pending:
             await self._write_deltas(pending)
 
@@ -156,7 +151,6 @@ class Outbox:
         else:
             text = '{"type":"chunk_batch","chunks":[' + ",".join(parts) + "]}"
         await self._send_text(text)
-        self.frames += 1
 
 
 def _size(deltas: list[dict[str, str]]) -> int:
