@@ -18,8 +18,9 @@ $(BENCH_STAMP): $(STAMP) pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
 	touch $(BENCH_STAMP)
 
+# make dev ARGS="--port 8081 --providers 4" passes flags to `switchyard dev`.
 dev: $(STAMP)
-	$(BIN)/switchyard dev
+	$(BIN)/switchyard dev $(ARGS)
 
 # pytest exits 5 when it collected no tests: that is a failure here, said plainly.
 test: $(STAMP)

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
+from typing import Any
 
 import click
 import trio
 
 from . import launch
 from .admin_cli import admin
-from .settings import from_env
+from .settings import Settings, from_env
+from .storage.errors import InvalidInput
+from .storage.keys import API_KEY_PREFIX, chosen_secret
 
 
 @click.group()
@@ -27,6 +31,23 @@ def _setup_logging(verbose: bool = False) -> None:
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+
+
+def _run_coordinator(entry: Callable[..., Awaitable[None]], settings: Settings, *args: Any) -> None:
+    """`trio.run(entry, settings, *args)`; a port it cannot listen on is one line, exit 1."""
+    try:
+        trio.run(entry, settings, *args)
+    except launch.CannotListen as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _check_api_key(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        return chosen_secret(value, API_KEY_PREFIX)
+    except InvalidInput as exc:
+        raise click.BadParameter(str(exc)) from None
 
 
 @main.command()
@@ -46,21 +67,27 @@ def serve(
     settings = from_env().with_overrides(
         host=host, port=port, database_url=database_url, admin_key=admin_key
     )
-    trio.run(launch.serve, settings)
+    _run_coordinator(launch.serve, settings)
 
 
 @main.command()
 @click.option("--port", type=int, default=8080, show_default=True)
 @click.option("--providers", type=click.IntRange(0, 256), default=2, show_default=True)
 @click.option(
-    "--api-key", default=None, help="Use this demo API key (sk-sy-...) instead of a new one."
+    "--api-key",
+    default=None,
+    callback=_check_api_key,
+    help=f"Demo API key (sk-sy-...) [default: {launch.DEMO_API_KEY}, the same every start].",
 )
 @click.option("--admin-key", default=None, help="Admin key [default: dev-admin-key].")
 @click.option("-v", "--verbose", is_flag=True)
 def dev(
     port: int, providers: int, api_key: str | None, admin_key: str | None, verbose: bool
 ) -> None:
-    """Coordinator plus simulated providers on the in-memory store, with a funded demo key."""
+    """Coordinator plus simulated providers on the in-memory store, with a funded demo key.
+
+    The demo key is fixed (see --api-key) so snippets keep working across restarts.
+    """
     _setup_logging(verbose)
     settings = replace(
         from_env(),
@@ -68,7 +95,7 @@ def dev(
         database_url=None,
         admin_key=admin_key or os.environ.get("SWITCHYARD_ADMIN_KEY") or "dev-admin-key",
     )
-    trio.run(launch.dev, settings, providers, api_key)
+    _run_coordinator(launch.dev, settings, providers, api_key)
 
 
 @main.command()

@@ -2,14 +2,20 @@
 
 `dev` is what a newcomer runs first: the coordinator on the in-memory store, N simulated
 providers in the same process, a funded demo account and its API key, and a curl line to
-paste. `serve` is the production entry point (Postgres when a database URL is set).
+paste. The demo key is the constant `DEMO_API_KEY` unless `--api-key` chooses one, so
+snippets keep working across restarts (the dev coordinator keeps nothing, so a public key
+costs nothing). `serve` is the production entry point (Postgres when a database URL is
+set). Both turn a port they cannot listen on into `CannotListen`, one line for the user.
 """
 
 from __future__ import annotations
 
+import errno
 import logging
 import signal
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TextIO
 
 import trio
@@ -24,8 +30,54 @@ from .settings import Settings
 log = logging.getLogger(__name__)
 
 DEMO_MODEL = "sim-small"
+# Fixed and public on purpose: only `dev` uses it, an in-memory coordinator for trying
+# things out, so snippets keep working across restarts. Never seeded by `serve`.
+DEMO_API_KEY = "sk-sy-dev-demo-key"
+DEMO_SIM = SimulatedConfig(ttft_s=0.05, tokens_per_s=40.0, output_tokens=48)
 DEMO_CREDIT_MICRO_USD = 100_000_000  # $100
 DEMO_PRICE = (100_000, 300_000)  # micro-USD per million input / output tokens
+
+
+_BIND_ERRNOS = frozenset({errno.EADDRINUSE, errno.EADDRNOTAVAIL, errno.EACCES})
+
+
+class CannotListen(Exception):
+    """The HTTP address could not be bound; the message is one line for the user."""
+
+
+def _is_bind_error(exc: BaseException) -> bool:
+    return isinstance(exc, OSError) and exc.errno in _BIND_ERRNOS
+
+
+@contextmanager
+def listen_errors(host: str, port: int, hint: str) -> Iterator[None]:
+    """Turn a failure to bind host:port (however deep in exception groups) into `CannotListen`.
+
+    `hint` says how to pick another port; it is appended when the port is in use.
+    """
+    try:
+        yield
+    except BaseExceptionGroup as group:
+        found, _ = group.split(_is_bind_error)
+        if found is None:
+            raise
+        raise _cannot_listen(_first_leaf(found), host, port, hint) from None
+    except OSError as exc:
+        if not _is_bind_error(exc):
+            raise
+        raise _cannot_listen(exc, host, port, hint) from None
+
+
+def _first_leaf(group: BaseExceptionGroup) -> BaseException:
+    first = group.exceptions[0]
+    return _first_leaf(first) if isinstance(first, BaseExceptionGroup) else first
+
+
+def _cannot_listen(exc: BaseException, host: str, port: int, hint: str) -> CannotListen:
+    if isinstance(exc, OSError) and exc.errno == errno.EADDRINUSE:
+        return CannotListen(f"{host}:{port} is already in use; {hint}.")
+    reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+    return CannotListen(f"cannot listen on {host}:{port}: {reason} (see --host and --port).")
 
 
 async def wait_for_signal() -> None:
@@ -40,13 +92,15 @@ async def serve(settings: Settings) -> None:
     """Run the coordinator until a signal arrives, then shut down gracefully."""
     if not settings.admin_key:
         log.warning("no admin key set (--admin-key / SWITCHYARD_ADMIN_KEY): admin API disabled")
-    async with running_coordinator(settings) as (_, base_url):
-        log.info("switchyard listening on %s", base_url)
-        await wait_for_signal()
+    hint = "pick another port with --port (or SWITCHYARD_PORT)"
+    with listen_errors(settings.host, settings.port, hint):
+        async with running_coordinator(settings) as (_, base_url):
+            log.info("switchyard listening on %s", base_url)
+            await wait_for_signal()
 
 
-async def seed_demo(coord: Coordinator, api_key: str | None) -> tuple[str, str]:
-    """A funded demo account and its API key; returns (key, provider token)."""
+async def seed_demo(coord: Coordinator, api_key: str) -> tuple[str, str]:
+    """A funded demo account with `api_key`; returns (key, provider token)."""
     store = coord.store
     account = await store.create_account("demo")
     await store.credit(account.id, DEMO_CREDIT_MICRO_USD, kind="topup", reason="dev demo credit")
@@ -60,7 +114,17 @@ async def seed_demo(coord: Coordinator, api_key: str | None) -> tuple[str, str]:
 async def dev(
     settings: Settings, providers: int, api_key: str | None, out: TextIO = sys.stdout
 ) -> None:
-    """Coordinator + simulated providers + demo account, until a signal arrives."""
+    """Coordinator + simulated providers + demo account, until a signal arrives.
+
+    Without `api_key` the demo key is `DEMO_API_KEY`, the same on every start.
+    """
+    suggestion = settings.port + 1 if 0 < settings.port < 65535 else 8081
+    hint = f'pick another port with --port (make dev ARGS="--port {suggestion}")'
+    with listen_errors(settings.host, settings.port, hint):
+        await _dev(settings, providers, api_key or DEMO_API_KEY, out)
+
+
+async def _dev(settings: Settings, providers: int, api_key: str, out: TextIO) -> None:
     async with running_coordinator(settings) as (coord, base_url):
         key, token = await seed_demo(coord, api_key)
         agents = [
@@ -70,7 +134,7 @@ async def dev(
                     token=token,
                     models=(DEMO_MODEL,),
                     slots=8,
-                    simulated=SimulatedConfig(ttft_s=0.05, tokens_per_s=40.0, output_tokens=48),
+                    simulated=DEMO_SIM,
                     shutdown_grace_s=2.0,
                 ),
                 key=Ed25519PrivateKey.generate(),
@@ -91,6 +155,8 @@ async def dev(
 
 
 def banner(base_url: str, key: str, admin_key: str, providers: int) -> str:
+    """What `dev` prints once its providers are online: keys, a curl line, the SDK line."""
+    origin = "fixed dev-only key" if key == DEMO_API_KEY else "from --api-key"
     curl = (
         f"curl -N {base_url}/v1/chat/completions -H 'Authorization: Bearer {key}' "
         "-H 'Content-Type: application/json' "
@@ -99,8 +165,9 @@ def banner(base_url: str, key: str, admin_key: str, providers: int) -> str:
     )
     return (
         f"\nSwitchyard dev coordinator on {base_url} (in-memory store: nothing is kept)\n"
-        f"  simulated providers: {providers} serving {DEMO_MODEL}\n"
-        f"  demo API key:        {key}  ($100 of credit)\n"
+        f"  simulated providers: {providers} serving {DEMO_MODEL}, which answers any prompt "
+        f"with 'tok0 tok1 ... tok{DEMO_SIM.output_tokens - 1}' (cut at max_tokens)\n"
+        f"  demo API key:        {key}  ($100 of credit; {origin})\n"
         f"  admin key:           {admin_key}\n\n"
         f"Try it:\n  {curl}\n\n"
         f"Or with the OpenAI SDK: OpenAI(base_url='{base_url}/v1', api_key='{key}')\n"
