@@ -3,13 +3,15 @@
 It talks HTTP to a running coordinator at `--url` (env `SWITCHYARD_URL`, default
 http://127.0.0.1:8080) with `--admin-key` (env `SWITCHYARD_ADMIN_KEY`; prefer the variable,
 command lines show up in `ps`). Output is the API's JSON (`--json`, the default) or a
-compact human table (`--table`); `supervisor` prints an indented tree unless `--json` is
-given. An API error exits with status 1 and the API's message on stderr. The HTTP client
-and option types are in `admin_client.py`, the table renderings in `admin_format.py`.
+compact human table (`--table`), either flag before or after the subcommand (the last one
+given wins); `supervisor` prints an indented tree unless `--json` is given. An API error
+exits with status 1 and the API's message on stderr. The HTTP client, option types and
+output flags are in `admin_client.py`, the table renderings in `admin_format.py`.
 
     switchyard admin accounts create alice
-    switchyard admin --table accounts list
+    switchyard admin accounts list --table
     switchyard admin accounts credit acct_123 -5000000 --reason "refund reversal"
+    switchyard admin pricing get sim-small
     switchyard admin supervisor
 """
 
@@ -25,9 +27,12 @@ import click
 from .admin_client import (
     DEFAULT_URL,
     LIMIT,
+    OUTPUT_HELP,
     USE_DEFAULT,
     AdminClient,
     ApiCallFailed,
+    Output,
+    add_output_flags,
     path_segment,
 )
 from .admin_format import render_record, render_table, render_tree
@@ -49,15 +54,18 @@ _NUMBER_ARGS = {"ignore_unknown_options": True}
 @click.option(
     "--admin-key", envvar="SWITCHYARD_ADMIN_KEY", default=None, help="Env SWITCHYARD_ADMIN_KEY."
 )
-@click.option("--json", "output", flag_value="json", help="Print the API's JSON (default).")
-@click.option("--table", "output", flag_value="table", help="Print a compact human table.")
+@click.option("--json", "output", flag_value=Output.JSON, help=OUTPUT_HELP[Output.JSON])
+@click.option("--table", "output", flag_value=Output.TABLE, help=OUTPUT_HELP[Output.TABLE])
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=10.0)
 @click.pass_context
 def admin(
     ctx: click.Context, url: str, admin_key: str | None, output: str | None, timeout: float
 ) -> None:
-    """Manage a running coordinator through its admin API."""
-    ctx.obj = AdminClient(url.rstrip("/"), admin_key, output, timeout)
+    """Manage a running coordinator through its admin API.
+
+    --json / --table may also follow any subcommand (the last one given wins).
+    """
+    ctx.obj = AdminClient(url.rstrip("/"), admin_key, Output(output) if output else None, timeout)
 
 
 # -- accounts ----------------------------------------------------------------------------
@@ -264,8 +272,32 @@ def pricing_set(
     }
     if context_length is not None:
         body["context_length"] = context_length
-    path = f"/admin/pricing/{quote(model, safe='/')}"
-    client.emit(client.call("PUT", path, body), render_record)
+    client.emit(client.call("PUT", _pricing_path(model), body), render_record)
+
+
+PRICING_COLUMNS: Sequence[str] = (
+    "model", "input_micro_usd_per_mtok", "output_micro_usd_per_mtok", "context_length",
+)  # fmt: skip
+
+
+@pricing.command("list")
+@pass_client
+def pricing_list(client: AdminClient) -> None:
+    """List every model's price (a model without one is free)."""
+    data = client.call("GET", "/admin/pricing")
+    client.emit(data, lambda d: render_table(d["pricing"], PRICING_COLUMNS))
+
+
+@pricing.command("get")
+@click.argument("model")
+@pass_client
+def pricing_get(client: AdminClient, model: str) -> None:
+    """Show the price of MODEL (exit 1 if it has none)."""
+    client.emit(client.call("GET", _pricing_path(model)), render_record)
+
+
+def _pricing_path(model: str) -> str:
+    return f"/admin/pricing/{quote(model, safe='/')}"  # model ids may hold slashes
 
 
 # -- providers and the actor tree --------------------------------------------------------
@@ -320,4 +352,7 @@ def providers_disconnect(client: AdminClient, provider_id: str) -> None:
 @pass_client
 def supervisor(client: AdminClient) -> None:
     """Print the live actor tree and its totals (--json for the raw snapshot)."""
-    client.emit(client.call("GET", "/admin/supervisor"), render_tree, default="table")
+    client.emit(client.call("GET", "/admin/supervisor"), render_tree, default=Output.TABLE)
+
+
+add_output_flags(admin)  # last: every command above takes --json/--table after its name

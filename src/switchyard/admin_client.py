@@ -2,7 +2,8 @@
 
 `AdminClient.call()` makes one request with the admin key and returns the decoded JSON,
 or raises `ApiCallFailed` carrying the API's own error message (exit status 1);
-`AdminClient.emit()` prints a reply as JSON or as a human table.
+`AdminClient.emit()` prints a reply as JSON or as a human table. `add_output_flags()` lets
+every subcommand take `--json`/`--table` too, wherever they appear on the command line.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 from urllib.parse import quote
 
@@ -18,6 +20,16 @@ import httpx
 
 DEFAULT_URL = "http://127.0.0.1:8080"
 Renderer = Callable[[Any], str]
+
+
+class Output(StrEnum):
+    """How `switchyard admin` prints a reply."""
+
+    JSON = "json"
+    TABLE = "table"
+
+
+OUTPUT_HELP = {Output.JSON: "Print the API's JSON.", Output.TABLE: "Print a compact human table."}
 
 
 class ApiCallFailed(click.ClickException):
@@ -34,7 +46,7 @@ class AdminClient:
 
     url: str
     admin_key: str | None
-    output: str | None  # "json", "table", or None for the command's own default
+    output: Output | None  # None: the command's own default
     timeout_s: float
 
     def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
@@ -56,12 +68,36 @@ class AdminClient:
             raise ApiCallFailed(message, response.status_code)
         return data
 
-    def emit(self, data: Any, table: Renderer, default: str = "json") -> None:
+    def emit(self, data: Any, table: Renderer, default: Output = Output.JSON) -> None:
         """Print `data` as JSON or through `table`, as chosen by the flags."""
-        if (self.output or default) == "json":
+        if (self.output or default) == Output.JSON:
             click.echo(json.dumps(data, indent=2, ensure_ascii=False))
         else:
             click.echo(table(data))
+
+
+def _set_output(ctx: click.Context, param: click.Parameter, value: object) -> None:
+    client = ctx.find_object(AdminClient)
+    if client is not None and value in set(Output):  # None or False: the flag was not given
+        client.output = Output(str(value))
+
+
+def add_output_flags(group: click.Group) -> None:
+    """Give every group and command below `group` the `--json` and `--table` flags.
+
+    `group` itself declares them as its own options (they build the `AdminClient`); below
+    it a flag overrides what was said before it, so the one nearest the end wins.
+    """
+    for command in group.commands.values():
+        command.params += [
+            click.Option(
+                [f"--{output}", "output"], flag_value=output.value, expose_value=False,
+                callback=_set_output, help=OUTPUT_HELP[output],
+            )
+            for output in Output
+        ]  # fmt: skip
+        if isinstance(command, click.Group):
+            add_output_flags(command)
 
 
 def _error_message(data: Any, response: httpx.Response) -> str:

@@ -12,11 +12,14 @@ import socket
 import sys
 from typing import Any
 
+import click
 import httpx
 import trio
 from click.testing import CliRunner, Result
 
+from switchyard.admin_cli import admin
 from switchyard.cli import main
+from switchyard.storage import open_store
 
 from .harness import ADMIN_KEY, Running, agents, coordinator, eventually, funded_key
 
@@ -250,3 +253,102 @@ async def test_python_dash_m_entry_point_with_flags() -> None:
         )  # fmt: skip
         assert refused.returncode == 1
         assert b"Missing or invalid admin key." in refused.stderr
+
+
+def leaf_commands(group: click.Group, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    """Every runnable `switchyard admin ...` command, as its words."""
+    found = []
+    for name, command in group.commands.items():
+        if isinstance(command, click.Group):
+            found += leaf_commands(command, (*prefix, name))
+        else:
+            found.append((*prefix, name))
+    return found
+
+
+def test_every_admin_command_takes_the_output_flags_after_it() -> None:
+    commands = leaf_commands(admin)
+    assert ("pricing", "list") in commands and ("supervisor",) in commands
+    for words in commands:
+        result = CliRunner().invoke(main, ["admin", *words, "--help"])
+        assert result.exit_code == 0, result.output
+        assert "--table" in result.stdout and "--json" in result.stdout, words
+
+
+async def test_output_flags_work_before_and_after_the_subcommand() -> None:
+    async with coordinator() as running:
+        account = await cli_json(running, "accounts", "create", "flags")
+        for args in (
+            ("--table", "accounts", "list"),
+            ("accounts", "list", "--table"),
+            ("accounts", "--table", "list"),
+        ):
+            result = await cli(running, *args)
+            assert result.exit_code == 0, result.output
+            assert result.stdout.split()[:2] == ["id", "name"], args
+            assert account["id"] in result.stdout
+        shown = await cli(running, "accounts", "show", account["id"], "--table")
+        assert shown.stdout.splitlines()[0].split() == ["id", account["id"]]
+        tree = await cli_json(running, "supervisor", "--json")
+        assert tree["tree"]["path"] == "/root"
+        # The flag nearest the command wins.
+        listed = await cli_json(running, "--table", "accounts", "list", "--json")
+        assert account["id"] in {a["id"] for a in listed["accounts"]}
+
+
+async def test_pricing_list_and_get() -> None:
+    async with coordinator() as running:
+        empty = await cli_json(running, "pricing", "list")
+        assert empty == {"pricing": []}
+        await cli_json(
+            running, "pricing", "set", "org/model-x", "--input", "150", "--output", "600"
+        )
+        await cli_json(
+            running, "pricing", "set", "a-model", "--input", "1", "--output", "2",
+            "--context-length", "4096",
+        )  # fmt: skip
+        model_x = {
+            "model": "org/model-x",
+            "input_micro_usd_per_mtok": 150,
+            "output_micro_usd_per_mtok": 600,
+            "context_length": None,
+        }
+        listed = await cli_json(running, "pricing", "list")
+        assert [p["model"] for p in listed["pricing"]] == ["a-model", "org/model-x"]
+        assert listed["pricing"][1] == model_x
+        assert await cli_json(running, "pricing", "get", "org/model-x") == model_x
+
+        table = await cli(running, "pricing", "list", "--table")
+        header, *rows = table.stdout.splitlines()
+        assert header.split() == [
+            "model", "input_micro_usd_per_mtok", "output_micro_usd_per_mtok", "context_length",
+        ]  # fmt: skip
+        assert [row.split() for row in rows] == [
+            ["a-model", "1", "2", "4096"],
+            ["org/model-x", "150", "600", "-"],
+        ]
+
+        missing = await cli(running, "pricing", "get", "no-such-model")
+        assert missing.exit_code == 1
+        assert "HTTP 404" in missing.stderr and "no-such-model" in missing.stderr
+
+
+async def test_pricing_routes_on_both_stores(store_target: tuple[str | None, str | None]) -> None:
+    url, schema = store_target
+    async with open_store(url, schema=schema) as store, coordinator(store=store) as running:
+        body = {"input_micro_usd_per_mtok": 7, "output_micro_usd_per_mtok": 9}
+        assert (await running.admin.put("/admin/pricing/org/m", json=body)).status_code == 200
+        one = await running.admin.get("/admin/pricing/org/m")
+        assert one.status_code == 200
+        assert one.json() == {"model": "org/m", **body, "context_length": None}
+        listed = await running.admin.get("/admin/pricing")
+        assert listed.json() == {"pricing": [one.json()]}
+
+        unknown = await running.admin.get("/admin/pricing/nope")
+        assert unknown.status_code == 404
+        error = unknown.json()["error"]
+        assert error["code"] == "model_not_found" and "'nope'" in error["message"]
+        assert set(error) == {"message", "type", "param", "code"}
+
+        refused = await httpx.AsyncClient(base_url=running.base_url).get("/admin/pricing")
+        assert refused.status_code == 401

@@ -24,7 +24,7 @@ from ..protocol.codes import CloseCode
 from ..protocol.errors import ApiError, parse_json_body
 from ..runtime import ActorStopped
 from ..storage.errors import UnknownAccount
-from ..storage.models import Account, KeyLimits
+from ..storage.models import Account, KeyLimits, Pricing
 from .admin_auth import require_admin_key
 from .context import coordinator
 
@@ -155,14 +155,31 @@ async def set_pricing(model: str) -> Response:
         body.output_micro_usd_per_mtok,
         context_length=body.context_length,
     )
-    return jsonify(
-        {
-            "model": pricing.model,
-            "input_micro_usd_per_mtok": pricing.input_micro_usd_per_mtok,
-            "output_micro_usd_per_mtok": pricing.output_micro_usd_per_mtok,
-            "context_length": pricing.context_length,
-        }
-    )
+    return jsonify(_pricing_json(pricing))
+
+
+@admin.get("/admin/pricing")
+async def list_pricing() -> Response:
+    prices = await coordinator().store.list_pricing()
+    return jsonify({"pricing": [_pricing_json(p) for p in prices]})
+
+
+@admin.get("/admin/pricing/<path:model>")
+async def get_pricing(model: str) -> Response:
+    pricing = await coordinator().store.get_pricing(model)
+    if pricing is None:
+        message = f"No price is set for model {model!r} (a model without one is free)."
+        raise ApiError(404, message, code="model_not_found")
+    return jsonify(_pricing_json(pricing))
+
+
+def _pricing_json(pricing: Pricing) -> dict[str, Any]:
+    return {
+        "model": pricing.model,
+        "input_micro_usd_per_mtok": pricing.input_micro_usd_per_mtok,
+        "output_micro_usd_per_mtok": pricing.output_micro_usd_per_mtok,
+        "context_length": pricing.context_length,
+    }
 
 
 @admin.get("/admin/providers")
