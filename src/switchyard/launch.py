@@ -156,7 +156,7 @@ async def _dev(settings: Settings, providers: int, api_key: str, out: TextIO) ->
 
 def banner(base_url: str, key: str, admin_key: str, providers: int) -> str:
     """What `dev` prints once its providers are online: keys, a curl line, the SDK line."""
-    origin = "fixed dev-only key" if key == DEMO_API_KEY else "from --api-key"
+    origin = "the same on every start; dev only" if key == DEMO_API_KEY else "from --api-key"
     curl = (
         f"curl -N {base_url}/v1/chat/completions -H 'Authorization: Bearer {key}' "
         "-H 'Content-Type: application/json' "
@@ -165,8 +165,9 @@ def banner(base_url: str, key: str, admin_key: str, providers: int) -> str:
     )
     return (
         f"\nSwitchyard dev coordinator on {base_url} (in-memory store: nothing is kept)\n"
-        f"  simulated providers: {providers} serving {DEMO_MODEL}, which answers any prompt "
-        f"with 'tok0 tok1 ... tok{DEMO_SIM.output_tokens - 1}' (cut at max_tokens)\n"
+        f"  simulated providers: {providers} serving {DEMO_MODEL}\n"
+        f"                       (it answers 'tok0 tok1 ... tok{DEMO_SIM.output_tokens - 1}' "
+        "to any prompt, cut at max_tokens)\n"
         f"  demo API key:        {key}  ($100 of credit; {origin})\n"
         f"  admin key:           {admin_key}\n\n"
         f"Try it:\n  {curl}\n\n"
