@@ -24,6 +24,7 @@ class CloseCode(IntEnum):
     ATTESTATION_REFUSED = 4011
     UNSUPPORTED_VERSION = 4012
     SHUTDOWN = 4013
+    UNSOLICITED_RESPONSE = 4014
 
 
 #: Close codes after which the agent must not reconnect: configuration errors on its side.
