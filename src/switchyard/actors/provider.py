@@ -129,6 +129,7 @@ class ProviderActor(Actor):
         in_use = self._in_use()
         return {
             "id": self.provider_id,
+            "token_id": self.session.token_id,
             "status": self.status,
             "trust": self.trust,
             "routable": self.routable,

@@ -34,6 +34,8 @@ class ProviderSession:
 
     provider_id: str
     owner_account_id: str
+    #: The provider token this connection authenticated with (revoking it closes us).
+    token_id: str
     public_key: str
     attested_trust: str
     register: RegisterFrame
