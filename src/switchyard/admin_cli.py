@@ -249,6 +249,15 @@ def provider_tokens_create(client: AdminClient, account_id: str, name: str) -> N
     click.echo("Store the token now: it cannot be shown again.", err=True)
 
 
+@provider_tokens.command("revoke")
+@click.argument("token_id")
+@pass_client
+def provider_tokens_revoke(client: AdminClient, token_id: str) -> None:
+    """Revoke a provider token; agents connected with it are disconnected at once."""
+    path = f"/admin/provider-tokens/{path_segment(token_id)}"
+    client.emit(client.call("DELETE", path), render_record)
+
+
 @admin.group()
 def pricing() -> None:
     """Per-model prices."""

@@ -252,21 +252,6 @@ async def test_actor_crash_restarts_on_same_socket_and_asks_for_resync() -> None
             await eventually(lambda: _status_is(running, p.provider_id, "online"))
 
 
-async def test_newer_connection_replaces_older() -> None:
-    async with coordinator() as running:
-        _, token = await running.provider_token()
-        key = Ed25519PrivateKey.generate()
-        async with raw_provider(running, token, key) as old:
-            await old.register()
-            async with raw_provider(running, token, key) as new:
-                await new.register()
-                code, _ = await old.closed_with()
-                assert code == CloseCode.PROTOCOL_ERROR
-                await new.pass_challenge()
-                await eventually(lambda: _status_is(running, new.provider_id, "online"))
-                assert len(await running.providers()) == 1
-
-
 async def test_hundred_providers_come_and_go_leaving_nothing_behind() -> None:
     async with coordinator() as running:
         _, token = await running.provider_token()

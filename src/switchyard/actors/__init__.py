@@ -5,7 +5,7 @@ Providers:
 - provider_messages.py   frames in, commands (Dispatch, Cancel, Drain), stream items out
 - provider_inflight.py   in-flight request entries, their deadlines and early ends
 - provider_session.py    ProviderSession (outlives an actor instance), SpeedModel (EWMAs)
-- challenges.py          ChallengeSchedule: nonces, deadlines, misses, verdicts (pure)
+- challenges.py          ChallengeSchedule: nonces, deadlines, misses, late/unsolicited (pure)
 - attestation.py         AttestationVerifier registry: evidence kind → trust level
 
 Scheduling:

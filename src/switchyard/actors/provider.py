@@ -4,6 +4,8 @@ Status: `registering` (until the first challenge passes) → `online` ⇄ `untru
 signature; only a passed challenge restores it) → `draining` → gone (the actor stops).
 A missed challenge deadline makes the provider unroutable until the next success; too
 many misses in a row, or no heartbeat for `heartbeat_misses` intervals, disconnects it.
+A late answer to a missed challenge is ignored; a `challenge_response` with no challenge
+outstanding is a protocol violation that closes the socket (4014) and arms nothing.
 
 The actor pushes its capacity to the scheduler whenever routability or speeds change. It
 never blocks on a consumer: each request's stream channel is bounded, and a consumer
@@ -84,7 +86,11 @@ class ProviderActor(Actor):
         self.last_heartbeat = 0.0
         self.served = 0
         self.challenges = ChallengeSchedule(
-            self.settings, self.provider_id, session.public_key, random.Random()
+            self.settings,
+            self.provider_id,
+            session.public_key,
+            random.Random(),
+            session.retired_nonces,
         )
 
     # -- lifecycle ---------------------------------------------------------------------
@@ -109,6 +115,7 @@ class ProviderActor(Actor):
         self.send_after(self.settings.heartbeat_interval_s, Tick())
 
     async def on_stop(self) -> None:
+        self.challenges.retire()  # a restarted instance ignores the agent's late answer
         for request_id in list(self.inflight):
             self._finish(request_id, gone_end(self.inflight[request_id]))
         try:
@@ -122,6 +129,7 @@ class ProviderActor(Actor):
         in_use = self._in_use()
         return {
             "id": self.provider_id,
+            "token_id": self.session.token_id,
             "status": self.status,
             "trust": self.trust,
             "routable": self.routable,
@@ -288,6 +296,13 @@ class ProviderActor(Actor):
     def _on_challenge_response(self, msg: ChallengeResponseFrame) -> None:
         verdict = self.challenges.answer(msg.nonce, msg.signature, msg.status)
         CHALLENGES.labels(verdict.value).inc()
+        if verdict is Verdict.LATE:
+            return  # answered after its deadline: the miss stands, nothing else happens
+        if verdict is Verdict.UNSOLICITED:
+            # Arms no timer and pushes nothing: a flood of these costs one close.
+            log.warning("provider %s: challenge_response with none outstanding", self.provider_id)
+            self._close(CloseCode.UNSOLICITED_RESPONSE, "no challenge outstanding")
+            return
         if verdict is Verdict.PASSED:
             if self.status in ("registering", "untrusted"):
                 self.status = "online"

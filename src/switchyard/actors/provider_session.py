@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 
 import trio
 
 from ..protocol.frames import RegisterFrame
 from ..settings import ProviderSettings
+from .challenges import RETIRED_NONCES
 from .provider_messages import CloseSocket
 
 DEFAULT_PREFILL_TPS = 2000.0
@@ -33,6 +34,8 @@ class ProviderSession:
 
     provider_id: str
     owner_account_id: str
+    #: The provider token this connection authenticated with (revoking it closes us).
+    token_id: str
     public_key: str
     attested_trust: str
     register: RegisterFrame
@@ -43,6 +46,9 @@ class ProviderSession:
     #: silently — kept here so they survive an actor restart (frames sent before the
     #: agent handles `resync` must not look like someone else's requests).
     closed_ids: OrderedDict[str, None] = field(default_factory=OrderedDict)
+    #: Challenge nonces never answered in time (expired, or outstanding when an instance
+    #: ended): their late answers are ignored once instead of counting as bad signatures.
+    retired_nonces: deque[str] = field(default_factory=lambda: deque(maxlen=RETIRED_NONCES))
 
 
 EWMA_ALPHA = 0.2

@@ -3,9 +3,9 @@
 Run it in-process with ``await ProviderAgent(config).run()`` inside any trio nursery.
 `run()` returns when the agent stops cleanly (after `stop()`, or after the coordinator
 drained it) and raises `AgentFatalError` on a close code that retrying cannot fix
-(4001 unauthorized, 4011 attestation refused, 4012 unsupported version, or an HTTP
-401/403 at the handshake). Every other disconnect is retried with capped exponential
-back-off and jitter. Cancelling the surrounding scope is the hard stop.
+(4001 unauthorized, 4011 attestation refused, 4012 unsupported version, 4015 token
+revoked, or an HTTP 401/403 at the handshake). Every other disconnect is retried with
+capped exponential back-off and jitter. Cancelling the surrounding scope is the hard stop.
 """
 
 from __future__ import annotations

@@ -16,6 +16,7 @@ Consumers:
 
 Providers:
 - provider_ws.py       GET /v1/providers/connect: the provider WebSocket bridge
+- provider_register.py register frame, key proof before replacing a live id, actor start
 
 Operators:
 - admin_auth.py        the admin-key check (constant time), shared by admin blueprints

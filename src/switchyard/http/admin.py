@@ -146,6 +146,28 @@ async def create_provider_token() -> tuple[Response, int]:
     return jsonify({"id": record.id, "token": raw, "prefix": record.prefix}), 201
 
 
+@admin.delete("/admin/provider-tokens/<token_id>")
+async def revoke_provider_token(token_id: str) -> Response:
+    """Revoke a provider token and close every live connection made with it (4015).
+
+    Revoking an already revoked token is a no-op that closes nothing new; a connection
+    still registering when the token is revoked closes itself (see `provider_ws`).
+    """
+    coord = coordinator()
+    record = await coord.store.revoke_provider_token(token_id)
+    disconnected = []
+    for state in coord.system.children_states(PROVIDERS_PATH):
+        if state.get("token_id") != record.id:
+            continue
+        try:
+            ref = coord.system.lookup(f"{PROVIDERS_PATH}/{state['id']}")
+            await ref.send(Disconnect(CloseCode.TOKEN_REVOKED, "provider token revoked"))
+        except (LookupError, ActorStopped):
+            continue  # gone by itself meanwhile
+        disconnected.append(state["id"])
+    return jsonify({"id": record.id, "revoked": True, "disconnected": disconnected})
+
+
 @admin.put("/admin/pricing/<path:model>")
 async def set_pricing(model: str) -> Response:
     body = await _body(SetPricing)

@@ -1,12 +1,14 @@
 """`GET /v1/providers/connect`: the provider WebSocket, bridged into a ProviderActor.
 
-The route only bridges. It authenticates the provider token, takes the `register` frame,
-checks the attestation, starts the provider's actor under the `providers` supervisor,
-then turns inbound frames into messages for that actor and drains the actor's outbound
-channel onto the socket. Bad input gets a `protocol_error` frame and a 4xxx close
-(`protocol/codes.py`); it never reaches the actor. `chunk` and `chunk_batch` frames, the
-per-token path, are checked by hand instead of through pydantic when they have the
-common shape (anything else falls through to pydantic, which has the final word).
+The route only bridges. It authenticates the provider token, admits the provider
+(`provider_register.py`: the `register` frame, attestation, key proof when the provider
+id is already connected, the actor's start under the `providers` supervisor), re-checks
+that the token was not revoked meanwhile, then turns inbound frames into messages for
+that actor and drains the actor's outbound channel onto the socket. Bad input gets a
+`protocol_error` frame and a 4xxx close (`protocol/codes.py`); it never reaches the
+actor. `chunk` and `chunk_batch` frames, the per-token path, are checked by hand instead
+of through pydantic when they have the common shape (anything else falls through to
+pydantic, which has the final word).
 """
 
 from __future__ import annotations
@@ -19,8 +21,6 @@ from typing import Any
 import trio
 from quart import Blueprint, websocket
 
-from ..actors.attestation import AttestationRefused
-from ..actors.provider import ProviderActor
 from ..actors.provider_messages import (
     PROVIDERS_PATH,
     ChunkBatchIn,
@@ -34,7 +34,6 @@ from ..protocol.codes import CloseCode, FrameError
 from ..protocol.frames import (
     MAX_BATCH_CHUNKS,
     MAX_FRAME_BYTES,
-    PROTOCOL_VERSION,
     ChunkBatchFrame,
     ChunkFrame,
     ChunkItem,
@@ -43,29 +42,19 @@ from ..protocol.frames import (
     dump_frame,
     parse_provider_frame,
 )
-from ..protocol.signing import provider_id_for
-from ..runtime import ActorRef, ActorStopped, AskTimeout, ChildSpec, MailboxFull, Restart
+from ..runtime import ActorRef, ActorStopped, MailboxFull
 from ..storage.errors import StoreError
 from .context import bearer_token, coordinator
+from .provider_register import Closed, Outbound, admit
 
 log = logging.getLogger(__name__)
 
 provider_ws = Blueprint("provider_ws", __name__)
 
-REGISTER_TIMEOUT_S = 10.0
 CLOSE_TIMEOUT_S = 5.0
 MAX_ID = 128
 MAX_DELTAS = 65_536
 MAX_ROLE = 32
-
-
-class _Closed(Exception):
-    """The socket must close with `code` (after a protocol_error frame for 4xxx)."""
-
-    def __init__(self, code: int, reason: str) -> None:
-        super().__init__(reason)
-        self.code = code
-        self.reason = reason
 
 
 def parse_inbound(text: str | bytes) -> Any:
@@ -137,89 +126,44 @@ async def connect() -> Any:
     coord = coordinator()
     token = bearer_token(websocket.headers)
     record = await coord.store.lookup_provider_token(token) if token else None
-    if record is None:
+    if not token or record is None:
         return {"error": {"message": "invalid provider token", "type": "unauthorized"}}, 401
     await websocket.accept()
     close = _Closer()
     try:
-        session, outbound = await _register(coord, record.account_id)
-    except _Closed as closed:
+        session, outbound, ref = await admit(coord, record)
+    except Closed as closed:
         await close(closed.code, closed.reason)
         return None
-    await _serve(coord, session, outbound, close)
+    await _serve(coord, session, outbound, ref, close, token)
     return None
 
 
-Outbound = trio.MemoryReceiveChannel[str | CloseSocket]
-
-
-async def _register(coord: Coordinator, owner_account_id: str) -> tuple[ProviderSession, Outbound]:
-    """Read and check the `register` frame; raises _Closed when the provider is refused."""
-    with trio.move_on_after(REGISTER_TIMEOUT_S) as scope:
-        text = await websocket.receive()
-    if scope.cancelled_caught:
-        raise _Closed(CloseCode.PROTOCOL_ERROR, "no register frame in time")
+async def _revoked_meanwhile(coord: Coordinator, token: str) -> bool:
+    """Whether the token was revoked after the handshake (its revocation missed this actor)."""
     try:
-        frame = parse_provider_frame(text)
-    except FrameError as exc:
-        raise _Closed(exc.code, exc.message) from None
-    if not isinstance(frame, RegisterFrame):
-        raise _Closed(CloseCode.PROTOCOL_ERROR, "the first frame must be register")
-    if frame.protocol_version != PROTOCOL_VERSION:
-        raise _Closed(
-            CloseCode.UNSUPPORTED_VERSION,
-            f"protocol version {frame.protocol_version} unsupported (need {PROTOCOL_VERSION})",
-        )
-    try:
-        trust = coord.attestation.trust_for(frame.public_key, frame.attestation)
-    except AttestationRefused as exc:
-        raise _Closed(CloseCode.ATTESTATION_REFUSED, str(exc)) from None
-    provider_id = provider_id_for(frame.public_key)
-    try:
-        await coord.store.upsert_provider(provider_id, owner_account_id, frame.public_key, trust)
+        return await coord.store.lookup_provider_token(token) is None
     except StoreError as exc:
-        raise _Closed(CloseCode.UNAUTHORIZED, f"provider refused: {exc}") from None
-    settings = coord.settings.provider
-    outbound_send, outbound_receive = trio.open_memory_channel[str | CloseSocket](
-        settings.outbound_buffer
-    )
-    session = ProviderSession(
-        provider_id=provider_id,
-        owner_account_id=owner_account_id,
-        public_key=frame.public_key,
-        attested_trust=trust,
-        register=frame,
-        outbound=outbound_send,
-        settings=settings,
-    )
-    return session, outbound_receive
-
-
-async def _replace_existing(coord: Coordinator, path: str) -> None:
-    """A newer connection of the same provider wins: close the older one first."""
-    try:
-        old = coord.system.lookup(path)
-    except LookupError:
-        return
-    with contextlib.suppress(ActorStopped, AskTimeout):
-        await old.ask(Disconnect(CloseCode.PROTOCOL_ERROR, "replaced by a newer connection"))
-    await coord.system.stop(path)  # returns once the old actor is gone and its name free
+        log.warning("provider token not re-checked: %s", exc)
+        return False
 
 
 async def _serve(
-    coord: Coordinator, session: ProviderSession, outbound: Outbound, close: _Closer
+    coord: Coordinator,
+    session: ProviderSession,
+    outbound: Outbound,
+    ref: ActorRef,
+    close: _Closer,
+    token: str,
 ) -> None:
     path = f"{PROVIDERS_PATH}/{session.provider_id}"
-    await _replace_existing(coord, path)
-
-    def factory() -> ProviderActor:
-        return ProviderActor(session)
-
-    spec = ChildSpec(session.provider_id, factory, restart=Restart.TRANSIENT, mailbox_size=4096)
-    ref = await coord.system.spawn(spec, parent=PROVIDERS_PATH)
     log.info("provider %s connected (trust %s)", session.provider_id, session.attested_trust)
     try:
-        closed: _Closed | None = None
+        # Revocation closes the actors it finds; this one may have started just after.
+        if await _revoked_meanwhile(coord, token):
+            with contextlib.suppress(ActorStopped):
+                await ref.send(Disconnect(CloseCode.TOKEN_REVOKED, "provider token revoked"))
+        closed: Closed | None = None
         async with trio.open_nursery() as nursery:
             nursery.start_soon(_write, outbound, nursery.cancel_scope, close)
             closed = await _read(ref)
@@ -238,7 +182,7 @@ async def _serve(
         log.info("provider %s disconnected", session.provider_id)
 
 
-async def _read(ref: ActorRef) -> _Closed:
+async def _read(ref: ActorRef) -> Closed:
     """Pump inbound frames into the actor until the socket or the actor goes away."""
     receive = websocket._get_current_object().receive  # resolved once, not once a frame
     while True:
@@ -246,9 +190,9 @@ async def _read(ref: ActorRef) -> _Closed:
         try:
             message = parse_inbound(text)
         except FrameError as exc:
-            return _Closed(exc.code, exc.message)
+            return Closed(exc.code, exc.message)
         if isinstance(message, RegisterFrame):
-            return _Closed(CloseCode.DUPLICATE_REGISTER, "already registered")
+            return Closed(CloseCode.DUPLICATE_REGISTER, "already registered")
         if ref.alive:
             try:
                 ref.tell(message)  # no scheduling point per frame while the mailbox has room
@@ -258,7 +202,7 @@ async def _read(ref: ActorRef) -> _Closed:
         try:
             await ref.send(message)  # waits for room; a stopped actor raises ActorStopped
         except ActorStopped:
-            return _Closed(CloseCode.SHUTDOWN, "provider session ended")
+            return Closed(CloseCode.SHUTDOWN, "provider session ended")
 
 
 async def _write(outbound: Outbound, scope: trio.CancelScope, close: _Closer) -> None:

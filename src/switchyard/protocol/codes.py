@@ -24,11 +24,19 @@ class CloseCode(IntEnum):
     ATTESTATION_REFUSED = 4011
     UNSUPPORTED_VERSION = 4012
     SHUTDOWN = 4013
+    UNSOLICITED_RESPONSE = 4014
+    TOKEN_REVOKED = 4015
+    KEY_NOT_PROVEN = 4016
 
 
 #: Close codes after which the agent must not reconnect: configuration errors on its side.
 FATAL_CLOSE_CODES: frozenset[int] = frozenset(
-    {CloseCode.UNAUTHORIZED, CloseCode.ATTESTATION_REFUSED, CloseCode.UNSUPPORTED_VERSION}
+    {
+        CloseCode.UNAUTHORIZED,
+        CloseCode.ATTESTATION_REFUSED,
+        CloseCode.UNSUPPORTED_VERSION,
+        CloseCode.TOKEN_REVOKED,
+    }
 )
 
 
