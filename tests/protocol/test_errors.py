@@ -142,6 +142,14 @@ def test_size_limit_is_413() -> None:
     assert info.value.status == 413 and info.value.anthropic_type == "request_too_large"
 
 
+def test_size_limit_counts_utf8_bytes_of_text_bodies() -> None:
+    body = '{"model": "m", "prompt": "' + "€" * 30 + '"}'  # 58 characters, 118 bytes
+    with pytest.raises(ApiError) as info:
+        parse_json_body(body, CompletionRequest, max_bytes=100)
+    assert info.value.status == 413
+    assert parse_json_body(body, CompletionRequest, max_bytes=118).prompt == "€" * 30
+
+
 # ----------------------------------------------------------------- fuzzing
 
 KEYS = [

@@ -156,6 +156,16 @@ def request_too_large(limit_bytes: int) -> ApiError:
     )
 
 
+def request_frame_too_large(limit_bytes: int) -> ApiError:
+    """413: the request is within the body limit, but its frame to a provider would not be."""
+    return ApiError(
+        413,
+        f"The request is too large to send to a provider: its frame would exceed the limit "
+        f"of {limit_bytes} bytes.",
+        code="request_too_large",
+    )
+
+
 def rate_limited(retry_after: float, message: str = "Rate limit exceeded.") -> ApiError:
     """429 with a `Retry-After`."""
     return ApiError(429, message, code="rate_limit_exceeded", retry_after=retry_after)
@@ -229,10 +239,11 @@ def _reject_constant(name: str) -> Any:
 def parse_json_body(raw: bytes | str, model_cls: type[M], *, max_bytes: int | None = None) -> M:
     """Parse and validate a JSON request body; raises `ApiError` (413 or 400), nothing else.
 
-    Rejects bodies over `max_bytes` (413), empty bodies, malformed JSON (including NaN and
-    Infinity), JSON that is not an object, and anything `model_cls` refuses.
+    Rejects bodies over `max_bytes` of UTF-8 (413), empty bodies, malformed JSON (including
+    NaN and Infinity), JSON that is not an object, and anything `model_cls` refuses.
     """
-    if max_bytes is not None and len(raw) > max_bytes:
+    size = len(raw) if isinstance(raw, bytes) else len(raw.encode("utf-8", "surrogatepass"))
+    if max_bytes is not None and size > max_bytes:
         raise request_too_large(max_bytes)
     if not raw.strip():
         raise invalid_request("The request body is empty; expected a JSON object.")
