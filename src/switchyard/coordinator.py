@@ -28,6 +28,7 @@ from .inference.keys import ApiKeyCache
 from .inference.ratelimit import RateLimiter
 from .metrics import STORE_LATENCY
 from .protocol.codes import CloseCode
+from .protocol.limits import MAX_REQUEST_HEAD_BYTES, WEBSOCKET_MAX_MESSAGE_SIZE
 from .runtime import ActorRef, ActorSystem, ChildSpec, MailboxFull, Strategy, Supervisor
 from .settings import Settings
 from .storage import open_store
@@ -157,8 +158,8 @@ async def serve_http(
     config.accesslog = None
     config.errorlog = logging.getLogger("hypercorn.error")
     config.graceful_timeout = 5.0  # after Coordinator.drain: only stragglers are left
-    config.websocket_max_message_size = 2 * 1024 * 1024  # we refuse > 1 MiB with 4005
-    config.h11_max_incomplete_size = 64 * 1024  # request line + headers
+    config.websocket_max_message_size = WEBSOCKET_MAX_MESSAGE_SIZE  # see protocol/limits.py
+    config.h11_max_incomplete_size = MAX_REQUEST_HEAD_BYTES
     config.keep_alive_timeout = 75.0
     config.backlog = 4096  # a burst of consumers must not overflow the accept queue (100)
     app = create_app(coord)

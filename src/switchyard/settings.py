@@ -9,6 +9,8 @@ import os
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
+from .protocol.limits import DEFAULT_MAX_BODY_BYTES
+
 
 @dataclass(frozen=True)
 class ProviderSettings:
@@ -36,7 +38,7 @@ class Settings:
     database_url: str | None = None
     database_schema: str | None = None  # Postgres schema to use (created if missing)
     admin_key: str | None = None
-    max_body_bytes: int = 4 * 1024 * 1024
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES  # consumer bodies; see protocol/limits.py
     request_timeout_s: float = 300.0
     shutdown_grace_s: float = 30.0  # SIGTERM: how long running requests may finish
     reserve_timeout_s: float = 30.0  # how long a request may wait in the queue for a slot

@@ -18,7 +18,6 @@ from switchyard.agent.backend import Event
 from switchyard.agent.outbox import Deltas, Outbox
 from switchyard.agent.streaming import MAX_CHARS_PER_FRAME, stream_request
 from switchyard.protocol.frames import (
-    MAX_FRAME_BYTES,
     ChatRequestBody,
     ChunkBatchFrame,
     ChunkFrame,
@@ -29,6 +28,7 @@ from switchyard.protocol.frames import (
     dump_frame,
     parse_provider_frame,
 )
+from switchyard.protocol.limits import MAX_PROVIDER_FRAME_BYTES
 
 
 @dataclass(eq=False)
@@ -216,7 +216,7 @@ async def test_oversized_tokens_split_into_frames_under_the_limit() -> None:
     text = "\x00" * (MAX_CHARS_PER_FRAME * 2 + 5)  # each char is a 6-byte JSON escape
     backends = {f"r{i}": ScriptedBackend([text, "end"]) for i in range(3)}
     wire = await run_requests(0.001, backends)
-    assert all(len(raw.encode()) <= MAX_FRAME_BYTES for _, raw, _ in wire.frames)
+    assert all(len(raw.encode()) <= MAX_PROVIDER_FRAME_BYTES for _, raw, _ in wire.frames)
     for request_id in backends:
         assert wire.text(request_id) == text + "end"
 

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ValidationError
 from switchyard.protocol import errors
 from switchyard.protocol.anthropic_api import MessagesRequest, messages_to_normalized
 from switchyard.protocol.errors import ApiError, parse_json_body, validation_error_to_api_error
-from switchyard.protocol.frames import ChatRequestBody
+from switchyard.protocol.frames import ChatRequestBody, dump_request_body
 from switchyard.protocol.openai_api import (
     ChatCompletionRequest,
     CompletionRequest,
@@ -142,6 +142,44 @@ def test_size_limit_is_413() -> None:
     assert info.value.status == 413 and info.value.anthropic_type == "request_too_large"
 
 
+@pytest.mark.parametrize(
+    ("raw", "param"),
+    [
+        (b'{"model": "m", "messages": [{"role": "user", "content": "a\\udc00"}]}',
+         "messages[0].content"),
+        (b'{"model": "m", "messages": [{"role": "user", "content": [{"type": "text", '
+         b'"text": "ok"}, {"type": "text", "text": "\\uD800"}]}]}',
+         "messages[0].content[1].text"),
+        (b'{"model": "m", "messages": [], "stop": ["x", "\\udfff\\ud800"]}', "stop[1]"),
+        (b'{"model": "m", "messages": [], "tools": [{"d\\udc00": 1}]}', "tools[0]"),
+        (b'{"\\udc00": 1, "model": "m", "messages": []}', None),
+    ],
+)  # fmt: skip
+def test_lone_surrogates_are_400_naming_the_parameter(raw: bytes, param: str | None) -> None:
+    with pytest.raises(ApiError) as info:
+        parse_json_body(raw, ChatCompletionRequest)
+    err = info.value
+    assert (err.status, err.type, err.param) == (400, "invalid_request_error", param)
+    assert "surrogate" in err.message
+    json.dumps(err.openai_body(), ensure_ascii=False).encode()  # renders as valid UTF-8
+
+
+def test_surrogate_pairs_and_escaped_backslashes_are_fine() -> None:
+    raw = b'{"model": "m", "prompt": "\\ud83d\\ude00 and \\\\udc00", "stop": ["\\\\uD800"]}'
+    req = parse_json_body(raw, CompletionRequest)
+    assert req.prompt == "\U0001f600 and \\udc00"
+    assert req.stop == ["\\uD800"]
+    dump_request_body(completion_to_normalized(req))
+
+
+def test_size_limit_counts_utf8_bytes_of_text_bodies() -> None:
+    body = '{"model": "m", "prompt": "' + "€" * 30 + '"}'  # 58 characters, 118 bytes
+    with pytest.raises(ApiError) as info:
+        parse_json_body(body, CompletionRequest, max_bytes=100)
+    assert info.value.status == 413
+    assert parse_json_body(body, CompletionRequest, max_bytes=118).prompt == "€" * 30
+
+
 # ----------------------------------------------------------------- fuzzing
 
 KEYS = [
@@ -157,6 +195,7 @@ SCALARS = (
     | st.floats()
     | st.text(max_size=12)
     | st.sampled_from(["user", "assistant", "system", "developer", "tool", "text", "image", "m"])
+    | st.sampled_from(["\udc00", "a\ud800b", "\ud83d\ude00"])  # lone surrogates, a pair
 )
 JSON = st.recursive(
     SCALARS,
@@ -221,6 +260,7 @@ def check_only_api_errors(raw: bytes) -> None:
             continue
         body: Any = normalize(req)  # type: ignore[operator]
         assert isinstance(body, ChatRequestBody) and body.messages
+        dump_request_body(body)  # and can be sent to a provider
 
 
 @settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])

@@ -8,7 +8,6 @@ import pytest
 
 from switchyard.protocol.codes import CloseCode, FrameError
 from switchyard.protocol.frames import (
-    MAX_FRAME_BYTES,
     Attestation,
     CancelFrame,
     ChallengeFrame,
@@ -29,8 +28,16 @@ from switchyard.protocol.frames import (
     ResyncFrame,
     Usage,
     dump_frame,
+    dump_inference_request,
+    dump_request_body,
     parse_coordinator_frame,
     parse_provider_frame,
+)
+from switchyard.protocol.limits import (
+    INFERENCE_ENVELOPE_BYTES,
+    MAX_COORDINATOR_FRAME_BYTES,
+    MAX_PROVIDER_FRAME_BYTES,
+    MAX_REQUEST_BODY_JSON_BYTES,
 )
 
 KEY = "BCNT6nOOSVzqRPUuT7naDDCbgk1+pPriJe8bi/1VGDI="
@@ -161,12 +168,54 @@ def test_bad_provider_frames_map_to_close_codes(text: str | bytes, code: int) ->
 
 
 def test_oversized_frames() -> None:
-    assert code_of("x" * (MAX_FRAME_BYTES + 1)) == CloseCode.FRAME_TOO_LARGE
+    assert code_of("x" * (MAX_PROVIDER_FRAME_BYTES + 1)) == CloseCode.FRAME_TOO_LARGE
     # under the limit in characters but over it in UTF-8 bytes
-    assert code_of("é" * (MAX_FRAME_BYTES // 2 + 1)) == CloseCode.FRAME_TOO_LARGE
-    content = "a" * (MAX_FRAME_BYTES - 200)
+    assert code_of("é" * (MAX_PROVIDER_FRAME_BYTES // 2 + 1)) == CloseCode.FRAME_TOO_LARGE
+    content = "a" * (MAX_PROVIDER_FRAME_BYTES - 200)
     ok = dump_frame(ChunkFrame(request_id="r", deltas=[ChunkDelta(content=content)]))
     assert parse_provider_frame(ok).deltas[0].content == content
+
+
+def _inference_text(prompt: str, request_id: str = "req_1", model: str = "m") -> str:
+    body = ChatRequestBody(messages=[{"role": "user", "content": prompt}], max_tokens=5)
+    return dump_inference_request(request_id, model, dump_request_body(body).decode(), 1.5)
+
+
+def test_coordinator_frames_may_carry_what_a_consumer_may_send() -> None:
+    # 400,000 euro signs: 1.2 MB of UTF-8, over the provider frame limit, fine this way.
+    text = _inference_text("€" * 400_000)
+    assert len(text.encode()) > MAX_PROVIDER_FRAME_BYTES
+    frame = parse_coordinator_frame(text)
+    assert isinstance(frame, InferenceRequestFrame)
+    assert frame.request.messages[0].content == "€" * 400_000
+    assert frame.request_id == "req_1" and frame.model == "m" and frame.deadline == 1.5
+    # A coordinator frame is measured in bytes too: fewer characters than the limit is
+    # not enough.
+    over = _inference_text("€" * (MAX_COORDINATOR_FRAME_BYTES // 3))
+    assert len(over) < MAX_COORDINATOR_FRAME_BYTES < len(over.encode())
+    with pytest.raises(FrameError) as info:
+        parse_coordinator_frame(over)
+    assert info.value.code == CloseCode.FRAME_TOO_LARGE
+
+
+def test_inference_request_text_is_the_frame_dump_frame_would_send() -> None:
+    frame = COORDINATOR_FRAMES[2]
+    assert isinstance(frame, InferenceRequestFrame)
+    body_json = dump_request_body(frame.request).decode()
+    text = dump_inference_request(frame.request_id, frame.model, body_json, frame.deadline)
+    assert json.loads(text) == json.loads(dump_frame(frame))
+    assert parse_coordinator_frame(text) == frame
+
+
+def test_the_envelope_bound_holds_for_the_largest_ids_and_names() -> None:
+    body_json = dump_request_body(
+        ChatRequestBody(messages=[{"role": "user", "content": "x"}], max_tokens=1)
+    )
+    # Control characters are the longest escapes (6 bytes each); 4-byte characters too.
+    for char in ("\x01", "😀"):
+        text = _inference_text("x", request_id=char * 128, model=char * 200)
+        assert len(text.encode()) - len(body_json) <= INFERENCE_ENVELOPE_BYTES
+    assert MAX_REQUEST_BODY_JSON_BYTES + INFERENCE_ENVELOPE_BYTES == MAX_COORDINATOR_FRAME_BYTES
 
 
 @pytest.mark.parametrize(

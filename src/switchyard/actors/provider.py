@@ -34,10 +34,10 @@ from ..protocol.frames import (
     DrainFrame,
     ErrorFrame,
     HeartbeatFrame,
-    InferenceRequestFrame,
     RegisteredFrame,
     ResyncFrame,
     dump_frame,
+    dump_inference_request,
 )
 from ..runtime import Actor, MailboxFull, Refusal
 from .challenges import ChallengeSchedule, Verdict
@@ -200,13 +200,8 @@ class ProviderActor(Actor):
         now = trio.current_time()
         deadline = now + max(0.0, msg.deadline_unix - time.time())
         self.inflight[msg.request_id] = Inflight(msg.model, msg.stream, now, deadline)
-        self._send(
-            InferenceRequestFrame(
-                request_id=msg.request_id,
-                model=msg.model,
-                request=msg.body,
-                deadline=msg.deadline_unix,
-            )
+        self._send_text(
+            dump_inference_request(msg.request_id, msg.model, msg.body_json, msg.deadline_unix)
         )
         return True
 
@@ -376,8 +371,11 @@ class ProviderActor(Actor):
             log.warning("provider %s: capacity push failed: %s", self.provider_id, exc)
 
     def _send(self, frame: Any) -> None:
+        self._send_text(dump_frame(frame))
+
+    def _send_text(self, text: str) -> None:
         try:
-            self.session.outbound.send_nowait(dump_frame(frame))
+            self.session.outbound.send_nowait(text)
         except trio.WouldBlock:
             self._close(CloseCode.PROTOCOL_ERROR, "provider is not reading its socket")
         except (trio.BrokenResourceError, trio.ClosedResourceError):

@@ -13,8 +13,6 @@ from typing import Any
 
 import trio
 
-from ..protocol.frames import ChatRequestBody
-
 #: Where provider actors live in the supervision tree.
 PROVIDERS_PATH = "/root/providers"
 
@@ -61,11 +59,15 @@ class StreamEnd:
 
 @dataclass(frozen=True)
 class Dispatch:
-    """Send a request to this provider; its stream comes back on `stream`."""
+    """Send a request to this provider; its stream comes back on `stream`.
+
+    `body_json` is the normalized request's wire JSON (`frames.dump_request_body`),
+    serialized and size-checked once for all attempts.
+    """
 
     request_id: str
     model: str
-    body: ChatRequestBody
+    body_json: str
     deadline_unix: float
     stream: trio.MemorySendChannel[StreamChunk | StreamEnd] = field(repr=False)
 

@@ -23,7 +23,6 @@ from trio_websocket import ConnectionRejected, HandshakeError, open_websocket_ur
 
 from switchyard.protocol.codes import CloseCode
 from switchyard.protocol.frames import (
-    MAX_FRAME_BYTES,
     MAX_MODELS,
     PROTOCOL_VERSION,
     Attestation,
@@ -31,6 +30,7 @@ from switchyard.protocol.frames import (
     RegisteredFrame,
     RegisterFrame,
 )
+from switchyard.protocol.limits import MAX_COORDINATOR_FRAME_BYTES
 from switchyard.protocol.signing import provider_id_for, public_key_b64
 
 from .backend import Backend, BackendError, ModelInfo
@@ -166,7 +166,7 @@ class ProviderAgent:
                     extra_headers=headers,
                     connect_timeout=self.config.connect_timeout_s,
                     disconnect_timeout=5.0,
-                    max_message_size=MAX_FRAME_BYTES,
+                    max_message_size=MAX_COORDINATOR_FRAME_BYTES,  # what it may send us
                 ) as ws:
                     self._connect_scope = None
                     served = await Session(self, ws, self._register).run()

@@ -33,8 +33,10 @@ from ..protocol.errors import (
     invalid_request,
     parse_json_body,
     rate_limited,
+    request_frame_too_large,
 )
-from ..protocol.frames import MAX_FRAME_BYTES, ChatRequestBody
+from ..protocol.frames import ChatRequestBody, dump_request_body
+from ..protocol.limits import MAX_COORDINATOR_FRAME_BYTES, MAX_REQUEST_BODY_JSON_BYTES
 from ..protocol.openai_api import (
     ChatCompletionRequest,
     CompletionRequest,
@@ -75,8 +77,9 @@ def estimate_prompt_tokens(body: ChatRequestBody) -> int:
 def make_job(model: str, body: ChatRequestBody) -> Job:
     settings = coordinator().settings
     g.model = model
-    if len(body.model_dump_json()) > MAX_FRAME_BYTES - 4096:
-        raise ApiError(413, "The request is too large to send to a provider.", code="too_large")
+    wire = dump_request_body(body)  # serialized once; every attempt's frame reuses it
+    if len(wire) > MAX_REQUEST_BODY_JSON_BYTES:
+        raise request_frame_too_large(MAX_COORDINATOR_FRAME_BYTES)
     trust = request.headers.get(TRUST_HEADER, "self_signed").strip().lower()
     try:
         Trust.parse(trust)
@@ -88,6 +91,7 @@ def make_job(model: str, body: ChatRequestBody) -> Job:
     return Job(
         model=model,
         body=body,
+        body_json=wire.decode(),
         prompt_tokens=estimate_prompt_tokens(body),
         deadline=now + settings.request_timeout_s,
         reserve_deadline=now + settings.reserve_timeout_s,

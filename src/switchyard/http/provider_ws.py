@@ -33,15 +33,16 @@ from ..coordinator import Coordinator
 from ..protocol.codes import CloseCode, FrameError
 from ..protocol.frames import (
     MAX_BATCH_CHUNKS,
-    MAX_FRAME_BYTES,
     ChunkBatchFrame,
     ChunkFrame,
     ChunkItem,
     ProtocolErrorFrame,
     RegisterFrame,
     dump_frame,
+    frame_too_large,
     parse_provider_frame,
 )
+from ..protocol.limits import MAX_PROVIDER_FRAME_BYTES
 from ..runtime import ActorRef, ActorStopped, MailboxFull
 from ..storage.errors import StoreError
 from .context import bearer_token, coordinator
@@ -59,8 +60,8 @@ MAX_ROLE = 32
 
 def parse_inbound(text: str | bytes) -> Any:
     """A provider frame as the actor wants it; raises FrameError on anything bad."""
-    if len(text) > MAX_FRAME_BYTES:
-        raise FrameError(CloseCode.FRAME_TOO_LARGE, f"frame exceeds {MAX_FRAME_BYTES} bytes")
+    if len(text) > MAX_PROVIDER_FRAME_BYTES:
+        raise frame_too_large(MAX_PROVIDER_FRAME_BYTES)
     # A `\ud...` escape may be a lone surrogate, which only pydantic rejects properly.
     if isinstance(text, str) and text.startswith('{"type":"chunk'):
         chunk = None if "\\ud" in text or "\\uD" in text else _fast_chunks(text)

@@ -50,6 +50,7 @@ class Job:
 
     model: str
     body: ChatRequestBody
+    body_json: str  # `body` on the wire (`frames.dump_request_body`), sent by every attempt
     prompt_tokens: int
     deadline: float  # trio clock
     reserve_deadline: float  # trio clock; waiting for a slot gives up here
@@ -151,7 +152,7 @@ class RelaySession:
             dispatch = Dispatch(
                 request_id=request_id,
                 model=job.model,
-                body=job.body,
+                body_json=job.body_json,
                 deadline_unix=time.time() + max(0.0, job.deadline - trio.current_time()),
                 stream=send,
             )

@@ -2,7 +2,9 @@
 
 Provider wire protocol (README, "Trust and the wire protocol"):
   frames.py    pydantic models for every frame, ProviderFrame/CoordinatorFrame unions,
-               parse_provider_frame / parse_coordinator_frame / dump_frame, MAX_FRAME_BYTES
+               parse_provider_frame / parse_coordinator_frame / dump_frame,
+               dump_request_body / dump_inference_request (a body serialized once)
+  limits.py    every size limit in bytes: body, request head, frames each way, WebSocket
   codes.py     CloseCode (4xxx close codes), FATAL_CLOSE_CODES, FrameError
   signing.py   Ed25519 identity and challenge signing: provider_id_for, sign/verify_challenge
 

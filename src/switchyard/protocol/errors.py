@@ -15,12 +15,16 @@ optional `param`, `code` and `retry_after`. The same error renders in two shapes
 `parse_json_body` turns raw request bytes into a validated pydantic model or raises a 4xx
 `ApiError`; `validation_error_to_api_error` names the offending parameter
 (`messages[0].content`) and reuses pydantic's human message, never the input value.
+It also refuses, naming the parameter, any string (or object key) holding a lone UTF-16
+surrogate: JSON can escape one (`"\\udc00"`) and Python decodes it into a `str` that
+cannot be encoded as UTF-8, so it could reach neither a provider nor the database.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import re
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -156,6 +160,16 @@ def request_too_large(limit_bytes: int) -> ApiError:
     )
 
 
+def request_frame_too_large(limit_bytes: int) -> ApiError:
+    """413: the request is within the body limit, but its frame to a provider would not be."""
+    return ApiError(
+        413,
+        f"The request is too large to send to a provider: its frame would exceed the limit "
+        f"of {limit_bytes} bytes.",
+        code="request_too_large",
+    )
+
+
 def rate_limited(retry_after: float, message: str = "Rate limit exceeded.") -> ApiError:
     """429 with a `Retry-After`."""
     return ApiError(429, message, code="rate_limit_exceeded", retry_after=retry_after)
@@ -226,13 +240,59 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
+#: How a lone surrogate gets into decoded JSON: a `\\uD800`-`\\uDFFF` escape (raw surrogate
+#: bytes are invalid UTF-8, which `json.loads` refuses by itself).
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89abcdefABCDEF]")
+_SURROGATE = re.compile("[\ud800-\udfff]")  # json.loads joins valid pairs: any left is lone
+
+
+def lone_surrogate_at(data: Any) -> tuple[int | str, ...] | None:
+    """Where the first string of decoded JSON holding a lone surrogate is, else None.
+
+    A bad object key is reported at the object that holds it. Iterative, so nesting as deep
+    as `json.loads` allows cannot overflow the stack.
+    """
+    stack: list[tuple[tuple[int | str, ...], Any]] = [((), data)]
+    while stack:
+        loc, value = stack.pop()
+        if isinstance(value, str):
+            if _SURROGATE.search(value):
+                return loc
+        elif isinstance(value, dict):
+            if any(_SURROGATE.search(key) for key in value):
+                return loc
+            stack.extend(((*loc, k), v) for k, v in reversed(value.items()))
+        elif isinstance(value, list):
+            stack.extend(((*loc, i), v) for i, v in reversed(list(enumerate(value))))
+    return None
+
+
+def _check_unicode(raw: bytes | str, data: Any) -> None:
+    """400 naming the parameter when a string of the body holds a lone surrogate."""
+    if isinstance(raw, bytes) and not _SURROGATE_ESCAPE.search(raw):
+        return  # the common case: no escape that could produce one
+    loc = lone_surrogate_at(data)
+    if loc is None:
+        return
+    param = _param_from_loc(loc)
+    where = f"'{param}'" if param else "the request body"
+    raise invalid_request(
+        f"Invalid value for {where}: it contains a lone UTF-16 surrogate escape "
+        "(\\ud800-\\udfff without its pair), which is not valid Unicode text.",
+        param=param,
+        code="invalid_value",
+    )
+
+
 def parse_json_body(raw: bytes | str, model_cls: type[M], *, max_bytes: int | None = None) -> M:
     """Parse and validate a JSON request body; raises `ApiError` (413 or 400), nothing else.
 
-    Rejects bodies over `max_bytes` (413), empty bodies, malformed JSON (including NaN and
-    Infinity), JSON that is not an object, and anything `model_cls` refuses.
+    Rejects bodies over `max_bytes` of UTF-8 (413), empty bodies, malformed JSON (including
+    NaN and Infinity), JSON that is not an object, lone surrogates, and anything `model_cls`
+    refuses.
     """
-    if max_bytes is not None and len(raw) > max_bytes:
+    size = len(raw) if isinstance(raw, bytes) else len(raw.encode("utf-8", "surrogatepass"))
+    if max_bytes is not None and size > max_bytes:
         raise request_too_large(max_bytes)
     if not raw.strip():
         raise invalid_request("The request body is empty; expected a JSON object.")
@@ -244,6 +304,7 @@ def parse_json_body(raw: bytes | str, model_cls: type[M], *, max_bytes: int | No
         ) from None
     if not isinstance(data, dict):
         raise invalid_request("The request body must be a JSON object.", code="invalid_json")
+    _check_unicode(raw, data)
     try:
         return model_cls.model_validate(data)
     except ValidationError as exc:

@@ -3,6 +3,10 @@
 Frames are strict (no type coercion, e.g. `"1"` is not an int and `true` is not a number),
 reject unknown fields, reject NaN/Infinity, and bound every string and list, so that a
 hostile or buggy peer can only ever produce a `FrameError`, never an exception elsewhere.
+Size limits (in bytes, see `limits.py`) differ by direction: a coordinator frame may carry
+a consumer's whole prompt, a provider frame only tokens and reports. The body of an
+`inference_request` is serialized once (`dump_request_body`) and its frame built around
+that text (`dump_inference_request`), so measuring it costs no second serialization.
 Strings that a peer may get wrong in a way that is a *trust* question rather than a *syntax*
 question (the nonce and signature in a challenge_response) are only length-bounded: a bad
 one is a failed challenge, not a protocol error.
@@ -26,9 +30,9 @@ from pydantic import (
 )
 
 from .codes import CloseCode, FrameError
+from .limits import MAX_COORDINATOR_FRAME_BYTES, MAX_PROVIDER_FRAME_BYTES
 
 PROTOCOL_VERSION = 1
-MAX_FRAME_BYTES = 1024 * 1024
 MAX_MODELS = 64
 MAX_SLOTS = 1024
 MAX_TOKENS_LIMIT = 1_000_000
@@ -247,14 +251,19 @@ class ChallengeFrame(Frame):
     deadline: NonNegFinite
 
 
-class InferenceRequestFrame(Frame):
-    """Work for the provider; `deadline` is unix epoch seconds."""
+class InferenceEnvelope(Frame):
+    """An `inference_request` without its body (see `dump_inference_request`)."""
 
     type: Literal["inference_request"] = "inference_request"
     request_id: Id
     model: ModelId
-    request: ChatRequestBody
     deadline: NonNegFinite
+
+
+class InferenceRequestFrame(InferenceEnvelope):
+    """Work for the provider; `deadline` is unix epoch seconds."""
+
+    request: ChatRequestBody
 
 
 class CancelFrame(Frame):
@@ -312,10 +321,15 @@ COORDINATOR_FRAME_ADAPTER: TypeAdapter[CoordinatorFrame] = TypeAdapter(Coordinat
 # ----------------------------------------------------------------- parse / dump
 
 
-def _frame_bytes(text: str | bytes) -> bytes:
-    """Encode and size-check a raw frame, raising FrameError."""
-    if len(text) > MAX_FRAME_BYTES:
-        raise FrameError(CloseCode.FRAME_TOO_LARGE, f"frame exceeds {MAX_FRAME_BYTES} bytes")
+def frame_too_large(limit: int) -> FrameError:
+    """The error for a frame over `limit` bytes (close code 4005)."""
+    return FrameError(CloseCode.FRAME_TOO_LARGE, f"frame exceeds {limit} bytes")
+
+
+def _frame_bytes(text: str | bytes, limit: int) -> bytes:
+    """Encode and size-check (in UTF-8 bytes) a raw frame, raising FrameError."""
+    if len(text) > limit:  # a character is at least one byte: too large for sure
+        raise frame_too_large(limit)
     if isinstance(text, bytes):
         data = text
     else:
@@ -323,8 +337,8 @@ def _frame_bytes(text: str | bytes) -> bytes:
             data = text.encode("utf-8")
         except UnicodeEncodeError as exc:
             raise FrameError(CloseCode.INVALID_JSON, "frame is not valid UTF-8 text") from exc
-    if len(data) > MAX_FRAME_BYTES:
-        raise FrameError(CloseCode.FRAME_TOO_LARGE, f"frame exceeds {MAX_FRAME_BYTES} bytes")
+    if len(data) > limit:
+        raise frame_too_large(limit)
     return data
 
 
@@ -349,8 +363,8 @@ def _describe(exc: ValidationError) -> FrameError:
     return FrameError(CloseCode.VALIDATION_FAILED, "; ".join(parts)[:4096])
 
 
-def _parse(adapter: TypeAdapter[Any], text: str | bytes) -> Any:
-    data = _frame_bytes(text)
+def _parse(adapter: TypeAdapter[Any], text: str | bytes, limit: int) -> Any:
+    data = _frame_bytes(text, limit)
     try:
         return adapter.validate_json(data)
     except ValidationError as exc:
@@ -361,14 +375,32 @@ def _parse(adapter: TypeAdapter[Any], text: str | bytes) -> Any:
 
 def parse_provider_frame(text: str | bytes) -> ProviderFrame:
     """Parse a provider→coordinator frame; raises FrameError (never anything else)."""
-    return _parse(PROVIDER_FRAME_ADAPTER, text)
+    return _parse(PROVIDER_FRAME_ADAPTER, text, MAX_PROVIDER_FRAME_BYTES)
 
 
 def parse_coordinator_frame(text: str | bytes) -> CoordinatorFrame:
     """Parse a coordinator→provider frame; raises FrameError (never anything else)."""
-    return _parse(COORDINATOR_FRAME_ADAPTER, text)
+    return _parse(COORDINATOR_FRAME_ADAPTER, text, MAX_COORDINATOR_FRAME_BYTES)
 
 
 def dump_frame(frame: Frame) -> str:
     """Serialize a frame to its wire text (fields that are None are omitted)."""
     return frame.model_dump_json(exclude_none=True)
+
+
+def dump_request_body(body: ChatRequestBody) -> bytes:
+    """A request body's wire JSON as UTF-8: its length is what it adds to a frame.
+
+    Serialize a body once with this, check its size, and build each attempt's frame around
+    the text with `dump_inference_request`.
+    """
+    return body.__pydantic_serializer__.to_json(body, exclude_none=True)
+
+
+def dump_inference_request(request_id: str, model: str, body_json: str, deadline: float) -> str:
+    """The wire text of an `inference_request` around an already serialized body.
+
+    The envelope is validated like any frame; it adds at most `INFERENCE_ENVELOPE_BYTES`.
+    """
+    envelope = InferenceEnvelope(request_id=request_id, model=model, deadline=deadline)
+    return f'{dump_frame(envelope)[:-1]},"request":{body_json}}}'

@@ -1,0 +1,44 @@
+"""Every size limit between a consumer and a provider, in bytes, in one place.
+
+They form one chain, so that a request a consumer may send always fits the frame that
+carries it to a provider, and the provider agent accepts every frame the coordinator may
+build (README, "Limits", lists them with what happens when each is exceeded):
+
+- a consumer request body is at most `Settings.max_body_bytes` (`DEFAULT_MAX_BODY_BYTES`
+  unless configured): 413 over it;
+- its request head (request line and headers) at most `MAX_REQUEST_HEAD_BYTES`;
+- the `inference_request` frame built from it at most `MAX_COORDINATOR_FRAME_BYTES`, which
+  is also the agent's WebSocket message limit. Normalizing a body never makes it much
+  larger (the wire JSON has the same string escapes; only per-message keys are added), so
+  the default body limit leaves the frame room to spare; a request whose frame would still
+  not fit (a body limit configured above it) is a 413 for that request alone;
+- a provider frame at most `MAX_PROVIDER_FRAME_BYTES` (the coordinator closes with 4005),
+  behind hypercorn's `WEBSOCKET_MAX_MESSAGE_SIZE` (it closes with 1009 above that).
+
+WebSocket libraries (hypercorn, trio-websocket) count a text message's *characters*; a
+UTF-8 text of N bytes has at most N characters, so a library limit of N never refuses a
+frame that the byte limits here accept.
+"""
+
+from __future__ import annotations
+
+MiB = 1024 * 1024
+
+#: Default consumer request body limit (`SWITCHYARD_MAX_BODY_BYTES`).
+DEFAULT_MAX_BODY_BYTES = 4 * MiB
+#: Request line plus headers of an HTTP request (hypercorn's `h11_max_incomplete_size`).
+MAX_REQUEST_HEAD_BYTES = 64 * 1024
+#: Coordinator → provider frames (an `inference_request` carries a whole prompt); the
+#: agent's WebSocket `max_message_size`. Twice the default body limit.
+MAX_COORDINATOR_FRAME_BYTES = 8 * MiB
+#: Provider → coordinator frames (tokens, reports); larger ones close the socket with 4005.
+MAX_PROVIDER_FRAME_BYTES = 1 * MiB
+#: hypercorn's limit on a message it reads (from providers): above our own frame limit,
+#: so an oversized frame still reaches the coordinator and gets its 4005 and message.
+WEBSOCKET_MAX_MESSAGE_SIZE = 2 * MAX_PROVIDER_FRAME_BYTES
+#: The most an `inference_request` envelope (type, request id, model, deadline) adds to its
+#: body's JSON: ids and model names are bounded (128 and 200 characters, at most 6 bytes
+#: each once escaped), the rest is fixed.
+INFERENCE_ENVELOPE_BYTES = 4096
+#: The largest normalized request body (its wire JSON) an `inference_request` can carry.
+MAX_REQUEST_BODY_JSON_BYTES = MAX_COORDINATOR_FRAME_BYTES - INFERENCE_ENVELOPE_BYTES
