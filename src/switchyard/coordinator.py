@@ -151,6 +151,7 @@ async def serve_http(
 ) -> None:
     """Serve the HTTP API with hypercorn until `shutdown` is set; reports the base URL."""
     from .http.app import create_app
+    from .http.edge import MAX_HEAD_BYTES
 
     config = Config()
     config.bind = [f"{coord.settings.host}:{coord.settings.port}"]
@@ -158,8 +159,10 @@ async def serve_http(
     config.errorlog = logging.getLogger("hypercorn.error")
     config.graceful_timeout = 5.0  # after Coordinator.drain: only stragglers are left
     config.websocket_max_message_size = 2 * 1024 * 1024  # we refuse > 1 MiB with 4005
-    config.h11_max_incomplete_size = 64 * 1024  # request line + headers
-    config.keep_alive_timeout = 75.0
+    config.h11_max_incomplete_size = MAX_HEAD_BYTES  # the edge checks complete heads too
+    # One hypercorn timer: from accepting a connection (or finishing a response on it) to
+    # a complete request head. It cuts off slow heads and idle keep-alive connections.
+    config.keep_alive_timeout = coord.settings.header_timeout_s
     config.backlog = 4096  # a burst of consumers must not overflow the accept queue (100)
     app = create_app(coord)
     trigger = (shutdown if shutdown is not None else trio.Event()).wait
