@@ -10,6 +10,7 @@ coordinator and its base URL (port 0 picks a free one).
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -24,7 +25,9 @@ from .actors.billing import BillingActor, BillingConfig, recover_open_holds
 from .actors.billing_messages import BillingIdle
 from .actors.provider_messages import PROVIDERS_PATH, Disconnect
 from .actors.scheduler import SchedulerActor
+from .actors.scheduler_messages import ModelsQuery
 from .inference.keys import ApiKeyCache
+from .inference.known_models import REFRESH_TIMEOUT_S, KnownModels
 from .inference.ratelimit import RateLimiter
 from .metrics import STORE_LATENCY
 from .protocol.codes import CloseCode
@@ -74,6 +77,7 @@ class Coordinator:
     attestation: AttestationRegistry
     keys: ApiKeyCache
     limiter: RateLimiter
+    models: KnownModels  # which model names get their own metric label
     gate: RequestGate = field(default_factory=RequestGate)
 
     @property
@@ -127,7 +131,14 @@ async def open_coordinator(
             )
             keys = ApiKeyCache(opened, settings.key_cache_ttl_s)
             limiter = RateLimiter(settings.default_rpm, settings.default_tpm)
-            yield Coordinator(settings, opened, system, attestation, keys, limiter)
+            models = KnownModels(opened, functools.partial(_served_models, system))
+            yield Coordinator(settings, opened, system, attestation, keys, limiter, models)
+
+
+async def _served_models(system: ActorSystem) -> list[str]:
+    """The models some online provider serves now (for `KnownModels`)."""
+    served = await system.lookup("/root/scheduler").ask(ModelsQuery(), timeout=REFRESH_TIMEOUT_S)
+    return list(served)
 
 
 def _observe_store(method: str, seconds: float) -> None:
