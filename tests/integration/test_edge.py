@@ -11,7 +11,10 @@ from dataclasses import dataclass, replace
 from urllib.parse import urlsplit
 
 import h11
+import pytest
 import trio
+
+from switchyard.http import edge
 
 from .harness import ADMIN_KEY, Running, coordinator, fast_settings, funded_key
 
@@ -140,6 +143,25 @@ async def test_an_early_answer_leaves_the_connection_usable_or_closed() -> None:
             if problem is not None:
                 failures[case.name] = problem
         assert failures == {}
+
+
+async def test_an_early_answer_to_a_body_that_never_comes_closes_the_connection(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(edge, "DRAIN_TIMEOUT_S", 0.2)
+    async with coordinator() as running:
+        conn = h11.Connection(h11.CLIENT)
+        headers = [("Authorization", "Bearer sk-sy-not-a-real-key-000"), ("Content-Length", "50")]
+        async with await trio.open_tcp_stream(*_address(running)) as stream:
+            await stream.send_all(_head(conn, "POST", "/v1/chat/completions", headers))
+            with trio.fail_after(5):
+                assert await _read_response(stream, conn) == 401
+                assert conn.their_state is h11.MUST_CLOSE  # the answer said Connection: close
+                try:  # and the server closes its end: no half-open connection is left
+                    while await stream.receive_some(1024) != b"":
+                        pass
+                except trio.BrokenResourceError:
+                    pass
 
 
 async def test_a_body_read_first_keeps_the_connection_alive() -> None:
