@@ -31,3 +31,15 @@ def test_flags_win_over_variables() -> None:
 def test_a_malformed_number_is_an_error() -> None:
     with pytest.raises(ValueError):
         from_env({"SWITCHYARD_REQUEST_TIMEOUT_S": "soon"})
+
+
+def test_lists_are_comma_separated() -> None:
+    settings = from_env(
+        {
+            "SWITCHYARD_CORS_ORIGINS": "https://a.example, https://b.example,,",
+            "SWITCHYARD_HEADER_TIMEOUT_S": "2.5",
+        }
+    )
+    assert settings.cors_origins == ("https://a.example", "https://b.example")
+    assert settings.header_timeout_s == 2.5
+    assert Settings().cors_origins == ()

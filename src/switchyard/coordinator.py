@@ -10,6 +10,7 @@ coordinator and its base URL (port 0 picks a free one).
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -24,7 +25,9 @@ from .actors.billing import BillingActor, BillingConfig, recover_open_holds
 from .actors.billing_messages import BillingIdle
 from .actors.provider_messages import PROVIDERS_PATH, Disconnect
 from .actors.scheduler import SchedulerActor
+from .actors.scheduler_messages import ModelsQuery
 from .inference.keys import ApiKeyCache
+from .inference.known_models import REFRESH_TIMEOUT_S, KnownModels
 from .inference.ratelimit import RateLimiter
 from .metrics import STORE_LATENCY
 from .protocol.codes import CloseCode
@@ -75,6 +78,7 @@ class Coordinator:
     attestation: AttestationRegistry
     keys: ApiKeyCache
     limiter: RateLimiter
+    models: KnownModels  # which model names get their own metric label
     gate: RequestGate = field(default_factory=RequestGate)
 
     @property
@@ -128,7 +132,14 @@ async def open_coordinator(
             )
             keys = ApiKeyCache(opened, settings.key_cache_ttl_s)
             limiter = RateLimiter(settings.default_rpm, settings.default_tpm)
-            yield Coordinator(settings, opened, system, attestation, keys, limiter)
+            models = KnownModels(opened, functools.partial(_served_models, system))
+            yield Coordinator(settings, opened, system, attestation, keys, limiter, models)
+
+
+async def _served_models(system: ActorSystem) -> list[str]:
+    """The models some online provider serves now (for `KnownModels`)."""
+    served = await system.lookup("/root/scheduler").ask(ModelsQuery(), timeout=REFRESH_TIMEOUT_S)
+    return list(served)
 
 
 def _observe_store(method: str, seconds: float) -> None:
@@ -159,8 +170,10 @@ async def serve_http(
     config.errorlog = logging.getLogger("hypercorn.error")
     config.graceful_timeout = 5.0  # after Coordinator.drain: only stragglers are left
     config.websocket_max_message_size = WEBSOCKET_MAX_MESSAGE_SIZE  # see protocol/limits.py
-    config.h11_max_incomplete_size = MAX_REQUEST_HEAD_BYTES
-    config.keep_alive_timeout = 75.0
+    config.h11_max_incomplete_size = MAX_REQUEST_HEAD_BYTES  # the edge checks complete heads
+    # One hypercorn timer: from accepting a connection (or finishing a response on it) to
+    # a complete request head. It cuts off slow heads and idle keep-alive connections.
+    config.keep_alive_timeout = coord.settings.header_timeout_s
     config.backlog = 4096  # a burst of consumers must not overflow the accept queue (100)
     app = create_app(coord)
     trigger = (shutdown if shutdown is not None else trio.Event()).wait

@@ -39,6 +39,9 @@ class Settings:
     database_schema: str | None = None  # Postgres schema to use (created if missing)
     admin_key: str | None = None
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES  # consumer bodies; see protocol/limits.py
+    header_timeout_s: float = 10.0  # a request head must arrive within this (also keep-alive)
+    cors_origins: tuple[str, ...] = ()  # browser origins allowed on /v1 ("*" for any)
+    metrics_token: str | None = None  # bearer token GET /metrics requires (None: open)
     request_timeout_s: float = 300.0
     shutdown_grace_s: float = 30.0  # SIGTERM: how long running requests may finish
     reserve_timeout_s: float = 30.0  # how long a request may wait in the queue for a slot
@@ -78,6 +81,9 @@ _ENV = {
     "host": "SWITCHYARD_HOST",
     "port": "SWITCHYARD_PORT",
     "max_body_bytes": "SWITCHYARD_MAX_BODY_BYTES",
+    "header_timeout_s": "SWITCHYARD_HEADER_TIMEOUT_S",
+    "cors_origins": "SWITCHYARD_CORS_ORIGINS",
+    "metrics_token": "SWITCHYARD_METRICS_TOKEN",
     "platform_fee": "SWITCHYARD_PLATFORM_FEE",
     "default_rpm": "SWITCHYARD_DEFAULT_RPM",
     "default_tpm": "SWITCHYARD_DEFAULT_TPM",
@@ -99,6 +105,8 @@ def from_env(environ: dict[str, str] | None = None) -> Settings:
             values[name] = int(raw)
         elif kind == "float":
             values[name] = float(raw)
+        elif kind.startswith("tuple"):  # comma-separated
+            values[name] = tuple(item.strip() for item in raw.split(",") if item.strip())
         else:
             values[name] = raw
     return Settings(**values)

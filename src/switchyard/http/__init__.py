@@ -4,6 +4,8 @@ Nothing here holds routing state; routes reach the coordinator through `context.
 
 App:
 - app.py               create_app: blueprints, limits, error handlers, request metrics
+- edge.py              ASGI middleware: head limit, early answers drain the body, final send
+- cors.py              CORS preflight and headers on /v1 routes for configured origins
 - context.py           the coordinator of the current app; bearer credentials
 - errors.py            ApiError / StoreError / HTTP errors → typed JSON bodies
 - observe.py           per-response request counter (route, model, status)

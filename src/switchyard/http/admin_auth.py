@@ -19,8 +19,8 @@ from .context import bearer_token, coordinator
 QUERY_KEY_PARAM = "key"
 
 
-def admin_key_matches(presented: str | None, expected: str | None) -> bool:
-    """Constant-time comparison; hashing first hides the key's length as well."""
+def secret_matches(presented: str | None, expected: str | None) -> bool:
+    """Constant-time comparison; hashing first hides the secret's length as well."""
     if not expected or not presented:
         return False
     presented_digest = hashlib.sha256(presented.encode()).digest()
@@ -33,5 +33,5 @@ def require_admin_key(*, allow_query: bool = False) -> None:
     presented = bearer_token(request.headers)
     if presented is None and allow_query:
         presented = request.args.get(QUERY_KEY_PARAM) or None
-    if not admin_key_matches(presented, coordinator().settings.admin_key):
+    if not secret_matches(presented, coordinator().settings.admin_key):
         raise ApiError(401, "Missing or invalid admin key.", code="invalid_admin_key")

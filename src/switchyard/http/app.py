@@ -10,6 +10,8 @@ from .account import account
 from .admin import admin
 from .billing import billing
 from .consumer import consumer
+from .cors import install_cors
+from .edge import EdgeMiddleware
 from .errors import install_error_handlers
 from .inspection import inspection
 from .metrics import metrics
@@ -44,4 +46,6 @@ def create_app(coord: Coordinator) -> QuartTrio:
         app.register_blueprint(blueprint)
     install_error_handlers(app)
     install_request_metrics(app)
+    install_cors(app, coord.settings.cors_origins)
+    app.asgi_app = EdgeMiddleware(app.asgi_app, coord.settings.max_body_bytes)  # type: ignore[method-assign]
     return app

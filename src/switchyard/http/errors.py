@@ -9,6 +9,7 @@ after it is logged and the socket closed.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from quart import Quart, Response, has_request_context, has_websocket_context, jsonify, request
 from quart import websocket as current_websocket
@@ -42,11 +43,14 @@ def current_target() -> tuple[str, str]:
     return "-", "-"
 
 
+def error_body(exc: ApiError, path: str) -> dict[str, Any]:
+    """`exc` in the shape the clients of `path` expect (Anthropic on /v1/messages)."""
+    return exc.anthropic_body() if path.startswith("/v1/messages") else exc.openai_body()
+
+
 def error_response(exc: ApiError) -> Response:
     """Render `exc` in the shape the current route's clients expect."""
-    anthropic = current_target()[1].startswith("/v1/messages")
-    body = exc.anthropic_body() if anthropic else exc.openai_body()
-    response = jsonify(body)
+    response = jsonify(error_body(exc, current_target()[1]))
     response.status_code = exc.status
     response.headers.update(exc.headers())
     return response

@@ -1,17 +1,23 @@
-"""`GET /metrics`: Prometheus text format; actor state is sampled at scrape time."""
+"""`GET /metrics`: Prometheus text format; actor state is sampled at scrape time.
+
+With `SWITCHYARD_METRICS_TOKEN` set, a scrape needs `Authorization: Bearer <token>` (401
+otherwise); without it the endpoint is open, as it always was.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from quart import Blueprint, Response
+from quart import Blueprint, Response, request
 
 from ..actors.provider_messages import PROVIDERS_PATH
 from ..actors.scheduler_messages import SchedulerStats
 from ..metrics import REGISTRY, SAMPLED, Sample
+from ..protocol.errors import ApiError
 from ..runtime import ActorStopped, AskTimeout
-from .context import coordinator
+from .admin_auth import secret_matches
+from .context import bearer_token, coordinator
 
 metrics = Blueprint("metrics", __name__)
 
@@ -26,6 +32,9 @@ def _flatten(node: dict[str, Any]) -> list[dict[str, Any]]:
 @metrics.get("/metrics")
 async def scrape() -> Response:
     coord = coordinator()
+    token = coord.settings.metrics_token
+    if token and not secret_matches(bearer_token(request.headers), token):
+        raise ApiError(401, "Missing or invalid metrics token.", code="invalid_metrics_token")
     try:
         scheduler = await coord.scheduler.ask(SchedulerStats(), timeout=2)
     except (AskTimeout, ActorStopped, LookupError):

@@ -1,0 +1,151 @@
+"""The HTTP edge: an ASGI middleware between hypercorn and the Quart app.
+
+It keeps HTTP/1.1 connections sound whatever a route does, in one place:
+
+- **Request heads** over `MAX_REQUEST_HEAD_BYTES` get 431 and `Connection: close`. hypercorn's
+  `h11_max_incomplete_size` only bounds a head that is still incomplete when a read ends;
+  one that completes within the next read (up to 64 KiB later) would get through.
+- **Early answers**: a route may answer (401, 404, 413, 503…) before the request body has
+  arrived. The response then waits, up to `DRAIN_TIMEOUT_S`, until the body is in (the app
+  reads it in the background) so the connection can serve the next request. A body that
+  declares or reaches more than the body limit, or does not arrive in time, is not waited
+  for: the response carries `Connection: close` instead.
+- **The last message of every response is sent shielded.** hypercorn finishes the
+  exchange inside that `send` call: it recycles the connection for the next request, or
+  closes it when the request body is unfinished. quart-trio cancels the handler as soon
+  as hypercorn reports the exchange over (`http.disconnect`, delivered from within that
+  same call), and that cancellation used to land in hypercorn's bookkeeping: the close
+  (or the restart of the keep-alive timer) never happened, and a reused connection hung.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+import trio
+
+from ..protocol.errors import ApiError
+from ..protocol.limits import MAX_REQUEST_HEAD_BYTES
+from .errors import error_body
+
+log = logging.getLogger(__name__)
+
+Message = MutableMapping[str, Any]
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+DRAIN_TIMEOUT_S = 5.0  # how long an early answer waits for the rest of the request body
+FINAL_SEND_TIMEOUT_S = 10.0  # bound on the shielded last message of a response
+CLOSE_HEADER = (b"connection", b"close")
+
+
+def head_bytes(scope: Scope) -> int:
+    """Size of the request head as parsed: request line, header lines, blank line."""
+    target = len(scope.get("raw_path") or b"") + len(scope.get("query_string") or b"") + 1
+    line = len(scope.get("method", "GET")) + target + len(" HTTP/1.1\r\n")
+    return line + sum(len(name) + len(value) + 4 for name, value in scope["headers"]) + 2
+
+
+def _declared_length(scope: Scope) -> tuple[int | None, bool]:
+    """(Content-Length or None, whether the request has a body at all)."""
+    length: int | None = None
+    chunked = False
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            try:
+                length = int(value)
+            except ValueError:
+                length = None
+        elif name == b"transfer-encoding":
+            chunked = True
+    return length, chunked or bool(length)
+
+
+class RequestBody:
+    """Watches the request body go by on its way to the app: how much, and whether done."""
+
+    def __init__(self, scope: Scope, receive: Receive, limit: int) -> None:
+        self._receive = receive
+        self._limit = limit
+        self._settled = trio.Event()  # complete, over the limit, or the client left
+        declared, has_body = _declared_length(scope)
+        self.received = 0
+        self.complete = not has_body
+        self.over_limit = declared is not None and declared > limit
+        if self.complete or self.over_limit:
+            self._settled.set()
+
+    async def receive(self) -> Message:
+        message = await self._receive()
+        if message["type"] == "http.request":
+            self.received += len(message.get("body", b""))
+            if not message.get("more_body", False):
+                self.complete = True
+                self._settled.set()
+            elif self.received > self._limit:
+                self.over_limit = True
+                self._settled.set()
+        elif message["type"] == "http.disconnect":
+            self._settled.set()
+        return message
+
+    async def drained(self, timeout: float) -> bool:
+        """Wait (up to `timeout`) for the body to finish; True when it did."""
+        if not self._settled.is_set():
+            with trio.move_on_after(timeout):
+                await self._settled.wait()
+        return self.complete
+
+
+class EdgeMiddleware:
+    """Wraps the Quart app's ASGI callable (see the module docstring)."""
+
+    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind in ("http", "websocket") and head_bytes(scope) > MAX_REQUEST_HEAD_BYTES:
+            await _refuse_head(scope, send)
+            return
+        if kind != "http":
+            await self.app(scope, receive, send)
+            return
+        body = RequestBody(scope, receive, self.max_body_bytes)
+
+        async def edge_send(message: Message) -> None:
+            kind = message["type"]
+            if kind == "http.response.start":
+                if not await body.drained(DRAIN_TIMEOUT_S):
+                    headers = [*message.get("headers", ()), CLOSE_HEADER]
+                    message = {**message, "headers": headers}
+                await send(message)
+            elif kind == "http.response.body" and not message.get("more_body", False):
+                with trio.move_on_after(FINAL_SEND_TIMEOUT_S, shield=True):
+                    await send(message)
+            else:
+                await send(message)
+
+        await self.app(scope, body.receive, edge_send)
+
+
+async def _refuse_head(scope: Scope, send: Send) -> None:
+    """431 with a typed body, and the connection closed."""
+    size = head_bytes(scope)
+    log.info("refused a %d byte request head on %s", size, scope.get("path"))
+    exc = ApiError(
+        431,
+        f"The request head is larger than the {MAX_REQUEST_HEAD_BYTES} byte limit.",
+        code="request_header_too_large",
+    )
+    payload = json.dumps(error_body(exc, scope.get("path", ""))).encode()
+    headers = [(b"content-type", b"application/json"), CLOSE_HEADER]
+    prefix = "http" if scope["type"] == "http" else "websocket.http"
+    await send({"type": f"{prefix}.response.start", "status": 431, "headers": headers})
+    await send({"type": f"{prefix}.response.body", "body": payload})
