@@ -66,6 +66,7 @@ class MemoryStore(MemoryProvidersMixin):
         self._holds: dict[str, HoldRecord] = {}
         self._usage: dict[str, list[UsageRecord]] = {}
         self._stripe_events: set[str] = set()
+        self._stripe_sessions: set[str] = set()
         self._payouts: list[PayoutRecord] = []
         self._payouts_by_key: dict[str, PayoutRecord] = {}
         log.warning(
@@ -341,17 +342,20 @@ class MemoryStore(MemoryProvidersMixin):
     # -- Stripe and payouts -------------------------------------------------------------------
 
     async def record_stripe_event(
-        self, event_id: str, account_id: str, amount_micro_usd: int
+        self, event_id: str, account_id: str, amount_micro_usd: int, session_id: str | None = None
     ) -> bool:
         await trio.lowlevel.checkpoint()
         event = v.ident(event_id, "event_id")
         amount = v.amount(amount_micro_usd)
-        if event in self._stripe_events:
+        session = v.optional_ident(session_id, "session_id")
+        if event in self._stripe_events or session in self._stripe_sessions:
             return False
         account = self._account(account_id)
         key = v.stripe_key(event)
         self._require_new_key(key)
         self._stripe_events.add(event)
+        if session is not None:
+            self._stripe_sessions.add(session)
         self._append(account.id, amount, LedgerKind.TOPUP, f"stripe event {event}", key)
         return True
 

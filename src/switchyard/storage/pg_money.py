@@ -317,16 +317,18 @@ async def count_open_holds(conn: asyncpg.Connection, account_id: str) -> int:
 
 
 async def record_stripe_event(
-    conn: asyncpg.Connection, event_id: str, account_id: str, amount: int
+    conn: asyncpg.Connection, event_id: str, account_id: str, amount: int, session: str | None
 ) -> bool:
-    """Record the event and credit it in one transaction; False when already processed."""
+    """Record the event and credit it in one transaction; False when the event, or another
+    event of the same Checkout Session, was already processed (either unique key)."""
     async with conn.transaction():
         inserted = await conn.fetchval(
-            "INSERT INTO stripe_events (event_id, account_id, amount_micro_usd) "
-            "VALUES ($1, $2, $3) ON CONFLICT (event_id) DO NOTHING RETURNING event_id",
+            "INSERT INTO stripe_events (event_id, account_id, amount_micro_usd, session_id) "
+            "VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING RETURNING event_id",
             event_id,
             account_id,
             amount,
+            session,
         )
         if inserted is None:
             return False

@@ -288,12 +288,13 @@ class PostgresStore:
     # -- Stripe and payouts -------------------------------------------------------------------
 
     async def record_stripe_event(
-        self, event_id: str, account_id: str, amount_micro_usd: int
+        self, event_id: str, account_id: str, amount_micro_usd: int, session_id: str | None = None
     ) -> bool:
         args = (
             v.ident(event_id, "event_id"),
             v.ident(account_id, "account_id"),
             v.amount(amount_micro_usd),
+            v.optional_ident(session_id, "session_id"),
         )
         return await self._run(money.record_stripe_event, *args)
 

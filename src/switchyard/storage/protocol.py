@@ -209,14 +209,15 @@ class PricingStore(Protocol):
 
 
 class StripeStore(Protocol):
-    """Stripe events processed, each crediting an account exactly once."""
+    """Stripe events processed, each Checkout Session crediting an account exactly once."""
 
     async def record_stripe_event(
-        self, event_id: str, account_id: str, amount_micro_usd: int
+        self, event_id: str, account_id: str, amount_micro_usd: int, session_id: str | None = None
     ) -> bool:
         """In one transaction: record the event and credit the account (ledger `topup`,
-        idempotency key "stripe:" + event id). False if the event was already processed,
-        including when a concurrent duplicate won the race."""
+        idempotency key "stripe:" + event id). False if the event, or another event naming
+        the same Checkout `session_id`, was already processed, including when a concurrent
+        duplicate won the race."""
 
 
 class PayoutStore(Protocol):
