@@ -1,5 +1,8 @@
 """PostgresStore money operations: credits, holds, Stripe events, payouts, ledger checks.
 
+A hold closes (settled or released) in the same transaction that writes its usage row, so
+a crash can never leave a charge without its row, nor a row without its charge.
+
 These are asyncio-flavoured coroutines taking an asyncpg connection; PostgresStore runs
 them through trio-asyncio with validated arguments. Each money movement is one
 transaction in which a single `UPDATE ... WHERE balance >= $n RETURNING` both checks and
@@ -8,6 +11,8 @@ so concurrent settlements cannot deadlock on each other.
 """
 
 from __future__ import annotations
+
+import dataclasses
 
 import asyncpg
 
@@ -28,8 +33,17 @@ from .models import (
     LedgerKind,
     LedgerSum,
     PayoutRecord,
+    UsageRecord,
 )
-from .pg_rows import HOLD_COLS, LEDGER_COLS, PAYOUT_COLS, to_hold, to_ledger, to_payout
+from .pg_rows import (
+    HOLD_COLS,
+    LEDGER_COLS,
+    PAYOUT_COLS,
+    insert_usage,
+    to_hold,
+    to_ledger,
+    to_payout,
+)
 
 _EARNING_KINDS = "('earning', 'payout')"
 
@@ -236,9 +250,14 @@ async def _credit_accounts(conn: asyncpg.Connection, moves: dict[str, tuple[int,
 
 
 async def settle_hold(
-    conn: asyncpg.Connection, request_id: str, cost: int, provider: str | None, earning: int
+    conn: asyncpg.Connection,
+    request_id: str,
+    cost: int,
+    provider: str | None,
+    earning: int,
+    usage: UsageRecord | None,
 ) -> HoldOutcome:
-    """Charge, release the rest and pay the provider owner, exactly once."""
+    """Charge, release the rest, pay the provider owner and write the usage row, once."""
     async with conn.transaction():
         hold = await _hold(conn, request_id, lock=True)
         if hold is None:
@@ -271,11 +290,14 @@ async def settle_hold(
             provider,
             earning,
         )
+        await _close_usage(conn, hold, usage, cost)
         return HoldOutcome(to_hold(row), already_closed=False)
 
 
-async def release_hold(conn: asyncpg.Connection, request_id: str) -> HoldOutcome:
-    """Return the whole hold, exactly once."""
+async def release_hold(
+    conn: asyncpg.Connection, request_id: str, usage: UsageRecord | None
+) -> HoldOutcome:
+    """Return the whole hold and write the usage row (cost 0), exactly once."""
     async with conn.transaction():
         hold = await _hold(conn, request_id, lock=True)
         if hold is None:
@@ -292,7 +314,17 @@ async def release_hold(conn: asyncpg.Connection, request_id: str) -> HoldOutcome
             f"WHERE request_id = $1 RETURNING {HOLD_COLS}",
             request_id,
         )
+        await _close_usage(conn, hold, usage, 0)
         return HoldOutcome(to_hold(row), already_closed=False)
+
+
+async def _close_usage(
+    conn: asyncpg.Connection, hold: HoldRecord, usage: UsageRecord | None, cost: int
+) -> None:
+    """Write a closing hold's usage row in its transaction, with what was really charged."""
+    if usage is not None:
+        row = dataclasses.replace(usage, account_id=hold.account_id, cost_micro_usd=cost)
+        await insert_usage(conn, [row])
 
 
 async def list_open_holds(conn: asyncpg.Connection) -> list[HoldRecord]:

@@ -190,15 +190,19 @@ class PostgresStore:
         actual_cost_micro_usd: int,
         provider_account_id: str | None = None,
         provider_earning_micro_usd: int = 0,
+        usage: UsageRecord | None = None,
     ) -> HoldOutcome:
         cost, provider, earning = v.settlement(
             actual_cost_micro_usd, provider_account_id, provider_earning_micro_usd
         )
         request = v.ident(request_id, "request_id")
-        return await self._run(money.settle_hold, request, cost, provider, earning)
+        row = v.closing_usage(usage, request)
+        return await self._run(money.settle_hold, request, cost, provider, earning, row)
 
-    async def release_hold(self, request_id: str) -> HoldOutcome:
-        return await self._run(money.release_hold, v.ident(request_id, "request_id"))
+    async def release_hold(self, request_id: str, usage: UsageRecord | None = None) -> HoldOutcome:
+        request = v.ident(request_id, "request_id")
+        row = v.closing_usage(usage, request)
+        return await self._run(money.release_hold, request, row)
 
     async def list_open_holds(self) -> list[HoldRecord]:
         return await self._run(money.list_open_holds)
