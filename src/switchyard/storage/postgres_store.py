@@ -4,10 +4,11 @@
 `trio_asyncio.open_loop()`, applies migrations on a dedicated connection (under the
 advisory lock, see migrate.py), and creates an asyncpg pool bound to that loop. Every
 method validates its arguments on the trio side, then runs one asyncio coroutine from
-pg_money.py / pg_queries.py on a pooled connection via `aio_as_trio(..., loop=loop)`, so
-callers need no asyncio context: plain trio tasks anywhere in the program may call it
-concurrently while the store is open. Driver errors are translated to StoreError
-(pg_rows.translate); deadlocks and serialization failures are retried a few times.
+pg_money.py / pg_payments.py / pg_queries.py on a pooled connection via
+`aio_as_trio(..., loop=loop)`, so callers need no asyncio context: plain trio tasks
+anywhere in the program may call it concurrently while the store is open. Driver errors
+are translated to StoreError (pg_rows.translate); deadlocks and serialization failures
+are retried a few times.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import trio
 import trio_asyncio
 
 from . import pg_money as money
+from . import pg_payments as payments
 from . import pg_queries as q
 from . import validate as v
 from .errors import StoreError, StoreUnavailable
@@ -300,7 +302,7 @@ class PostgresStore:
             v.amount(amount_micro_usd),
             v.optional_ident(session_id, "session_id"),
         )
-        return await self._run(money.record_stripe_event, *args)
+        return await self._run(payments.record_stripe_event, *args)
 
     async def create_payout(
         self, account_id: str, amount_micro_usd: int, idempotency_key: str
@@ -310,8 +312,8 @@ class PostgresStore:
             v.amount(amount_micro_usd),
             v.user_key(idempotency_key),
         )
-        return await self._run(money.create_payout, *args)
+        return await self._run(payments.create_payout, *args)
 
     async def list_payouts(self, account_id: str | None = None) -> list[PayoutRecord]:
         account = v.optional_ident(account_id, "account_id")
-        return await self._run(money.list_payouts, account)
+        return await self._run(payments.list_payouts, account)
