@@ -146,3 +146,32 @@ async def test_paying_a_checkout_session_credits_the_account() -> None:
         assert response.json()["outcome"] == "credited"
         account = (await env.http.get("/v1/account", headers=headers)).json()
         assert account["balance_micro_usd"] == 4000 * MICRO_PER_CENT
+
+
+async def test_a_session_paid_as_completed_and_async_succeeded_credits_once(
+    store_target: tuple[str | None, str | None],
+) -> None:
+    """Stripe may announce one paid session twice, under two event types and ids."""
+    async with billing_env(store_target) as env:
+        account_id, headers = await _consumer(env)
+        session_id = (await _checkout(env, headers, {"amount_usd": 25})).json()["id"]
+        session = env.stripe.complete_session(session_id)
+        outcomes = []
+        for event_id, event_type in (
+            ("evt_session_completed", "checkout.session.completed"),
+            ("evt_session_async_ok", "checkout.session.async_payment_succeeded"),
+            ("evt_session_completed", "checkout.session.completed"),  # a plain replay
+        ):
+            event = {"id": event_id, "object": "event", "type": event_type,
+                     "data": {"object": session}}  # fmt: skip
+            payload = json.dumps(event).encode()
+            response = await env.post_webhook(payload, stripe_signature(payload, WEBHOOK_SECRET))
+            assert response.status_code == 200
+            outcomes.append(response.json()["outcome"])
+        assert outcomes == ["credited", "duplicate", "duplicate"]
+        account = (await env.http.get("/v1/account", headers=headers)).json()
+        assert account["balance_micro_usd"] == 2500 * MICRO_PER_CENT
+        store = env.running.coord.store
+        topups = [e for e in await store.ledger_entries(account_id) if e.kind == "topup"]
+        assert len(topups) == 1
+        assert await store.ledger_mismatches() == []

@@ -10,6 +10,7 @@ from pydantic_core import PydanticCustomError
 from switchyard.protocol.chat import (
     MAX_STOP_SEQUENCES,
     StopMatcher,
+    count_tokens,
     delta_texts,
     flatten_text_parts,
     normalize_stop,
@@ -46,6 +47,14 @@ def test_delta_texts_skips_roles_and_empties() -> None:
         {"content": "b"},
     ]
     assert delta_texts([*deltas, {"content": 5}, {"role": "assistant"}]) == ["a", "b"]
+
+
+def test_count_tokens_counts_only_visible_content() -> None:
+    deltas = [{"role": "assistant"}, {"content": "a"}, {"content": ""}, {"content": None},
+              {"content": 5}, ChunkDelta(content=""), ChunkDelta(content="b")]  # fmt: skip
+    assert count_tokens(deltas) == 2
+    assert count_tokens([{"content": ""}] * 2000) == 0
+    assert count_tokens(deltas) == len(delta_texts(deltas))  # what is billed is what is shown
 
 
 def test_matcher_holds_back_partial_matches() -> None:

@@ -8,6 +8,7 @@ import pytest
 
 from switchyard.protocol.codes import CloseCode, FrameError
 from switchyard.protocol.frames import (
+    MAX_USAGE_TOKENS,
     Attestation,
     CancelFrame,
     ChallengeFrame,
@@ -284,3 +285,18 @@ def test_deeply_nested_json_is_a_frame_error() -> None:
     assert code_of("[" * 100_000 + "]" * 100_000) == CloseCode.INVALID_JSON
     nested = '{"type": "heartbeat", "in_use": ' + '{"a":' * 5000 + "1" + "}" * 5000 + "}"
     assert code_of(nested) in (CloseCode.INVALID_JSON, CloseCode.VALIDATION_FAILED)
+
+
+@pytest.mark.parametrize("field", ["prompt_tokens", "completion_tokens"])
+def test_usage_counts_are_bounded_by_what_a_usage_row_holds(field: str) -> None:
+    from switchyard.storage.validate import MAX_TOKENS
+
+    assert MAX_USAGE_TOKENS <= MAX_TOKENS
+    usage = {"prompt_tokens": 1, "completion_tokens": 1}
+    frame = {"type": "complete", "request_id": "r", "finish_reason": "stop", "usage": usage}
+    assert parse_provider_frame(json.dumps({**frame, "usage": {**usage, field: MAX_USAGE_TOKENS}}))
+    for bad in (MAX_USAGE_TOKENS + 1, 2**53, -1):
+        with pytest.raises(FrameError) as caught:
+            parse_provider_frame(json.dumps({**frame, "usage": {**usage, field: bad}}))
+        assert caught.value.code == CloseCode.VALIDATION_FAILED
+        assert field in caught.value.message

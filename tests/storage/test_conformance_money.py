@@ -207,6 +207,18 @@ async def test_stripe_event_credits_once(store: Store) -> None:
     await assert_balanced(store)
 
 
+async def test_stripe_checkout_session_credits_once_across_events(store: Store) -> None:
+    """One paid session arrives as `completed` and `async_payment_succeeded`: one credit."""
+    acct = await store.create_account("buyer")
+    assert await store.record_stripe_event("evt_a", acct.id, 5_000, session_id="cs_1") is True
+    assert await store.record_stripe_event("evt_b", acct.id, 5_000, session_id="cs_1") is False
+    assert await store.record_stripe_event("evt_c", acct.id, 7, session_id="cs_2") is True
+    assert await balance(store, acct.id) == (5_007, 0)
+    with pytest.raises(InvalidInput):
+        await store.record_stripe_event("evt_d", acct.id, 1, session_id="")
+    await assert_balanced(store)
+
+
 async def test_payouts_debit_earnings(store: Store) -> None:
     consumer = await funded(store, "consumer", 1_000)
     owner = await store.create_account("owner")

@@ -203,3 +203,37 @@ async def test_api_key_limits(store) -> None:  # type: ignore[no-untyped-def]
     for bad in (KeyLimits(rpm=0), KeyLimits(tpm=-3), KeyLimits(rpm=True)):  # type: ignore[arg-type]
         with pytest.raises(InvalidInput):
             await store.set_api_key_limits(record.id, bad)
+
+
+async def test_closing_a_hold_writes_its_usage_row_in_the_same_step(store: Store) -> None:
+    """The row is the settlement's own: written once, with the hold's account and charge."""
+    buyer = await store.create_account("buyer")
+    owner = await store.create_account("owner")
+    await store.credit(buyer.id, 10_000, "topup", "funding")
+    base = datetime(2026, 1, 1, tzinfo=UTC)
+    for request in ("req-1", "req-2", "req-3"):
+        await store.create_hold(buyer.id, request, 1_000)
+
+    # a row for another request is refused before anything moves
+    with pytest.raises(InvalidInput):
+        await store.settle_hold("req-1", 400, owner.id, 360, _usage(buyer.id, 2, base))
+    with pytest.raises(InvalidInput):
+        await store.release_hold("req-1", _usage(buyer.id, 1, base, prompt_tokens=10**13))
+    assert len(await store.list_open_holds()) == 3
+    assert await store.recent_usage(buyer.id) == []
+
+    row = _usage(owner.id, 1, base, cost_micro_usd=999_999)  # account and cost are the hold's
+    assert not (await store.settle_hold("req-1", 400, owner.id, 360, row)).already_closed
+    assert (await store.settle_hold("req-1", 400, owner.id, 360, row)).already_closed
+    assert (await store.release_hold("req-1", row)).already_closed
+    released = _usage(buyer.id, 2, base + timedelta(seconds=1), outcome="cancelled")
+    assert not (await store.release_hold("req-2", released)).already_closed
+    await store.settle_hold("req-3", 100)  # without a row, as before
+
+    rows = await store.recent_usage(buyer.id)
+    assert [(r.request_id, r.account_id, r.cost_micro_usd, r.outcome) for r in rows] == [
+        ("req-2", buyer.id, 0, "cancelled"),
+        ("req-1", buyer.id, 400, "ok"),
+    ]
+    assert await store.recent_usage(owner.id) == []
+    assert (await store.get_account(buyer.id)).balance_micro_usd == 10_000 - 500

@@ -15,6 +15,6 @@ Scheduling:
 - scheduler_messages.py  Trust, CapacityUpdate, Reserve/Reservation/NoCapacity, Release, config
 
 Money:
-- billing.py             BillingActor: holds, settlement, batched usage; start-up recovery
+- billing.py             BillingActor: holds, settlement with its usage row; start-up recovery
 - billing_messages.py    Hold/HoldGranted, Settle, InsufficientCredit, BillingIdle
 """

@@ -1,18 +1,21 @@
-"""BillingActor: holds before dispatch, settlement after, usage written in batches.
+"""BillingActor: holds before dispatch, settlement (with its usage row) after.
 
 Every money movement is one atomic store call (the store checks the balance in the same
 statement that debits it), so the actor need not queue them one by one: it prices the
 request (prices and provider owners are cached in its state), then runs the store call
-in a helper task and answers the ask when it returns. What it does serialise is its own
-state: the price cache, counters, and the buffer of usage rows it group-commits every
-`flush_interval_s` or `flush_rows` rows.
+in a helper task and answers the ask when it returns. Each request's usage row rides in
+the transaction that settles or releases its hold, so a crash (even SIGKILL) keeps both
+or neither; that costs no extra commit, since settlement is a transaction per request
+anyway. The row is checked before it is sent, so it can never fail its settlement.
 
-Settlement policy: the provider's usage report is charged, clamped to the hold; a report
-that disagrees with the relayed token count beyond `tolerance` is logged and counted. A
-stream that died after its first token without a report is charged for the tokens
-actually relayed (plus the estimated prompt); a request that relayed nothing is released.
-The provider owner earns the charge minus the platform fee. Holds left open by a crash
-are released by `recover_open_holds` before the coordinator serves traffic.
+Settlement policy: only output the consumer received is charged. The coordinator counts
+relayed tokens (non-empty content deltas). A provider's usage report is charged, but at
+most `relayed + relayed * tolerance_percent / 100 + tolerance_tokens`; a report outside
+that band either way is logged and counted as a mismatch. A stream that died after its
+first token without a report is charged for the tokens actually relayed (plus the
+estimated prompt); a request that relayed nothing is released. The provider owner earns
+the charge minus the platform fee. Holds left open by a crash are released by
+`recover_open_holds` before the coordinator serves traffic.
 """
 
 from __future__ import annotations
@@ -27,14 +30,14 @@ from ..billing.pricing import FREE, Price, cost, fee_bps, hold_amount, provider_
 from ..metrics import HOLDS, SETTLEMENTS, USAGE_MISMATCH
 from ..runtime import Actor
 from ..runtime.actor import Reply
-from ..storage.errors import InsufficientFunds, StoreError
+from ..storage.errors import InsufficientFunds, InvalidInput, StoreError
 from ..storage.models import UsageRecord
 from ..storage.protocol import Store
+from ..storage.validate import MAX_OUTCOME_LEN, MAX_TOKENS, usage_record
 from .billing_messages import (
     BillingIdle,
     BillingStats,
     BillingUnavailable,
-    FlushUsage,
     Hold,
     HoldGranted,
     InsufficientCredit,
@@ -46,12 +49,12 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class BillingConfig:
+    """Billing knobs; the tolerances bound what a usage report may claim beyond relayed."""
+
     platform_fee: float = 0.10
     price_ttl_s: float = 5.0
-    flush_interval_s: float = 0.2
-    flush_rows: int = 500
-    tolerance_tokens: int = 2
-    tolerance_fraction: float = 0.10
+    tolerance_tokens: int = 16
+    tolerance_percent: int = 10
     store_attempts: int = 3
 
 
@@ -64,21 +67,14 @@ class BillingActor(Actor):
         self.fee_bps = fee_bps(self.config.platform_fee)
         self.prices: dict[str, tuple[Price, float]] = {}
         self.owners: dict[str, str] = {}
-        self.usage: list[UsageRecord] = []
         self.pending = 0  # store calls in flight in helper tasks
         self.idle_waiters: list[Reply] = []
-        self.flush_armed = False
         self.counters = dict.fromkeys(
             ("held", "refused", "settled", "released", "failed", "mismatches"), 0
         )
 
-    async def on_stop(self) -> None:
-        if self.usage:
-            await self._write_usage(self.usage)
-            self.usage = []
-
     def describe(self) -> dict[str, Any]:
-        return {**self.counters, "usage_buffered": len(self.usage), "fee_bps": self.fee_bps}
+        return {**self.counters, "fee_bps": self.fee_bps}
 
     async def handle(self, msg: Any) -> Any:
         match msg:
@@ -93,16 +89,11 @@ class BillingActor(Actor):
                     price = None  # the task leaves the hold open for recovery
                 owner = await self._owner(msg.provider_id)
                 self._spawn(self._settle, msg, price, owner)
-            case FlushUsage():
-                self.flush_armed = False
-                self._flush()
             case BillingStats():
                 return self.describe()
             case BillingIdle():
                 if self.pending:
                     self.idle_waiters.append(self.defer())
-                else:
-                    self._flush()
             case _:
                 return await super().handle(msg)
         return None
@@ -117,7 +108,6 @@ class BillingActor(Actor):
             finally:
                 self.pending -= 1
                 if self.pending == 0:
-                    self._flush()
                     waiters, self.idle_waiters = self.idle_waiters, []
                     for reply in waiters:
                         reply.set(None)
@@ -160,21 +150,20 @@ class BillingActor(Actor):
 
     def charge_for(self, msg: Settle, price: Price) -> tuple[int, int, int]:
         """(prompt tokens, completion tokens, cost) to charge, before clamping to the hold."""
-        if msg.reported_completion_tokens is not None:
-            completion = msg.reported_completion_tokens
-            relayed = msg.relayed_tokens
-            allowed = max(self.config.tolerance_tokens, relayed * self.config.tolerance_fraction)
-            if abs(completion - relayed) > allowed:
+        relayed = msg.relayed_tokens
+        completion, prompt = relayed, msg.prompt_tokens_est
+        reported = msg.reported_completion_tokens
+        if reported is not None:
+            allowed = relayed * self.config.tolerance_percent // 100 + self.config.tolerance_tokens
+            if abs(reported - relayed) > allowed:
                 self.counters["mismatches"] += 1
                 USAGE_MISMATCH.inc()
                 log.warning(
                     "request %s: provider %s reported %d completion tokens, relayed %d",
-                    msg.request_id, msg.provider_id, completion, relayed,
+                    msg.request_id, msg.provider_id, reported, relayed,
                 )  # fmt: skip
+            completion = min(reported, relayed + allowed)  # never more than was received
             prompt = msg.reported_prompt_tokens or msg.prompt_tokens_est
-        else:
-            completion = msg.relayed_tokens
-            prompt = msg.prompt_tokens_est
         return prompt, completion, cost(price, prompt, completion)
 
     async def _settle(self, msg: Settle, price: Price | None, owner: str | None) -> None:
@@ -183,11 +172,13 @@ class BillingActor(Actor):
         prompt, completion, charge = (msg.prompt_tokens_est, 0, 0)
         if not nothing_used and price is not None:
             prompt, completion, charge = self.charge_for(msg, price)
+        usage = usage_row(msg, prompt, completion)
         attempts = self.config.store_attempts if nothing_used or price is not None else 0
+        result: str | None = None
         for attempt in range(attempts):
             try:
                 if nothing_used:
-                    await self.store.release_hold(msg.request_id)
+                    await self.store.release_hold(msg.request_id, usage)
                     result = "released"
                 else:
                     hold = await self.store.get_hold(msg.request_id)
@@ -197,47 +188,18 @@ class BillingActor(Actor):
                         break
                     charge = min(charge, hold.amount_micro_usd)
                     earning = provider_earning(charge, self.fee_bps) if owner else 0
-                    await self.store.settle_hold(msg.request_id, charge, owner, earning)
+                    await self.store.settle_hold(msg.request_id, charge, owner, earning, usage)
                     result = "settled"
                 break
             except StoreError as exc:
                 log.warning("request %s: settlement attempt %d failed: %s", msg.request_id,
                             attempt + 1, exc)  # fmt: skip
                 await trio.sleep(0.05 * 2**attempt)
-        else:
+        if result is None:
             result = "failed"
             log.error("request %s: hold left open (released at next start)", msg.request_id)
         self.counters[result] += 1
         SETTLEMENTS.labels(result).inc()
-        self._buffer(msg, prompt, completion, charge)
-
-    # -- usage batching ----------------------------------------------------------------
-
-    def _buffer(self, msg: Settle, prompt: int, completion: int, charge: int) -> None:
-        self.usage.append(
-            UsageRecord(
-                request_id=msg.request_id, account_id=msg.account_id,
-                api_key_id=msg.api_key_id, provider_id=msg.provider_id, model=msg.model,
-                prompt_tokens=prompt, completion_tokens=completion, cost_micro_usd=charge,
-                ttft_ms=msg.ttft_ms, duration_ms=msg.duration_ms, outcome=msg.outcome,
-            )
-        )  # fmt: skip
-        if len(self.usage) >= self.config.flush_rows:
-            self._flush()
-        elif not self.flush_armed:
-            self.flush_armed = True
-            self.send_after(self.config.flush_interval_s, FlushUsage())
-
-    def _flush(self) -> None:
-        if self.usage:
-            batch, self.usage = self.usage, []
-            self.start_task(self._write_usage, batch)
-
-    async def _write_usage(self, batch: list[UsageRecord]) -> None:
-        try:
-            await self.store.record_usage(batch)
-        except StoreError as exc:
-            log.error("lost %d usage rows: %s", len(batch), exc)
 
     # -- caches ------------------------------------------------------------------------
 
@@ -272,6 +234,24 @@ class BillingActor(Actor):
             if record is not None:
                 owner = self.owners[provider_id] = record.owner_account_id
         return owner
+
+
+def usage_row(msg: Settle, prompt: int, completion: int) -> UsageRecord | None:
+    """The request's usage row, every number within what the store holds; None (logged)
+    if it still cannot be stored, so that a bad row never blocks its settlement."""
+    row = UsageRecord(
+        request_id=msg.request_id, account_id=msg.account_id, api_key_id=msg.api_key_id,
+        provider_id=msg.provider_id, model=msg.model,
+        prompt_tokens=min(prompt, MAX_TOKENS), completion_tokens=min(completion, MAX_TOKENS),
+        cost_micro_usd=0,  # the store records what the settlement actually charged
+        ttft_ms=msg.ttft_ms, duration_ms=msg.duration_ms,
+        outcome=msg.outcome[:MAX_OUTCOME_LEN],
+    )  # fmt: skip
+    try:
+        return usage_record(row)
+    except InvalidInput as exc:
+        log.error("request %s: usage row not recordable (%s): %r", msg.request_id, exc, row)
+        return None
 
 
 async def recover_open_holds(store: Store) -> int:

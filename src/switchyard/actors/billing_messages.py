@@ -57,13 +57,8 @@ class Settle:
 
 
 @dataclass(frozen=True, slots=True)
-class FlushUsage:
-    """Self-message: write the buffered usage rows now."""
-
-
-@dataclass(frozen=True, slots=True)
 class BillingStats:
-    """→ dict of counters (settled, released, failed, mismatches, buffered usage)."""
+    """→ dict of counters (held, refused, settled, released, failed, mismatches)."""
 
 
 @dataclass(frozen=True, slots=True)

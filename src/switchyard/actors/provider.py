@@ -25,6 +25,7 @@ from typing import Any
 import trio
 
 from ..metrics import CHALLENGES
+from ..protocol.chat import count_tokens
 from ..protocol.codes import CloseCode
 from ..protocol.frames import (
     CancelFrame,
@@ -210,10 +211,7 @@ class ProviderActor(Actor):
         if entry is None:
             self._unknown_request(msg.request_id)
             return
-        tokens = 0
-        for delta in msg.deltas:
-            if "content" in delta:
-                tokens += 1
+        tokens = count_tokens(msg.deltas)
         if entry.first_token_at is None and tokens:
             entry.first_token_at = trio.current_time()
         entry.tokens += tokens

@@ -34,7 +34,7 @@ class ChunkBatchIn:
 
 @dataclass(slots=True)
 class StreamChunk:
-    """Deltas relayed to the consumer; `tokens` counts the content deltas among them."""
+    """Deltas relayed to the consumer; `tokens` counts the non-empty content deltas (tokens)."""
 
     deltas: list[dict[str, Any]]
     tokens: int

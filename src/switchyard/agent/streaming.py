@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 from contextlib import aclosing
 
 from switchyard.protocol.frames import (
-    MAX_COUNT,
+    MAX_USAGE_TOKENS,
     CompleteFrame,
     ErrorFrame,
     InferenceRequestFrame,
@@ -64,8 +64,8 @@ def terminal_frame(request_id: str, outcome: Finish | BackendError) -> CompleteF
     """The `complete` or `error` frame that ends a request."""
     if isinstance(outcome, Finish):
         usage = Usage(
-            prompt_tokens=min(max(outcome.prompt_tokens, 0), MAX_COUNT),
-            completion_tokens=min(max(outcome.completion_tokens, 0), MAX_COUNT),
+            prompt_tokens=min(max(outcome.prompt_tokens, 0), MAX_USAGE_TOKENS),
+            completion_tokens=min(max(outcome.completion_tokens, 0), MAX_USAGE_TOKENS),
         )
         return CompleteFrame(
             request_id=request_id,

@@ -8,7 +8,8 @@ the tolerance); any failure raises `InvalidWebhook` before anything is read or t
 `checkout.session.async_payment_succeeded`) when the session is paid in USD: the account
 is `metadata.switchyard_account_id`, falling back to `client_reference_id`, and the credit
 is `amount_total` cents times 10,000 micro-USD, recorded by `Store.record_stripe_event`, which
-credits once per event id atomically (replays and concurrent duplicates are no-ops).
+credits once per event id and once per Checkout Session id atomically: replays, concurrent
+duplicates, and a session announced by both event types are no-ops after the first.
 
 Everything else is acknowledged and ignored. A paid session naming an account that does
 not exist is logged at ERROR and acknowledged too: Stripe retries non-2xx answers for
@@ -63,7 +64,7 @@ class Outcome(StrEnum):
     """What a verified event did."""
 
     CREDITED = "credited"
-    DUPLICATE = "duplicate"  # this event id was already credited
+    DUPLICATE = "duplicate"  # this event id, or its Checkout Session, was already credited
     IGNORED = "ignored"  # not an event that moves money
     UNKNOWN_ACCOUNT = "unknown_account"
 
@@ -162,7 +163,7 @@ async def _apply(store: Store, event: StripeEvent) -> WebhookResult:
         return ignored
     amount = session.amount_total * MICRO_USD_PER_CENT
     try:
-        credited = await store.record_stripe_event(event.id, account_id, amount)
+        credited = await store.record_stripe_event(event.id, account_id, amount, session.id)
     except (UnknownAccount, InvalidInput) as exc:
         log.error(
             "Stripe event %s: paid session %s (%d cents) names account %r, which cannot be "
@@ -171,7 +172,10 @@ async def _apply(store: Store, event: StripeEvent) -> WebhookResult:
         )  # fmt: skip
         return WebhookResult(event.id, event.type, Outcome.UNKNOWN_ACCOUNT, account_id, 0)
     if not credited:
-        log.info("Stripe event %s already processed; not credited again", event.id)
+        log.info(
+            "Stripe event %s: it or session %s was already processed; not credited again",
+            event.id, session.id,
+        )  # fmt: skip
         return WebhookResult(event.id, event.type, Outcome.DUPLICATE, account_id, 0)
     log.info("Stripe event %s credited %d micro-USD to %s", event.id, amount, account_id)
     return WebhookResult(event.id, event.type, Outcome.CREDITED, account_id, amount)

@@ -141,9 +141,12 @@ async def run(key: ApiKeyRecord, job: Job, rendering: Rendering, stream: bool) -
     done = Finisher(key, job, charge, session, reserved, request.path)
     stops = StopMatcher(job.body.stop or [])
     if not stream:
+        charge.delivered = False  # the consumer gets nothing unless the body is produced
         try:
             async with session:
-                return await _collect(job, session, rendering, stops)
+                response = await _collect(job, session, rendering, stops)
+            charge.delivered = True
+            return response
         except ApiError as exc:
             charge.outcome = f"http_{exc.status}"
             raise

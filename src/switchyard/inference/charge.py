@@ -3,7 +3,9 @@
 The hold is placed before any provider is touched (so an unfunded account gets 402 and
 costs nobody anything). `close` tells the billing actor what happened — the provider's
 usage report if one came, the relayed token count always — exactly once, whatever way
-the request ended.
+the request ended. Output the consumer never received is not charged: a request whose
+caller marked it undelivered (a non-stream request that failed or was abandoned before
+its body was produced) reports nothing used, so its hold is released.
 """
 
 from __future__ import annotations
@@ -31,6 +33,9 @@ class Charge:
     job: Job
     amount_micro_usd: int
     outcome: str | None = None  # set by the caller when the request failed with an error
+    #: False while the consumer has received none of the output (a non-stream request
+    #: until its body is produced): closing then charges nothing and releases the hold.
+    delivered: bool = True
     closed: bool = False
     opened: float = field(default_factory=time.monotonic)
 
@@ -56,7 +61,9 @@ class Charge:
             return
         self.closed = True
         end = session.end
-        reported = end is not None and end.ok and end.completion_tokens is not None
+        reported = (
+            self.delivered and end is not None and end.ok and end.completion_tokens is not None
+        )
         if self.outcome is not None:
             outcome = self.outcome
         elif end is None:
@@ -70,7 +77,7 @@ class Charge:
             model=self.job.model,
             provider_id=session.provider_id,
             prompt_tokens_est=self.job.prompt_tokens,
-            relayed_tokens=session.relayed_tokens,
+            relayed_tokens=session.relayed_tokens if self.delivered else 0,
             reported_prompt_tokens=end.prompt_tokens if reported and end else None,
             reported_completion_tokens=end.completion_tokens if reported and end else None,
             outcome=outcome,

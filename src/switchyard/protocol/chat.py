@@ -2,7 +2,8 @@
 
 - request-side validators that flatten text content parts and normalize stop sequences,
   written as pydantic `BeforeValidator`s so that errors carry the field's own location;
-- `delta_texts`, which pulls the content strings out of a provider `chunk` frame's deltas;
+- `delta_texts`, which pulls the content strings out of a provider `chunk` frame's deltas,
+  and `count_tokens`, which counts them (what the coordinator bills as relayed);
 - `StopMatcher`, coordinator-side stop-sequence enforcement for a token stream: a provider
   is asked to stop on the sequences too, but the wire's `complete` frame cannot say *which*
   sequence ended the output (Anthropic reports it), and not every backend honours `stop`.
@@ -109,6 +110,21 @@ def delta_texts(deltas: Iterable[Any]) -> list[str]:
         if text and type(text) is str:
             out.append(text)
     return out
+
+
+def count_tokens(deltas: Iterable[Any]) -> int:
+    """How many tokens a chunk's deltas relay: its non-empty content strings.
+
+    The coordinator's own count, which bills a stream without a usage report and bounds
+    one with a report. A role delta or `{"content": ""}` shows the consumer nothing, so it
+    is not a token.
+    """
+    count = 0
+    for delta in deltas:
+        text = delta.get("content") if isinstance(delta, Mapping) else delta.content
+        if text and type(text) is str:
+            count += 1
+    return count
 
 
 class StopMatcher:

@@ -37,6 +37,9 @@ MAX_MODELS = 64
 MAX_SLOTS = 1024
 MAX_TOKENS_LIMIT = 1_000_000
 MAX_COUNT = 2**53
+#: Most tokens a usage report may claim: what a usage row holds (storage.validate.MAX_TOKENS),
+#: so a report the coordinator accepts can always be recorded.
+MAX_USAGE_TOKENS = 10**12
 MAX_BATCH_CHUNKS = 4096
 
 Id = Annotated[str, StringConstraints(min_length=1, max_length=128)]
@@ -49,6 +52,7 @@ Finite = Annotated[float, Field(allow_inf_nan=False)]
 NonNegFinite = Annotated[float, Field(allow_inf_nan=False, ge=0)]
 PosFinite = Annotated[float, Field(allow_inf_nan=False, gt=0)]
 Count = Annotated[int, Field(ge=0, le=MAX_COUNT)]
+UsageCount = Annotated[int, Field(ge=0, le=MAX_USAGE_TOKENS)]
 InUse = Annotated[
     dict[ModelId, Annotated[int, Field(ge=0, le=MAX_SLOTS)]], Field(max_length=MAX_MODELS)
 ]
@@ -102,10 +106,10 @@ class ChunkDelta(Frame):
 
 
 class Usage(Frame):
-    """Token counts of a finished request."""
+    """Token counts of a finished request (each at most MAX_USAGE_TOKENS)."""
 
-    prompt_tokens: Count
-    completion_tokens: Count
+    prompt_tokens: UsageCount
+    completion_tokens: UsageCount
 
 
 class ChatMessage(Frame):

@@ -16,9 +16,10 @@ In memory (embedded default, nothing survives a restart)
 PostgreSQL (asyncpg through trio-asyncio)
   postgres_store.py   PostgresStore: every Store method as a pooled asyncpg call
   pg_open.py          open_postgres_store: its trio-asyncio loop, migrations, the pool
-  pg_money.py         money transactions: credits, holds, settlement, Stripe, payouts
+  pg_money.py         money transactions: credits, holds, settlement + its usage row
+  pg_payments.py      Stripe events (once per event and session), payouts
   pg_queries.py       accounts, hashed secrets, providers, pricing, batched usage
-  pg_rows.py          column lists, row -> record converters, driver-error translation
+  pg_rows.py          column lists, row converters, the usage insert, error translation
   migrate.py          versioned migrations under an advisory lock
   migrations/*.sql    NNNN_name.sql schema migrations (applied once each, in order)
 """

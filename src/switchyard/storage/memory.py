@@ -66,6 +66,7 @@ class MemoryStore(MemoryProvidersMixin):
         self._holds: dict[str, HoldRecord] = {}
         self._usage: dict[str, list[UsageRecord]] = {}
         self._stripe_events: set[str] = set()
+        self._stripe_sessions: set[str] = set()
         self._payouts: list[PayoutRecord] = []
         self._payouts_by_key: dict[str, PayoutRecord] = {}
         log.warning(
@@ -260,11 +261,13 @@ class MemoryStore(MemoryProvidersMixin):
         actual_cost_micro_usd: int,
         provider_account_id: str | None = None,
         provider_earning_micro_usd: int = 0,
+        usage: UsageRecord | None = None,
     ) -> HoldOutcome:
         await trio.lowlevel.checkpoint()
         cost, provider, earning = v.settlement(
             actual_cost_micro_usd, provider_account_id, provider_earning_micro_usd
         )
+        row = v.closing_usage(usage, v.ident(request_id, "request_id"))
         hold, closed = self._open_hold(request_id)
         if closed is not None:
             return closed
@@ -291,10 +294,12 @@ class MemoryStore(MemoryProvidersMixin):
             provider_earning_micro_usd=earning,
         )
         self._holds[hold.request_id] = settled
+        self._close_usage(hold, row, cost)
         return HoldOutcome(settled, already_closed=False)
 
-    async def release_hold(self, request_id: str) -> HoldOutcome:
+    async def release_hold(self, request_id: str, usage: UsageRecord | None = None) -> HoldOutcome:
         await trio.lowlevel.checkpoint()
+        row = v.closing_usage(usage, v.ident(request_id, "request_id"))
         hold, closed = self._open_hold(request_id)
         if closed is not None:
             return closed
@@ -306,7 +311,14 @@ class MemoryStore(MemoryProvidersMixin):
             hold, status=HoldStatus.RELEASED, closed_at=utc_now(), charged_micro_usd=0
         )
         self._holds[hold.request_id] = released
+        self._close_usage(hold, row, 0)
         return HoldOutcome(released, already_closed=False)
+
+    def _close_usage(self, hold: HoldRecord, usage: UsageRecord | None, cost: int) -> None:
+        """Record a closing hold's usage row with what was really charged."""
+        if usage is not None:
+            row = dataclasses.replace(usage, account_id=hold.account_id, cost_micro_usd=cost)
+            self._usage.setdefault(hold.account_id, []).append(row)
 
     async def list_open_holds(self) -> list[HoldRecord]:
         await trio.lowlevel.checkpoint()
@@ -341,17 +353,20 @@ class MemoryStore(MemoryProvidersMixin):
     # -- Stripe and payouts -------------------------------------------------------------------
 
     async def record_stripe_event(
-        self, event_id: str, account_id: str, amount_micro_usd: int
+        self, event_id: str, account_id: str, amount_micro_usd: int, session_id: str | None = None
     ) -> bool:
         await trio.lowlevel.checkpoint()
         event = v.ident(event_id, "event_id")
         amount = v.amount(amount_micro_usd)
-        if event in self._stripe_events:
+        session = v.optional_ident(session_id, "session_id")
+        if event in self._stripe_events or session in self._stripe_sessions:
             return False
         account = self._account(account_id)
         key = v.stripe_key(event)
         self._require_new_key(key)
         self._stripe_events.add(event)
+        if session is not None:
+            self._stripe_sessions.add(session)
         self._append(account.id, amount, LedgerKind.TOPUP, f"stripe event {event}", key)
         return True
 

@@ -1,4 +1,7 @@
-"""PostgresStore money operations: credits, holds, Stripe events, payouts, ledger checks.
+"""PostgresStore money operations: credits, holds and settlement, ledger checks.
+
+A hold closes (settled or released) in the same transaction that writes its usage row, so
+a crash can never leave a charge without its row, nor a row without its charge.
 
 These are asyncio-flavoured coroutines taking an asyncpg connection; PostgresStore runs
 them through trio-asyncio with validated arguments. Each money movement is one
@@ -8,6 +11,8 @@ so concurrent settlements cannot deadlock on each other.
 """
 
 from __future__ import annotations
+
+import dataclasses
 
 import asyncpg
 
@@ -19,7 +24,6 @@ from .errors import (
     UnknownAccount,
     UnknownHold,
 )
-from .keys import new_id
 from .models import (
     HoldOutcome,
     HoldRecord,
@@ -27,9 +31,15 @@ from .models import (
     LedgerEntry,
     LedgerKind,
     LedgerSum,
-    PayoutRecord,
+    UsageRecord,
 )
-from .pg_rows import HOLD_COLS, LEDGER_COLS, PAYOUT_COLS, to_hold, to_ledger, to_payout
+from .pg_rows import (
+    HOLD_COLS,
+    LEDGER_COLS,
+    insert_usage,
+    to_hold,
+    to_ledger,
+)
 
 _EARNING_KINDS = "('earning', 'payout')"
 
@@ -40,7 +50,7 @@ async def ensure_account(conn: asyncpg.Connection, account_id: str) -> None:
         raise UnknownAccount(f"unknown account {account_id!r}")
 
 
-async def _debit(conn: asyncpg.Connection, column: str, account_id: str, amount: int) -> None:
+async def debit(conn: asyncpg.Connection, column: str, account_id: str, amount: int) -> None:
     """Check and debit in one statement; raise UnknownAccount or InsufficientFunds."""
     row = await conn.fetchrow(
         f"UPDATE accounts SET {column} = {column} - $1 "
@@ -53,7 +63,7 @@ async def _debit(conn: asyncpg.Connection, column: str, account_id: str, amount:
         raise InsufficientFunds(f"{column} of {account_id} cannot cover {amount} micro-USD")
 
 
-async def _entry(
+async def append_entry(
     conn: asyncpg.Connection,
     account_id: str,
     amount: int,
@@ -62,13 +72,13 @@ async def _entry(
     key: str,
 ) -> LedgerEntry:
     """Append an entry; `Conflict` if its idempotency key is taken (see `_claim_entry`)."""
-    entry = await _claim_entry(conn, account_id, amount, kind, reference, key)
+    entry = await _claimappend_entry(conn, account_id, amount, kind, reference, key)
     if entry is None:
         raise Conflict(f"idempotency key {key!r} was already used")
     return entry
 
 
-async def _claim_entry(
+async def _claimappend_entry(
     conn: asyncpg.Connection,
     account_id: str,
     amount: int,
@@ -107,7 +117,7 @@ async def credit(
     The entry claims the key first; then one statement checks and moves the balance.
     """
     async with conn.transaction():
-        entry = await _claim_entry(conn, account_id, amount, kind, reason, key)
+        entry = await _claimappend_entry(conn, account_id, amount, kind, reason, key)
         if entry is not None:
             row = await conn.fetchrow(
                 "UPDATE accounts SET balance_micro_usd = balance_micro_usd + $1 "
@@ -211,8 +221,8 @@ async def create_hold(
             amount,
         )
         if row is not None:
-            await _entry(conn, account_id, -amount, LedgerKind.HOLD, request_id, key)
-            await _debit(conn, "balance_micro_usd", account_id, amount)
+            await append_entry(conn, account_id, -amount, LedgerKind.HOLD, request_id, key)
+            await debit(conn, "balance_micro_usd", account_id, amount)
             return to_hold(row)
     existing = await _hold(conn, request_id)
     if existing is None:
@@ -220,7 +230,7 @@ async def create_hold(
     return _replay_hold(existing, account_id, amount)
 
 
-async def _credit_accounts(conn: asyncpg.Connection, moves: dict[str, tuple[int, int]]) -> None:
+async def credit_accounts(conn: asyncpg.Connection, moves: dict[str, tuple[int, int]]) -> None:
     """Add (balance, earnings) deltas (never negative) to accounts, locking in id order."""
     for account_id in sorted(moves):
         balance, earnings = moves[account_id]
@@ -236,9 +246,14 @@ async def _credit_accounts(conn: asyncpg.Connection, moves: dict[str, tuple[int,
 
 
 async def settle_hold(
-    conn: asyncpg.Connection, request_id: str, cost: int, provider: str | None, earning: int
+    conn: asyncpg.Connection,
+    request_id: str,
+    cost: int,
+    provider: str | None,
+    earning: int,
+    usage: UsageRecord | None,
 ) -> HoldOutcome:
-    """Charge, release the rest and pay the provider owner, exactly once."""
+    """Charge, release the rest, pay the provider owner and write the usage row, once."""
     async with conn.transaction():
         hold = await _hold(conn, request_id, lock=True)
         if hold is None:
@@ -253,15 +268,17 @@ async def settle_hold(
         if provider is not None:
             balance, earnings = moves.get(provider, (0, 0))
             moves[provider] = (balance, earnings + earning)
-        await _credit_accounts(conn, moves)
+        await credit_accounts(conn, moves)
         keys = v.hold_keys(request_id)
         account = hold.account_id
-        await _entry(
+        await append_entry(
             conn, account, hold.amount_micro_usd, LedgerKind.RELEASE, request_id, keys["release"]
         )
-        await _entry(conn, account, -cost, LedgerKind.SETTLE, request_id, keys["settle"])
+        await append_entry(conn, account, -cost, LedgerKind.SETTLE, request_id, keys["settle"])
         if provider is not None and earning:
-            await _entry(conn, provider, earning, LedgerKind.EARNING, request_id, keys["earning"])
+            await append_entry(
+                conn, provider, earning, LedgerKind.EARNING, request_id, keys["earning"]
+            )
         row = await conn.fetchrow(
             "UPDATE holds SET status = 'settled', closed_at = now(), charged_micro_usd = $2, "
             "provider_account_id = $3, provider_earning_micro_usd = $4 "
@@ -271,20 +288,23 @@ async def settle_hold(
             provider,
             earning,
         )
+        await _close_usage(conn, hold, usage, cost)
         return HoldOutcome(to_hold(row), already_closed=False)
 
 
-async def release_hold(conn: asyncpg.Connection, request_id: str) -> HoldOutcome:
-    """Return the whole hold, exactly once."""
+async def release_hold(
+    conn: asyncpg.Connection, request_id: str, usage: UsageRecord | None
+) -> HoldOutcome:
+    """Return the whole hold and write the usage row (cost 0), exactly once."""
     async with conn.transaction():
         hold = await _hold(conn, request_id, lock=True)
         if hold is None:
             raise UnknownHold(f"no hold for request {request_id!r}")
         if hold.status is not HoldStatus.OPEN:
             return HoldOutcome(hold, already_closed=True)
-        await _credit_accounts(conn, {hold.account_id: (hold.amount_micro_usd, 0)})
+        await credit_accounts(conn, {hold.account_id: (hold.amount_micro_usd, 0)})
         key = v.hold_keys(request_id)["release"]
-        await _entry(
+        await append_entry(
             conn, hold.account_id, hold.amount_micro_usd, LedgerKind.RELEASE, request_id, key
         )
         row = await conn.fetchrow(
@@ -292,7 +312,17 @@ async def release_hold(conn: asyncpg.Connection, request_id: str) -> HoldOutcome
             f"WHERE request_id = $1 RETURNING {HOLD_COLS}",
             request_id,
         )
+        await _close_usage(conn, hold, usage, 0)
         return HoldOutcome(to_hold(row), already_closed=False)
+
+
+async def _close_usage(
+    conn: asyncpg.Connection, hold: HoldRecord, usage: UsageRecord | None, cost: int
+) -> None:
+    """Write a closing hold's usage row in its transaction, with what was really charged."""
+    if usage is not None:
+        row = dataclasses.replace(usage, account_id=hold.account_id, cost_micro_usd=cost)
+        await insert_usage(conn, [row])
 
 
 async def list_open_holds(conn: asyncpg.Connection) -> list[HoldRecord]:
@@ -311,72 +341,3 @@ async def count_open_holds(conn: asyncpg.Connection, account_id: str) -> int:
     if not count:
         await ensure_account(conn, account_id)
     return int(count)
-
-
-# -- Stripe and payouts -------------------------------------------------------------------
-
-
-async def record_stripe_event(
-    conn: asyncpg.Connection, event_id: str, account_id: str, amount: int
-) -> bool:
-    """Record the event and credit it in one transaction; False when already processed."""
-    async with conn.transaction():
-        inserted = await conn.fetchval(
-            "INSERT INTO stripe_events (event_id, account_id, amount_micro_usd) "
-            "VALUES ($1, $2, $3) ON CONFLICT (event_id) DO NOTHING RETURNING event_id",
-            event_id,
-            account_id,
-            amount,
-        )
-        if inserted is None:
-            return False
-        await _credit_accounts(conn, {account_id: (amount, 0)})
-        await _entry(
-            conn,
-            account_id,
-            amount,
-            LedgerKind.TOPUP,
-            f"stripe event {event_id}",
-            v.stripe_key(event_id),
-        )
-        return True
-
-
-async def create_payout(
-    conn: asyncpg.Connection, account_id: str, amount: int, key: str
-) -> PayoutRecord:
-    """Debit earnings into a payout once per idempotency key (replays return the original)."""
-    async with conn.transaction():
-        row = await conn.fetchrow(
-            "INSERT INTO payouts (id, account_id, amount_micro_usd, idempotency_key) "
-            "VALUES ($1, $2, $3, $4) ON CONFLICT (idempotency_key) DO NOTHING "
-            f"RETURNING {PAYOUT_COLS}",
-            new_id("po"),
-            account_id,
-            amount,
-            key,
-        )
-        if row is not None:
-            payout = to_payout(row)
-            await _entry(conn, account_id, -amount, LedgerKind.PAYOUT, payout.id, key)
-            await _debit(conn, "earnings_micro_usd", account_id, amount)
-            return payout
-    row = await conn.fetchrow(f"SELECT {PAYOUT_COLS} FROM payouts WHERE idempotency_key = $1", key)
-    existing = None if row is None else to_payout(row)
-    if existing is None or (existing.account_id, existing.amount_micro_usd) != (account_id, amount):
-        raise Conflict(f"idempotency key {key!r} was used for a different payout")
-    return existing
-
-
-async def list_payouts(conn: asyncpg.Connection, account_id: str | None) -> list[PayoutRecord]:
-    """Oldest first, optionally for one account."""
-    if account_id is None:
-        rows = await conn.fetch(f"SELECT {PAYOUT_COLS} FROM payouts ORDER BY created_at, id")
-    else:
-        rows = await conn.fetch(
-            f"SELECT {PAYOUT_COLS} FROM payouts WHERE account_id = $1 ORDER BY created_at, id",
-            account_id,
-        )
-        if not rows:
-            await ensure_account(conn, account_id)
-    return [to_payout(r) for r in rows]

@@ -30,6 +30,7 @@ from .pg_rows import (
     PROVIDER_COLS,
     SECRET_COLS,
     USAGE_COLS,
+    insert_usage,
     to_account,
     to_api_key,
     to_pricing,
@@ -231,24 +232,10 @@ async def list_pricing(conn: asyncpg.Connection) -> list[Pricing]:
 
 # -- usage --------------------------------------------------------------------------------
 
-_USAGE_TYPES = (
-    "text[], text[], text[], text[], text[], int8[], int8[], int8[], int8[], int8[], text[], "
-    "timestamptz[]"
-)
-_USAGE_INSERT = (
-    f"INSERT INTO usage_records ({USAGE_COLS}) SELECT * FROM unnest("
-    + ", ".join(f"${i}::{t.strip()}" for i, t in enumerate(_USAGE_TYPES.split(","), 1))
-    + ")"
-)
-
 
 async def record_usage(conn: asyncpg.Connection, records: Sequence[UsageRecord]) -> None:
     """One INSERT ... SELECT FROM unnest(...) for the whole batch."""
-    if not records:
-        return
-    columns = [c.strip() for c in USAGE_COLS.split(",")]
-    arrays = [[getattr(r, c) for r in records] for c in columns]
-    await conn.execute(_USAGE_INSERT, *arrays)
+    await insert_usage(conn, records)
 
 
 async def recent_usage(conn: asyncpg.Connection, account_id: str, limit: int) -> list[UsageRecord]:

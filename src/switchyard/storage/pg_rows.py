@@ -1,8 +1,9 @@
-"""PostgresStore plumbing: column lists, row-to-record converters, driver-error translation."""
+"""PostgresStore plumbing: column lists, row converters, the usage insert, error translation."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 
 import asyncpg
 from asyncpg.exceptions._base import DataError as ClientDataError
@@ -45,6 +46,24 @@ USAGE_COLS = (
     "completion_tokens, cost_micro_usd, ttft_ms, duration_ms, outcome, created_at"
 )
 PAYOUT_COLS = "id, account_id, amount_micro_usd, idempotency_key, created_at"
+_USAGE_TYPES = (
+    "text[], text[], text[], text[], text[], int8[], int8[], int8[], int8[], int8[], text[], "
+    "timestamptz[]"
+)
+_USAGE_INSERT = (
+    f"INSERT INTO usage_records ({USAGE_COLS}) SELECT * FROM unnest("
+    + ", ".join(f"${i}::{t.strip()}" for i, t in enumerate(_USAGE_TYPES.split(","), 1))
+    + ")"
+)
+
+
+async def insert_usage(conn: asyncpg.Connection, records: Sequence[UsageRecord]) -> None:
+    """Insert validated usage rows with one statement (on the caller's transaction, if any)."""
+    if not records:
+        return
+    columns = [c.strip() for c in USAGE_COLS.split(",")]
+    arrays = [[getattr(r, c) for r in records] for c in columns]
+    await conn.execute(_USAGE_INSERT, *arrays)
 
 
 def to_account(row: asyncpg.Record) -> Account:

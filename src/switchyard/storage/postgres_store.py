@@ -4,10 +4,11 @@
 `trio_asyncio.open_loop()`, applies migrations on a dedicated connection (under the
 advisory lock, see migrate.py), and creates an asyncpg pool bound to that loop. Every
 method validates its arguments on the trio side, then runs one asyncio coroutine from
-pg_money.py / pg_queries.py on a pooled connection via `aio_as_trio(..., loop=loop)`, so
-callers need no asyncio context: plain trio tasks anywhere in the program may call it
-concurrently while the store is open. Driver errors are translated to StoreError
-(pg_rows.translate); deadlocks and serialization failures are retried a few times.
+pg_money.py / pg_payments.py / pg_queries.py on a pooled connection via
+`aio_as_trio(..., loop=loop)`, so callers need no asyncio context: plain trio tasks
+anywhere in the program may call it concurrently while the store is open. Driver errors
+are translated to StoreError (pg_rows.translate); deadlocks and serialization failures
+are retried a few times.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import trio
 import trio_asyncio
 
 from . import pg_money as money
+from . import pg_payments as payments
 from . import pg_queries as q
 from . import validate as v
 from .errors import StoreError, StoreUnavailable
@@ -190,15 +192,19 @@ class PostgresStore:
         actual_cost_micro_usd: int,
         provider_account_id: str | None = None,
         provider_earning_micro_usd: int = 0,
+        usage: UsageRecord | None = None,
     ) -> HoldOutcome:
         cost, provider, earning = v.settlement(
             actual_cost_micro_usd, provider_account_id, provider_earning_micro_usd
         )
         request = v.ident(request_id, "request_id")
-        return await self._run(money.settle_hold, request, cost, provider, earning)
+        row = v.closing_usage(usage, request)
+        return await self._run(money.settle_hold, request, cost, provider, earning, row)
 
-    async def release_hold(self, request_id: str) -> HoldOutcome:
-        return await self._run(money.release_hold, v.ident(request_id, "request_id"))
+    async def release_hold(self, request_id: str, usage: UsageRecord | None = None) -> HoldOutcome:
+        request = v.ident(request_id, "request_id")
+        row = v.closing_usage(usage, request)
+        return await self._run(money.release_hold, request, row)
 
     async def list_open_holds(self) -> list[HoldRecord]:
         return await self._run(money.list_open_holds)
@@ -288,14 +294,15 @@ class PostgresStore:
     # -- Stripe and payouts -------------------------------------------------------------------
 
     async def record_stripe_event(
-        self, event_id: str, account_id: str, amount_micro_usd: int
+        self, event_id: str, account_id: str, amount_micro_usd: int, session_id: str | None = None
     ) -> bool:
         args = (
             v.ident(event_id, "event_id"),
             v.ident(account_id, "account_id"),
             v.amount(amount_micro_usd),
+            v.optional_ident(session_id, "session_id"),
         )
-        return await self._run(money.record_stripe_event, *args)
+        return await self._run(payments.record_stripe_event, *args)
 
     async def create_payout(
         self, account_id: str, amount_micro_usd: int, idempotency_key: str
@@ -305,8 +312,8 @@ class PostgresStore:
             v.amount(amount_micro_usd),
             v.user_key(idempotency_key),
         )
-        return await self._run(money.create_payout, *args)
+        return await self._run(payments.create_payout, *args)
 
     async def list_payouts(self, account_id: str | None = None) -> list[PayoutRecord]:
         account = v.optional_ident(account_id, "account_id")
-        return await self._run(money.list_payouts, account)
+        return await self._run(payments.list_payouts, account)

@@ -128,13 +128,17 @@ class HoldStore(Protocol):
         actual_cost_micro_usd: int,
         provider_account_id: str | None = None,
         provider_earning_micro_usd: int = 0,
+        usage: UsageRecord | None = None,
     ) -> HoldOutcome:
-        """Charge the actual cost (<= the hold, else `InvalidInput`), return the remainder
-        and credit the provider owner's earnings (<= actual cost), all in one transaction.
+        """Charge the actual cost (<= the hold, else `InvalidInput`), return the remainder,
+        credit the provider owner's earnings (<= actual cost) and insert `usage` (its
+        request id must be the hold's; it is stored with the hold's account and the actual
+        cost), all in one transaction: a crash keeps both or neither.
         A hold already closed is left alone and reported with `already_closed=True`."""
 
-    async def release_hold(self, request_id: str) -> HoldOutcome:
-        """Return the whole hold to the balance (no-op with `already_closed` if closed)."""
+    async def release_hold(self, request_id: str, usage: UsageRecord | None = None) -> HoldOutcome:
+        """Return the whole hold to the balance and insert `usage` (cost 0) in the same
+        transaction (no-op with `already_closed` if closed)."""
 
     async def list_open_holds(self) -> list[HoldRecord]:
         """Every open hold, oldest first (start-up recovery releases these)."""
@@ -144,7 +148,8 @@ class HoldStore(Protocol):
 
 
 class UsageStore(Protocol):
-    """Per-request usage rows, written in batches."""
+    """Per-request usage rows: written with their hold's settlement (see `HoldStore`), or
+    on their own in batches."""
 
     async def record_usage(self, records: Sequence[UsageRecord]) -> None:
         """Insert a batch atomically (all rows or none; one statement on Postgres)."""
@@ -209,14 +214,15 @@ class PricingStore(Protocol):
 
 
 class StripeStore(Protocol):
-    """Stripe events processed, each crediting an account exactly once."""
+    """Stripe events processed, each Checkout Session crediting an account exactly once."""
 
     async def record_stripe_event(
-        self, event_id: str, account_id: str, amount_micro_usd: int
+        self, event_id: str, account_id: str, amount_micro_usd: int, session_id: str | None = None
     ) -> bool:
         """In one transaction: record the event and credit the account (ledger `topup`,
-        idempotency key "stripe:" + event id). False if the event was already processed,
-        including when a concurrent duplicate won the race."""
+        idempotency key "stripe:" + event id). False if the event, or another event naming
+        the same Checkout `session_id`, was already processed, including when a concurrent
+        duplicate won the race."""
 
 
 class PayoutStore(Protocol):

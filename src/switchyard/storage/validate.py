@@ -140,24 +140,41 @@ def usage_batch(records: object) -> list[UsageRecord]:
     """A sequence of UsageRecord with valid fields (validated in full before any write)."""
     if isinstance(records, str | bytes) or not isinstance(records, Sequence):
         raise InvalidInput("records must be a sequence of UsageRecord")
-    batch: list[UsageRecord] = []
-    for record in records:
-        if not isinstance(record, UsageRecord):
-            raise InvalidInput("records must contain only UsageRecord instances")
-        ident(record.request_id, "request_id")
-        ident(record.account_id, "account_id")
-        optional_ident(record.api_key_id, "api_key_id")
-        optional_ident(record.provider_id, "provider_id")
-        ident(record.model, "model")
-        integer(record.prompt_tokens, "prompt_tokens", low=0, high=MAX_TOKENS)
-        integer(record.completion_tokens, "completion_tokens", low=0, high=MAX_TOKENS)
-        amount(record.cost_micro_usd, "cost_micro_usd", allow_zero=True)
-        optional_count(record.ttft_ms, "ttft_ms")
-        optional_count(record.duration_ms, "duration_ms")
-        text(record.outcome, "outcome", max_len=100)
-        timestamp(record.created_at, "created_at")
-        batch.append(record)
-    return batch
+    return [usage_record(record) for record in records]
+
+
+MAX_OUTCOME_LEN = 100
+
+
+def usage_record(record: object) -> UsageRecord:
+    """One UsageRecord whose every field the usage table can hold."""
+    if not isinstance(record, UsageRecord):
+        raise InvalidInput("records must contain only UsageRecord instances")
+    ident(record.request_id, "request_id")
+    ident(record.account_id, "account_id")
+    optional_ident(record.api_key_id, "api_key_id")
+    optional_ident(record.provider_id, "provider_id")
+    ident(record.model, "model")
+    integer(record.prompt_tokens, "prompt_tokens", low=0, high=MAX_TOKENS)
+    integer(record.completion_tokens, "completion_tokens", low=0, high=MAX_TOKENS)
+    amount(record.cost_micro_usd, "cost_micro_usd", allow_zero=True)
+    optional_count(record.ttft_ms, "ttft_ms")
+    optional_count(record.duration_ms, "duration_ms")
+    text(record.outcome, "outcome", max_len=MAX_OUTCOME_LEN)
+    timestamp(record.created_at, "created_at")
+    return record
+
+
+def closing_usage(record: object, hold: str) -> UsageRecord | None:
+    """The usage row a settlement or release of hold `hold` writes with it (or None).
+
+    It must be the hold's own row: its request id is the hold's."""
+    if record is None:
+        return None
+    checked = usage_record(record)
+    if checked.request_id != hold:
+        raise InvalidInput("the usage row must carry the hold's request id")
+    return checked
 
 
 def timestamp(value: object, what: str) -> datetime:
