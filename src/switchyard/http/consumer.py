@@ -23,7 +23,7 @@ from quart import Blueprint, Response, g, jsonify, request
 from ..actors.provider_messages import StreamChunk, StreamEnd
 from ..actors.scheduler_messages import ModelsQuery, Trust
 from ..inference.charge import Charge
-from ..inference.relay import Job, RelaySession
+from ..inference.relay import Job, RelaySession, provider_error
 from ..metrics import ACTIVE_STREAMS, LATENCY, RATE_LIMITED, RELAYED_TOKENS, TTFT
 from ..protocol.anthropic_api import MessagesRequest, messages_to_normalized
 from ..protocol.chat import StopMatcher, delta_texts
@@ -133,7 +133,7 @@ async def run(key: ApiKeyRecord, job: Job, rendering: Rendering, stream: bool) -
     except BaseException:
         coord.gate.leave()
         raise
-    session = RelaySession(coord.scheduler, job)
+    session = RelaySession(coord.scheduler, job, model_priced=charge.priced)
     done = Finisher(key, job, charge, session, reserved, request.path)
     stops = StopMatcher(job.body.stop or [])
     if not stream:
@@ -218,7 +218,7 @@ async def _collect(
         if stops.matched is not None:
             break
     if end is not None and not end.ok:
-        raise ApiError(502, f"The provider failed: {end.error_message or end.error_code}")
+        raise provider_error(end)
     parts.append(stops.flush())
     reason = "stop" if stops.matched is not None else (end.finish_reason if end else "stop")
     usage = final_usage(job, session, end)
@@ -272,8 +272,7 @@ async def _render_batch(
         usage = final_usage(job, session, end)
         out += rendering.finish(end.finish_reason or "stop", usage, end.stop_sequence)
     else:
-        message = f"The provider failed: {end.error_message or end.error_code}"
-        out += rendering.error(ApiError(502, message, code="provider_error"))
+        out += rendering.error(provider_error(end))
     return out, True
 
 
