@@ -95,7 +95,7 @@ def build_index(sink: ActorRef, size: int, rng: random.Random) -> CapacityIndex:
         prefill, decode = 2000 * rng.uniform(0.75, 1.25), 50 * rng.uniform(0.75, 1.25)
         capacity = ModelCapacity(SLOTS, prefill_tps=prefill, decode_tps=decode)
         trust = "hardware" if i % 5 == 0 else "self_signed"
-        index.upsert(CapacityUpdate(f"prov-{i}", sink, trust, True, {MODEL: capacity}))
+        index.upsert(CapacityUpdate(f"prov-{i}", sink, trust, True, {MODEL: capacity}), 0.0)
     for _ in range(size * SLOTS // 2):
         slot = index.select(MODEL, 500, 200, Trust.UNTRUSTED, frozenset())
         assert slot is not None

@@ -11,12 +11,14 @@ def test_variables_are_parsed_into_their_types() -> None:
     settings = from_env(
         {
             "SWITCHYARD_REQUEST_TIMEOUT_S": "12.5",
+            "SWITCHYARD_SEND_TIMEOUT_S": "7",
             "SWITCHYARD_DEFAULT_RPM": "60",
             "SWITCHYARD_ADMIN_KEY": "k",
             "SWITCHYARD_DATABASE_URL": "",
         }
     )
     assert settings.request_timeout_s == 12.5
+    assert settings.send_timeout_s == 7.0
     assert settings.default_rpm == 60
     assert settings.admin_key == "k"
     assert settings.database_url == Settings().database_url  # empty means unset

@@ -17,8 +17,6 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 import trio
-from hypercorn.config import Config
-from hypercorn.trio import serve
 
 from .actors.attestation import AttestationRegistry
 from .actors.billing import BillingActor, BillingConfig, recover_open_holds
@@ -163,8 +161,10 @@ async def serve_http(
 ) -> None:
     """Serve the HTTP API with hypercorn until `shutdown` is set; reports the base URL."""
     from .http.app import create_app
+    from .http.send_timeout import ServerConfig, serve
 
-    config = Config()
+    config = ServerConfig()
+    config.send_timeout_s = coord.settings.send_timeout_s  # a client that stops reading
     config.bind = [f"{coord.settings.host}:{coord.settings.port}"]
     config.accesslog = None
     config.errorlog = logging.getLogger("hypercorn.error")

@@ -45,6 +45,7 @@ class Settings:
     request_timeout_s: float = 300.0
     shutdown_grace_s: float = 30.0  # SIGTERM: how long running requests may finish
     reserve_timeout_s: float = 30.0  # how long a request may wait in the queue for a slot
+    send_timeout_s: float = 30.0  # a socket write stalled this long closes the connection
     max_attempts: int = 3  # dispatch attempts before the first token (retries on others)
     key_cache_ttl_s: float = 2.0  # revoked API keys stop working within this
     platform_fee: float = 0.10
@@ -88,6 +89,7 @@ _ENV = {
     "default_rpm": "SWITCHYARD_DEFAULT_RPM",
     "default_tpm": "SWITCHYARD_DEFAULT_TPM",
     "request_timeout_s": "SWITCHYARD_REQUEST_TIMEOUT_S",
+    "send_timeout_s": "SWITCHYARD_SEND_TIMEOUT_S",
 }
 
 

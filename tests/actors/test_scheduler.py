@@ -125,9 +125,10 @@ async def test_unknown_model_and_models_query() -> None:
         assert await h.models() == {"a": {"providers_online": 1, "slots_total": 3, "slots_free": 3}}
         offline = await h.models(include_offline=True)
         assert offline["b"] == {"providers_online": 0, "slots_total": 0, "slots_free": 0}
-        # a model once offered is known: it may wait (here: no time) rather than be unknown
-        gone_model = await h.reserve(model="b")
-        assert isinstance(gone_model, NoCapacity) and gone_model.reason == "timeout"
+        # a model once offered stays known: with nobody online it is "offline", at once
+        gone_model = await h.reserve(model="b", wait=30)
+        assert isinstance(gone_model, NoCapacity) and gone_model.reason == "offline"
+        assert (await h.stats())["counters"]["queued"] == 0
 
 
 async def test_bad_trust_level_is_refused_without_crashing() -> None:

@@ -106,6 +106,17 @@ class Books:
             and self.free(pid, wish.model) > 0
         ]
 
+    def eligible(self, wish: Wish) -> list[str]:
+        """Providers online that could serve this wish once they have a free slot."""
+        return [
+            pid
+            for pid, offer in self.providers.items()
+            if offer.routable
+            and offer.trust >= wish.floor
+            and pid not in wish.exclude
+            and offer.slots.get(wish.model, 0) > 0
+        ]
+
     def record(self, wish: Wish, result: Any) -> None:
         if isinstance(result, Reservation):
             assert result.provider_id in self.servable(wish), (wish, result, self)
@@ -161,6 +172,7 @@ async def apply(h: Harness, nursery: trio.Nursery, books: Books, op: tuple) -> N
 async def check(h: Harness, books: Books) -> None:
     for wish in books.waiting:  # FIFO rule: nobody waits while a slot it may use is free
         assert not books.servable(wish), (wish, books)
+        assert books.eligible(wish), (wish, books)  # ...nor for what can never come
     stats = await h.stats()
     assert stats["reserved_total"] == len(books.live)
     assert sum(stats["reserved_by_model"].values()) == len(books.live)

@@ -159,16 +159,20 @@ async def test_grant_whose_asker_vanished_comes_back() -> None:
 async def test_head_blocked_by_trust_floor_or_exclusion_does_not_block_others() -> None:
     async with running_scheduler() as h, trio.open_nursery() as nursery:
         await h.offer("signed", slots=1)
-        held = await h.grant()
+        await h.offer("attested", slots=1, trust="hardware")
+        on_attested = await h.grant(min_trust="hardware")
+        on_signed = await h.grant()
+        assert on_signed.provider_id == "signed"
         results: list = []
+        # each waiter has an eligible provider online (busy), so each waits
         await park(h, nursery, results, "needs_hw", min_trust="hardware", wait=LONG)
         await park(h, nursery, results, "not_signed", exclude={"signed"}, wait=LONG)
         await park(h, nursery, results, "anyone", wait=LONG)
-        h.release(held)
+        h.release(on_signed)  # of no use to the first two
         await settle(results, 1)
         assert results.pop()[0] == "anyone"
         assert (await h.stats())["queued_total"] == 2
-        await h.offer("attested", slots=1, trust="hardware")  # serves both blocked waiters' kind
+        h.release(on_attested)  # the head may use it
         await settle(results, 1)
         assert results.pop()[0] == "needs_hw"
         await h.offer("other", slots=1)

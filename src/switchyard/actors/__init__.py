@@ -10,7 +10,8 @@ Providers:
 
 Scheduling:
 - scheduler.py           SchedulerActor: reservations, release, wait queues, deadline timer
-- scheduler_index.py     capacity view: per-model/trust candidate heaps and the cost model
+- scheduler_index.py     capacity view: per-model/trust candidate heaps, known models, eligibility
+- scheduler_slots.py     its records (provider, model slot, model index) and the cost function
 - scheduler_queue.py     per-model FIFO wait queues and the deadline heap
 - scheduler_messages.py  Trust, CapacityUpdate, Reserve/Reservation/NoCapacity, Release, config
 

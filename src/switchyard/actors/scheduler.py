@@ -8,10 +8,13 @@ and tell `Release` exactly once per granted `Reservation` (see scheduler_message
 - Every Reserve is answered through a deferred reply set with `on_lost`, so a reservation
   granted to an asker that already gave up (timeout, cancellation) comes straight back as
   a `GrantLost` message: slots are never leaked.
-- Waiting: when no eligible provider has a free slot, the Reserve waits in its model's FIFO
-  (bounded by `queue_limit`; overflow is an immediate `NoCapacity(queue_full=True)`) until
-  capacity appears or its deadline passes (`NoCapacity("timeout")`). One `send_after` timer
-  is armed for the earliest deadline only.
+- Waiting: when eligible providers are online but none has a free slot, the Reserve waits
+  in its model's FIFO (bounded by `queue_limit`; overflow is an immediate
+  `NoCapacity(queue_full=True)`) until capacity appears or its deadline passes
+  (`NoCapacity("timeout")`). One `send_after` timer is armed for the earliest deadline
+  only. A Reserve no online provider could ever serve (unknown model, nobody online, trust
+  floor unmet, all excluded) is answered at once, and a waiter whose last eligible
+  provider leaves is answered then (`NoCapacityReason`).
 - FIFO rule: whenever capacity may have grown (Release, CapacityUpdate, a grant coming
   back) the model's queue is walked from its head and each waiter is granted the best slot
   *it* may use. A waiter that no free slot can serve (its trust floor is above every free
@@ -52,6 +55,7 @@ from .scheduler_messages import (
     GrantLost,
     ModelsQuery,
     NoCapacity,
+    NoCapacityReason,
     ProviderGone,
     Release,
     Reservation,
@@ -73,6 +77,9 @@ COUNTERS = (
     "refused_timeout",
     "refused_queue_full",
     "refused_unknown_model",
+    "refused_offline",  # known model, nobody online
+    "refused_trust",  # nobody online meets the trust floor
+    "refused_excluded",  # the only eligible providers were excluded
     "abandoned",  # waiters whose asker gave up before a grant
     "grants_lost",  # grants whose asker vanished after the grant: slot taken back
     "released",  # Releases of live reservations
@@ -150,8 +157,9 @@ class SchedulerActor(Actor):
             case Release():
                 self._release(msg)
             case CapacityUpdate():
-                for model in set(self.index.upsert(msg)):
+                for model in set(self.index.upsert(msg, trio.current_time())):
                     self._drain(model)
+                    self._refuse_stranded(model)
             case ProviderGone(provider_id=provider_id):
                 self._provider_gone(provider_id)
             case Expire(token=token):
@@ -161,7 +169,7 @@ class SchedulerActor(Actor):
                     self.counters["grants_lost"] += 1
                 self._release(Release(reservation_id, "cancelled"), lost=True)
             case ModelsQuery(include_offline=include_offline):
-                return self.index.summary(include_offline)
+                return self.index.summary(include_offline, trio.current_time())
             case SchedulerStats():
                 return self.stats()
             case _:
@@ -181,12 +189,16 @@ class SchedulerActor(Actor):
         if reply.abandoned:
             self.counters["abandoned"] += 1
             return
-        if msg.model not in self.index.known:
+        if not self.index.is_known(msg.model, trio.current_time()):
             self._refuse(reply, REASON_UNKNOWN_MODEL, 0.0)
             return
         slot = self.index.select(msg.model, msg.prompt_tokens, msg.max_tokens, floor, msg.exclude)
         if slot is not None:
             self._grant(reply, slot)
+            return
+        why = self.index.ineligible(msg.model, floor, msg.exclude)
+        if why is not None:
+            self._refuse(reply, why, self._retry_after(msg.model))
             return
         if msg.deadline <= trio.current_time():
             self._refuse(reply, REASON_TIMEOUT, self._retry_after(msg.model))
@@ -231,7 +243,7 @@ class SchedulerActor(Actor):
             log.debug("scheduler stopped before %r was delivered", message)
 
     def _refuse(
-        self, reply: Reply, reason: str, retry_after: float, queue_full: bool = False
+        self, reply: Reply, reason: NoCapacityReason, retry_after: float, queue_full: bool = False
     ) -> None:
         self.counters["refused"] += 1
         self.counters[f"refused_{reason}"] += 1
@@ -272,7 +284,9 @@ class SchedulerActor(Actor):
             del self.reserved_by_model[model]
 
     def _provider_gone(self, provider_id: str) -> None:
-        provider = self.index.remove(provider_id)
+        entry = self.index.providers.get(provider_id)
+        models = list(entry.models) if entry is not None else []
+        provider = self.index.remove(provider_id, trio.current_time())
         if provider is None:
             return
         for reservation_id in provider.reservations:
@@ -281,6 +295,8 @@ class SchedulerActor(Actor):
                 self.counters["dropped_by_gone"] += 1
                 self._count_down(slot.model)
         provider.reservations.clear()
+        for model in models:
+            self._refuse_stranded(model)
 
     # -- the wait queues -----------------------------------------------------------------
 
@@ -313,6 +329,27 @@ class SchedulerActor(Actor):
                 continue
             self.waiting.finish(queue, waiter)
             self._grant(waiter.reply, slot)
+        queue.compact()
+
+    def _refuse_stranded(self, model: str) -> None:
+        """Answer the waiters of `model` that no online provider could serve any more.
+
+        Runs when a provider leaves or changes (rare), never per Reserve or Release.
+        """
+        queue = self.waiting.get(model)
+        if queue is None:
+            return
+        for waiter in queue:
+            if waiter.done:
+                continue
+            why = self.index.ineligible(model, waiter.floor, waiter.msg.exclude)
+            if why is None:
+                continue
+            self.waiting.finish(queue, waiter)
+            if waiter.reply.abandoned:
+                self.counters["abandoned"] += 1
+            else:
+                self._refuse(waiter.reply, why, self._retry_after(model))
         queue.compact()
 
     def _arm_timer(self, deadline: float) -> None:

@@ -21,6 +21,12 @@ levels in key order, skipping excluded providers, until it holds `max_candidates
 the next key is more than `scan_band` above the first; it costs those exactly for the actual
 request, picks at random among the ones within `tie_band` of the best, and pushes the rest
 back. A reservation therefore touches O(max_candidates + |exclude|) entries, each O(log n).
+
+Known models: a model is known while a provider serving it is online, and for
+`known_window_s` after the last one left (at most `known_limit` offline models are
+remembered, the longest gone forgotten first). `ineligible` says, in O(trust levels +
+|exclude|), why no provider could ever serve a request now, so only requests that some
+busy provider could serve are queued.
 """
 
 from __future__ import annotations
@@ -30,115 +36,22 @@ import itertools
 import logging
 import math
 import random
+from collections import OrderedDict
 from typing import Any
-
-from switchyard.runtime import ActorRef
 
 from .scheduler_messages import (
     DEFAULT_DECODE_TPS,
     DEFAULT_PREFILL_TPS,
     CapacityUpdate,
+    NoCapacityReason,
     SchedulerConfig,
     Trust,
 )
+from .scheduler_slots import Entry, ModelIndex, ModelSlot, ProviderEntry, cost, speed
 
 log = logging.getLogger(__name__)
 
-TRUST_LEVELS = len(Trust)
 _EWMA_FLOOR = 1e-3  # an error EWMA below this counts as zero (so penalties settle)
-
-Entry = tuple[float, float, int, "ModelSlot", int]
-
-
-class ProviderEntry:
-    """One provider as the scheduler sees it (its slots live in `models`)."""
-
-    __slots__ = (
-        "error_ewma",
-        "models",
-        "penalty",
-        "provider_id",
-        "ref",
-        "reservations",
-        "routable",
-        "trust",
-    )
-
-    def __init__(self, provider_id: str, ref: ActorRef) -> None:
-        self.provider_id = provider_id
-        self.ref = ref
-        self.trust = Trust.UNTRUSTED
-        self.routable = False
-        self.error_ewma = 0.0
-        self.penalty = 1.0
-        self.models: dict[str, ModelSlot] = {}
-        self.reservations: set[str] = set()
-
-
-class ModelSlot:
-    """One provider's capacity for one model, with what the index counted for it."""
-
-    __slots__ = (
-        "counted_free",
-        "counted_slots",
-        "decode_tps",
-        "in_use",
-        "listed",
-        "model",
-        "prefill_tps",
-        "provider",
-        "service_est",
-        "service_obs",
-        "slots",
-        "version",
-    )
-
-    def __init__(self, provider: ProviderEntry, model: str) -> None:
-        self.provider = provider
-        self.model = model
-        self.slots = 0
-        self.in_use = 0
-        self.prefill_tps = DEFAULT_PREFILL_TPS
-        self.decode_tps = DEFAULT_DECODE_TPS
-        self.service_est = 0.0
-        self.service_obs: float | None = None
-        self.version = 0
-        self.listed: Trust | None = None  # the trust bucket it is counted in, if routable
-        self.counted_slots = 0
-        self.counted_free = 0
-
-    @property
-    def free(self) -> int:
-        return self.slots - self.in_use if self.slots > self.in_use else 0
-
-
-class ModelIndex:
-    """Per-model heaps and members by trust level, plus aggregates for GET /v1/models."""
-
-    __slots__ = ("heaps", "members", "online", "service_ewma", "slots_free", "slots_total")
-
-    def __init__(self) -> None:
-        self.heaps: list[list[Entry]] = [[] for _ in range(TRUST_LEVELS)]
-        self.members: list[dict[str, ModelSlot]] = [{} for _ in range(TRUST_LEVELS)]
-        self.online = 0
-        self.slots_total = 0
-        self.slots_free = 0
-        self.service_ewma: float | None = None
-
-
-def cost(slot: ModelSlot, prompt_tokens: int, max_tokens: int) -> float:
-    """Expected seconds to serve the request on `slot`, times its provider's penalty."""
-    service = slot.service_obs if slot.service_obs is not None else slot.service_est
-    ttft = slot.in_use / (slot.slots or 1) * service + prompt_tokens / slot.prefill_tps
-    return (ttft + max_tokens / slot.decode_tps) * slot.provider.penalty
-
-
-def _speed(value: float, default: float) -> float:
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        return default
-    return value if math.isfinite(value) and value > 0 else default
 
 
 class CapacityIndex:
@@ -149,13 +62,13 @@ class CapacityIndex:
         self.rng = rng
         self.providers: dict[str, ProviderEntry] = {}
         self.models: dict[str, ModelIndex] = {}
-        self.known: set[str] = set()
+        self.known: OrderedDict[str, float] = OrderedDict()  # model → last seen online
         self.routable_count = 0
         self._seq = itertools.count()
 
     # -- updates from providers --------------------------------------------------------
 
-    def upsert(self, update: CapacityUpdate) -> list[str]:
+    def upsert(self, update: CapacityUpdate, now: float) -> list[str]:
         """Apply a provider's full capacity; returns the models whose capacity was refreshed."""
         try:
             trust = Trust.parse(update.trust)
@@ -181,10 +94,10 @@ class CapacityIndex:
             if slot is None:
                 slot = provider.models[model] = ModelSlot(provider, model)
             slots = max(0, int(capacity.slots))
-            prefill = _speed(capacity.prefill_tps, DEFAULT_PREFILL_TPS)
-            decode = _speed(capacity.decode_tps, DEFAULT_DECODE_TPS)
+            prefill = speed(capacity.prefill_tps, DEFAULT_PREFILL_TPS)
+            decode = speed(capacity.decode_tps, DEFAULT_DECODE_TPS)
             if slots > 0:
-                self.known.add(model)
+                self._seen(model, now)
             if whole or (slot.slots, slot.prefill_tps, slot.decode_tps) != (slots, prefill, decode):
                 slot.slots, slot.prefill_tps, slot.decode_tps = slots, prefill, decode
                 slot.service_est = (
@@ -200,7 +113,7 @@ class CapacityIndex:
             self._forget_if_idle(slot)
         return [slot.model for slot in touched]
 
-    def remove(self, provider_id: str) -> ProviderEntry | None:
+    def remove(self, provider_id: str, now: float) -> ProviderEntry | None:
         """Forget a provider entirely (its reservation ids are returned with it)."""
         provider = self.providers.pop(provider_id, None)
         if provider is None:
@@ -209,6 +122,8 @@ class CapacityIndex:
             self.routable_count -= 1
         provider.routable = False
         for slot in provider.models.values():
+            if slot.slots > 0:
+                self._seen(slot.model, now)
             self._refresh(slot)
         provider.models.clear()
         return provider
@@ -298,12 +213,40 @@ class CapacityIndex:
                 heapq.heappush(heap, entry)
         return chosen[3] if chosen is not None else None
 
+    def ineligible(
+        self, model: str, floor: Trust, exclude: frozenset[str]
+    ) -> NoCapacityReason | None:
+        """Why no online provider could serve this request even once free (None: one can)."""
+        index = self.models.get(model)
+        if index is None or index.online <= 0:
+            return NoCapacityReason.OFFLINE
+        members = index.members[floor:]
+        eligible = sum(len(bucket) for bucket in members)
+        if eligible == 0:
+            return NoCapacityReason.TRUST
+        if exclude:
+            eligible -= sum(1 for pid in exclude if any(pid in bucket for bucket in members))
+            if eligible <= 0:
+                return NoCapacityReason.EXCLUDED
+        return None
+
     # -- queries ---------------------------------------------------------------------------
 
-    def summary(self, include_offline: bool = False) -> dict[str, dict[str, int]]:
-        """Per model: providers online, routable slots in total and free."""
+    def is_known(self, model: str, now: float) -> bool:
+        """Online now, or seen online within `known_window_s`."""
+        index = self.models.get(model)
+        if index is not None and index.online > 0:
+            return True
+        seen = self.known.get(model)
+        return seen is not None and now - seen <= self.config.known_window_s
+
+    def summary(self, include_offline: bool = False, now: float = 0.0) -> dict[str, dict[str, int]]:
+        """Per model: providers online, routable slots in total and free (offline: known ones)."""
         out: dict[str, dict[str, int]] = {}
-        for model in sorted(self.known):
+        names = {m for m, index in self.models.items() if index.online > 0}
+        if include_offline:
+            names.update(m for m in self.known if self.is_known(m, now))
+        for model in sorted(names):
             index = self.models.get(model)
             online = index.online if index is not None else 0
             if online or include_offline:
@@ -333,6 +276,13 @@ class CapacityIndex:
         return {m: sum(len(h) for h in index.heaps) for m, index in self.models.items()}
 
     # -- internals -------------------------------------------------------------------------
+
+    def _seen(self, model: str, now: float) -> None:
+        known = self.known
+        known[model] = now
+        known.move_to_end(model)
+        while len(known) > self.config.known_limit:
+            known.popitem(last=False)
 
     def _set_penalty(self, provider: ProviderEntry) -> None:
         config = self.config

@@ -6,6 +6,12 @@ Asked by the HTTP layer: `ModelsQuery` (GET /v1/models), `SchedulerStats` (inspe
 
 Outcomes of a `Release`: `"ok"` and `"cancelled"` (the client went away) do not count
 against the provider; any other string (e.g. `"error"`, `"timeout"`) does.
+
+Why a `NoCapacity` came back (`NoCapacityReason`): only a Reserve that some online,
+eligible provider could serve once it has a free slot waits in the queue (and may end in
+`timeout` or `queue_full`); every other case is answered at once — the model is unknown,
+nobody serving it is online, nobody online meets the trust floor, or the only eligible
+providers are the ones the Reserve excludes.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ from __future__ import annotations
 import enum
 import math
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 from switchyard.runtime import ActorRef
 
@@ -23,10 +30,21 @@ OUTCOME_OK = "ok"
 OUTCOME_CANCELLED = "cancelled"
 NEUTRAL_OUTCOMES = frozenset({OUTCOME_OK, OUTCOME_CANCELLED})
 
-# NoCapacity.reason values
-REASON_UNKNOWN_MODEL = "unknown_model"
-REASON_QUEUE_FULL = "queue_full"
-REASON_TIMEOUT = "timeout"
+
+class NoCapacityReason(StrEnum):
+    """`NoCapacity.reason`: why no slot was granted (see the module docstring)."""
+
+    UNKNOWN_MODEL = "unknown_model"  # never offered, or not within `known_window_s`
+    OFFLINE = "offline"  # known, but no provider serving it is online
+    TRUST = "trust"  # providers are online, none at or above the trust floor
+    EXCLUDED = "excluded"  # the only eligible providers are excluded (failed this request)
+    QUEUE_FULL = "queue_full"
+    TIMEOUT = "timeout"  # waited for a busy eligible provider until the deadline
+
+
+REASON_UNKNOWN_MODEL = NoCapacityReason.UNKNOWN_MODEL
+REASON_QUEUE_FULL = NoCapacityReason.QUEUE_FULL
+REASON_TIMEOUT = NoCapacityReason.TIMEOUT
 
 
 class Trust(enum.IntEnum):
@@ -114,9 +132,9 @@ class Reservation:
 
 @dataclass(frozen=True, slots=True)
 class NoCapacity:
-    """No slot within the deadline (`timeout`), queue overflow, or `unknown_model`."""
+    """No slot: why (`NoCapacityReason`) and when to try again."""
 
-    reason: str
+    reason: NoCapacityReason
     retry_after_s: float
     queue_full: bool = False
 
@@ -176,11 +194,13 @@ class SchedulerConfig:
     service_alpha: float = 0.2  # EWMA weight of one observed request duration
     retry_after_min_s: float = 1.0
     retry_after_max_s: float = 30.0
+    known_window_s: float = 3600.0  # a model offline this long becomes unknown (404)
+    known_limit: int = 10_000  # models remembered while offline (oldest forgotten first)
     seed: int | None = None  # for the random tie-break (tests)
 
     def __post_init__(self) -> None:
-        if self.queue_limit < 0 or self.max_candidates < 1:
-            raise ValueError("queue_limit must be >= 0 and max_candidates >= 1")
+        if self.queue_limit < 0 or self.max_candidates < 1 or self.known_limit < 1:
+            raise ValueError("queue_limit >= 0, max_candidates >= 1, known_limit >= 1")
         if not all(math.isfinite(p) and p > 0 for p in self.trust_penalty.values()):
             raise ValueError("trust penalties must be positive")
 
@@ -200,6 +220,7 @@ __all__ = [
     "ModelCapacity",
     "ModelsQuery",
     "NoCapacity",
+    "NoCapacityReason",
     "ProviderGone",
     "Release",
     "Reservation",

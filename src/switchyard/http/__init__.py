@@ -9,10 +9,12 @@ App:
 - context.py           the coordinator of the current app; bearer credentials
 - errors.py            ApiError / StoreError / HTTP errors → typed JSON bodies
 - observe.py           per-response request counter (route, model, status)
+- send_timeout.py      hypercorn with every socket write bounded (SWITCHYARD_SEND_TIMEOUT_S)
 
 Consumers:
 - consumer.py          /v1/chat/completions, /v1/completions, /v1/messages, /v1/models
 - consumer_formats.py  OpenAI chat, OpenAI completions and Anthropic renderings
+- stream_body.py       PumpedBody: stream parts produced apart from the (maybe stalled) writes
 - account.py           GET /v1/account
 - billing.py           Stripe checkout and webhook
 

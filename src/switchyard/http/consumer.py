@@ -4,17 +4,18 @@ Each route authenticates the API key, validates the body into the normalized cha
 and runs it through a `RelaySession`. Streams wait for the first batch before answering,
 so a failure before the first token is still a proper HTTP status; afterwards failures
 become an in-stream error event. Stop sequences are enforced here (`StopMatcher`), so they
-work whatever the backend does. A client that disconnects cancels the handler (or closes
-the stream generator), which releases the slot and cancels the provider's work.
+work whatever the backend does. A stream's parts are produced by a pump task apart from the
+socket writes (`PumpedBody`), so a client that stops reading is cut off and its slot and
+hold given back while its write is still stalled. A client that disconnects cancels the
+handler (and the pump), which releases the slot and cancels the provider's work.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any
 
 import trio
@@ -23,7 +24,7 @@ from quart import Blueprint, Response, g, jsonify, request
 from ..actors.provider_messages import StreamChunk, StreamEnd
 from ..actors.scheduler_messages import ModelsQuery, Trust
 from ..inference.charge import Charge
-from ..inference.relay import Job, RelaySession
+from ..inference.relay import Job, RelaySession, provider_error
 from ..metrics import ACTIVE_STREAMS, LATENCY, RATE_LIMITED, RELAYED_TOKENS, TTFT
 from ..protocol.anthropic_api import MessagesRequest, messages_to_normalized
 from ..protocol.chat import StopMatcher, delta_texts
@@ -46,6 +47,7 @@ from ..protocol.openai_api import (
 from ..storage.models import ApiKeyRecord
 from .consumer_formats import AnthropicMessages, OpenAIChat, OpenAICompletion, Rendering, Usage
 from .context import bearer_token, coordinator
+from .stream_body import PumpedBody
 
 consumer = Blueprint("consumer", __name__)
 ACCESS = logging.getLogger("switchyard.access")
@@ -137,7 +139,7 @@ async def run(key: ApiKeyRecord, job: Job, rendering: Rendering, stream: bool) -
     except BaseException:
         coord.gate.leave()
         raise
-    session = RelaySession(coord.scheduler, job)
+    session = RelaySession(coord.scheduler, job, model_priced=charge.priced)
     done = Finisher(key, job, charge, session, reserved, request.path)
     stops = StopMatcher(job.body.stop or [])
     if not stream:
@@ -155,8 +157,9 @@ async def run(key: ApiKeyRecord, job: Job, rendering: Rendering, stream: bool) -
     events = _stream(job, session, rendering, stops, done)
     try:
         first = await events.__anext__()  # raises ApiError before any byte is sent
-        response = Response(_chain(first, events), headers=SSE_HEADERS)
-        response.timeout = coord.settings.request_timeout_s + 30  # bounds a stuck client too
+        body = PumpedBody(first, events, job.stream_buffer, done.too_slow)
+        response = Response(body, headers=SSE_HEADERS)
+        response.timeout = coord.settings.request_timeout_s + 30
     except BaseException:
         with trio.CancelScope(shield=True):
             await events.aclose()
@@ -176,6 +179,10 @@ class Finisher:
         self.coord = coordinator()  # captured: a stream ends outside the app context
         self.started = time.monotonic()
         ACTIVE_STREAMS.inc()
+
+    def too_slow(self) -> None:
+        """The client stopped reading its stream, which is being ended for it."""
+        self.charge.outcome = "consumer_too_slow"
 
     async def __call__(self) -> None:
         session, charge = self.session, self.charge
@@ -225,7 +232,7 @@ async def _collect(
         if stops.matched is not None:
             break
     if end is not None and not end.ok:
-        raise ApiError(502, f"The provider failed: {end.error_message or end.error_code}")
+        raise provider_error(end)
     parts.append(stops.flush())
     reason = "stop" if stops.matched is not None else (end.finish_reason if end else "stop")
     usage = final_usage(job, session, end)
@@ -235,7 +242,7 @@ async def _collect(
 
 async def _stream(
     job: Job, session: RelaySession, rendering: Rendering, stops: StopMatcher, done: Finisher
-) -> AsyncIterator[bytes]:
+) -> AsyncGenerator[bytes, None]:
     """The SSE bytes of one relayed stream, one write per batch of ready items; settles once.
 
     `run` starts it (the first batch decides the HTTP status), so even a response that is
@@ -279,17 +286,8 @@ async def _render_batch(
         usage = final_usage(job, session, end)
         out += rendering.finish(end.finish_reason or "stop", usage, end.stop_sequence)
     else:
-        message = f"The provider failed: {end.error_message or end.error_code}"
-        out += rendering.error(ApiError(502, message, code="provider_error"))
+        out += rendering.error(provider_error(end))
     return out, True
-
-
-async def _chain(first: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
-    """The already-produced first part, then the rest; closing this closes `rest`."""
-    async with contextlib.aclosing(rest):  # type: ignore[type-var]
-        yield first
-        async for part in rest:
-            yield part
 
 
 @consumer.post("/v1/chat/completions")

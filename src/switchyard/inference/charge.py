@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import trio
 
 from ..actors.billing_messages import BillingUnavailable, Hold, InsufficientCredit, Settle
+from ..billing.pricing import FREE
 from ..protocol.errors import ApiError, insufficient_credit
 from ..runtime import ActorRef, ActorStopped, AskTimeout, MailboxFull
 from ..storage.models import ApiKeyRecord
@@ -32,6 +33,7 @@ class Charge:
     key: ApiKeyRecord
     job: Job
     amount_micro_usd: int
+    priced: bool = False  # the model has a price (so it is a model we know of)
     outcome: str | None = None  # set by the caller when the request failed with an error
     #: False while the consumer has received none of the output (a non-stream request
     #: until its body is produced): closing then charges nothing and releases the hold.
@@ -53,7 +55,7 @@ class Charge:
             ) from None
         except (BillingUnavailable, AskTimeout, ActorStopped):
             raise ApiError(503, "Billing is unavailable; try again.", retry_after=1) from None
-        return cls(billing, request_id, key, job, granted.amount_micro_usd)
+        return cls(billing, request_id, key, job, granted.amount_micro_usd, granted.price != FREE)
 
     async def close(self, session: RelaySession) -> None:
         """Settle (or release) the hold from what the session saw; only the first call acts."""

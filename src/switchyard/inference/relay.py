@@ -7,6 +7,12 @@ token is relayed is retried on another provider, each attempt under a fresh requ
 late frames of an abandoned attempt can never be relayed or billed twice. Leaving the
 session — normally, on error, on timeout, or cancelled because the client went away —
 releases the reservation and cancels the provider's work exactly once.
+
+Nothing waits for what cannot happen: the scheduler queues a request only while an
+eligible provider is busy. A model it does not know is 404 unless it has a price (then,
+like a known model nobody serves right now, 503 `no_capacity` with `Retry-After`); when
+the retries have excluded every eligible provider, the answer is the last provider's
+error (502).
 """
 
 from __future__ import annotations
@@ -26,8 +32,8 @@ from ..actors.provider_messages import Cancel, Dispatch, StreamChunk, StreamEnd
 from ..actors.scheduler_messages import (
     OUTCOME_CANCELLED,
     OUTCOME_OK,
-    REASON_UNKNOWN_MODEL,
     NoCapacity,
+    NoCapacityReason,
     Release,
     Reservation,
     Reserve,
@@ -76,6 +82,7 @@ class RelaySession:
 
     scheduler: ActorRef
     job: Job
+    model_priced: bool = False  # an unknown model with a price is 503, not 404
     relayed_tokens: int = 0
     attempts: int = 0
     end: StreamEnd | None = None
@@ -83,6 +90,7 @@ class RelaySession:
     provider_id: str | None = None
     _attempt: _Attempt | None = None
     _excluded: set[str] = field(default_factory=set)
+    _last_error: StreamEnd | None = None  # of the last attempt that failed retryably
     _opened: float = field(default_factory=time.monotonic)
 
     async def __aenter__(self) -> RelaySession:
@@ -142,9 +150,7 @@ class RelaySession:
         job = self.job
         while True:
             if self.attempts >= job.max_attempts:
-                raise ApiError(
-                    502, "No provider could complete the request.", code="provider_error"
-                )
+                raise provider_error(self._last_error)
             self.attempts += 1
             reservation = await self._reserve()
             send, receive = trio.open_memory_channel[Item](job.stream_buffer)
@@ -189,10 +195,23 @@ class RelaySession:
         finally:
             QUEUE_WAIT.observe(trio.current_time() - now)
         if isinstance(result, NoCapacity):
-            if result.reason == REASON_UNKNOWN_MODEL and not self._excluded:
-                raise model_not_found(job.model)
-            raise no_capacity(job.model, retry_after=result.retry_after_s)
+            raise self._refusal(result)
         return result
+
+    def _refusal(self, refused: NoCapacity) -> ApiError:
+        """The answer to a request the scheduler could not place (see the module doc)."""
+        model, reason = self.job.model, refused.reason
+        if reason == NoCapacityReason.UNKNOWN_MODEL and not (self.model_priced or self._excluded):
+            return model_not_found(model)
+        if reason == NoCapacityReason.EXCLUDED and self._last_error is not None:
+            return provider_error(self._last_error)
+        why = {
+            NoCapacityReason.UNKNOWN_MODEL: "no provider serving it is online",
+            NoCapacityReason.OFFLINE: "no provider serving it is online",
+            NoCapacityReason.TRUST: f"no provider online has trust {self.job.min_trust}",
+            NoCapacityReason.EXCLUDED: "no other provider serves it",
+        }.get(reason, "")
+        return no_capacity(model, retry_after=max(refused.retry_after_s, 1.0), why=why)
 
     async def _receive(self, attempt: _Attempt) -> Item:
         """The next item; no timer here: the provider actor ends a request at its deadline."""
@@ -217,6 +236,7 @@ class RelaySession:
             return False
         await self._finish(attempt, "error")
         self._excluded.add(attempt.reservation.provider_id)
+        self._last_error = end
         return True
 
     async def _finish(self, attempt: _Attempt, outcome: str) -> None:
@@ -247,6 +267,14 @@ class RelaySession:
         except MailboxFull:  # overloaded: wait for room rather than leak the slot
             with trio.CancelScope(shield=True), trio.move_on_after(10):
                 await self.scheduler.send(release)
+
+
+def provider_error(end: StreamEnd | None) -> ApiError:
+    """502 for a provider failure: its own error when there is one."""
+    if end is None:
+        return ApiError(502, "No provider could complete the request.", code="provider_error")
+    message = f"The provider failed: {end.error_message or end.error_code}"
+    return ApiError(502, message, code="provider_error")
 
 
 def _vanished(attempt: _Attempt) -> StreamEnd:

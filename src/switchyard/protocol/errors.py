@@ -180,11 +180,13 @@ def provider_failed(message: str = "The provider failed to complete the request.
     return ApiError(502, message, code="provider_error")
 
 
-def no_capacity(model: str, retry_after: float | None = None) -> ApiError:
-    """503: no provider slot for the model became free in time."""
+def no_capacity(model: str, retry_after: float | None = None, why: str = "") -> ApiError:
+    """503: no provider slot for the model (`why`, when known, says what is missing)."""
     return ApiError(
         503,
-        "No provider capacity is available for this model right now; retry shortly.",
+        "No provider capacity is available for this model right now"
+        + (f" ({why})" if why else "")
+        + "; retry shortly.",
         param="model" if model else None,
         code="no_capacity",
         retry_after=retry_after,
