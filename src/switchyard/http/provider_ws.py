@@ -44,7 +44,7 @@ from ..protocol.frames import (
     parse_provider_frame,
 )
 from ..protocol.signing import provider_id_for
-from ..runtime import ActorRef, ActorStopped, AskTimeout, ChildSpec, MailboxFull, Restart
+from ..runtime import ActorRef, ActorStopped, AskTimeout, ChildSpec, Restart
 from ..storage.errors import StoreError
 from .context import bearer_token, coordinator
 
@@ -249,15 +249,8 @@ async def _read(ref: ActorRef) -> _Closed:
             return _Closed(exc.code, exc.message)
         if isinstance(message, RegisterFrame):
             return _Closed(CloseCode.DUPLICATE_REGISTER, "already registered")
-        if ref.alive:
-            try:
-                ref.tell(message)  # no scheduling point per frame while the mailbox has room
-                continue
-            except MailboxFull:
-                pass
-        try:
-            await ref.send(message)  # waits for room; a stopped actor raises ActorStopped
-        except ActorStopped:
+        # No scheduling point per frame while the mailbox has room; else waits for room.
+        if not await ref.tell_or_send(message):
             return _Closed(CloseCode.SHUTDOWN, "provider session ended")
 
 
