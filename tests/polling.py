@@ -16,7 +16,7 @@ import trio
 T = TypeVar("T")
 
 DEFAULT_TIMEOUT_S = 5.0
-DEFAULT_INTERVAL_S = 0.005
+DEFAULT_INTERVAL_S = 0.01
 
 
 async def wait_until(
