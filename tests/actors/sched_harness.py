@@ -24,6 +24,8 @@ from switchyard.actors.scheduler_messages import (
 )
 from switchyard.runtime import Actor, ActorRef, ActorSystem, ChildSpec
 
+from ..polling import wait_until
+
 
 class Recorder(Actor):
     """Stands in for a provider actor: records whatever it is told."""
@@ -101,15 +103,19 @@ class Harness:
 
     async def until_queued(self, n: int) -> None:
         """Wait until exactly `n` Reserves are waiting in the scheduler's queues."""
-        with trio.fail_after(10):
-            while (await self.stats())["queued_total"] != n:
-                await trio.sleep(0.001)
+
+        async def queued() -> bool:
+            return (await self.stats())["queued_total"] == n
+
+        await wait_until(queued, timeout=10)
 
     async def until_counter(self, name: str, value: int) -> None:
         """Wait until the scheduler's counter `name` reaches `value`."""
-        with trio.fail_after(10):
-            while (await self.stats())["counters"][name] < value:
-                await trio.sleep(0.001)
+
+        async def reached() -> bool:
+            return (await self.stats())["counters"][name] >= value
+
+        await wait_until(reached, timeout=10)
 
 
 @asynccontextmanager

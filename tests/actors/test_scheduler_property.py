@@ -18,7 +18,7 @@ from switchyard.actors.scheduler_messages import (
     SchedulerConfig,
     Trust,
 )
-from switchyard.runtime.actor import Ask, Reply
+from switchyard.runtime import Ask, Reply
 
 from .sched_harness import Harness, running_scheduler
 

@@ -11,9 +11,9 @@ from switchyard.actors.scheduler_messages import (
     Reserve,
     SchedulerConfig,
 )
-from switchyard.runtime import ActorStopped, AskTimeout, UnhandledMessage
-from switchyard.runtime.actor import Ask, Reply
+from switchyard.runtime import ActorStopped, Ask, AskTimeout, Reply, UnhandledMessage
 
+from ..polling import wait_until
 from .sched_harness import Harness, running_scheduler
 
 LONG = 1000.0  # a deadline that never passes during a test
@@ -32,12 +32,6 @@ async def park(
     await h.until_counter("queued", before + 1)
 
 
-async def settle(results: list, n: int) -> None:
-    with trio.fail_after(10):
-        while len(results) < n:
-            await trio.sleep(0.001)
-
-
 async def test_release_grants_queue_head_in_fifo_order() -> None:
     async with running_scheduler() as h, trio.open_nursery() as nursery:
         await h.offer("p", slots=1)
@@ -47,7 +41,7 @@ async def test_release_grants_queue_head_in_fifo_order() -> None:
             await park(h, nursery, results, tag, wait=LONG)
         for expected in ("first", "second", "third"):
             h.release(held)
-            await settle(results, 1)
+            await wait_until(lambda: len(results) >= 1, timeout=10)
             tag, held = results.pop()
             assert tag == expected and isinstance(held, Reservation)
         h.release(held)
@@ -63,7 +57,7 @@ async def test_newcomer_does_not_jump_the_queue() -> None:
         h.release(held)  # processed before the newcomer's Reserve (mailbox order)
         newcomer = await h.reserve(wait=0)
         assert isinstance(newcomer, NoCapacity)
-        await settle(results, 1)
+        await wait_until(lambda: len(results) >= 1, timeout=10)
         assert results[0][0] == "waiter" and isinstance(results[0][1], Reservation)
 
 
@@ -74,14 +68,14 @@ async def test_deadline_passes_to_no_capacity(autojump_clock: trio.abc.Clock) ->
         results: list = []
         await park(h, nursery, results, "late", wait=100.0)
         await park(h, nursery, results, "early", wait=5.0)  # earlier deadline re-arms the timer
-        await settle(results, 1)
+        await wait_until(lambda: len(results) >= 1, timeout=10)
         tag, answer = results.pop()
         assert tag == "early"
         assert isinstance(answer, NoCapacity) and answer.reason == "timeout"
         assert answer.retry_after_s >= 1.0 and not answer.queue_full
         assert (await h.stats())["queued_total"] == 1
         h.release(held)
-        await settle(results, 1)
+        await wait_until(lambda: len(results) >= 1, timeout=10)
         tag, answer = results.pop()
         assert tag == "late" and isinstance(answer, Reservation)
         stats = await h.stats()
@@ -103,7 +97,7 @@ async def test_queue_bound_overflows_at_once() -> None:
         await h.offer("p2", "m2", slots=1)
         assert isinstance(await h.reserve(model="m2", wait=LONG), Reservation)  # per model
         h.release(held)
-        await settle(results, 1)
+        await wait_until(lambda: len(results) >= 1, timeout=10)
         assert results[0][0] == "a"
         nursery.cancel_scope.cancel()
 
@@ -120,7 +114,7 @@ async def test_full_queue_makes_room_for_abandoned_waiters() -> None:
             # admitted although the queue holds one: that one's asker gave up, so it is purged
             await park(h, nursery, results, "next", wait=LONG)
             h.release(held)
-            await settle(results, 1)
+            await wait_until(lambda: len(results) >= 1, timeout=10)
         assert isinstance(results[0][1], Reservation)
         assert (await h.stats())["counters"]["abandoned"] == 1
 
@@ -169,14 +163,14 @@ async def test_head_blocked_by_trust_floor_or_exclusion_does_not_block_others() 
         await park(h, nursery, results, "not_signed", exclude={"signed"}, wait=LONG)
         await park(h, nursery, results, "anyone", wait=LONG)
         h.release(on_signed)  # of no use to the first two
-        await settle(results, 1)
+        await wait_until(lambda: len(results) >= 1, timeout=10)
         assert results.pop()[0] == "anyone"
         assert (await h.stats())["queued_total"] == 2
         h.release(on_attested)  # the head may use it
-        await settle(results, 1)
+        await wait_until(lambda: len(results) >= 1, timeout=10)
         assert results.pop()[0] == "needs_hw"
         await h.offer("other", slots=1)
-        await settle(results, 1)
+        await wait_until(lambda: len(results) >= 1, timeout=10)
         tag, grant = results.pop()
         assert tag == "not_signed" and grant.provider_id == "other"
 
@@ -189,10 +183,10 @@ async def test_capacity_update_adding_slots_grants_waiters() -> None:
         await park(h, nursery, results, "w1", wait=LONG)
         await park(h, nursery, results, "w2", wait=LONG)
         await h.offer("p", slots=2)
-        await settle(results, 1)
+        await wait_until(lambda: len(results) >= 1, timeout=10)
         assert results.pop()[0] == "w1"
         await h.offer("q", slots=1)
-        await settle(results, 1)
+        await wait_until(lambda: len(results) >= 1, timeout=10)
         assert results.pop()[0] == "w2"
         assert (await h.stats())["reserved_total"] == 3
 

@@ -17,8 +17,9 @@ from switchyard.actors.scheduler_messages import (
     SchedulerConfig,
 )
 
+from ..polling import wait_until
 from .sched_harness import running_scheduler
-from .test_scheduler_queue import LONG, park, settle
+from .test_scheduler_queue import LONG, park
 
 
 async def refused(h: object, reason: NoCapacityReason, **kwargs: object) -> NoCapacity:
@@ -60,7 +61,7 @@ async def test_eligible_but_busy_still_waits() -> None:
         results: list = []
         await park(h, nursery, results, "not_b", exclude={"b"}, wait=LONG)
         h.release(held)
-        await settle(results, 1)
+        await wait_until(lambda: len(results) >= 1, timeout=10)
         tag, grant = results.pop()
         assert tag == "not_b" and grant.provider_id == "a"
 
@@ -109,12 +110,12 @@ async def test_waiter_is_answered_when_its_last_eligible_provider_leaves() -> No
         await park(h, nursery, results, "needs_hw", min_trust="hardware", wait=LONG)
         await park(h, nursery, results, "anyone", wait=LONG)
         await h.offer("attested", slots=1, trust="hardware", routable=False)
-        await settle(results, 1)
+        await wait_until(lambda: len(results) >= 1, timeout=10)
         tag, answer = results.pop()
         assert tag == "needs_hw" and answer.reason == NoCapacityReason.TRUST
         assert (await h.stats())["queued_total"] == 1  # "anyone" still has "signed"
         h.gone("signed")
-        await settle(results, 1)
+        await wait_until(lambda: len(results) >= 1, timeout=10)
         tag, answer = results.pop()
         assert tag == "anyone" and answer.reason == NoCapacityReason.OFFLINE
         stats = await h.stats()

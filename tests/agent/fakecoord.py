@@ -28,6 +28,8 @@ from switchyard.protocol.frames import (
 )
 from switchyard.protocol.signing import provider_id_for
 
+from ..polling import wait_until
+
 T = TypeVar("T")
 WAIT_S = 10.0
 
@@ -45,7 +47,6 @@ class FakeConn:
         self.batches = 0  # chunk_batch frames received
         self.closed = trio.Event()
         self.close_code: int | None = None
-        self._changed = trio.Event()
 
     def _append(self, frame: Any) -> None:
         """Log a frame; a `chunk_batch` is logged as the `chunk` frames it carries."""
@@ -55,8 +56,6 @@ class FakeConn:
                 self.log.append(ChunkFrame(request_id=c.request_id, deltas=c.deltas))
         else:
             self.log.append(frame)
-        self._changed.set()
-        self._changed = trio.Event()
 
     async def send(self, frame: Frame | str) -> None:
         await self.ws.send_message(frame if isinstance(frame, str) else dump_frame(frame))
@@ -65,15 +64,15 @@ class FakeConn:
         await self.ws.aclose(code, reason)
 
     async def wait_for(self, predicate: Callable[[], T | None], timeout: float = WAIT_S) -> T:
-        """Wait until `predicate()` returns something truthy (re-checked on every frame)."""
-        with trio.fail_after(timeout):
-            while True:
-                result = predicate()
-                if result:
-                    return result
-                if self.closed.is_set():
-                    raise AssertionError(f"connection closed ({self.close_code}) while waiting")
-                await self._changed.wait()
+        """Wait until `predicate()` returns something truthy; fail at once if the agent hangs up."""
+
+        def check() -> T | None:
+            result = predicate()
+            if not result and self.closed.is_set():
+                raise AssertionError(f"connection closed ({self.close_code}) while waiting")
+            return result
+
+        return await wait_until(check, timeout=timeout)
 
     def of_type(self, type_: str, start: int = 0) -> list[Any]:
         return [f for f in self.log[start:] if f.type == type_]
@@ -206,4 +205,3 @@ class FakeCoordinator:
             conn.close_code = exc.reason.code
         finally:
             conn.closed.set()
-            conn._changed.set()

@@ -30,6 +30,7 @@ from switchyard.protocol.frames import (
 )
 from switchyard.protocol.signing import new_nonce, public_key_b64, verify_challenge
 
+from ..polling import wait_until
 from .fakecoord import FakeConn, FakeCoordinator
 
 INSTANT = SimulatedConfig(ttft_s=0, tokens_per_s=math.inf, output_tokens=5)
@@ -270,7 +271,6 @@ class TrackingBackend:
     def __init__(self, config: SimulatedConfig) -> None:
         self.inner = SimulatedBackend(config)
         self.running: set[str] = set()
-        self.changed = trio.Event()
 
     async def list_models(self) -> list[ModelInfo]:
         return await self.inner.list_models()
@@ -286,13 +286,9 @@ class TrackingBackend:
                 yield event
         finally:
             self.running.discard(tag)
-            self.changed.set()
-            self.changed = trio.Event()
 
     async def wait_stopped(self, tag: str) -> None:
-        with trio.fail_after(10):
-            while tag in self.running:
-                await self.changed.wait()
+        await wait_until(lambda: tag not in self.running, timeout=10)
 
 
 async def test_cancel_and_resync_stop_generation(nursery: trio.Nursery, tmp_path: Path) -> None:

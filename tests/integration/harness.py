@@ -21,6 +21,8 @@ from switchyard.coordinator import Coordinator, running_coordinator
 from switchyard.protocol.signing import public_key_b64, sign_challenge
 from switchyard.settings import ProviderSettings, Settings
 
+from ..polling import wait_until
+
 ADMIN_KEY = "test-admin-key"
 
 
@@ -170,18 +172,8 @@ async def online_provider(
             info = await running.provider(p.provider_id)
             return bool(info and info["routable"])
 
-        await eventually(routable)
+        await wait_until(routable)
         yield p
-
-
-async def eventually(check: Any, timeout: float = 5.0) -> Any:
-    """Await `check()` until it returns something truthy."""
-    with trio.fail_after(timeout):
-        while True:
-            value = await check()
-            if value:
-                return value
-            await trio.sleep(0.02)
 
 
 @dataclass
@@ -227,7 +219,7 @@ async def agents(
             ps = await running.providers()
             return len(ps) == count and all(p["routable"] for p in ps)
 
-        await eventually(all_online, timeout=15)
+        await wait_until(all_online, timeout=15)
         try:
             yield Fleet(owner_id, started)
         finally:
@@ -251,5 +243,5 @@ async def scheduler_stats(running: Running) -> dict[str, Any]:
 
 
 async def no_slots_reserved(running: Running) -> bool:
-    """True once every reservation has been released (for `eventually`)."""
+    """True once every reservation has been released (for `wait_until`)."""
     return (await scheduler_stats(running))["reserved_total"] == 0

@@ -21,7 +21,8 @@ from switchyard.admin_cli import admin
 from switchyard.cli import main
 from switchyard.storage import open_store
 
-from .harness import ADMIN_KEY, Running, agents, coordinator, eventually, funded_key
+from ..polling import wait_until
+from .harness import ADMIN_KEY, Running, agents, coordinator, funded_key
 
 
 async def cli(running: Running | str, *args: str, key: str | None = ADMIN_KEY) -> Result:
@@ -122,7 +123,7 @@ async def test_payouts_of_earnings_are_idempotent() -> None:
             shown = await cli_json(running, "accounts", "show", fleet.owner_id)
             return shown["earnings_micro_usd"]
 
-        earnings = await eventually(earned)
+        earnings = await wait_until(earned)
         args = ("accounts", "payout", fleet.owner_id, "1", "--idempotency-key", "payout-1")
         paid = await cli_json(running, *args)
         assert (paid["amount_micro_usd"], paid["transfer"]) == (1, None)
@@ -188,7 +189,7 @@ async def test_providers_and_supervisor() -> None:
             except LookupError:
                 return False
 
-        await eventually(reconnected, timeout=15)
+        await wait_until(reconnected, timeout=15)
 
         drained = await cli_json(running, "providers", "drain", first)
         assert drained == {"id": first, "status": "draining"}
@@ -196,7 +197,7 @@ async def test_providers_and_supervisor() -> None:
         async def drained_away() -> bool:
             return first not in {p["id"] for p in await running.providers()}
 
-        await eventually(drained_away, timeout=15)
+        await wait_until(drained_away, timeout=15)
         missing = await cli(running, "providers", "drain", first)
         assert missing.exit_code == 1
         direct = await running.admin.post(f"/admin/providers/{first}/drain")

@@ -16,10 +16,10 @@ from switchyard.actors.provider_messages import Disconnect
 from switchyard.agent.simulated import SimulatedConfig
 from switchyard.storage import open_store
 
+from ..polling import wait_until
 from .harness import (
     agents,
     coordinator,
-    eventually,
     fast_settings,
     funded_key,
     online_provider,
@@ -75,7 +75,7 @@ async def test_charged_exactly_and_provider_earns_price_minus_fee(
                     acct = await _account(running, account_id)
                     return acct if acct["open_holds"] == 0 else None
 
-                acct = await eventually(settled)
+                acct = await wait_until(settled)
                 assert acct["balance_micro_usd"] == 1_000_000 - expected_total
                 owner = await _account(running, fleet.owner_id)
                 # Earnings are settled per request, each rounded down after the 10 % fee.
@@ -92,7 +92,7 @@ async def test_charged_exactly_and_provider_earns_price_minus_fee(
                     body = me.json()
                     return body if len(body["usage"]) == 2 else None  # group commit lands
 
-                body = await eventually(usage_written)
+                body = await wait_until(usage_written)
                 assert body["balance_micro_usd"] == acct["balance_micro_usd"]
                 assert body["open_holds"] == 0
                 assert sum(u["cost_micro_usd"] for u in body["usage"]) == expected_total
@@ -151,7 +151,7 @@ async def test_disconnect_mid_stream_charges_relayed_tokens_only() -> None:
                 acct = await _account(running, account_id)
                 return acct if acct["open_holds"] == 0 else None
 
-            acct = await eventually(settled)
+            acct = await wait_until(settled)
             charged = 1_000_000 - acct["balance_micro_usd"]
             # The estimated prompt (at 1 µ$/token) plus 3 relayed tokens at 2 µ$ each.
             prompt_est = charged - 3 * 2
@@ -212,7 +212,7 @@ async def test_chaos_no_open_holds_ledger_balanced_no_overdraft(
                     accounts = [await _account(running, a) for a in (rich_id, poor_id)]
                     return all(a["open_holds"] == 0 for a in accounts)
 
-                await eventually(quiet, timeout=15)
+                await wait_until(quiet, timeout=15)
                 for account_id in (rich_id, poor_id):
                     acct = await _account(running, account_id)
                     assert acct["balance_micro_usd"] >= 0

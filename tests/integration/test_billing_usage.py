@@ -17,7 +17,8 @@ import trio
 from switchyard.actors.billing_messages import Settle
 from switchyard.storage import open_store
 
-from .harness import Running, coordinator, eventually, fast_settings, funded_key, online_provider
+from ..polling import wait_until
+from .harness import Running, coordinator, fast_settings, funded_key, online_provider
 
 PRICE = {"input_micro_usd_per_mtok": 1_000_000, "output_micro_usd_per_mtok": 2_000_000}
 MESSAGES = [{"role": "user", "content": "count for me please"}]
@@ -60,7 +61,7 @@ async def settled_usage(running: Running, account_id: str, rows: int = 1) -> lis
             for u in usage
         ]  # fmt: skip
 
-    return await eventually(ready, timeout=5)
+    return await wait_until(ready, timeout=5)
 
 
 async def balance(running: Running, account_id: str) -> int:

@@ -15,11 +15,11 @@ from dataclasses import replace
 import httpx
 import trio
 
+from ..polling import wait_until
 from .harness import (
     RawProvider,
     Running,
     coordinator,
-    eventually,
     fast_settings,
     funded_key,
     no_slots_reserved,
@@ -40,7 +40,7 @@ async def stalling_provider() -> AsyncIterator[tuple[Running, RawProvider, dict[
         async with online_provider(running, token) as p, trio.open_nursery() as nursery:
             nursery.start_soon(_heartbeats, p)
             yield running, p, {"Authorization": f"Bearer {key}"}
-            await eventually(lambda: no_slots_reserved(running))
+            await wait_until(lambda: no_slots_reserved(running))
             nursery.cancel_scope.cancel()
 
 

@@ -9,7 +9,8 @@ import trio
 
 from switchyard.agent.simulated import SimulatedConfig, simulated_text
 
-from .harness import agents, coordinator, eventually, funded_key, no_slots_reserved
+from ..polling import wait_until
+from .harness import agents, coordinator, funded_key, no_slots_reserved
 
 SIM = SimulatedConfig(ttft_s=0.0, tokens_per_s=5000.0, output_tokens=12)
 MESSAGES = [{"role": "user", "content": "hello there"}]
@@ -41,7 +42,7 @@ async def test_openai_async_client_stream_and_non_stream() -> None:
         assert text == simulated_text(12) and finish == "stop"
         assert usage is not None and usage.completion_tokens == 12
         await client.close()
-        await eventually(lambda: no_slots_reserved(running))
+        await wait_until(lambda: no_slots_reserved(running))
 
 
 async def test_openai_sync_client_and_length_finish() -> None:

@@ -21,12 +21,12 @@ import trio
 from switchyard.agent.simulated import SimulatedConfig
 from switchyard.http.app import create_app
 
+from ..polling import wait_until
 from .harness import (
     ADMIN_KEY,
     Running,
     agents,
     coordinator,
-    eventually,
     fast_settings,
     funded_key,
     raw_provider,
@@ -109,7 +109,7 @@ async def test_inspection_under_load_providers_come_and_go_and_restarts_count() 
         async with trio.open_nursery() as nursery:
             for _ in range(3):
                 nursery.start_soon(load)
-            snapshot, nodes = await eventually(
+            snapshot, nodes = await wait_until(
                 lambda: snapshot_has(lambda s, n: {f"{PROVIDERS}/{i}" for i in ids} <= n.keys())
             )
             for provider_id in ids:
@@ -124,9 +124,9 @@ async def test_inspection_under_load_providers_come_and_go_and_restarts_count() 
                 await raw.register()
                 await raw.pass_challenge()
                 raw_path = f"{PROVIDERS}/{raw.provider_id}"
-                await eventually(lambda: snapshot_has(lambda s, n: raw_path in n))
+                await wait_until(lambda: snapshot_has(lambda s, n: raw_path in n))
                 assert raw.provider_id in {p["id"] for p in await running.providers()}
-            await eventually(
+            await wait_until(
                 lambda: snapshot_has(
                     lambda s, n: raw_path not in n and s["totals"]["actors"] == base_actors
                 )
@@ -135,7 +135,7 @@ async def test_inspection_under_load_providers_come_and_go_and_restarts_count() 
             # An agent that stops disappears from the tree and from the totals.
             gone = f"{PROVIDERS}/{ids[1]}"
             fleet.agents[1].stop(0.5)
-            snapshot, _ = await eventually(lambda: snapshot_has(lambda s, n: gone not in n))
+            snapshot, _ = await wait_until(lambda: snapshot_has(lambda s, n: gone not in n))
             assert snapshot["totals"]["actors"] == base_actors - 1
             stop_load.set()
         assert 200 in statuses
@@ -145,7 +145,7 @@ async def test_inspection_under_load_providers_come_and_go_and_restarts_count() 
         crashed = f"{PROVIDERS}/{ids[0]}"
         restarts_before = snapshot["totals"]["restarts"]
         running.coord.system.lookup(crashed).tell(object())
-        snapshot, nodes = await eventually(
+        snapshot, nodes = await wait_until(
             lambda: snapshot_has(lambda s, n: n.get(crashed, {}).get("restarts") == 1)
         )
         assert snapshot["totals"]["restarts"] == restarts_before + 1
@@ -157,7 +157,7 @@ async def test_inspection_under_load_providers_come_and_go_and_restarts_count() 
             info = await running.provider(ids[0])
             return bool(info and info["routable"])
 
-        await eventually(routable_again)
+        await wait_until(routable_again)
         assert (await supervisor(running))["totals"]["restarts"] == restarts_before + 1
 
 
@@ -173,7 +173,7 @@ async def test_reserved_and_queued_follow_in_flight_streams() -> None:
                 info = await running.provider(p.provider_id)
                 return bool(info and info["routable"])
 
-            await eventually(routable)
+            await wait_until(routable)
             finished: list[str] = []
 
             async def stream(name: str) -> None:
@@ -206,7 +206,7 @@ async def test_reserved_and_queued_follow_in_flight_streams() -> None:
             assert now["reserved_by_model"] == {"m1": 1}
 
             nursery.start_soon(stream, "second")
-            now = await eventually(lambda: _when(totals, lambda t: t["queued"] == 1))
+            now = await wait_until(lambda: _when(totals, lambda t: t["queued"] == 1))
             assert now["reserved_slots"] == 1
             assert now["queued_by_model"] == {"m1": 1}
 
@@ -215,7 +215,7 @@ async def test_reserved_and_queued_follow_in_flight_streams() -> None:
             now = await totals()
             assert (now["reserved_slots"], now["queued"]) == (1, 0)
             await complete(second)
-            now = await eventually(lambda: _when(totals, lambda t: t["reserved_slots"] == 0))
+            now = await wait_until(lambda: _when(totals, lambda t: t["reserved_slots"] == 0))
             assert now["queued"] == 0
             assert now["reserved_by_model"].get("m1", 0) == 0
         assert sorted(finished) == ["first", "second"]

@@ -16,10 +16,10 @@ import openai
 import pytest
 import trio
 
+from ..polling import wait_until
 from .harness import (
     Running,
     coordinator,
-    eventually,
     fast_settings,
     funded_key,
     no_slots_reserved,
@@ -59,7 +59,7 @@ async def test_priced_model_with_nobody_online_is_503_not_404(
         unknown = await post(running, key, {**BODY, "model": "never-heard-of-it"})
         assert unknown.status_code == 404
         assert unknown.json()["error"]["code"] == "model_not_found"
-        await eventually(lambda: no_open_holds(running, account_id))
+        await wait_until(lambda: no_open_holds(running, account_id))
         # the SDK sees a retryable server error, not NotFoundError
         client = openai.AsyncOpenAI(base_url=running.base_url + "/v1", api_key=key, max_retries=0)
         with pytest.raises(openai.InternalServerError) as caught:
@@ -78,7 +78,7 @@ async def test_recently_served_model_is_503_after_its_provider_leaves() -> None:
         async def nobody_left() -> bool:
             return (await scheduler_stats(running))["providers_known"] == 0
 
-        await eventually(nobody_left)
+        await wait_until(nobody_left)
         response = await post(running, key, BODY)
         assert response.status_code == 503
         error = response.json()["error"]
@@ -127,5 +127,5 @@ async def test_only_provider_failing_every_request_gives_its_error_at_once() -> 
             assert stats["counters"]["queued"] == 0
             assert stats["counters"]["refused_excluded"] == 2
             nursery.cancel_scope.cancel()
-        await eventually(lambda: no_slots_reserved(running))
-        await eventually(lambda: no_open_holds(running, account_id))
+        await wait_until(lambda: no_slots_reserved(running))
+        await wait_until(lambda: no_open_holds(running, account_id))

@@ -24,10 +24,10 @@ from switchyard.protocol.codes import CloseCode
 from switchyard.protocol.signing import provider_id_for
 from switchyard.storage import open_store
 
+from ..polling import wait_until
 from .harness import (
     Running,
     coordinator,
-    eventually,
     fast_settings,
     online_provider,
     raw_provider,
@@ -70,7 +70,7 @@ async def test_unsolicited_challenge_responses_close_the_socket_with_one_log_lin
                 nursery.cancel_scope.cancel()
             assert code == CloseCode.UNSOLICITED_RESPONSE
             assert error is not None and "no challenge" in error["message"]
-        await eventually(lambda: _gone(running, p.provider_id))
+        await wait_until(lambda: _gone(running, p.provider_id))
         assert running.coord.system.task_count() < tasks_before
     warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
     assert len(warnings) == 1, [r.getMessage() for r in warnings]
@@ -94,10 +94,10 @@ async def test_a_late_answer_to_a_missed_challenge_is_ignored_not_punished() -> 
                 state = _state(running, p.provider_id)
                 return bool(state and state["challenges"]["overdue"])
 
-            await eventually(overdue)
+            await wait_until(overdue)
             await p.send(p.answer(challenge))  # valid, but after its deadline
             await p.pass_challenge()  # the retry
-            info = await eventually(lambda: _online_and_routable(running, p.provider_id))
+            info = await wait_until(lambda: _online_and_routable(running, p.provider_id))
             assert info["trust"] == "self_signed"
             state = _state(running, p.provider_id)
             assert state is not None
@@ -123,7 +123,7 @@ async def test_answers_straddling_an_actor_restart_keep_the_provider_trusted() -
             after = await p.recv_type("challenge")
             await p.send(p.answer(before))  # the old instance's nonce: late, ignored
             await p.send(p.answer(after))
-            info = await eventually(lambda: _online_and_routable(running, p.provider_id))
+            info = await wait_until(lambda: _online_and_routable(running, p.provider_id))
             assert info["trust"] == "self_signed"
             state = _state(running, p.provider_id)
             assert state is not None and state["challenges"]["failed"] == 0
@@ -140,7 +140,7 @@ async def test_floods_of_heartbeats_and_late_frames_arm_no_timers_and_log_nothin
             tasks_before = running.coord.system.task_count()
             for _ in range(2_000):
                 await p.heartbeat()
-            state = await eventually(lambda: _handled_at_least(running, p.provider_id, 2_000))
+            state = await wait_until(lambda: _handled_at_least(running, p.provider_id, 2_000))
             assert state is not None
             assert running.coord.system.task_count() <= tasks_before
             assert (await running.provider(p.provider_id))["routable"] is True
@@ -189,7 +189,7 @@ async def live_agent(running: Running, agent: ProviderAgent) -> AsyncIterator[li
             routable = await _online_and_routable(running, agent.provider_id)
             return agent.state == "online" and routable is not None
 
-        await eventually(online)
+        await wait_until(online)
         try:
             yield failures
         finally:
@@ -231,7 +231,7 @@ async def test_the_real_agent_proves_its_key_and_replaces_a_stale_connection() -
         key = Ed25519PrivateKey.generate()
         async with online_provider(running, token) as stale:
             pass  # warm-up: a provider of another key comes and goes
-        await eventually(lambda: _gone(running, stale.provider_id))
+        await wait_until(lambda: _gone(running, stale.provider_id))
         async with raw_provider(running, token, key) as stale:
             await stale.register()
             await stale.pass_challenge()
@@ -262,7 +262,7 @@ async def test_a_newer_raw_connection_must_sign_before_it_replaces() -> None:
                 code, _ = await old.closed_with()
                 assert code == CloseCode.PROTOCOL_ERROR
                 await new.pass_challenge()
-                await eventually(lambda: _online_and_routable(running, new.provider_id))
+                await wait_until(lambda: _online_and_routable(running, new.provider_id))
 
 
 # -- #12: revoking provider tokens ---------------------------------------------------------
@@ -298,7 +298,7 @@ async def test_revoking_a_provider_token_closes_its_connections_and_refuses_it(
             assert sorted(body["disconnected"]) == sorted([agent.provider_id, raw.provider_id])
             code, error = await raw.closed_with()
             assert code == CloseCode.TOKEN_REVOKED and error is not None
-            await eventually(lambda: _true(bool(failures)))
+            await wait_until(lambda: _true(bool(failures)))
             assert isinstance(failures[0], AgentFatalError)
             assert failures[0].code == CloseCode.TOKEN_REVOKED
             assert [p["id"] for p in await running.providers()] == [spared.provider_id]
@@ -327,7 +327,7 @@ async def test_a_token_revoked_while_its_connection_registers_cannot_finish() ->
             await p.send(p.register_frame())
             code, _ = await p.closed_with()
             assert code == CloseCode.TOKEN_REVOKED
-        await eventually(lambda: _no_providers(running))
+        await wait_until(lambda: _no_providers(running))
 
 
 async def _no_providers(running: Running) -> bool:

@@ -17,7 +17,8 @@ from trio_websocket import (
 from switchyard.actors.attestation import TestHardwareVerifier
 from switchyard.protocol.codes import CloseCode
 
-from .harness import coordinator, eventually, fast_settings, raw_provider
+from ..polling import wait_until
+from .harness import coordinator, fast_settings, raw_provider
 
 
 async def test_register_then_challenge_makes_provider_online() -> None:
@@ -30,7 +31,7 @@ async def test_register_then_challenge_makes_provider_online() -> None:
             info = await running.provider(p.provider_id)
             assert info is not None and info["status"] == "registering"
             await p.pass_challenge()
-            info = await eventually(lambda: _status_is(running, p.provider_id, "online"))
+            info = await wait_until(lambda: _status_is(running, p.provider_id, "online"))
             assert info["models"] == [{"id": "m1", "slots": 2, "in_use": 0}]
             assert info["trust"] == "self_signed" and info["routable"] is True
 
@@ -74,17 +75,17 @@ async def test_bad_signature_makes_untrusted_until_a_challenge_passes() -> None:
         async with raw_provider(running, token) as p:
             await p.register()
             await p.pass_challenge()
-            await eventually(lambda: _status_is(running, p.provider_id, "online"))
+            await wait_until(lambda: _status_is(running, p.provider_id, "online"))
             challenge = await p.recv_type("challenge")
             await p.send(p.answer(challenge, key=Ed25519PrivateKey.generate()))
-            info = await eventually(lambda: _status_is(running, p.provider_id, "untrusted"))
+            info = await wait_until(lambda: _status_is(running, p.provider_id, "untrusted"))
             assert info["trust"] == "untrusted" and info["routable"] is False
             # A heartbeat does not restore trust; only a passed challenge does.
-            await p.heartbeat()
-            await trio.sleep(0.05)
+            await p.send({"type": "heartbeat", "in_use": {}, "load": 0.5})
+            await wait_until(lambda: _provider_node(running, p.provider_id)["state"]["load"] == 0.5)
             assert (await running.provider(p.provider_id))["status"] == "untrusted"
             await p.pass_challenge()
-            info = await eventually(lambda: _status_is(running, p.provider_id, "online"))
+            info = await wait_until(lambda: _status_is(running, p.provider_id, "online"))
             assert info["trust"] == "self_signed"
 
 
@@ -97,10 +98,10 @@ async def test_replayed_response_counts_as_bad_signature() -> None:
             first = await p.recv_type("challenge")
             answer = p.answer(first)
             await p.send(answer)
-            await eventually(lambda: _status_is(running, p.provider_id, "online"))
+            await wait_until(lambda: _status_is(running, p.provider_id, "online"))
             await p.recv_type("challenge")
             await p.send(answer)  # the old nonce, validly signed: a replay
-            await eventually(lambda: _status_is(running, p.provider_id, "untrusted"))
+            await wait_until(lambda: _status_is(running, p.provider_id, "untrusted"))
 
 
 async def test_missed_deadline_is_unroutable_then_repeated_misses_disconnect() -> None:
@@ -116,12 +117,12 @@ async def test_missed_deadline_is_unroutable_then_repeated_misses_disconnect() -
         async with raw_provider(running, token) as p:
             await p.register()
             await p.pass_challenge()
-            await eventually(lambda: _status_is(running, p.provider_id, "online"))
+            await wait_until(lambda: _status_is(running, p.provider_id, "online"))
             await p.recv_type("challenge")  # ...and do not answer it
-            info = await eventually(lambda: _routable_is(running, p.provider_id, False))
+            info = await wait_until(lambda: _routable_is(running, p.provider_id, False))
             assert info["status"] == "online"
             await p.pass_challenge()  # the retry comes soon; answering restores routing
-            await eventually(lambda: _routable_is(running, p.provider_id, True))
+            await wait_until(lambda: _routable_is(running, p.provider_id, True))
 
             async def heartbeats() -> None:
                 while True:
@@ -134,7 +135,7 @@ async def test_missed_deadline_is_unroutable_then_repeated_misses_disconnect() -
                 nursery.cancel_scope.cancel()
             assert code == CloseCode.CHALLENGE_FAILED
             assert error is not None and "missed" in error["message"]
-        await eventually(lambda: _gone(running, p.provider_id))
+        await wait_until(lambda: _gone(running, p.provider_id))
 
 
 async def _routable_is(running, provider_id: str, routable: bool):  # type: ignore[no-untyped-def]
@@ -155,7 +156,7 @@ async def test_no_heartbeat_means_gone() -> None:
             await p.pass_challenge()
             code, _ = await p.closed_with()
             assert code == CloseCode.HEARTBEAT_TIMEOUT
-        await eventually(lambda: _gone(running, p.provider_id))
+        await wait_until(lambda: _gone(running, p.provider_id))
 
 
 async def test_hardware_attestation_and_refused_kinds() -> None:
@@ -206,9 +207,9 @@ async def test_bad_frames_close_with_codes_and_spare_other_providers(frame: str,
             assert got == code
             assert error is not None and error["code"] == code
             await good.heartbeat()
-            info = await eventually(lambda: _status_is(running, good.provider_id, "online"))
+            info = await wait_until(lambda: _status_is(running, good.provider_id, "online"))
             assert info["id"] == good.provider_id
-        await eventually(lambda: _no_providers(running))
+        await wait_until(lambda: _no_providers(running))
 
 
 async def _no_providers(running) -> bool:  # type: ignore[no-untyped-def]
@@ -239,7 +240,7 @@ async def test_actor_crash_restarts_on_same_socket_and_asks_for_resync() -> None
         async with raw_provider(running, token) as p:
             await p.register()
             await p.pass_challenge()
-            await eventually(lambda: _status_is(running, p.provider_id, "online"))
+            await wait_until(lambda: _status_is(running, p.provider_id, "online"))
             ref = running.coord.system.lookup(f"/root/providers/{p.provider_id}")
             ref.tell(object())  # an unhandled message: the actor crashes
             await p.recv_type("resync")
@@ -249,7 +250,7 @@ async def test_actor_crash_restarts_on_same_socket_and_asks_for_resync() -> None
             # The new instance re-challenges before routing again.
             assert (await running.provider(p.provider_id))["status"] == "registering"
             await p.pass_challenge()
-            await eventually(lambda: _status_is(running, p.provider_id, "online"))
+            await wait_until(lambda: _status_is(running, p.provider_id, "online"))
 
 
 async def test_hundred_providers_come_and_go_leaving_nothing_behind() -> None:
@@ -276,9 +277,9 @@ async def test_hundred_providers_come_and_go_leaving_nothing_behind() -> None:
                 ps = await running.providers()
                 return len(ps) == 100 and all(p["status"] == "online" for p in ps)
 
-            await eventually(all_online, timeout=30)
+            await wait_until(all_online, timeout=30)
             leave.set()
-        await eventually(lambda: _no_providers(running), timeout=15)
+        await wait_until(lambda: _no_providers(running), timeout=15)
         assert _providers_node(running)["children"] == []
         stats = await running.coord.scheduler.ask(_stats())
         assert stats["providers_known"] == 0 and stats["reserved_total"] == 0
@@ -295,6 +296,15 @@ def _providers_node(running) -> dict:  # type: ignore[no-untyped-def]
     return next(c for c in tree["children"] if c["path"] == "/root/providers")
 
 
+def _provider_node(running, provider_id: str) -> dict:  # type: ignore[no-untyped-def]
+    """The provider actor's inspection node: its `state` (describe()) and `handled` count."""
+    return _node_of(running, f"/root/providers/{provider_id}")
+
+
+def _node_of(running, path: str) -> dict:  # type: ignore[no-untyped-def]
+    return next(c for c in _providers_node(running)["children"] if c["path"] == path)
+
+
 async def test_restarted_scheduler_relearns_capacity_from_providers() -> None:
     from .harness import scheduler_stats
 
@@ -303,14 +313,14 @@ async def test_restarted_scheduler_relearns_capacity_from_providers() -> None:
         async with raw_provider(running, token) as p:
             await p.register()
             await p.pass_challenge()
-            await eventually(lambda: _status_is(running, p.provider_id, "online"))
+            await wait_until(lambda: _status_is(running, p.provider_id, "online"))
             running.coord.scheduler.tell(object())  # crash the scheduler: it restarts empty
 
             async def indexed() -> bool:
                 stats = await scheduler_stats(running)
                 return stats["providers_indexed"] == 1
 
-            await eventually(indexed)
+            await wait_until(indexed)
             tree = running.coord.system.snapshot()["tree"]
             scheduler = next(c for c in tree["children"] if c["path"] == "/root/scheduler")
             assert scheduler["restarts"] == 1
@@ -337,12 +347,16 @@ async def test_closing_while_frames_keep_arriving_closes_once(
                     except ConnectionClosed:
                         return
 
+                handled = _node_of(running, ref.path)["handled"]
                 async with trio.open_nursery() as nursery:
                     nursery.start_soon(flood)
-                    await trio.sleep(0.05)
+                    # Frames are flowing into the actor when it decides to close.
+                    await wait_until(
+                        lambda n=handled, at=ref.path: _node_of(running, at)["handled"] > n + 10
+                    )
                     ref.tell(Disconnect(CloseCode.DRAINED, "test"))
                     code, _ = await p.closed_with()
                     nursery.cancel_scope.cancel()
                 assert code == CloseCode.DRAINED
-        await eventually(lambda: _no_providers(running))
+        await wait_until(lambda: _no_providers(running))
     assert not [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]

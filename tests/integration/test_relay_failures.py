@@ -12,10 +12,10 @@ import trio
 from switchyard.actors.provider_messages import Disconnect
 from switchyard.agent.simulated import SimulatedConfig, simulated_text
 
+from ..polling import wait_until
 from .harness import (
     agents,
     coordinator,
-    eventually,
     funded_key,
     no_slots_reserved,
     online_provider,
@@ -49,7 +49,7 @@ async def test_client_disconnect_mid_stream_cancels_provider_and_frees_slot() ->
             # The client is gone: the provider is told to stop and the slot is free.
             cancel = await p.recv_type("cancel")
             assert cancel["request_id"] == rid
-            await eventually(lambda: no_slots_reserved(running))
+            await wait_until(lambda: no_slots_reserved(running))
             # A late chunk for the cancelled request is dropped, not a protocol error.
             await p.send({"type": "chunk", "request_id": rid, "deltas": [{"content": "b"}]})
             await p.heartbeat()
@@ -68,7 +68,7 @@ async def test_non_streaming_client_disconnect_cancels_too() -> None:
             request = await p.recv_type("inference_request")
             cancel = await p.recv_type("cancel")
             assert cancel["request_id"] == request["request_id"]
-            await eventually(lambda: no_slots_reserved(running))
+            await wait_until(lambda: no_slots_reserved(running))
 
 
 async def test_failure_before_first_token_retries_elsewhere_with_fresh_id() -> None:
@@ -94,7 +94,7 @@ async def test_failure_before_first_token_retries_elsewhere_with_fresh_id() -> N
             reply = results[0].json()
             assert results[0].status_code == 200
             assert reply["choices"][0]["message"]["content"] == "ok"
-            await eventually(lambda: no_slots_reserved(running))
+            await wait_until(lambda: no_slots_reserved(running))
 
 
 async def _serve_failover(a, b) -> tuple[str, str]:  # type: ignore[no-untyped-def]
@@ -108,13 +108,11 @@ async def _serve_failover(a, b) -> tuple[str, str]:  # type: ignore[no-untyped-d
         async with trio.open_nursery() as nursery:
             nursery.start_soon(watch, a)
             nursery.start_soon(watch, b)
-            while not got:
-                await trio.sleep(0.01)
+            await wait_until(lambda: got, timeout=10)
             ((p1, r1),) = got.values()
             await p1.send({"type": "error", "request_id": r1["request_id"], "code": "oom",
                            "message": "out of memory", "retryable": True})  # fmt: skip
-            while len(got) < 2:
-                await trio.sleep(0.01)
+            await wait_until(lambda: len(got) == 2, timeout=10)
             p2, r2 = next(v for k, v in got.items() if v[0] is not p1)
             rid = r2["request_id"]
             await p2.send({"type": "chunk", "request_id": rid, "deltas": [{"content": "ok"}]})
@@ -149,7 +147,7 @@ async def test_failure_after_first_token_is_an_error_event() -> None:
             assert events.count("data: [DONE]") == 1
             error = json.loads(events[-2].removeprefix("data: "))
             assert "gpu fell off" in error["error"]["message"]
-            await eventually(lambda: no_slots_reserved(running))
+            await wait_until(lambda: no_slots_reserved(running))
 
 
 async def test_chaos_streams_while_providers_die_and_actors_crash() -> None:
@@ -206,7 +204,7 @@ async def test_chaos_streams_while_providers_die_and_actors_crash() -> None:
         await client.close()
         assert outcomes["complete"] + outcomes["error"] == 200
         assert outcomes["complete"] > 0
-        await eventually(lambda: no_slots_reserved(running), timeout=10)
+        await wait_until(lambda: no_slots_reserved(running), timeout=10)
         assert len(fleet.agents) == 4
 
 
@@ -233,8 +231,7 @@ async def test_actor_crash_mid_request_retries_and_late_frames_are_dropped() -> 
                 async with trio.open_nursery() as watchers:
                     watchers.start_soon(watch, a)
                     watchers.start_soon(watch, b)
-                    while not got:
-                        await trio.sleep(0.01)
+                    await wait_until(lambda: got, timeout=10)
                     ((first_p, first),) = got.values()
                     victim = running.coord.system.lookup(f"/root/providers/{first_p.provider_id}")
                     victim.tell(object())  # its actor crashes with the request in flight
@@ -245,8 +242,7 @@ async def test_actor_crash_mid_request_retries_and_late_frames_are_dropped() -> 
                                         "deltas": [{"content": "x"}]})  # fmt: skip
                     await first_p.heartbeat()
                     await first_p.pass_challenge()  # the new instance re-challenges
-                    while len(got) < 2:
-                        await trio.sleep(0.01)
+                    await wait_until(lambda: len(got) == 2, timeout=10)
                 other_p, retry = next(v for v in got.values() if v[0] is not first_p)
                 rid = retry["request_id"]
                 await other_p.send({"type": "chunk", "request_id": rid,
@@ -256,8 +252,8 @@ async def test_actor_crash_mid_request_retries_and_late_frames_are_dropped() -> 
                                     "finish_reason": "stop", "usage": usage})  # fmt: skip
             assert results[0].status_code == 200
             assert results[0].json()["choices"][0]["message"]["content"] == "ok"
-            await eventually(lambda: _online(running, first_p.provider_id))
-            await eventually(lambda: no_slots_reserved(running))
+            await wait_until(lambda: _online(running, first_p.provider_id))
+            await wait_until(lambda: no_slots_reserved(running))
 
 
 async def _online(running, provider_id: str) -> bool:  # type: ignore[no-untyped-def]

@@ -15,12 +15,12 @@ import httpx
 from switchyard.agent.simulated import SimulatedConfig
 from switchyard.protocol.limits import MAX_COORDINATOR_FRAME_BYTES
 
+from ..polling import wait_until
 from .harness import (
     Fleet,
     Running,
     agents,
     coordinator,
-    eventually,
     fast_settings,
     funded_key,
     no_slots_reserved,
@@ -75,7 +75,7 @@ async def test_a_prompt_of_400k_euro_signs_is_served_without_closing_a_provider_
                 r = await post(c, path, body)
                 assert served(r, body), (path, body["stream"], r.status_code, r.text[:300])
         await assert_provider_kept_its_socket(running, fleet)
-        await eventually(lambda: no_slots_reserved(running))
+        await wait_until(lambda: no_slots_reserved(running))
 
 
 async def test_a_request_whose_frame_would_exceed_the_limit_gets_413_naming_it() -> None:
@@ -99,7 +99,7 @@ async def test_a_request_whose_frame_would_exceed_the_limit_gets_413_naming_it()
             for path, body in requests_for("hello"):
                 r = await post(c, path, body)
                 assert served(r, body), (path, body["stream"], r.status_code, r.text[:300])
-        await eventually(lambda: no_slots_reserved(running))
+        await wait_until(lambda: no_slots_reserved(running))
         await assert_provider_kept_its_socket(running, fleet)
         after = (await running.admin.get(f"/admin/accounts/{account_id}")).json()
         assert after["open_holds"] == 0

@@ -13,7 +13,8 @@ from switchyard.agent.config import AgentConfig
 from switchyard.coordinator import open_coordinator, running_coordinator
 from switchyard.storage import open_store
 
-from .harness import eventually, fast_settings
+from ..polling import wait_until
+from .harness import fast_settings
 
 
 def _free_port() -> int:
@@ -42,7 +43,7 @@ async def test_agent_reconnects_after_the_coordinator_restarts() -> None:
 
                     if generation == 1:
                         nursery.start_soon(agent.run)
-                    await eventually(online, timeout=10)
+                    await wait_until(online, timeout=10)
                     assert agent.registrations == generation
             agent.stop(0.1)
 

@@ -18,6 +18,8 @@ from switchyard.agent.config import AgentConfig
 from switchyard.agent.simulated import SimulatedConfig, simulated_text
 from switchyard.storage import open_store
 
+from ..polling import wait_until
+
 ADMIN = "sigterm-admin-key"
 
 
@@ -76,8 +78,11 @@ async def test_sigterm_lets_streams_finish_and_leaves_no_open_holds(
             nursery.start_soon(_run_agent, agent)
             with trio.fail_after(10):
                 await agent.wait_online()
-                while not (await admin.get("/admin/providers")).json()["providers"][0]["routable"]:
-                    await trio.sleep(0.05)
+
+            async def routable() -> bool:
+                return (await admin.get("/admin/providers")).json()["providers"][0]["routable"]
+
+            await wait_until(routable, timeout=10)
 
             async def stream() -> None:
                 body = {"model": "sim-small", "stream": True,
@@ -91,10 +96,14 @@ async def test_sigterm_lets_streams_finish_and_leaves_no_open_holds(
                 assert lines[-1] == "data: [DONE]"
                 texts.append("".join(_contents(lines)))
 
+            async def all_in_flight() -> bool:
+                providers = (await admin.get("/admin/providers")).json()["providers"]
+                return sum(p["inflight"] for p in providers) == 4
+
             async with trio.open_nursery() as streams:
                 for _ in range(4):
                     streams.start_soon(stream)
-                await trio.sleep(0.5)  # streams are mid-flight
+                await wait_until(all_in_flight, timeout=10)  # streams are mid-flight
                 process.send_signal(signal.SIGTERM)
                 with trio.fail_after(2):  # new work is refused while draining
                     async with httpx.AsyncClient(base_url=base_url) as c:

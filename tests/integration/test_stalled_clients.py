@@ -21,11 +21,11 @@ import httpx
 import pytest
 import trio
 
+from ..polling import wait_until
 from .harness import (
     RawProvider,
     Running,
     coordinator,
-    eventually,
     fast_settings,
     funded_key,
     no_slots_reserved,
@@ -124,8 +124,8 @@ async def test_stalled_streams_release_slots_and_holds_while_the_write_is_stuck(
                     # slot and its hold, although nothing closed the sockets
                     while len(gone) < SLOTS:
                         await trio.sleep(0.02)
-                    await eventually(lambda: no_slots_reserved(running), timeout=20)
-                    await eventually(lambda: no_open_holds(running, account), timeout=20)
+                    await wait_until(lambda: no_slots_reserved(running), timeout=20)
+                    await wait_until(lambda: no_open_holds(running, account), timeout=20)
                 stats = await scheduler_stats(running)
                 assert stats["counters"]["granted"] == SLOTS
                 # ...so the next client is served at once, not after the 60 s queue deadline
@@ -152,7 +152,7 @@ async def test_a_write_stalled_past_the_send_timeout_closes_the_connection(
             async def timed_out() -> bool:
                 return any("send timed out" in r.getMessage() for r in caplog.records)
 
-            await eventually(timed_out, timeout=20)
+            await wait_until(timed_out, timeout=20)
             assert gone  # the provider was told to stop
             # reading now gets what was buffered, then the end of the connection: the
             # response was cut off, never finished
@@ -164,4 +164,4 @@ async def test_a_write_stalled_past_the_send_timeout_closes_the_connection(
             assert b"data: [DONE]" not in received
         finally:
             sock.close()
-        await eventually(lambda: no_slots_reserved(running))
+        await wait_until(lambda: no_slots_reserved(running))

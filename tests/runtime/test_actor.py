@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-import trio
 
 from switchyard.runtime import (
     ActorStopped,
@@ -15,7 +14,8 @@ from switchyard.runtime import (
     UnhandledMessage,
 )
 
-from .toys import Add, Crash, CrashLater, Exit, Get, Sleep, counter, wait_until
+from ..polling import wait_until
+from .toys import Add, Crash, CrashLater, Exit, Get, Sleep, counter
 
 
 async def test_tell_then_ask_sees_messages_in_order() -> None:
@@ -63,12 +63,12 @@ async def test_mailbox_overflow_raises() -> None:
     async with ActorSystem.open([spec], shutdown_timeout=0.5) as system:
         ref = system.lookup("c")
         ref.tell(Sleep(0.2))  # keeps the actor busy while we fill its mailbox
-        await trio.sleep(0.01)
+        await wait_until(lambda: _mailbox(system)["depth"] == 0)  # it is handling Sleep
         for _ in range(4):
             ref.tell(Add(1))
         with pytest.raises(MailboxFull):
             ref.tell(Add(1))
-        assert system.snapshot()["tree"]["children"][0]["mailbox"] == {"depth": 4, "capacity": 4}
+        assert _mailbox(system) == {"depth": 4, "capacity": 4}
         assert await ref.ask(Get()) == 4  # ask waits for room instead of failing
 
 
@@ -127,3 +127,7 @@ async def test_refusal_goes_to_asker_without_crashing() -> None:
             await ref.ask("no")
         assert await ref.ask("yes") == 2  # same instance: state kept, no restart
         assert system.snapshot()["tree"]["children"][0]["restarts"] == 0
+
+
+def _mailbox(system: ActorSystem) -> dict[str, int]:
+    return system.snapshot()["tree"]["children"][0]["mailbox"]

@@ -7,10 +7,9 @@ from typing import Any
 import pytest
 import trio
 
-from switchyard.runtime import Actor, ActorSystem, AskTimeout, ChildSpec
-from switchyard.runtime.actor import Reply
+from switchyard.runtime import Actor, ActorSystem, AskTimeout, ChildSpec, Reply
 
-from .toys import wait_until
+from ..polling import wait_until
 
 
 class Turnstile(Actor):

@@ -18,7 +18,8 @@ from switchyard.runtime import (
     WhichChildren,
 )
 
-from .toys import Add, Crash, Exit, Get, counter, wait_until
+from ..polling import wait_until
+from .toys import Add, Crash, Exit, Get, counter
 
 NAMES = ["a", "b", "c", "d"]
 RESTARTS = [Restart.PERMANENT, Restart.TRANSIENT, Restart.TEMPORARY]

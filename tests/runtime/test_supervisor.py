@@ -19,7 +19,8 @@ from switchyard.runtime import (
     WhichChildren,
 )
 
-from .toys import Add, Crash, Exit, Get, Journal, counter, wait_until
+from ..polling import wait_until
+from .toys import Add, Crash, Exit, Get, Journal, counter
 
 
 def three(journal: Journal, restart: Restart = Restart.PERMANENT) -> list[ChildSpec]:
@@ -67,13 +68,12 @@ async def test_intensity_exceeded_escalates_to_parent() -> None:
     inner = sup_spec(Strategy.ONE_FOR_ONE, three(journal), max_restarts=2, window_s=60)
     async with ActorSystem.open([inner], max_restarts=5) as system:
         await wait_until(lambda: len(journal.starts()) == 3)
-        sup_path = "/root/sup"
-        for i in range(3):
+        sup_path, child_path = "/root/sup", "/root/sup/a"
+        for allowed in (1, 2):  # within the supervisor's intensity: the child is restarted
             system.lookup("a").tell(Crash())
-            await wait_until(
-                lambda i=i: system.lookup(sup_path) and _restarts(system, sup_path) >= 0
-            )
-            await trio.sleep(0.05)
+            await wait_until(lambda n=allowed: _running_after_restarts(system, child_path, n))
+        assert _restarts(system, sup_path) == 0
+        system.lookup("a").tell(Crash())  # one restart too many: the supervisor gives up
         await wait_until(lambda: _restarts(system, sup_path) == 1)
         node = _node(system, sup_path)
         assert node["last_error"]["type"] == "RestartIntensityExceeded"
@@ -85,9 +85,10 @@ async def test_intensity_exceeded_escalates_to_parent() -> None:
 async def test_root_intensity_exceeded_fails_the_system() -> None:
     with pytest.RaisesGroup(RootSupervisorFailed, flatten_subgroups=True):
         async with ActorSystem.open([ChildSpec("a", counter("a"))], max_restarts=1) as system:
-            for _ in range(10):
-                system.lookup("a").tell(Crash())
-                await trio.sleep(0.05)
+            ref = system.lookup("a")
+            ref.tell(Crash())
+            await wait_until(lambda: _running_after_restarts(system, "/root/a", 1))
+            ref.tell(Crash())  # the root's second restart in its window: the system fails
             await trio.sleep_forever()
 
 
@@ -163,3 +164,8 @@ def _node(system: ActorSystem, path: str) -> dict:
 
 def _restarts(system: ActorSystem, path: str) -> int:
     return _node(system, path)["restarts"]
+
+
+def _running_after_restarts(system: ActorSystem, path: str, restarts: int) -> bool:
+    node = _node(system, path)
+    return node["restarts"] == restarts and node["status"] == "running"

@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 
 import pytest
-import trio
 
 from switchyard.runtime import ActorSystem, ChildSpec, Strategy, Supervisor
 
-from .toys import Add, Crash, Get, Journal, Sleep, counter, wait_until
+from ..polling import wait_until
+from .toys import Add, Crash, Get, Journal, Sleep, counter
 
 
 def tree(journal: Journal) -> list[ChildSpec]:
@@ -73,7 +73,8 @@ async def test_shutdown_drains_queued_messages_then_stops_every_task() -> None:
 async def test_shutdown_timeout_cancels_stuck_actors() -> None:
     async with ActorSystem.open([ChildSpec("c", counter("c"))], shutdown_timeout=0.1) as system:
         system.lookup("c").tell(Sleep(60))
-        await trio.sleep(0.01)
+        # The actor has taken Sleep off its mailbox: it is stuck in the handler.
+        await wait_until(lambda: system.snapshot()["tree"]["children"][0]["mailbox"]["depth"] == 0)
     assert system.task_count() == 0
     assert system.root.closed and system.snapshot()["totals"]["actors"] == 0
 

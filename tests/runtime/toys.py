@@ -53,6 +53,13 @@ class CrashLater:
     seconds: float
 
 
+@dataclass(frozen=True)
+class Park:
+    """Keep the actor busy (its mailbox fills up) until `release` is set."""
+
+    release: trio.Event
+
+
 class Counter(Actor):
     """Adds numbers; replies with its total; crashes or exits on request."""
 
@@ -84,6 +91,9 @@ class Counter(Actor):
             case Sleep(seconds=seconds):
                 await trio.sleep(seconds)
                 return "slept"
+            case Park(release=release):
+                await release.wait()
+                return "released"
             case CrashLater(seconds=seconds):
                 self.start_task(self._crash_later, seconds)
                 return "armed"
@@ -100,10 +110,3 @@ class Counter(Actor):
 def counter(name: str, journal: Journal | None = None) -> Any:
     """A factory for `ChildSpec` that builds a fresh Counter each (re)start."""
     return lambda: Counter(name, journal)
-
-
-async def wait_until(predicate: Any, timeout: float = 5.0) -> None:
-    """Poll `predicate` until it holds (fails the test after `timeout`)."""
-    with trio.fail_after(timeout):
-        while not predicate():
-            await trio.sleep(0.005)

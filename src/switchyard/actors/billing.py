@@ -28,8 +28,7 @@ import trio
 
 from ..billing.pricing import FREE, Price, cost, fee_bps, hold_amount, provider_earning
 from ..metrics import HOLDS, SETTLEMENTS, USAGE_MISMATCH
-from ..runtime import Actor
-from ..runtime.actor import Reply
+from ..runtime import Actor, Reply
 from ..storage.errors import InsufficientFunds, InvalidInput, StoreError
 from ..storage.models import UsageRecord
 from ..storage.protocol import Store

@@ -39,8 +39,7 @@ from typing import Any
 
 import trio
 
-from switchyard.runtime import Actor, ActorStopped, MailboxFull
-from switchyard.runtime.actor import Reply
+from switchyard.runtime import Actor, ActorStopped, MailboxFull, Reply
 
 from .provider_messages import PROVIDERS_PATH, PushCapacity
 from .scheduler_index import CapacityIndex, ModelSlot

@@ -13,7 +13,7 @@ import itertools
 from collections import deque
 from collections.abc import Iterator
 
-from switchyard.runtime.actor import Reply
+from switchyard.runtime import Reply
 
 from .scheduler_messages import Reserve, Trust
 

@@ -43,7 +43,7 @@ from ..protocol.frames import (
     parse_provider_frame,
 )
 from ..protocol.limits import MAX_PROVIDER_FRAME_BYTES
-from ..runtime import ActorRef, ActorStopped, MailboxFull
+from ..runtime import ActorRef, ActorStopped
 from ..storage.errors import StoreError
 from .context import bearer_token, coordinator
 from .provider_register import Closed, Outbound, admit
@@ -194,15 +194,8 @@ async def _read(ref: ActorRef) -> Closed:
             return Closed(exc.code, exc.message)
         if isinstance(message, RegisterFrame):
             return Closed(CloseCode.DUPLICATE_REGISTER, "already registered")
-        if ref.alive:
-            try:
-                ref.tell(message)  # no scheduling point per frame while the mailbox has room
-                continue
-            except MailboxFull:
-                pass
-        try:
-            await ref.send(message)  # waits for room; a stopped actor raises ActorStopped
-        except ActorStopped:
+        # No scheduling point per frame while the mailbox has room; else waits for room.
+        if not await ref.tell_or_send(message):
             return Closed(CloseCode.SHUTDOWN, "provider session ended")
 
 

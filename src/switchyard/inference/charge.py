@@ -14,12 +14,10 @@ import secrets
 import time
 from dataclasses import dataclass, field
 
-import trio
-
 from ..actors.billing_messages import BillingUnavailable, Hold, InsufficientCredit, Settle
 from ..billing.pricing import FREE
 from ..protocol.errors import ApiError, insufficient_credit
-from ..runtime import ActorRef, ActorStopped, AskTimeout, MailboxFull
+from ..runtime import ActorRef, ActorStopped, AskTimeout
 from ..storage.models import ApiKeyRecord
 from .relay import Job, RelaySession
 
@@ -86,8 +84,4 @@ class Charge:
             ttft_ms=round(session.ttft_s * 1000) if session.ttft_s is not None else None,
             duration_ms=round((time.monotonic() - self.opened) * 1000),
         )
-        try:
-            self.billing.tell(settle)
-        except MailboxFull:  # overloaded: wait for room rather than leave the hold open
-            with trio.CancelScope(shield=True), trio.move_on_after(10):
-                await self.billing.send(settle)
+        await self.billing.tell_or_send(settle, timeout=10)  # full: wait, not leave the hold open

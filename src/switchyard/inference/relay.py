@@ -262,11 +262,7 @@ class RelaySession:
             tokens=attempt.tokens,
             duration_s=trio.current_time() - attempt.started,
         )
-        try:
-            self.scheduler.tell(release)
-        except MailboxFull:  # overloaded: wait for room rather than leak the slot
-            with trio.CancelScope(shield=True), trio.move_on_after(10):
-                await self.scheduler.send(release)
+        await self.scheduler.tell_or_send(release, timeout=10)  # full: wait, never leak the slot
 
 
 def provider_error(end: StreamEnd | None) -> ApiError:

@@ -1,7 +1,7 @@
 """Generic supervised actor runtime on trio (knows nothing of the domain).
 
 Actors and messages:
-- actor.py       Actor base class, ActorRef (tell/send/ask), reply slots and envelopes
+- actor.py       Actor base class, ActorRef (tell/send/tell_or_send/ask), Reply slots, Ask
 - cell.py        ActorCell: an actor's mailbox, stats and run loop; survives restarts
 - errors.py      MailboxFull, AskTimeout, ActorStopped and the other runtime errors
 
@@ -11,7 +11,7 @@ Supervision and the system:
 - inspect.py     snapshot() of the tree for the inspection endpoint
 """
 
-from .actor import Actor, ActorRef
+from .actor import DEFAULT_ASK_TIMEOUT, Actor, ActorRef, Ask, Reply
 from .errors import (
     ActorStopped,
     AskTimeout,
@@ -34,15 +34,18 @@ from .supervisor import (
 from .system import ActorSystem
 
 __all__ = [
+    "DEFAULT_ASK_TIMEOUT",
     "Actor",
     "ActorRef",
     "ActorStopped",
     "ActorSystem",
+    "Ask",
     "AskTimeout",
     "ChildExists",
     "ChildSpec",
     "MailboxFull",
     "Refusal",
+    "Reply",
     "Restart",
     "RestartIntensityExceeded",
     "RootSupervisorFailed",

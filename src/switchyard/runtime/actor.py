@@ -127,6 +127,38 @@ class ActorRef:
             cell.system.dead_letter(cell.path, msg)
             raise ActorStopped(cell.path) from None
 
+    async def tell_or_send(self, msg: Any, timeout: float | None = None) -> bool:
+        """Tell `msg` if the mailbox has room (no scheduling point), else wait for room.
+
+        Without `timeout` the wait is an ordinary cancellable `send`. With one, the wait is
+        shielded from the caller's cancellation and bounded by `timeout` seconds: for a
+        message that must still go out from a task being cancelled (handing back what it
+        holds). True once `msg` is in the mailbox; False (counted as a dead letter) if the
+        actor is gone or no room came in time. Never raises `MailboxFull`/`ActorStopped`.
+        """
+        try:
+            self.tell(msg)
+        except MailboxFull:
+            pass
+        else:
+            return self.alive  # tell() dead-letters, rather than raises, for a gone actor
+        if timeout is None:
+            return await self._send_or_drop(msg)
+        with trio.CancelScope(shield=True), trio.move_on_after(timeout):
+            return await self._send_or_drop(msg)
+        log.warning(
+            "%s: no mailbox room within %gs, dropped %s", self.path, timeout, type(msg).__name__
+        )
+        self._cell.system.dead_letter(self.path, msg)
+        return False
+
+    async def _send_or_drop(self, msg: Any) -> bool:
+        try:
+            await self.send(msg)
+        except ActorStopped:
+            return False
+        return True
+
     async def ask(self, msg: Any, timeout: float = DEFAULT_ASK_TIMEOUT) -> Any:
         """Request/reply: the handler's return value, or its exception re-raised here.
 
@@ -231,10 +263,7 @@ class Actor:
         async def timer() -> None:
             with scope:
                 await trio.sleep(delay)
-                try:
-                    ref.tell(msg)
-                except MailboxFull:
-                    await ref.send(msg)
+                await ref.tell_or_send(msg)
 
         self._nursery.start_soon(timer)
         return scope

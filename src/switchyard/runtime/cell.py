@@ -52,7 +52,7 @@ class ActorCell:
         self.system = system
         self.parent = parent
         self.name = name
-        self.path = f"{parent.path}/{name}" if parent else f"/{name}"
+        self.path: str = f"{parent.path}/{name}" if parent else f"/{name}"
         self.factory = factory
         self.capacity = capacity
         self.shutdown_timeout = shutdown_timeout
@@ -233,13 +233,17 @@ class ActorCell:
             state = self.instance.describe()
         except Exception as exc:
             return {"describe_error": f"{type(exc).__name__}: {exc}"}
-        return _jsonable(state)
+        return _jsonable_dict(state)
+
+
+def _jsonable_dict(value: dict[Any, Any]) -> dict[str, Any]:
+    return {str(k): _jsonable(v) for k, v in value.items()}
 
 
 def _jsonable(value: Any) -> Any:
     """Coerce a describe() result into plain JSON types (floats finite, keys strings)."""
     if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        return _jsonable_dict(value)
     if isinstance(value, list | tuple | set | frozenset):
         return [_jsonable(v) for v in value]
     if isinstance(value, float):

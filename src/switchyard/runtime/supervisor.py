@@ -255,4 +255,4 @@ class Supervisor(Actor):
         recent.append(now)
         if len(recent) <= 1:
             return 0.0
-        return min(self.backoff_base * 2 ** (len(recent) - 2), self.backoff_max)
+        return min(self.backoff_base * 2.0 ** (len(recent) - 2), self.backoff_max)

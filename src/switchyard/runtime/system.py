@@ -142,14 +142,18 @@ class ActorSystem:
 
     async def spawn(self, spec: ChildSpec, parent: str = "/root") -> ActorRef:
         """Start a child under the supervisor at `parent` (default: the root)."""
-        return await self.lookup(parent).ask(StartChild(spec))
+        ref: ActorRef = await self.lookup(parent).ask(StartChild(spec))
+        return ref
 
     async def stop(self, path: str) -> bool:
         """Stop the actor at `path` for good, through its supervisor."""
         cell = self._cells.get(path)
         if cell is None or cell.parent is None:
             return False
-        return await cell.parent.ref.ask(StopChild(cell.name), timeout=cell.shutdown_timeout + 5)
+        stopped: bool = await cell.parent.ref.ask(
+            StopChild(cell.name), timeout=cell.shutdown_timeout + 5
+        )
+        return stopped
 
     def snapshot(self) -> dict[str, Any]:
         from .inspect import snapshot
