@@ -107,9 +107,7 @@ def test_http_and_coordinator_form_no_cycle() -> None:
 def test_agent_has_no_import_cycle_and_imports_only_protocol() -> None:
     agent = _graph("agent")
     assert _cycle(agent) is None
-    outside = {
-        m for deps in agent.values() for m in deps if not m.startswith("switchyard.agent")
-    }
+    outside = {m for deps in agent.values() for m in deps if not m.startswith("switchyard.agent")}
     assert all(m.startswith("switchyard.protocol") for m in outside), outside
 
 
