@@ -22,6 +22,7 @@ from .actors.billing import BillingActor, BillingConfig, recover_open_holds
 from .actors.provider_messages import PROVIDERS_PATH, Disconnect
 from .actors.scheduler import SchedulerActor
 from .actors.scheduler_messages import ModelsQuery
+from .billing.stripe_gateway import StripeGateway
 from .inference.keys import ApiKeyCache
 from .inference.known_models import REFRESH_TIMEOUT_S, KnownModels
 from .inference.ratelimit import RateLimiter
@@ -74,6 +75,7 @@ class Coordinator:
     keys: ApiKeyCache
     limiter: RateLimiter
     models: KnownModels  # which model names get their own metric label
+    stripe: StripeGateway | None = None  # None when Stripe is not configured
     gate: RequestGate = field(default_factory=RequestGate)
 
     @property
@@ -116,7 +118,8 @@ def actor_tree(settings: Settings, store: Store) -> list[ChildSpec]:
 async def open_coordinator(
     settings: Settings, store: Store | None = None
 ) -> AsyncIterator[Coordinator]:
-    """Open the store (unless given) and the actor system; shut both down on exit."""
+    """Open the store (unless given), the actor system and the Stripe gateway (when
+    configured); close them all on exit."""
     async with _maybe_store(settings, store) as raw_store:
         opened = TimedStore(raw_store, _observe_store)
         await recover_open_holds(opened)
@@ -128,7 +131,10 @@ async def open_coordinator(
             keys = ApiKeyCache(opened, settings.key_cache_ttl_s)
             limiter = RateLimiter(settings.default_rpm, settings.default_tpm)
             models = KnownModels(opened, functools.partial(_served_models, system))
-            yield Coordinator(settings, opened, system, attestation, keys, limiter, models)
+            async with _maybe_stripe(settings) as stripe:
+                yield Coordinator(
+                    settings, opened, system, attestation, keys, limiter, models, stripe
+                )
 
 
 async def _served_models(system: ActorSystem) -> list[str]:
@@ -139,6 +145,17 @@ async def _served_models(system: ActorSystem) -> list[str]:
 
 def _observe_store(method: str, seconds: float) -> None:
     STORE_LATENCY.labels(method).observe(seconds)
+
+
+@asynccontextmanager
+async def _maybe_stripe(settings: Settings) -> AsyncIterator[StripeGateway | None]:
+    gateway = StripeGateway.from_settings(settings)
+    try:
+        yield gateway
+    finally:
+        if gateway is not None:
+            with trio.CancelScope(shield=True):
+                await gateway.aclose()
 
 
 @asynccontextmanager
