@@ -20,6 +20,7 @@ import trio
 from .actors.attestation import AttestationRegistry
 from .actors.billing import BillingActor, BillingConfig, recover_open_holds
 from .actors.provider_messages import PROVIDERS_PATH, Disconnect
+from .actors.provider_registration import ProviderRegistrar
 from .actors.scheduler import SchedulerActor
 from .actors.scheduler_messages import ModelsQuery
 from .billing.stripe_gateway import StripeGateway
@@ -66,12 +67,13 @@ class RequestGate:
 
 @dataclass
 class Coordinator:
-    """Handles the HTTP layer needs: settings, store, actor system, verifiers."""
+    """What the HTTP layer needs: settings, store, actor system, provider registrar,
+    key cache, rate limiter, known models, Stripe gateway."""
 
     settings: Settings
     store: Store
     system: ActorSystem
-    attestation: AttestationRegistry
+    registrar: ProviderRegistrar  # admits provider sockets as actors
     keys: ApiKeyCache
     limiter: RateLimiter
     models: KnownModels  # which model names get their own metric label
@@ -128,12 +130,13 @@ async def open_coordinator(
             attestation = AttestationRegistry.default(
                 p.enable_test_hardware, p.test_hardware_secret
             )
+            registrar = ProviderRegistrar(opened, system, attestation, p)
             keys = ApiKeyCache(opened, settings.key_cache_ttl_s)
             limiter = RateLimiter(settings.default_rpm, settings.default_tpm)
             models = KnownModels(opened, functools.partial(_served_models, system))
             async with _maybe_stripe(settings) as stripe:
                 yield Coordinator(
-                    settings, opened, system, attestation, keys, limiter, models, stripe
+                    settings, opened, system, registrar, keys, limiter, models, stripe
                 )
 
 
