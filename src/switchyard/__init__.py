@@ -13,8 +13,9 @@ Edges:
 - agent/          the provider agent a GPU owner runs
 
 Process:
-- coordinator.py  store + actor system + HTTP server wired together; graceful drain
-- launch.py       `serve` and `dev`: run until SIGINT/SIGTERM
+- coordinator.py  store + actor system + provider registrar + Stripe gateway; graceful drain
+- launch.py       serving a coordinator over HTTP (running_coordinator); `serve` and `dev`:
+                  run until SIGINT/SIGTERM
 - settings.py     Settings from flags, SWITCHYARD_* variables and defaults
 - metrics.py      the Prometheus registry and metrics
 - cli.py          the `switchyard` command: serve, dev, provider, admin

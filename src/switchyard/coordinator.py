@@ -1,10 +1,9 @@
-"""The coordinator process: store + actor system + HTTP server, wired together.
+"""The coordinator: store + actor system + what the HTTP layer needs, opened together.
 
-    async with open_coordinator(settings) as coord:          # store and actors
-        base_url = await nursery.start(serve_http, coord)    # hypercorn on host:port
+    async with open_coordinator(settings) as coord:          # store, actors, Stripe
 
-`running_coordinator(settings)` does both for tests and `switchyard dev`, yielding the
-coordinator and its base URL (port 0 picks a free one).
+The HTTP layer depends on this module, never the reverse: `launch.py` serves a
+`Coordinator` over HTTP (`serve_http`, `running_coordinator`).
 """
 
 from __future__ import annotations
@@ -20,16 +19,16 @@ import trio
 
 from .actors.attestation import AttestationRegistry
 from .actors.billing import BillingActor, BillingConfig, recover_open_holds
-from .actors.billing_messages import BillingIdle
 from .actors.provider_messages import PROVIDERS_PATH, Disconnect
+from .actors.provider_registration import ProviderRegistrar
 from .actors.scheduler import SchedulerActor
 from .actors.scheduler_messages import ModelsQuery
+from .billing.stripe_gateway import StripeGateway
 from .inference.keys import ApiKeyCache
 from .inference.known_models import REFRESH_TIMEOUT_S, KnownModels
 from .inference.ratelimit import RateLimiter
 from .metrics import STORE_LATENCY
 from .protocol.codes import CloseCode
-from .protocol.limits import MAX_REQUEST_HEAD_BYTES, WEBSOCKET_MAX_MESSAGE_SIZE
 from .runtime import ActorRef, ActorSystem, ChildSpec, MailboxFull, Strategy, Supervisor
 from .settings import Settings
 from .storage import open_store
@@ -68,15 +67,17 @@ class RequestGate:
 
 @dataclass
 class Coordinator:
-    """Handles the HTTP layer needs: settings, store, actor system, verifiers."""
+    """What the HTTP layer needs: settings, store, actor system, provider registrar,
+    key cache, rate limiter, known models, Stripe gateway."""
 
     settings: Settings
     store: Store
     system: ActorSystem
-    attestation: AttestationRegistry
+    registrar: ProviderRegistrar  # admits provider sockets as actors
     keys: ApiKeyCache
     limiter: RateLimiter
     models: KnownModels  # which model names get their own metric label
+    stripe: StripeGateway | None = None  # None when Stripe is not configured
     gate: RequestGate = field(default_factory=RequestGate)
 
     @property
@@ -119,7 +120,8 @@ def actor_tree(settings: Settings, store: Store) -> list[ChildSpec]:
 async def open_coordinator(
     settings: Settings, store: Store | None = None
 ) -> AsyncIterator[Coordinator]:
-    """Open the store (unless given) and the actor system; shut both down on exit."""
+    """Open the store (unless given), the actor system and the Stripe gateway (when
+    configured); close them all on exit."""
     async with _maybe_store(settings, store) as raw_store:
         opened = TimedStore(raw_store, _observe_store)
         await recover_open_holds(opened)
@@ -128,10 +130,14 @@ async def open_coordinator(
             attestation = AttestationRegistry.default(
                 p.enable_test_hardware, p.test_hardware_secret
             )
+            registrar = ProviderRegistrar(opened, system, attestation, p)
             keys = ApiKeyCache(opened, settings.key_cache_ttl_s)
             limiter = RateLimiter(settings.default_rpm, settings.default_tpm)
             models = KnownModels(opened, functools.partial(_served_models, system))
-            yield Coordinator(settings, opened, system, attestation, keys, limiter, models)
+            async with _maybe_stripe(settings) as stripe:
+                yield Coordinator(
+                    settings, opened, system, registrar, keys, limiter, models, stripe
+                )
 
 
 async def _served_models(system: ActorSystem) -> list[str]:
@@ -145,6 +151,17 @@ def _observe_store(method: str, seconds: float) -> None:
 
 
 @asynccontextmanager
+async def _maybe_stripe(settings: Settings) -> AsyncIterator[StripeGateway | None]:
+    gateway = StripeGateway.from_settings(settings)
+    try:
+        yield gateway
+    finally:
+        if gateway is not None:
+            with trio.CancelScope(shield=True):
+                await gateway.aclose()
+
+
+@asynccontextmanager
 async def _maybe_store(settings: Settings, store: Store | None) -> AsyncIterator[Store]:
     if store is not None:
         yield store
@@ -152,63 +169,3 @@ async def _maybe_store(settings: Settings, store: Store | None) -> AsyncIterator
     schema = settings.database_schema if settings.database_url else None
     async with open_store(settings.database_url, schema=schema) as opened:
         yield opened
-
-
-async def serve_http(
-    coord: Coordinator,
-    shutdown: trio.Event | None = None,
-    task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED,
-) -> None:
-    """Serve the HTTP API with hypercorn until `shutdown` is set; reports the base URL."""
-    from .http.app import create_app
-    from .http.send_timeout import ServerConfig, serve
-
-    config = ServerConfig()
-    config.send_timeout_s = coord.settings.send_timeout_s  # a client that stops reading
-    config.bind = [f"{coord.settings.host}:{coord.settings.port}"]
-    config.accesslog = None
-    config.errorlog = logging.getLogger("hypercorn.error")
-    config.graceful_timeout = 5.0  # after Coordinator.drain: only stragglers are left
-    config.websocket_max_message_size = WEBSOCKET_MAX_MESSAGE_SIZE  # see protocol/limits.py
-    config.h11_max_incomplete_size = MAX_REQUEST_HEAD_BYTES  # the edge checks complete heads
-    # One hypercorn timer: from accepting a connection (or finishing a response on it) to
-    # a complete request head. It cuts off slow heads and idle keep-alive connections.
-    config.keep_alive_timeout = coord.settings.header_timeout_s
-    config.backlog = 4096  # a burst of consumers must not overflow the accept queue (100)
-    app = create_app(coord)
-    trigger = (shutdown if shutdown is not None else trio.Event()).wait
-    await serve(app, config, shutdown_trigger=trigger, task_status=_FirstBind(task_status))
-
-
-class _FirstBind:
-    """Adapts hypercorn's `started(binds)` to report just the first base URL."""
-
-    def __init__(self, task_status: trio.TaskStatus[str]) -> None:
-        self._task_status = task_status
-
-    def started(self, binds: list[str] | None = None) -> None:
-        self._task_status.started((binds or [""])[0])
-
-
-@asynccontextmanager
-async def running_coordinator(
-    settings: Settings, store: Store | None = None
-) -> AsyncIterator[tuple[Coordinator, str]]:
-    """A coordinator serving HTTP; yields (coordinator, base URL like http://127.0.0.1:PORT).
-
-    Leaving the block drains gracefully (`Coordinator.drain`, up to the configured grace
-    period), stops the HTTP server, waits for the billing actor to settle what is pending,
-    then stops the actors and the store.
-    """
-    async with open_coordinator(settings, store) as coord:
-        shutdown = trio.Event()
-        async with trio.open_nursery() as nursery:
-            base_url = await nursery.start(serve_http, coord, shutdown)
-            try:
-                yield coord, base_url
-            finally:
-                with trio.CancelScope(shield=True):
-                    await coord.drain(settings.shutdown_grace_s)
-                    shutdown.set()
-        with trio.CancelScope(shield=True), trio.move_on_after(10):
-            await coord.billing.ask(BillingIdle(), timeout=10)

@@ -6,6 +6,15 @@ paste. The demo key is the constant `DEMO_API_KEY` unless `--api-key` chooses on
 snippets keep working across restarts (the dev coordinator keeps nothing, so a public key
 costs nothing). `serve` is the production entry point (Postgres when a database URL is
 set). Both turn a port they cannot listen on into `CannotListen`, one line for the user.
+
+Serving is wired here, above both the coordinator and the HTTP layer (which depends on
+the coordinator, one way):
+
+    async with open_coordinator(settings) as coord:          # store and actors
+        base_url = await nursery.start(serve_http, coord)    # hypercorn on host:port
+
+`running_coordinator(settings)` does both for tests and `switchyard dev`, yielding the
+coordinator and its base URL (port 0 picks a free one).
 """
 
 from __future__ import annotations
@@ -14,18 +23,24 @@ import errno
 import logging
 import signal
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from typing import TextIO
 
 import trio
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from .actors.billing_messages import BillingIdle
 from .agent.client import ProviderAgent
 from .agent.config import AgentConfig
 from .agent.simulated import SimulatedConfig
-from .coordinator import Coordinator, running_coordinator
+from .coordinator import Coordinator, open_coordinator
+from .http.app import create_app
+from .http.send_timeout import ServerConfig
+from .http.send_timeout import serve as serve_bounded
+from .protocol.limits import MAX_REQUEST_HEAD_BYTES, WEBSOCKET_MAX_MESSAGE_SIZE
 from .settings import Settings
+from .storage.protocol import Store
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +93,63 @@ def _cannot_listen(exc: BaseException, host: str, port: int, hint: str) -> Canno
         return CannotListen(f"{host}:{port} is already in use; {hint}.")
     reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
     return CannotListen(f"cannot listen on {host}:{port}: {reason} (see --host and --port).")
+
+
+async def serve_http(
+    coord: Coordinator,
+    shutdown: trio.Event | None = None,
+    task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Serve the HTTP API with hypercorn until `shutdown` is set; reports the base URL."""
+    config = ServerConfig()
+    config.send_timeout_s = coord.settings.send_timeout_s  # a client that stops reading
+    config.bind = [f"{coord.settings.host}:{coord.settings.port}"]
+    config.accesslog = None
+    config.errorlog = logging.getLogger("hypercorn.error")
+    config.graceful_timeout = 5.0  # after Coordinator.drain: only stragglers are left
+    config.websocket_max_message_size = WEBSOCKET_MAX_MESSAGE_SIZE  # see protocol/limits.py
+    config.h11_max_incomplete_size = MAX_REQUEST_HEAD_BYTES  # the edge checks complete heads
+    # One hypercorn timer: from accepting a connection (or finishing a response on it) to
+    # a complete request head. It cuts off slow heads and idle keep-alive connections.
+    config.keep_alive_timeout = coord.settings.header_timeout_s
+    config.backlog = 4096  # a burst of consumers must not overflow the accept queue (100)
+    app = create_app(coord)
+    trigger = (shutdown if shutdown is not None else trio.Event()).wait
+    await serve_bounded(app, config, shutdown_trigger=trigger, task_status=_FirstBind(task_status))
+
+
+class _FirstBind:
+    """Adapts hypercorn's `started(binds)` to report just the first base URL."""
+
+    def __init__(self, task_status: trio.TaskStatus[str]) -> None:
+        self._task_status = task_status
+
+    def started(self, binds: list[str] | None = None) -> None:
+        self._task_status.started((binds or [""])[0])
+
+
+@asynccontextmanager
+async def running_coordinator(
+    settings: Settings, store: Store | None = None
+) -> AsyncIterator[tuple[Coordinator, str]]:
+    """A coordinator serving HTTP; yields (coordinator, base URL like http://127.0.0.1:PORT).
+
+    Leaving the block drains gracefully (`Coordinator.drain`, up to the configured grace
+    period), stops the HTTP server, waits for the billing actor to settle what is pending,
+    then stops the actors and the store.
+    """
+    async with open_coordinator(settings, store) as coord:
+        shutdown = trio.Event()
+        async with trio.open_nursery() as nursery:
+            base_url = await nursery.start(serve_http, coord, shutdown)
+            try:
+                yield coord, base_url
+            finally:
+                with trio.CancelScope(shield=True):
+                    await coord.drain(settings.shutdown_grace_s)
+                    shutdown.set()
+        with trio.CancelScope(shield=True), trio.move_on_after(10):
+            await coord.billing.ask(BillingIdle(), timeout=10)
 
 
 async def wait_for_signal() -> None:

@@ -17,7 +17,8 @@ import trio
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from trio_websocket import ConnectionClosed, WebSocketConnection, open_websocket_url
 
-from switchyard.coordinator import Coordinator, running_coordinator
+from switchyard.coordinator import Coordinator
+from switchyard.launch import running_coordinator
 from switchyard.protocol.signing import public_key_b64, sign_challenge
 from switchyard.settings import ProviderSettings, Settings
 

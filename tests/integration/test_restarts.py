@@ -10,7 +10,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from switchyard.agent.client import ProviderAgent
 from switchyard.agent.config import AgentConfig
-from switchyard.coordinator import open_coordinator, running_coordinator
+from switchyard.coordinator import open_coordinator
+from switchyard.launch import running_coordinator
 from switchyard.storage import open_store
 
 from ..polling import wait_until

@@ -6,7 +6,8 @@ Running:
   client.py          ProviderAgent (reconnect loop, stop/drain), AgentFatalError,
                      run_until_signalled (SIGINT/SIGTERM handling for the CLI)
   session.py         one WebSocket connection: register, challenges, heartbeats, slots,
-                     cancel/resync/drain
+                     cancel/resync/drain; SessionHost: all it sees of the agent (values
+                     and callbacks)
   outbox.py          the single writer: frames in order, deltas of many requests packed
                      into chunk / chunk_batch frames within a short window
   streaming.py       one request: backend events -> stream deltas -> complete/error

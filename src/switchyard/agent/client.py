@@ -36,7 +36,7 @@ from switchyard.protocol.signing import provider_id_for, public_key_b64
 from .backend import Backend, BackendError, ModelInfo
 from .config import AgentConfig, backoff_delay, build_backend, websocket_url
 from .identity import load_or_create_key
-from .session import Session, SessionOutcome
+from .session import Session, SessionHost, SessionOutcome
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +78,6 @@ class ProviderAgent:
         self.trust: str | None = None
         self.registrations = 0
         self.models: list[ModelSpec] = []
-        self._register: RegisterFrame | None = None
         self._rng = random.Random()
         self._connect_scope: trio.CancelScope | None = None
         self._online = trio.Event()
@@ -106,9 +105,9 @@ class ProviderAgent:
         failures = 0
         try:
             self.models = await self._resolve_models()
-            self._register = self._register_frame()
+            register = self._register_frame()
             while not self.stopping.is_set():
-                outcome = await self._connect_once()
+                outcome = await self._connect_once(register)
                 self._online = trio.Event()
                 if outcome.fatal:
                     log.error("coordinator refused us: %s (%s)", outcome.reason, outcome.close_code)
@@ -142,15 +141,32 @@ class ProviderAgent:
 
     # ------------------------------------------------------------ internals
 
-    def note_registered(self, frame: RegisteredFrame) -> None:
-        """Called by the session when the coordinator accepts the registration."""
+    def _session_host(self) -> SessionHost:
+        """What a session may see of this agent, and how it reports back."""
+        return SessionHost(
+            config=self.config,
+            key=self.key,
+            provider_id=self.provider_id,
+            backend=self.backend,
+            stopping=self.stopping,
+            stop_deadline=lambda: self.stop_deadline,
+            on_registered=self._on_registered,
+            on_draining=self._on_draining,
+        )
+
+    def _on_registered(self, frame: RegisteredFrame) -> None:
+        """The session's coordinator accepted the registration."""
         self.state = "online"
         self.trust = frame.trust
         self.registrations += 1
         self._online.set()
         log.info("registered as %s (trust %s)", frame.provider_id, frame.trust)
 
-    async def _connect_once(self) -> SessionOutcome:
+    def _on_draining(self) -> None:
+        """The session takes no new work (the agent stops, or the coordinator drains it)."""
+        self.state = "draining"
+
+    async def _connect_once(self, register: RegisterFrame) -> SessionOutcome:
         url = websocket_url(self.config.coordinator)
         headers = [(b"authorization", f"Bearer {self.config.token}".encode())]
         self.state = "connecting"
@@ -169,7 +185,7 @@ class ProviderAgent:
                     max_message_size=MAX_COORDINATOR_FRAME_BYTES,  # what it may send us
                 ) as ws:
                     self._connect_scope = None
-                    served = await Session(self, ws, self._register).run()
+                    served = await Session(self._session_host(), ws, register).run()
                 outcome = served
             except ConnectionRejected as exc:
                 fatal = exc.status_code in (401, 403)

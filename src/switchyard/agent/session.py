@@ -6,6 +6,10 @@ frame in half, and the one that packs stream deltas of many requests into few fr
 heartbeats, a registration watchdog, a stop watcher, and one task per in-flight request.
 Frames of a request that was cancelled or abandoned are dropped at send time, so after
 `cancel` or `resync` nothing more is sent for it.
+
+A session knows its agent only through a `SessionHost`: the identity, configuration and
+backend it serves with, the agent's stop signal, and callbacks for what it reports back
+(registered, draining). It never reaches into the agent or writes its state.
 """
 
 from __future__ import annotations
@@ -16,9 +20,9 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 import trio
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from trio_websocket import ConnectionClosed, WebSocketConnection
 
 from switchyard.protocol.codes import FATAL_CLOSE_CODES, CloseCode, FrameError
@@ -41,11 +45,10 @@ from switchyard.protocol.frames import (
 )
 from switchyard.protocol.signing import sign_challenge
 
+from .backend import Backend
+from .config import AgentConfig
 from .outbox import Deltas, Outbox
 from .streaming import stream_request
-
-if TYPE_CHECKING:
-    from .client import ProviderAgent
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +57,24 @@ CLOSE_TIMEOUT_S = 5.0
 
 def _reason_text(exc: ConnectionClosed) -> str:
     return exc.reason.reason or exc.reason.name or ""
+
+
+@dataclass(frozen=True, slots=True)
+class SessionHost:
+    """What a session gets from the agent that runs it.
+
+    `stop_deadline` is read once `stopping` is set (a later stop may shorten it);
+    `on_registered` and `on_draining` report the session's progress to the agent.
+    """
+
+    config: AgentConfig
+    key: Ed25519PrivateKey
+    provider_id: str
+    backend: Backend
+    stopping: trio.Event
+    stop_deadline: Callable[[], float]
+    on_registered: Callable[[RegisteredFrame], None]
+    on_draining: Callable[[], None]
 
 
 @dataclass(eq=False)
@@ -81,17 +102,15 @@ class SessionOutcome:
 
 
 class Session:
-    """Serves one connection on behalf of a `ProviderAgent`."""
+    """Serves one connection on behalf of the agent described by `host`."""
 
-    def __init__(
-        self, agent: ProviderAgent, ws: WebSocketConnection, register: RegisterFrame
-    ) -> None:
-        self.agent = agent
-        self.config = agent.config
+    def __init__(self, host: SessionHost, ws: WebSocketConnection, register: RegisterFrame) -> None:
+        self.host = host
+        self.config = host.config
         self.ws = ws
         self.register = register
         self.slots = {m.id: m.slots for m in register.models}
-        self.provider_id = agent.provider_id
+        self.provider_id = host.provider_id
         self.active: dict[str, InFlight] = {}
         self.in_use: Counter[str] = Counter()
         self.draining = False
@@ -170,7 +189,7 @@ class Session:
             await self._admit(frame)
         elif isinstance(frame, ChallengeFrame):
             status = self.status()
-            signature = sign_challenge(self.agent.key, frame.nonce, self.provider_id, status)
+            signature = sign_challenge(self.host.key, frame.nonce, self.provider_id, status)
             await self._send(
                 None, ChallengeResponseFrame(nonce=frame.nonce, signature=signature, status=status)
             )
@@ -200,7 +219,7 @@ class Session:
             log.warning("coordinator calls us %s, expected %s", frame.provider_id, self.provider_id)
             self.provider_id = frame.provider_id
         self._registered.set()
-        self.agent.note_registered(frame)
+        self.host.on_registered(frame)
         self._spawn(self._heartbeats, frame.heartbeat_interval_s)
 
     def _spawn(self, fn: Callable[..., Awaitable[object]], *args: object) -> None:
@@ -225,9 +244,9 @@ class Session:
         await self._close(CloseCode.PROTOCOL_ERROR, "no registered frame")
 
     async def _stop_watcher(self) -> None:
-        await self.agent.stopping.wait()
+        await self.host.stopping.wait()
         self._start_draining()
-        with trio.move_on_at(self.agent.stop_deadline):
+        with trio.move_on_at(self.host.stop_deadline()):
             await self._wait_idle()
         for request in list(self.active.values()):
             self._abandon(request)
@@ -254,7 +273,7 @@ class Session:
 
     def _start_draining(self) -> None:
         self.draining = True
-        self.agent.state = "draining"
+        self.host.on_draining()
 
     # ------------------------------------------------------------ requests
 
@@ -317,7 +336,7 @@ class Session:
                 terminal: Frame
                 with trio.move_on_at(deadline) as timer:
                     try:
-                        terminal = await stream_request(self.agent.backend, frame, send_deltas)
+                        terminal = await stream_request(self.host.backend, frame, send_deltas)
                     except Exception as exc:
                         log.exception("request %s failed inside the agent", request.request_id)
                         terminal = ErrorFrame(

@@ -19,8 +19,8 @@ Consumers:
 - billing.py           Stripe checkout and webhook
 
 Providers:
-- provider_ws.py       GET /v1/providers/connect: the provider WebSocket bridge
-- provider_register.py register frame, key proof before replacing a live id, actor start
+- provider_ws.py       GET /v1/providers/connect: pumps frames between the provider
+                       WebSocket and its actor (registration is actors/provider_registration.py)
 
 Operators:
 - admin_auth.py        the admin-key check (constant time), shared by admin blueprints

@@ -10,15 +10,14 @@
 - `GET /v1/billing/checkout/success` and `/cancel`: the pages Checkout sends the buyer back
   to when `checkout_success_url` / `checkout_cancel_url` are not configured.
 
-The `StripeGateway` lives for as long as the app serves (opened and closed by this
-blueprint's serving hooks); `stripe_gateway()` hands it to other blueprints.
+The `StripeGateway` is the coordinator's (`Coordinator.stripe`, opened and closed with it).
 """
 
 from __future__ import annotations
 
-from quart import Blueprint, Response, current_app, jsonify, request
+from quart import Blueprint, Response, jsonify, request
 
-from ..billing.stripe_gateway import StripeGateway, StripeGatewayError
+from ..billing.stripe_gateway import StripeGatewayError
 from ..billing.stripe_webhook import InvalidWebhook, apply_event, verify_event
 from ..protocol.billing_api import CheckoutRequest
 from ..protocol.errors import ApiError, parse_json_body
@@ -27,25 +26,7 @@ from .context import coordinator
 
 billing = Blueprint("billing", __name__)
 
-GATEWAY_CONFIG_KEY = "SWITCHYARD_STRIPE_GATEWAY"
 SESSION_PLACEHOLDER = "{CHECKOUT_SESSION_ID}"
-
-
-@billing.before_app_serving
-async def _open_gateway() -> None:
-    current_app.config[GATEWAY_CONFIG_KEY] = StripeGateway.from_settings(coordinator().settings)
-
-
-@billing.after_app_serving
-async def _close_gateway() -> None:
-    gateway = current_app.config.pop(GATEWAY_CONFIG_KEY, None)
-    if gateway is not None:
-        await gateway.aclose()
-
-
-def stripe_gateway() -> StripeGateway | None:
-    """The app's Stripe gateway, or None when no Stripe secret key is configured."""
-    return current_app.config.get(GATEWAY_CONFIG_KEY)
 
 
 def stripe_not_configured(what: str) -> ApiError:
@@ -64,7 +45,7 @@ def _dollars(cents: int) -> str:
 @billing.post("/v1/billing/checkout")
 async def create_checkout() -> Response:
     key = await authenticate()
-    gateway = stripe_gateway()
+    gateway = coordinator().stripe
     if gateway is None:
         raise stripe_not_configured("Buying credit")
     settings = coordinator().settings

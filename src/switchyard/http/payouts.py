@@ -24,7 +24,7 @@ from ..protocol.errors import ApiError, parse_json_body
 from ..storage.errors import Conflict, InsufficientFunds, UnknownAccount
 from ..storage.models import Account, PayoutRecord
 from .admin_auth import require_admin_key
-from .billing import stripe_gateway, stripe_not_configured
+from .billing import stripe_not_configured
 from .context import coordinator
 
 payouts = Blueprint("payouts", __name__)
@@ -66,10 +66,9 @@ def payout_json(payout: PayoutRecord, transfer: Transfer | None = None) -> dict[
 
 @payouts.post("/admin/accounts/<account_id>/payout")
 async def create_payout(account_id: str) -> Response:
-    store = coordinator().store
+    store, gateway = coordinator().store, coordinator().stripe
     raw = await request.get_data()
     body = parse_json_body(raw, PayoutRequest, max_bytes=coordinator().settings.max_body_bytes)
-    gateway = stripe_gateway()
     if body.destination is not None:
         if gateway is None:
             raise stripe_not_configured(f"A transfer to {body.destination}")

@@ -1,10 +1,11 @@
 """`GET /v1/providers/connect`: the provider WebSocket, bridged into a ProviderActor.
 
-The route only bridges. It authenticates the provider token, admits the provider
-(`provider_register.py`: the `register` frame, attestation, key proof when the provider
-id is already connected, the actor's start under the `providers` supervisor), re-checks
-that the token was not revoked meanwhile, then turns inbound frames into messages for
-that actor and drains the actor's outbound channel onto the socket. Bad input gets a
+The route only pumps frames. It authenticates the provider token and hands the socket to
+the coordinator's `ProviderRegistrar` (`actors/provider_registration.py`: the `register`
+frame, attestation, key proof, the actor's start, the revocation re-check, and the
+actor's stop at the end), then turns inbound frames into messages for that actor, drains
+the actor's outbound channel onto the socket, and closes with the code it is told
+(a refusal's, a bad frame's, or the actor's `CloseSocket`). Bad input gets a
 `protocol_error` frame and a 4xxx close (`protocol/codes.py`); it never reaches the
 actor. `chunk` and `chunk_batch` frames, the per-token path, are checked by hand instead
 of through pydantic when they have the common shape (anything else falls through to
@@ -13,7 +14,6 @@ pydantic, which has the final word).
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 from typing import Any
@@ -21,15 +21,8 @@ from typing import Any
 import trio
 from quart import Blueprint, websocket
 
-from ..actors.provider_messages import (
-    PROVIDERS_PATH,
-    ChunkBatchIn,
-    ChunkIn,
-    CloseSocket,
-    Disconnect,
-)
-from ..actors.provider_session import ProviderSession
-from ..coordinator import Coordinator
+from ..actors.provider_messages import ChunkBatchIn, ChunkIn, CloseSocket
+from ..actors.provider_registration import Closed, Outbound, ProviderConnection
 from ..protocol.codes import CloseCode, FrameError
 from ..protocol.frames import (
     MAX_BATCH_CHUNKS,
@@ -43,10 +36,8 @@ from ..protocol.frames import (
     parse_provider_frame,
 )
 from ..protocol.limits import MAX_PROVIDER_FRAME_BYTES
-from ..runtime import ActorRef, ActorStopped
-from ..storage.errors import StoreError
+from ..runtime import ActorRef
 from .context import bearer_token, coordinator
-from .provider_register import Closed, Outbound, admit
 
 log = logging.getLogger(__name__)
 
@@ -131,56 +122,29 @@ async def connect() -> Any:
         return {"error": {"message": "invalid provider token", "type": "unauthorized"}}, 401
     await websocket.accept()
     close = _Closer()
+    provider_id: str | None = None
     try:
-        session, outbound, ref = await admit(coord, record)
-    except Closed as closed:
-        await close(closed.code, closed.reason)
-        return None
-    await _serve(coord, session, outbound, ref, close, token)
+        async with coord.registrar.connect(token, record, websocket) as conn:
+            provider_id, trust = conn.session.provider_id, conn.session.attested_trust
+            log.info("provider %s connected (trust %s)", provider_id, trust)
+            await _pump(conn, close)
+    except Closed as refused:
+        await close(refused.code, refused.reason)
+    finally:
+        if provider_id is not None:  # logged once the registrar has stopped its actor
+            log.info("provider %s disconnected", provider_id)
     return None
 
 
-async def _revoked_meanwhile(coord: Coordinator, token: str) -> bool:
-    """Whether the token was revoked after the handshake (its revocation missed this actor)."""
-    try:
-        return await coord.store.lookup_provider_token(token) is None
-    except StoreError as exc:
-        log.warning("provider token not re-checked: %s", exc)
-        return False
-
-
-async def _serve(
-    coord: Coordinator,
-    session: ProviderSession,
-    outbound: Outbound,
-    ref: ActorRef,
-    close: _Closer,
-    token: str,
-) -> None:
-    path = f"{PROVIDERS_PATH}/{session.provider_id}"
-    log.info("provider %s connected (trust %s)", session.provider_id, session.attested_trust)
-    try:
-        # Revocation closes the actors it finds; this one may have started just after.
-        if await _revoked_meanwhile(coord, token):
-            with contextlib.suppress(ActorStopped):
-                await ref.send(Disconnect(CloseCode.TOKEN_REVOKED, "provider token revoked"))
-        closed: Closed | None = None
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(_write, outbound, nursery.cancel_scope, close)
-            closed = await _read(ref)
-            nursery.cancel_scope.cancel()
-        if closed is not None:
-            await close(closed.code, closed.reason)
-    finally:
-        with trio.CancelScope(shield=True), trio.move_on_after(10):
-            session.outbound.close()
-            if ref.alive:
-                await coord.system.stop(path)
-            try:
-                await coord.store.touch_provider(session.provider_id)
-            except StoreError as exc:
-                log.warning("provider %s: last-seen not recorded: %s", session.provider_id, exc)
-        log.info("provider %s disconnected", session.provider_id)
+async def _pump(conn: ProviderConnection, close: _Closer) -> None:
+    """Frames both ways until the socket or the actor ends; then close as told."""
+    closed: Closed | None = None
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(_write, conn.outbound, nursery.cancel_scope, close)
+        closed = await _read(conn.ref)
+        nursery.cancel_scope.cancel()
+    if closed is not None:
+        await close(closed.code, closed.reason)
 
 
 async def _read(ref: ActorRef) -> Closed:
