@@ -3,7 +3,8 @@
 Actors and their runtime:
 - runtime/        generic supervised actor runtime on trio (knows nothing of inference)
 - actors/         domain actors: providers, scheduler, billing
-- inference/      the consumer request path: relay session, charge, key cache, rate limits
+- inference/      the consumer request path: one ConsumerRequest owns each request (relay,
+                  charge, gate), plus the key cache and rate limits
 
 Edges:
 - protocol/       pydantic models: provider wire frames, OpenAI/Anthropic/admin schemas

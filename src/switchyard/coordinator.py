@@ -24,6 +24,7 @@ from .actors.provider_registration import ProviderRegistrar
 from .actors.scheduler import SchedulerActor
 from .actors.scheduler_messages import ModelsQuery
 from .billing.stripe_gateway import StripeGateway
+from .inference.gate import RequestGate
 from .inference.keys import ApiKeyCache
 from .inference.known_models import REFRESH_TIMEOUT_S, KnownModels
 from .inference.ratelimit import RateLimiter
@@ -36,33 +37,6 @@ from .storage.protocol import Store
 from .storage.timed import TimedStore
 
 log = logging.getLogger(__name__)
-
-
-class RequestGate:
-    """Counts consumer requests in progress; closes for new ones when shutting down."""
-
-    def __init__(self) -> None:
-        self.accepting = True
-        self.active = 0
-        self._idle = trio.Event()
-        self._idle.set()
-
-    def enter(self) -> bool:
-        """Admit a request (False when shutting down); pair with `leave`."""
-        if not self.accepting:
-            return False
-        self.active += 1
-        if self.active == 1:
-            self._idle = trio.Event()
-        return True
-
-    def leave(self) -> None:
-        self.active -= 1
-        if self.active == 0:
-            self._idle.set()
-
-    async def wait_idle(self) -> None:
-        await self._idle.wait()
 
 
 @dataclass

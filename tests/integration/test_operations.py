@@ -55,7 +55,7 @@ async def test_tokens_per_minute_limit_bites_exactly() -> None:
     async with coordinator() as running:
         _, token = await running.provider_token()
         _, key = await funded_key(running)
-        from switchyard.http.consumer import estimate_prompt_tokens
+        from switchyard.inference.job import estimate_prompt_tokens
         from switchyard.protocol.openai_api import ChatCompletionRequest, chat_to_normalized
 
         body = {**BODY, "model": "m1", "max_tokens": 20}

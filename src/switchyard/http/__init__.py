@@ -6,13 +6,14 @@ App:
 - app.py               create_app: blueprints, limits, error handlers, request metrics
 - edge.py              ASGI middleware: head limit, early answers drain the body, final send
 - cors.py              CORS preflight and headers on /v1 routes for configured origins
-- context.py           the coordinator of the current app; bearer credentials
+- context.py           the coordinator of the current app; bearer credentials; authenticate
 - errors.py            ApiError / StoreError / HTTP errors → typed JSON bodies
 - observe.py           per-response request counter (route, model, status)
 - send_timeout.py      hypercorn with every socket write bounded (SWITCHYARD_SEND_TIMEOUT_S)
 
 Consumers:
-- consumer.py          /v1/chat/completions, /v1/completions, /v1/messages, /v1/models
+- consumer.py          /v1/chat/completions, /v1/completions, /v1/messages, /v1/models:
+                       parse into a Job, run a ConsumerRequest, render SSE or JSON
 - consumer_formats.py  OpenAI chat, OpenAI completions and Anthropic renderings
 - stream_body.py       PumpedBody: stream parts produced apart from the (maybe stalled) writes
 - account.py           GET /v1/account

@@ -5,8 +5,7 @@ from __future__ import annotations
 from quart import Blueprint, Response, jsonify, request
 
 from ..protocol.errors import authentication_failed
-from .consumer import authenticate
-from .context import coordinator
+from .context import authenticate, coordinator
 
 account = Blueprint("account", __name__)
 

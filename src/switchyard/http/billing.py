@@ -21,8 +21,7 @@ from ..billing.stripe_gateway import StripeGatewayError
 from ..billing.stripe_webhook import InvalidWebhook, apply_event, verify_event
 from ..protocol.billing_api import CheckoutRequest
 from ..protocol.errors import ApiError, parse_json_body
-from .consumer import authenticate
-from .context import coordinator
+from .context import authenticate, coordinator
 
 billing = Blueprint("billing", __name__)
 

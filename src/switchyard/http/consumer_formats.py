@@ -7,9 +7,9 @@ live in `protocol/` (pure); this module only adapts them to one interface.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, Protocol
 
+from ..inference.output import Usage
 from ..protocol.anthropic_format import MessagesStreamEncoder, build_message, new_message_id
 from ..protocol.errors import ApiError
 from ..protocol.openai_format import (
@@ -18,14 +18,6 @@ from ..protocol.openai_format import (
     build_chat_completion,
     build_completion,
 )
-
-
-@dataclass(frozen=True)
-class Usage:
-    """Token counts of one request (satisfies `protocol.chat.TokenUsage`)."""
-
-    prompt_tokens: int
-    completion_tokens: int
 
 
 class Rendering(Protocol):

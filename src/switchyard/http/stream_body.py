@@ -6,8 +6,8 @@ a producer that only runs when a part is taken would stall with it — keeping i
 provider slot and its money hold until the socket closes. Here a pump task (in a nursery
 that lives as long as the body is being sent) runs the producer on its own and hands
 parts to the writer through a bounded backlog. When the backlog is full the client is
-not keeping up: the pump closes the producer (whose `finally` releases and settles) and
-calls `on_overflow`; the stalled write itself is bounded by the send timeout
+not keeping up: the pump calls `on_overflow` and closes the producer (which ends its
+request: slot released, hold settled); the stalled write itself is bounded by the send timeout
 (send_timeout.py). The writer sends everything ready as one part.
 """
 

@@ -1,7 +1,15 @@
 """The consumer request path between the HTTP routes and the actors.
 
+`ConsumerRequest` owns one request end to end; the HTTP layer only authenticates, parses
+it into a `Job` and renders the `Output` it hands out.
+
+- request.py    ConsumerRequest: gate → rate limit → hold → reserve → dispatch on entry,
+                output with stop sequences, release/settle/refund/metrics/log once on exit
+- job.py        Job (a validated request, ready to run), new_job, the prompt-token estimate
+- output.py     Output batches, Final, Result and `outcome_of` (the one outcome rule), Usage
 - relay.py      RelaySession: reserve, dispatch, stream (with retries), release: once
-- charge.py     Charge: hold before dispatch, settlement after: once
+- charge.py     Charge: the hold before dispatch, the settlement message after
+- gate.py       RequestGate: requests in progress; closed for new ones at shutdown
 - keys.py       ApiKeyCache: API keys and their limits, cached briefly (revocation bites fast)
 - ratelimit.py  RateLimiter: per-key requests/tokens per minute token buckets
 - known_models.py  KnownModels: priced or served model names (bounded metric labels)

@@ -1,28 +1,30 @@
-"""Charge: the money side of one consumer request — hold before, settle after, once.
+"""Charge: the money side of one consumer request — hold before, settle after.
 
 The hold is placed before any provider is touched (so an unfunded account gets 402 and
-costs nobody anything). `close` tells the billing actor what happened — the provider's
-usage report if one came, the relayed token count always — exactly once, whatever way
-the request ended. Output the consumer never received is not charged: a request whose
-caller marked it undelivered (a non-stream request that failed or was abandoned before
-its body was produced) reports nothing used, so its hold is released.
+costs nobody anything). `settle` tells the billing actor what happened — the provider's
+usage report if one came, the relayed token count always. Output the consumer never
+received is not charged: a request whose output was not delivered (a non-stream request
+that failed or was abandoned before its body was produced) reports nothing used, so its
+hold is released. `ConsumerRequest` calls `settle` exactly once, on every exit path.
 """
 
 from __future__ import annotations
 
 import secrets
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from ..actors.billing_messages import BillingUnavailable, Hold, InsufficientCredit, Settle
 from ..billing.pricing import FREE
 from ..protocol.errors import ApiError, insufficient_credit
 from ..runtime import ActorRef, ActorStopped, AskTimeout
 from ..storage.models import ApiKeyRecord
-from .relay import Job, RelaySession
+from .job import Job
+from .output import Result
+
+HOLD_TIMEOUT_S = 10.0
 
 
-@dataclass
+@dataclass(frozen=True)
 class Charge:
     """One request's hold and its settlement (see the module docstring)."""
 
@@ -31,21 +33,15 @@ class Charge:
     key: ApiKeyRecord
     job: Job
     amount_micro_usd: int
-    priced: bool = False  # the model has a price (so it is a model we know of)
-    outcome: str | None = None  # set by the caller when the request failed with an error
-    #: False while the consumer has received none of the output (a non-stream request
-    #: until its body is produced): closing then charges nothing and releases the hold.
-    delivered: bool = True
-    closed: bool = False
-    opened: float = field(default_factory=time.monotonic)
+    priced: bool  # the model has a price (so it is a model we know of)
 
     @classmethod
-    async def open(cls, billing: ActorRef, key: ApiKeyRecord, job: Job) -> Charge:
+    async def hold(cls, billing: ActorRef, key: ApiKeyRecord, job: Job) -> Charge:
         """Hold the request's maximum cost; ApiError 402 when the balance cannot cover it."""
         request_id = "bill_" + secrets.token_hex(12)
         hold = Hold(request_id, key.account_id, job.model, job.prompt_tokens, job.body.max_tokens)
         try:
-            granted = await billing.ask(hold, timeout=10)
+            granted = await billing.ask(hold, timeout=HOLD_TIMEOUT_S)
         except InsufficientCredit as exc:
             raise insufficient_credit(
                 f"Your balance does not cover this request's maximum cost ({exc}). "
@@ -55,33 +51,27 @@ class Charge:
             raise ApiError(503, "Billing is unavailable; try again.", retry_after=1) from None
         return cls(billing, request_id, key, job, granted.amount_micro_usd, granted.price != FREE)
 
-    async def close(self, session: RelaySession) -> None:
-        """Settle (or release) the hold from what the session saw; only the first call acts."""
-        if self.closed:
-            return
-        self.closed = True
-        end = session.end
-        reported = (
-            self.delivered and end is not None and end.ok and end.completion_tokens is not None
-        )
-        if self.outcome is not None:
-            outcome = self.outcome
-        elif end is None:
-            outcome = "cancelled"
-        else:
-            outcome = "ok" if end.ok else (end.error_code or "error")
-        settle = Settle(
+    def settlement(self, result: Result, delivered: bool) -> Settle:
+        """The `Settle` message for `result`; nothing used unless the output was delivered."""
+        end = result.end
+        reported = end if delivered and end is not None and end.ok else None
+        if reported is not None and reported.completion_tokens is None:
+            reported = None
+        return Settle(
             request_id=self.request_id,
             account_id=self.key.account_id,
             api_key_id=self.key.id,
             model=self.job.model,
-            provider_id=session.provider_id,
+            provider_id=result.provider_id,
             prompt_tokens_est=self.job.prompt_tokens,
-            relayed_tokens=session.relayed_tokens if self.delivered else 0,
-            reported_prompt_tokens=end.prompt_tokens if reported and end else None,
-            reported_completion_tokens=end.completion_tokens if reported and end else None,
-            outcome=outcome,
-            ttft_ms=round(session.ttft_s * 1000) if session.ttft_s is not None else None,
-            duration_ms=round((time.monotonic() - self.opened) * 1000),
+            relayed_tokens=result.relayed_tokens if delivered else 0,
+            reported_prompt_tokens=reported.prompt_tokens if reported is not None else None,
+            reported_completion_tokens=reported.completion_tokens if reported is not None else None,
+            outcome=result.outcome,
+            ttft_ms=round(result.ttft_s * 1000) if result.ttft_s is not None else None,
+            duration_ms=round(result.duration_s * 1000),
         )
-        await self.billing.tell_or_send(settle, timeout=10)  # full: wait, not leave the hold open
+
+    async def settle(self, result: Result, delivered: bool) -> None:
+        """Send the settlement; a full mailbox is waited on, never left with the hold open."""
+        await self.billing.tell_or_send(self.settlement(result, delivered), timeout=10)

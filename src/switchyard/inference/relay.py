@@ -1,12 +1,12 @@
-"""RelaySession: one consumer request, from reservation to the last token.
+"""RelaySession: the provider side of one consumer request, from reservation to last token.
 
 It reserves a slot through the scheduler, dispatches to the chosen provider actor, and
 hands the caller the stream items as they arrive, in batches (everything ready at once,
 so the HTTP layer can write several SSE events in one write). A failure before the first
 token is relayed is retried on another provider, each attempt under a fresh request id so
-late frames of an abandoned attempt can never be relayed or billed twice. Leaving the
-session — normally, on error, on timeout, or cancelled because the client went away —
-releases the reservation and cancels the provider's work exactly once.
+late frames of an abandoned attempt can never be relayed or billed twice. `close` — after
+the end, on error, on timeout, or cancelled because the client went away — releases the
+reservation and cancels the provider's work exactly once. `ConsumerRequest` owns it.
 
 Nothing waits for what cannot happen: the scheduler queues a request only while an
 eligible provider is busy. A model it does not know is 404 unless it has a price (then,
@@ -22,7 +22,6 @@ import logging
 import secrets
 import time
 from dataclasses import dataclass, field
-from types import TracebackType
 
 import trio
 
@@ -40,29 +39,14 @@ from ..actors.scheduler_messages import (
 )
 from ..metrics import QUEUE_WAIT
 from ..protocol.errors import ApiError, gateway_timeout, model_not_found, no_capacity
-from ..protocol.frames import ChatRequestBody
 from ..runtime import ActorRef, ActorStopped, AskTimeout, MailboxFull
+from .job import Job
 
 log = logging.getLogger(__name__)
 
 Item = StreamChunk | StreamEnd
 #: Ends that mean "out of time" (the actor's deadline, or the agent's own): 504 if no token.
 TIMED_OUT = (DEADLINE_PASSED, "deadline_exceeded")
-
-
-@dataclass(frozen=True)
-class Job:
-    """What to run: the normalized request plus routing and timing constraints."""
-
-    model: str
-    body: ChatRequestBody
-    body_json: str  # `body` on the wire (`frames.dump_request_body`), sent by every attempt
-    prompt_tokens: int
-    deadline: float  # trio clock
-    reserve_deadline: float  # trio clock; waiting for a slot gives up here
-    min_trust: str = "self_signed"
-    max_attempts: int = 3
-    stream_buffer: int = 256
 
 
 @dataclass
@@ -78,7 +62,7 @@ class _Attempt:
 
 @dataclass
 class RelaySession:
-    """See the module docstring. Use as `async with RelaySession(scheduler, job) as s:`."""
+    """See the module docstring: `start`, `next_batch` until the end, then `close`."""
 
     scheduler: ActorRef
     job: Job
@@ -93,20 +77,23 @@ class RelaySession:
     _last_error: StreamEnd | None = None  # of the last attempt that failed retryably
     _opened: float = field(default_factory=time.monotonic)
 
-    async def __aenter__(self) -> RelaySession:
-        return self
+    async def start(self) -> None:
+        """Reserve a slot and dispatch the request (retrying elsewhere on refusal).
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+        Raises ApiError (404 unknown model, 503 no capacity, 502 every provider failed).
+        """
+        if self._attempt is None and self.end is None:
+            await self._start()
+
+    async def close(self, failed: bool) -> None:
+        """Release the running attempt, if the stream did not end (shielded; once).
+
+        `failed`: the caller failed (the slot is released as an error), rather than gave up.
+        """
         attempt = self._attempt
-        if attempt is not None:  # the stream did not end: the caller gave up or failed
-            outcome = "error" if isinstance(exc, Exception) else OUTCOME_CANCELLED
+        if attempt is not None:
             with trio.CancelScope(shield=True):
-                await self._finish(attempt, outcome)
+                await self._finish(attempt, "error" if failed else OUTCOME_CANCELLED)
 
     async def next_batch(self) -> list[Item]:
         """The next items (at least one); a batch ends with the `StreamEnd` when it arrives.

@@ -1,0 +1,250 @@
+"""ConsumerRequest: one consumer request, owned end to end by one object.
+
+    async with ConsumerRequest(services, key, job, route=path, stream=True) as req:
+        out = await req.next_output()        # ... until `out.final` is set
+    # or, for a whole answer:  text, final = await req.collect()
+
+Entering admits the request, in order: the gate (503 while shutting down), the key's
+rate limits (429), a hold on the account (402), a provider slot and the dispatch (404,
+503, 502). A failure undoes what came before it, so nothing is held when entering
+raises. Then it hands out the provider's output as batches of text, with stop sequences
+enforced here (`StopMatcher`, so they work whatever the backend does) and the end turned
+into a `Final`. Leaving — normally, on an error, or cancelled because the client went
+away — finishes the request exactly once and shielded: the slot is released (and the
+provider's work cancelled), the hold settled from what was delivered, the unused
+rate-limit tokens refunded, the gate left, the metrics and the access log line written,
+all from one `Result` (whose outcome `outcome_of` names).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from types import TracebackType
+from typing import Protocol
+
+import trio
+
+from ..actors.provider_messages import StreamChunk
+from ..metrics import ACTIVE_STREAMS, LATENCY, RATE_LIMITED, RELAYED_TOKENS, TTFT
+from ..protocol.chat import StopMatcher, delta_texts
+from ..protocol.errors import ApiError, rate_limited
+from ..runtime import ActorRef
+from ..storage.models import ApiKeyRecord
+from .charge import Charge
+from .gate import RequestGate
+from .job import Job
+from .keys import ApiKeyCache
+from .output import OUTCOME_TOO_SLOW, Final, Output, Result, Usage, outcome_of
+from .ratelimit import RateLimiter
+from .relay import RelaySession, provider_error
+
+ACCESS = logging.getLogger("switchyard.access")
+
+
+class RequestServices(Protocol):
+    """What a consumer request uses of the coordinator (`Coordinator` is one)."""
+
+    @property
+    def gate(self) -> RequestGate: ...
+
+    @property
+    def keys(self) -> ApiKeyCache: ...
+
+    @property
+    def limiter(self) -> RateLimiter: ...
+
+    @property
+    def billing(self) -> ActorRef: ...
+
+    @property
+    def scheduler(self) -> ActorRef: ...
+
+
+class ConsumerRequest:
+    """See the module docstring. `stream`: output counts as delivered as it is handed out
+    (else only once `collect` returns the whole text)."""
+
+    def __init__(
+        self,
+        services: RequestServices,
+        key: ApiKeyRecord,
+        job: Job,
+        *,
+        route: str,
+        stream: bool,
+    ) -> None:
+        self.key, self.job, self.route = key, job, route
+        self.result: Result | None = None  # set once, when the request finishes
+        self._services = services
+        self._delivered = stream
+        self._stops = StopMatcher(job.body.stop or [])
+        self._override: str | None = None
+        self._final: Final | None = None
+        self._reserved = 0  # rate-limit tokens debited on admission
+        self._started = 0.0
+        self._charge: Charge | None = None
+        self._relay: RelaySession | None = None
+
+    # -- admission ---------------------------------------------------------------------
+
+    async def __aenter__(self) -> ConsumerRequest:
+        services = self._services
+        if not services.gate.enter():
+            raise ApiError(
+                503, "The coordinator is shutting down.", code="shutting_down", retry_after=5
+            )
+        try:
+            self._reserved = await self._admit()
+            try:
+                charge = await Charge.hold(services.billing, self.key, self.job)
+            except BaseException:
+                services.limiter.refund(self.key.id, self._reserved)
+                raise
+        except BaseException:
+            services.gate.leave()
+            raise
+        self._charge = charge
+        self._started = time.monotonic()
+        ACTIVE_STREAMS.inc()
+        self._relay = RelaySession(services.scheduler, self.job, model_priced=charge.priced)
+        try:
+            await self._relay.start()
+        except BaseException as exc:
+            await self._finish(exc)
+            raise
+        return self
+
+    async def _admit(self) -> int:
+        """Apply the key's rate limits; the tokens debited (ApiError 429 when refused)."""
+        services, key_id = self._services, self.key.id
+        limits = await services.keys.limits(key_id)
+        tokens = self.job.prompt_tokens + self.job.body.max_tokens
+        refusal = services.limiter.admit(key_id, limits, tokens, trio.current_time())
+        if refusal is not None:
+            RATE_LIMITED.labels(refusal.limit).inc()
+            raise rate_limited(refusal.retry_after_s, refusal.message)
+        return tokens
+
+    # -- output ------------------------------------------------------------------------
+
+    async def next_output(self) -> Output:
+        """The next batch of text; the last batch has `final` set (then no more come).
+
+        Raises ApiError (504, or 502 when no provider could run it) if the request fails
+        before any token was relayed; later failures end the output with `Final.error`.
+        """
+        if self._final is not None:
+            return Output(final=self._final)
+        relay = self._relay
+        assert relay is not None, "enter the request first"
+        batch = await relay.next_batch()
+        stops = self._stops
+        out = Output()
+        texts = out.texts
+        for item in batch:
+            if type(item) is StreamChunk:
+                if stops.active:
+                    texts += stops.feed_all(delta_texts(item.deltas))
+                    if stops.matched is not None:
+                        break  # nothing after the stop sequence is shown
+                else:
+                    texts += delta_texts(item.deltas)
+        end = relay.end
+        if stops.matched is not None:
+            out.final = Final("stop", self._usage(), stops.matched)
+        elif end is not None:
+            tail = stops.flush()
+            if tail:
+                texts.append(tail)
+            if end.ok:
+                out.final = Final(end.finish_reason or "stop", self._usage(), end.stop_sequence)
+            else:
+                out.final = Final("error", self._usage(), error=provider_error(end))
+        self._final = out.final
+        return out
+
+    async def collect(self) -> tuple[str, Final]:
+        """The whole text and how it ended; a provider failure raises (502), and the
+        output counts as delivered only once this returns."""
+        parts: list[str] = []
+        while True:
+            out = await self.next_output()
+            parts += out.texts
+            if out.final is not None:
+                break
+        final = out.final
+        if final.error is not None:
+            raise final.error
+        self._delivered = True
+        return "".join(parts), final
+
+    def too_slow(self) -> None:
+        """The client stopped reading its stream, which is being ended for it."""
+        self._override = OUTCOME_TOO_SLOW
+
+    def _usage(self) -> Usage:
+        """The provider's report when it sent one, else what we estimated and relayed."""
+        relay = self._relay
+        assert relay is not None
+        end = relay.end
+        if end is not None and end.ok and end.prompt_tokens is not None:
+            return Usage(end.prompt_tokens, end.completion_tokens or 0)
+        return Usage(self.job.prompt_tokens, relay.relayed_tokens)
+
+    # -- the end -----------------------------------------------------------------------
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self._finish(exc)
+
+    async def _finish(self, exc: BaseException | None) -> None:
+        """Release, settle, refund, leave, measure and log: once (see the module doc)."""
+        relay, charge = self._relay, self._charge
+        if self.result is not None or relay is None or charge is None:
+            return
+        self.result = result = Result(
+            outcome=outcome_of(relay.end, exc, self._override),
+            usage=self._usage(),
+            relayed_tokens=relay.relayed_tokens,
+            end=relay.end,
+            provider_id=relay.provider_id,
+            attempts=relay.attempts,
+            ttft_s=relay.ttft_s,
+            duration_s=time.monotonic() - self._started,
+        )
+        with trio.CancelScope(shield=True):
+            await relay.close(failed=isinstance(exc, Exception))
+            await charge.settle(result, self._delivered)
+        services = self._services
+        services.gate.leave()
+        ACTIVE_STREAMS.dec()
+        used = result.usage.prompt_tokens + result.usage.completion_tokens
+        services.limiter.refund(self.key.id, self._reserved - used)
+        self._observe(result)
+
+    def _observe(self, result: Result) -> None:
+        LATENCY.labels(self.route).observe(result.duration_s)
+        RELAYED_TOKENS.inc(result.relayed_tokens)
+        ttft = result.ttft_s
+        if ttft is not None:
+            TTFT.labels(self.route).observe(ttft)
+        ACCESS.info(
+            json.dumps(
+                {
+                    "event": "request_end", "route": self.route, "model": self.job.model,
+                    "key": self.key.prefix, "account": self.key.account_id,
+                    "provider": result.provider_id, "attempts": result.attempts,
+                    "outcome": result.outcome,
+                    "prompt_tokens": result.usage.prompt_tokens,
+                    "completion_tokens": result.usage.completion_tokens,
+                    "ttft_ms": round(ttft * 1000) if ttft else None,
+                    "duration_ms": round(result.duration_s * 1000),
+                }
+            )
+        )  # fmt: skip
