@@ -16,7 +16,7 @@ import trio.testing
 from switchyard.agent import Finish, ModelInfo, Token
 from switchyard.agent.backend import Event
 from switchyard.agent.outbox import Deltas, Outbox
-from switchyard.agent.streaming import MAX_CHARS_PER_FRAME, stream_request
+from switchyard.agent.streaming import stream_request
 from switchyard.protocol.frames import (
     ChatRequestBody,
     ChunkBatchFrame,
@@ -28,7 +28,7 @@ from switchyard.protocol.frames import (
     dump_frame,
     parse_provider_frame,
 )
-from switchyard.protocol.limits import MAX_PROVIDER_FRAME_BYTES
+from switchyard.protocol.limits import MAX_DELTA_CHARS, MAX_PROVIDER_FRAME_BYTES
 
 
 @dataclass(eq=False)
@@ -213,7 +213,7 @@ async def test_abandoned_requests_send_nothing_more() -> None:
 
 
 async def test_oversized_tokens_split_into_frames_under_the_limit() -> None:
-    text = "\x00" * (MAX_CHARS_PER_FRAME * 2 + 5)  # each char is a 6-byte JSON escape
+    text = "\x00" * (MAX_DELTA_CHARS * 2 + 5)  # each char is a 6-byte JSON escape
     backends = {f"r{i}": ScriptedBackend([text, "end"]) for i in range(3)}
     wire = await run_requests(0.001, backends)
     assert all(len(raw.encode()) <= MAX_PROVIDER_FRAME_BYTES for _, raw, _ in wire.frames)
@@ -226,3 +226,16 @@ async def test_bursts_of_tiny_tokens_stay_within_frame_limits() -> None:
     wire = await run_requests(math.inf, {"r": ScriptedBackend(tokens)})
     assert wire.text("r") == "".join(tokens)
     assert len(wire.frames) > 2  # the first delta, then packed frames of bounded size
+
+
+async def test_frames_are_sized_on_the_bytes_sent() -> None:
+    # ASCII tokens: 1 byte a character on the wire, however many a worst-case guess allows
+    tokens = [f"{i:04d}" + "x" * 96 for i in range(3000)]
+    wire = await run_requests(math.inf, {"r": ScriptedBackend(tokens)})
+    assert wire.text("r") == "".join(tokens)
+    for _, raw, frame in wire.frames:
+        assert len(raw.encode()) <= MAX_PROVIDER_FRAME_BYTES
+        if isinstance(frame, ChunkBatchFrame):
+            ids = [c.request_id for c in frame.chunks]
+            # a request's deltas are split only where the bytes sent would overflow a frame
+            assert len(ids) == len(set(ids))

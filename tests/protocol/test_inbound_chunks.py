@@ -10,8 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from switchyard.actors.provider_messages import ChunkBatchIn, ChunkIn
-from switchyard.http.provider_ws import parse_inbound
+from switchyard.protocol.chunk_codec import ChunkBatchIn, ChunkIn, decode_provider_frame
 from switchyard.protocol.codes import CloseCode, FrameError
 from switchyard.protocol.frames import (
     MAX_BATCH_CHUNKS,
@@ -21,6 +20,7 @@ from switchyard.protocol.frames import (
     dump_frame,
     parse_provider_frame,
 )
+from switchyard.protocol.limits import MAX_PROVIDER_FRAME_BYTES
 
 
 def slow(text: str) -> Any:
@@ -53,7 +53,7 @@ def test_batch_round_trips() -> None:
     )
     text = dump_frame(frame)
     assert parse_provider_frame(text) == frame
-    assert parse_inbound(text) == ChunkBatchIn(
+    assert decode_provider_frame(text) == ChunkBatchIn(
         [ChunkIn("a", [{"role": "assistant"}, {"content": "x"}]), ChunkIn("b", [{"content": "y"}])]
     )
 
@@ -78,20 +78,20 @@ OK_DELTA = {"content": "x"}
 )
 def test_bad_batches_are_validation_errors(frame: dict[str, Any]) -> None:
     text = json.dumps(frame, separators=(",", ":"))
-    assert outcome(parse_inbound, text) == CloseCode.VALIDATION_FAILED
+    assert outcome(decode_provider_frame, text) == CloseCode.VALIDATION_FAILED
 
 
 def test_the_largest_batch_is_accepted() -> None:
     chunks = [{"request_id": f"r{i}", "deltas": [OK_DELTA]} for i in range(MAX_BATCH_CHUNKS)]
     text = json.dumps({"type": "chunk_batch", "chunks": chunks}, separators=(",", ":"))
-    assert len(parse_inbound(text).chunks) == MAX_BATCH_CHUNKS
+    assert len(decode_provider_frame(text).chunks) == MAX_BATCH_CHUNKS
 
 
 def test_lone_surrogates_are_refused_like_pydantic_refuses_them() -> None:
     text = '{"type":"chunk","request_id":"r","deltas":[{"content":"a\\ud800b"}]}'
-    assert outcome(parse_inbound, text) == CloseCode.INVALID_JSON
+    assert outcome(decode_provider_frame, text) == CloseCode.INVALID_JSON
     pair = '{"type":"chunk","request_id":"r","deltas":[{"content":"\\ud83d\\ude00"}]}'
-    assert parse_inbound(pair) == ChunkIn("r", [{"content": "\U0001f600"}])
+    assert decode_provider_frame(pair) == ChunkIn("r", [{"content": "\U0001f600"}])
 
 
 strings = st.text(max_size=6) | st.sampled_from(["", "assistant", "x" * 129, "\ud800"])
@@ -121,4 +121,32 @@ def test_fast_path_agrees_with_pydantic(frame: dict[str, Any], ascii_only: bool)
         text.encode()
     except UnicodeEncodeError:
         text = json.dumps(frame, separators=(",", ":"))  # a socket only carries valid UTF-8
-    assert outcome(parse_inbound, text) == outcome(slow, text)
+    assert outcome(decode_provider_frame, text) == outcome(slow, text)
+
+
+def test_deeply_nested_chunk_frames_are_invalid_json_not_a_crash() -> None:
+    deep = '{"type":"chunk","request_id":"r","deltas":' + "[" * 100_000 + "]" * 100_000 + "}"
+    assert outcome(slow, deep) == CloseCode.INVALID_JSON
+    assert outcome(decode_provider_frame, deep) == CloseCode.INVALID_JSON
+
+
+def test_frames_are_measured_in_utf8_bytes_not_characters() -> None:
+    # 350,000 characters, but over 1 MiB once encoded: "€" is three bytes
+    content = "€" * (MAX_PROVIDER_FRAME_BYTES // 3)
+    frame = {"type": "chunk", "request_id": "r", "deltas": [{"content": content}]}
+    text = json.dumps(frame, separators=(",", ":"), ensure_ascii=False)
+    assert len(text) < MAX_PROVIDER_FRAME_BYTES < len(text.encode())
+    assert outcome(slow, text) == CloseCode.FRAME_TOO_LARGE
+    assert outcome(decode_provider_frame, text) == CloseCode.FRAME_TOO_LARGE
+    # the same content fits once it is a third as long, escaped or not
+    small = {**frame, "deltas": [{"content": content[: len(content) // 3]}]}
+    for ascii_only in (True, False):
+        text = json.dumps(small, separators=(",", ":"), ensure_ascii=ascii_only)
+        assert decode_provider_frame(text) == ChunkIn("r", small["deltas"])
+
+
+def test_trailing_whitespace_is_left_to_pydantic() -> None:
+    text = '{"type":"chunk","request_id":"r","deltas":[{"content":"x"}]} \n'
+    assert outcome(decode_provider_frame, text) == outcome(slow, text) == ChunkIn("r", [OK_DELTA])
+    text = '{"type":"chunk","request_id":"r","deltas":[{"content":"x"}]} x'
+    assert outcome(decode_provider_frame, text) == CloseCode.INVALID_JSON

@@ -26,6 +26,7 @@ import trio
 
 from ..metrics import CHALLENGES
 from ..protocol.chat import count_tokens
+from ..protocol.chunk_codec import ChunkBatchIn, ChunkIn
 from ..protocol.codes import CloseCode
 from ..protocol.frames import (
     CancelFrame,
@@ -47,8 +48,6 @@ from .provider_messages import (
     Cancel,
     ChallengeDue,
     ChallengeExpired,
-    ChunkBatchIn,
-    ChunkIn,
     CloseSocket,
     Disconnect,
     Dispatch,

@@ -1,8 +1,8 @@
 """Messages of the provider actor: frames in, commands, and what flows to consumers.
 
 Inbound frames arrive as the protocol's pydantic frames, except `chunk` and `chunk_batch`,
-which arrive as `ChunkIn` and `ChunkBatchIn` (the route checks the common shape by hand so
-the per-token path skips pydantic). What the
+which arrive as `ChunkIn` and `ChunkBatchIn` (decoded by `protocol/chunk_codec.py`, which
+checks the common shape by hand so the per-token path skips pydantic). What the
 actor hands a consumer's stream channel is `StreamChunk` items then one `StreamEnd`.
 """
 
@@ -15,21 +15,6 @@ import trio
 
 #: Where provider actors live in the supervision tree.
 PROVIDERS_PATH = "/root/providers"
-
-
-@dataclass(slots=True)
-class ChunkIn:
-    """A `chunk` frame: deltas (OpenAI-style dicts) for one request."""
-
-    request_id: str
-    deltas: list[dict[str, Any]]
-
-
-@dataclass(slots=True)
-class ChunkBatchIn:
-    """A `chunk_batch` frame: deltas of several requests, in order."""
-
-    chunks: list[ChunkIn]
 
 
 @dataclass(slots=True)

@@ -7,21 +7,20 @@ once, and otherwise waits up to `window` seconds after its previous write, then 
 the deltas that are ready — of every request — into one `chunk_batch` frame (a plain
 `chunk` frame when they all belong to one request). No delta is held longer than
 `window`; at high concurrency the coordinator reads a few frames a window instead of one
-per token. Frames stay under `BATCH_BYTES`, well below the 1 MiB frame limit.
+per token. The frames themselves come from the protocol's `ChunkPacker`, sized on the
+bytes sent and within `CHUNK_FRAME_BUDGET_BYTES`, well below the 1 MiB frame limit.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
 import trio
 
-from switchyard.protocol.frames import MAX_BATCH_CHUNKS
+from switchyard.protocol.chunk_codec import ChunkPacker
 
-BATCH_BYTES = 768 * 1024
 MAX_ITEMS = 4096  # a write takes at most this many queued items
 QUEUE_SIZE = 256
 
@@ -44,10 +43,6 @@ class Deltas:
 
 Item = tuple[Tagged | None, str | trio.Event] | Deltas
 SendText = Callable[[str], Awaitable[None]]
-
-
-def _dumps(obj: Any) -> str:
-    return json.dumps(obj, separators=(",", ":"))  # ASCII: len() is the byte count
 
 
 class Outbox:
@@ -108,54 +103,25 @@ class Outbox:
         return True
 
     async def _write(self, batch: list[Item]) -> None:
-        pending: list[Deltas] = []  # deltas to send, a request's merged while they fit
-        latest: dict[str, Deltas] = {}
+        packer = ChunkPacker()  # deltas to send, a request's merged while they fit
         for item in batch:
             if type(item) is Deltas:
-                if item.request.abandoned:
-                    continue
-                seen = latest.get(item.request_id)
-                if seen is not None and _size(seen.deltas) + _size(item.deltas) <= BATCH_BYTES:
-                    seen.deltas = seen.deltas + item.deltas
-                else:
-                    merged = Deltas(item.request, item.request_id, item.deltas)
-                    latest[item.request_id] = merged
-                    pending.append(merged)
+                if not item.request.abandoned:
+                    packer.add(item.request_id, item.deltas)
                 continue
             request, payload = item  # type: ignore[misc]
-            if pending:  # deltas queued before this frame go out before it
-                await self._write_deltas(pending)
-                pending, latest = [], {}
+            if packer:  # deltas queued before this frame go out before it
+                await self._write_deltas(packer)
             if isinstance(payload, trio.Event):
                 payload.set()
             elif request is None or not request.abandoned:
                 await self._send_text(payload)
-        if pending:
-            await self._write_deltas(pending)
+        if packer:
+            await self._write_deltas(packer)
 
-    async def _write_deltas(self, pending: list[Deltas]) -> None:
-        parts: list[str] = []
-        size = 0
-        for item in pending:
-            part = _dumps({"request_id": item.request_id, "deltas": item.deltas})
-            if parts and (size + len(part) > BATCH_BYTES or len(parts) >= MAX_BATCH_CHUNKS):
-                await self._write_parts(parts)
-                parts, size = [], 0
-            parts.append(part)
-            size += len(part) + 1
-        await self._write_parts(parts)
-
-    async def _write_parts(self, parts: list[str]) -> None:
-        if len(parts) == 1:
-            text = '{"type":"chunk",' + parts[0][1:]
-        else:
-            text = '{"type":"chunk_batch","chunks":[' + ",".join(parts) + "]}"
-        await self._send_text(text)
-
-
-def _size(deltas: list[dict[str, str]]) -> int:
-    """An upper bound of the deltas' JSON size (every character a 6-byte escape)."""
-    return sum(6 * len(d.get("content", "")) + 48 for d in deltas)
+    async def _write_deltas(self, packer: ChunkPacker) -> None:
+        for text in packer.frames():
+            await self._send_text(text)
 
 
 def _urgent(item: Item) -> bool:

@@ -1,9 +1,10 @@
 """One request's generation: backend events → stream deltas → one terminal frame.
 
 Each token becomes one `{"content": ...}` delta (the first one preceded by the role
-delta) handed to `send`; packing deltas into frames, across requests, is the session
-outbox's job. A token longer than `MAX_CHARS_PER_FRAME` characters is split, which keeps
-every frame under the 1 MiB limit even if every character needs a 6-byte JSON escape.
+delta, see `chunk_codec.stream_deltas`) handed to `send`; packing deltas into frames,
+across requests, is the session outbox's job. A token longer than `MAX_DELTA_CHARS`
+characters is split, which keeps every frame under the 1 MiB limit even if every
+character needs a 6-byte JSON escape.
 """
 
 from __future__ import annotations
@@ -12,20 +13,18 @@ import logging
 from collections.abc import Awaitable, Callable
 from contextlib import aclosing
 
-from switchyard.protocol.frames import (
+from switchyard.protocol.chunk_codec import stream_deltas
+from switchyard.protocol.frames import CompleteFrame, ErrorFrame, InferenceRequestFrame, Usage
+from switchyard.protocol.limits import (
+    MAX_DELTA_CHARS,
+    MAX_ERROR_CODE_CHARS,
+    MAX_MESSAGE_CHARS,
     MAX_USAGE_TOKENS,
-    CompleteFrame,
-    ErrorFrame,
-    InferenceRequestFrame,
-    Usage,
 )
 
 from .backend import Backend, BackendError, Finish
 
 log = logging.getLogger(__name__)
-
-MAX_CHARS_PER_FRAME = 128 * 1024
-ROLE_DELTA = {"role": "assistant"}
 
 #: `send(deltas, first)`: `first` marks the request's first deltas (sent without delay).
 SendDeltas = Callable[[list[dict[str, str]], bool], Awaitable[None]]
@@ -44,12 +43,9 @@ async def stream_request(
                     return terminal_frame(request_id, event)
                 text = event.text
                 while text:
-                    deltas = [{"content": text[:MAX_CHARS_PER_FRAME]}]
-                    if first:
-                        deltas.insert(0, ROLE_DELTA)
-                    await send(deltas, first)
+                    await send(stream_deltas(text[:MAX_DELTA_CHARS], first), first)
                     first = False
-                    text = text[MAX_CHARS_PER_FRAME:]
+                    text = text[MAX_DELTA_CHARS:]
         ended = BackendError("backend_error", "backend stream ended early", retryable=True)
         return terminal_frame(request_id, ended)
     except BackendError as exc:
@@ -75,7 +71,7 @@ def terminal_frame(request_id: str, outcome: Finish | BackendError) -> CompleteF
         )
     return ErrorFrame(
         request_id=request_id,
-        code=(outcome.code or "backend_error")[:64],
-        message=outcome.message[:4096],
+        code=(outcome.code or "backend_error")[:MAX_ERROR_CODE_CHARS],
+        message=outcome.message[:MAX_MESSAGE_CHARS],
         retryable=outcome.retryable,
     )

@@ -7,35 +7,23 @@ actor's stop at the end), then turns inbound frames into messages for that actor
 the actor's outbound channel onto the socket, and closes with the code it is told
 (a refusal's, a bad frame's, or the actor's `CloseSocket`). Bad input gets a
 `protocol_error` frame and a 4xxx close (`protocol/codes.py`); it never reaches the
-actor. `chunk` and `chunk_batch` frames, the per-token path, are checked by hand instead
-of through pydantic when they have the common shape (anything else falls through to
-pydantic, which has the final word).
+actor. Frames are decoded by `protocol/chunk_codec.py`, which checks `chunk` and
+`chunk_batch` frames (the per-token path) by hand when they have the common shape.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
 
 import trio
 from quart import Blueprint, websocket
 
-from ..actors.provider_messages import ChunkBatchIn, ChunkIn, CloseSocket
+from ..actors.provider_messages import CloseSocket
 from ..actors.provider_registration import Closed, Outbound, ProviderConnection
+from ..protocol.chunk_codec import decode_provider_frame
 from ..protocol.codes import CloseCode, FrameError
-from ..protocol.frames import (
-    MAX_BATCH_CHUNKS,
-    ChunkBatchFrame,
-    ChunkFrame,
-    ChunkItem,
-    ProtocolErrorFrame,
-    RegisterFrame,
-    dump_frame,
-    frame_too_large,
-    parse_provider_frame,
-)
-from ..protocol.limits import MAX_PROVIDER_FRAME_BYTES
+from ..protocol.frames import ProtocolErrorFrame, RegisterFrame, dump_frame
 from ..runtime import ActorRef
 from .context import bearer_token, coordinator
 
@@ -44,73 +32,6 @@ log = logging.getLogger(__name__)
 provider_ws = Blueprint("provider_ws", __name__)
 
 CLOSE_TIMEOUT_S = 5.0
-MAX_ID = 128
-MAX_DELTAS = 65_536
-MAX_ROLE = 32
-
-
-def parse_inbound(text: str | bytes) -> Any:
-    """A provider frame as the actor wants it; raises FrameError on anything bad."""
-    if len(text) > MAX_PROVIDER_FRAME_BYTES:
-        raise frame_too_large(MAX_PROVIDER_FRAME_BYTES)
-    # A `\ud...` escape may be a lone surrogate, which only pydantic rejects properly.
-    if isinstance(text, str) and text.startswith('{"type":"chunk'):
-        chunk = None if "\\ud" in text or "\\uD" in text else _fast_chunks(text)
-        if chunk is not None:
-            return chunk
-    frame = parse_provider_frame(text)
-    if isinstance(frame, ChunkFrame):
-        return _chunk_in(frame)
-    if isinstance(frame, ChunkBatchFrame):
-        return ChunkBatchIn([_chunk_in(item) for item in frame.chunks])
-    return frame
-
-
-def _chunk_in(item: ChunkItem) -> ChunkIn:
-    return ChunkIn(item.request_id, [d.model_dump(exclude_none=True) for d in item.deltas])
-
-
-def _fast_chunks(text: str) -> ChunkIn | ChunkBatchIn | None:
-    """The common chunk shapes checked by hand; None means "let pydantic judge it"."""
-    try:
-        obj = json.loads(text)
-    except ValueError:
-        return None
-    if type(obj) is not dict:
-        return None
-    kind = obj.get("type")
-    if kind == "chunk" and len(obj) == 3:
-        return _fast_item(obj.get("request_id"), obj.get("deltas"))
-    if kind != "chunk_batch" or len(obj) != 2:
-        return None
-    items = obj.get("chunks")
-    if type(items) is not list or not 0 < len(items) <= MAX_BATCH_CHUNKS:
-        return None
-    chunks = []
-    for item in items:
-        if type(item) is not dict or len(item) != 2:
-            return None
-        chunk = _fast_item(item.get("request_id"), item.get("deltas"))
-        if chunk is None:
-            return None
-        chunks.append(chunk)
-    return ChunkBatchIn(chunks)
-
-
-def _fast_item(request_id: Any, deltas: Any) -> ChunkIn | None:
-    if type(request_id) is not str or not 0 < len(request_id) <= MAX_ID:
-        return None
-    if type(deltas) is not list or not 0 < len(deltas) <= MAX_DELTAS:
-        return None
-    for delta in deltas:
-        if type(delta) is not dict or len(delta) != 1:
-            return None
-        content = delta.get("content")
-        if type(content) is not str:
-            role = delta.get("role")
-            if type(role) is not str or not 0 < len(role) <= MAX_ROLE:
-                return None
-    return ChunkIn(request_id, deltas)
 
 
 @provider_ws.websocket("/v1/providers/connect")
@@ -153,7 +74,7 @@ async def _read(ref: ActorRef) -> Closed:
     while True:
         text = await receive()
         try:
-            message = parse_inbound(text)
+            message = decode_provider_frame(text)
         except FrameError as exc:
             return Closed(exc.code, exc.message)
         if isinstance(message, RegisterFrame):

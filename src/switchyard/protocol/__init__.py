@@ -1,10 +1,17 @@
 """Wire formats shared by the coordinator and the provider agent.
 
 Provider wire protocol (README, "Trust and the wire protocol"):
-  frames.py    pydantic models for every frame, ProviderFrame/CoordinatorFrame unions,
-               parse_provider_frame / parse_coordinator_frame / dump_frame,
-               dump_request_body / dump_inference_request (a body serialized once)
-  limits.py    every size limit in bytes: body, request head, frames each way, WebSocket
+  frames.py    every frame model (re-exported from the three below), ProviderFrame /
+               CoordinatorFrame, parse_provider_frame / parse_coordinator_frame /
+               dump_frame, dump_request_body / dump_inference_request (a body
+               serialized once)
+    frame_base.py          Frame (the strict, frozen base) and the bounded field types
+    provider_frames.py     provider → coordinator frames and their union
+    coordinator_frames.py  coordinator → provider frames, ChatRequestBody, their union
+  chunk_codec.py  chunk / chunk_batch by hand: ChunkPacker (the agent's encoder),
+               decode_provider_frame (the coordinator's fast decoder), ChunkIn/ChunkBatchIn
+  limits.py    every limit: bytes (body, request head, frames each way, WebSocket),
+               frame field bounds, the agent's chunk frame budget
   codes.py     CloseCode (4xxx close codes), FATAL_CLOSE_CODES, FrameError
   signing.py   Ed25519 identity and challenge signing: provider_id_for, sign/verify_challenge
 

@@ -16,7 +16,7 @@ from typing import Any, Literal, Protocol
 
 from pydantic_core import PydanticCustomError
 
-from .frames import MAX_TOKENS_LIMIT
+from .limits import MAX_TOKENS_LIMIT
 
 FinishReason = Literal["stop", "length", "content_filter", "tool_calls"]
 

@@ -1,4 +1,7 @@
-"""Every size limit between a consumer and a provider, in bytes, in one place.
+"""Every size limit between a consumer and a provider, in one place.
+
+Byte limits on bodies and frames come first; then the bounds on frame fields (characters
+and counts), which the pydantic frames, the chunk codec and the agent all share.
 
 They form one chain, so that a request a consumer may send always fits the frame that
 carries it to a provider, and the provider agent accepts every frame the coordinator may
@@ -42,3 +45,46 @@ WEBSOCKET_MAX_MESSAGE_SIZE = 2 * MAX_PROVIDER_FRAME_BYTES
 INFERENCE_ENVELOPE_BYTES = 4096
 #: The largest normalized request body (its wire JSON) an `inference_request` can carry.
 MAX_REQUEST_BODY_JSON_BYTES = MAX_COORDINATOR_FRAME_BYTES - INFERENCE_ENVELOPE_BYTES
+
+
+# ----------------------------------------------------------------- frame fields
+# Characters (Python `len`) and counts; the frames in `frames.py` enforce them, and the
+# chunk codec's fast decoder checks the same numbers by hand.
+
+#: Supported wire protocol version (the `register` frame's `protocol_version`).
+PROTOCOL_VERSION = 1
+#: Request and provider ids.
+MAX_ID_CHARS = 128
+#: Model ids.
+MAX_MODEL_ID_CHARS = 200
+#: Error and protocol_error messages.
+MAX_MESSAGE_CHARS = 4096
+#: Error codes of `error` frames.
+MAX_ERROR_CODE_CHARS = 64
+#: A delta's `role`.
+MAX_ROLE_CHARS = 32
+#: A stop sequence (a request's, or the one a `complete` frame names).
+MAX_STOP_CHARS = 1024
+#: Models one provider may serve, and slots one model may have.
+MAX_MODELS = 64
+MAX_SLOTS = 1024
+#: Largest `max_tokens` a request may ask for.
+MAX_TOKENS_LIMIT = 1_000_000
+#: Generic counts (JSON numbers stay exact up to 2**53).
+MAX_COUNT = 2**53
+#: Most tokens a usage report may claim: what a usage row holds (storage.validate.MAX_TOKENS),
+#: so a report the coordinator accepts can always be recorded.
+MAX_USAGE_TOKENS = 10**12
+#: Deltas in one `chunk` item, and items (requests) in one `chunk_batch` frame.
+MAX_DELTAS = 65_536
+MAX_BATCH_CHUNKS = 4096
+
+# ----------------------------------------------------------------- the agent's chunk frames
+
+#: What the agent aims to put in one `chunk` / `chunk_batch` frame (the codec's packer):
+#: well below `MAX_PROVIDER_FRAME_BYTES`, so one more item of at most
+#: `MAX_DELTA_CHARS` escaped characters still fits.
+CHUNK_FRAME_BUDGET_BYTES = 768 * 1024
+#: The longest content of one delta: the agent splits longer tokens, so a delta is at most
+#: 6 bytes a character (a JSON `\uXXXX` escape) times this, i.e. `CHUNK_FRAME_BUDGET_BYTES`.
+MAX_DELTA_CHARS = CHUNK_FRAME_BUDGET_BYTES // 6
