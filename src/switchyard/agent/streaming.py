@@ -19,6 +19,7 @@ from switchyard.protocol.frames import (
     InferenceRequestFrame,
     Usage,
 )
+from switchyard.protocol.vocabulary import StreamErrorCode
 
 from .backend import Backend, BackendError, Finish
 
@@ -50,13 +51,17 @@ async def stream_request(
                     await send(deltas, first)
                     first = False
                     text = text[MAX_CHARS_PER_FRAME:]
-        ended = BackendError("backend_error", "backend stream ended early", retryable=True)
+        ended = BackendError(
+            StreamErrorCode.BACKEND_ERROR, "backend stream ended early", retryable=True
+        )
         return terminal_frame(request_id, ended)
     except BackendError as exc:
         return terminal_frame(request_id, exc)
     except Exception as exc:
         log.exception("backend crashed on request %s", request_id)
-        crashed = BackendError("internal_error", f"backend crashed: {exc!r}", retryable=True)
+        crashed = BackendError(
+            StreamErrorCode.INTERNAL_ERROR, f"backend crashed: {exc!r}", retryable=True
+        )
         return terminal_frame(request_id, crashed)
 
 
@@ -75,7 +80,7 @@ def terminal_frame(request_id: str, outcome: Finish | BackendError) -> CompleteF
         )
     return ErrorFrame(
         request_id=request_id,
-        code=(outcome.code or "backend_error")[:64],
+        code=(outcome.code or StreamErrorCode.BACKEND_ERROR)[:64],
         message=outcome.message[:4096],
         retryable=outcome.retryable,
     )

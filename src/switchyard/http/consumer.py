@@ -22,7 +22,7 @@ import trio
 from quart import Blueprint, Response, g, jsonify, request
 
 from ..actors.provider_messages import StreamChunk, StreamEnd
-from ..actors.scheduler_messages import ModelsQuery, Trust
+from ..actors.scheduler_messages import ModelsQuery
 from ..inference.charge import Charge
 from ..inference.relay import Job, RelaySession, provider_error
 from ..metrics import ACTIVE_STREAMS, LATENCY, RATE_LIMITED, RELAYED_TOKENS, TTFT
@@ -35,6 +35,7 @@ from ..protocol.errors import (
     parse_json_body,
     rate_limited,
     request_frame_too_large,
+    service_unavailable,
 )
 from ..protocol.frames import ChatRequestBody, dump_request_body
 from ..protocol.limits import MAX_COORDINATOR_FRAME_BYTES, MAX_REQUEST_BODY_JSON_BYTES
@@ -44,6 +45,7 @@ from ..protocol.openai_api import (
     chat_to_normalized,
     completion_to_normalized,
 )
+from ..protocol.vocabulary import ApiErrorCode, Outcome, Trust
 from ..storage.models import ApiKeyRecord
 from .consumer_formats import AnthropicMessages, OpenAIChat, OpenAICompletion, Rendering, Usage
 from .context import bearer_token, coordinator
@@ -82,9 +84,8 @@ def make_job(model: str, body: ChatRequestBody) -> Job:
     wire = dump_request_body(body)  # serialized once; every attempt's frame reuses it
     if len(wire) > MAX_REQUEST_BODY_JSON_BYTES:
         raise request_frame_too_large(MAX_COORDINATOR_FRAME_BYTES)
-    trust = request.headers.get(TRUST_HEADER, "self_signed").strip().lower()
     try:
-        Trust.parse(trust)
+        trust = Trust.parse(request.headers.get(TRUST_HEADER, Trust.SELF_SIGNED).strip())
     except ValueError:
         raise invalid_request(
             f"{TRUST_HEADER} must be untrusted, self_signed or hardware.", param=TRUST_HEADER
@@ -126,8 +127,8 @@ async def run(key: ApiKeyRecord, job: Job, rendering: Rendering, stream: bool) -
     """Admit, hold the money, relay `job`, answer in `rendering`'s format, settle — once."""
     coord = coordinator()
     if not coord.gate.enter():
-        raise ApiError(
-            503, "The coordinator is shutting down.", code="shutting_down", retry_after=5
+        raise service_unavailable(
+            "The coordinator is shutting down.", ApiErrorCode.SHUTTING_DOWN, retry_after=5
         )
     try:
         reserved = await admit(key, job)
@@ -150,7 +151,7 @@ async def run(key: ApiKeyRecord, job: Job, rendering: Rendering, stream: bool) -
             charge.delivered = True
             return response
         except ApiError as exc:
-            charge.outcome = f"http_{exc.status}"
+            charge.outcome = Outcome.http(exc.status)
             raise
         finally:
             await done()
@@ -182,7 +183,7 @@ class Finisher:
 
     def too_slow(self) -> None:
         """The client stopped reading its stream, which is being ended for it."""
-        self.charge.outcome = "consumer_too_slow"
+        self.charge.outcome = Outcome.CONSUMER_TOO_SLOW
 
     async def __call__(self) -> None:
         session, charge = self.session, self.charge
@@ -207,8 +208,8 @@ class Finisher:
                     "event": "request_end", "route": self.route, "model": self.job.model,
                     "key": self.key.prefix, "account": self.key.account_id,
                     "provider": session.provider_id, "attempts": session.attempts,
-                    "outcome": charge.outcome or (("ok" if end.ok else end.error_code)
-                                                  if end else "cancelled"),
+                    "outcome": charge.outcome or ((Outcome.OK if end.ok else end.error_code)
+                                                  if end else Outcome.CANCELLED),
                     "prompt_tokens": used.prompt_tokens,
                     "completion_tokens": used.completion_tokens,
                     "ttft_ms": round(session.ttft_s * 1000) if session.ttft_s else None,
@@ -257,7 +258,7 @@ async def _stream(
                 if finished:
                     return
     except ApiError as exc:
-        done.charge.outcome = f"http_{exc.status}"
+        done.charge.outcome = Outcome.http(exc.status)
         raise
     finally:
         await done()

@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 
 from ..actors.billing_messages import BillingUnavailable, Hold, InsufficientCredit, Settle
 from ..billing.pricing import FREE
-from ..protocol.errors import ApiError, insufficient_credit
+from ..protocol.errors import insufficient_credit, service_unavailable
+from ..protocol.vocabulary import ApiErrorCode, Outcome
 from ..runtime import ActorRef, ActorStopped, AskTimeout
 from ..storage.models import ApiKeyRecord
 from .relay import Job, RelaySession
@@ -52,7 +53,10 @@ class Charge:
                 "Lower max_tokens or add credit."
             ) from None
         except (BillingUnavailable, AskTimeout, ActorStopped):
-            raise ApiError(503, "Billing is unavailable; try again.", retry_after=1) from None
+            unavailable = ApiErrorCode.BILLING_UNAVAILABLE
+            raise service_unavailable(
+                "Billing is unavailable; try again.", unavailable, retry_after=1
+            ) from None
         return cls(billing, request_id, key, job, granted.amount_micro_usd, granted.price != FREE)
 
     async def close(self, session: RelaySession) -> None:
@@ -67,9 +71,9 @@ class Charge:
         if self.outcome is not None:
             outcome = self.outcome
         elif end is None:
-            outcome = "cancelled"
+            outcome = Outcome.CANCELLED
         else:
-            outcome = "ok" if end.ok else (end.error_code or "error")
+            outcome = Outcome.OK if end.ok else (end.error_code or Outcome.ERROR)
         settle = Settle(
             request_id=self.request_id,
             account_id=self.key.account_id,

@@ -31,6 +31,7 @@ from pydantic import (
 
 from .codes import CloseCode, FrameError
 from .limits import MAX_COORDINATOR_FRAME_BYTES, MAX_PROVIDER_FRAME_BYTES
+from .vocabulary import Trust
 
 PROTOCOL_VERSION = 1
 MAX_MODELS = 64
@@ -242,7 +243,7 @@ class RegisteredFrame(Frame):
 
     type: Literal["registered"] = "registered"
     provider_id: Id
-    trust: Literal["untrusted", "self_signed", "hardware"]
+    trust: Annotated[Trust, Field(strict=False)]  # the wire name, as a str or a Trust
     challenge_interval_s: PosFinite
     heartbeat_interval_s: PosFinite
 
