@@ -33,6 +33,7 @@ from ..protocol.frames import (
     parse_provider_frame,
 )
 from ..protocol.signing import new_nonce, provider_id_for, verify_challenge
+from ..protocol.vocabulary import Trust
 from ..runtime import ActorRef, ActorStopped, AskTimeout, ChildExists, ChildSpec, Restart
 from ..storage.errors import StoreError
 from ..storage.models import ProviderTokenRecord
@@ -86,7 +87,7 @@ async def admit(
     return session, outbound_receive, ref
 
 
-async def _read_register(coord: Coordinator) -> tuple[RegisterFrame, str]:
+async def _read_register(coord: Coordinator) -> tuple[RegisterFrame, Trust]:
     with trio.move_on_after(REGISTER_TIMEOUT_S) as scope:
         text = await websocket.receive()
     if scope.cancelled_caught:
