@@ -34,8 +34,8 @@ from switchyard.actors.scheduler_messages import (
     Reserve,
     SchedulerConfig,
     SchedulerStats,
-    Trust,
 )
+from switchyard.protocol.vocabulary import Trust
 from switchyard.runtime import Actor, ActorRef, ActorSystem, ChildSpec
 
 RESULTS = Path(__file__).parent / "results" / "scheduler.json"
@@ -76,13 +76,13 @@ async def populate(sched: ActorRef, sink: ActorRef, size: int, rng: random.Rando
             prefill_tps=2000 * rng.uniform(0.75, 1.25),
             decode_tps=50 * rng.uniform(0.75, 1.25),
         )
-        trust = "hardware" if i % 5 == 0 else "self_signed"
+        trust = Trust.HARDWARE if i % 5 == 0 else Trust.SELF_SIGNED
         await sched.send(CapacityUpdate(f"prov-{i}", sink, trust, True, {MODEL: capacity}))
     await sched.ask(SchedulerStats())
     per_registration = (time.perf_counter() - start) / size
     for _ in range(size * SLOTS // 2):
         held = await sched.ask(
-            Reserve(MODEL, 500, 200, "untrusted", deadline=trio.current_time() + 60)
+            Reserve(MODEL, 500, 200, Trust.UNTRUSTED, deadline=trio.current_time() + 60)
         )
         assert isinstance(held, Reservation), held
     return per_registration
@@ -94,7 +94,7 @@ def build_index(sink: ActorRef, size: int, rng: random.Random) -> CapacityIndex:
     for i in range(size):
         prefill, decode = 2000 * rng.uniform(0.75, 1.25), 50 * rng.uniform(0.75, 1.25)
         capacity = ModelCapacity(SLOTS, prefill_tps=prefill, decode_tps=decode)
-        trust = "hardware" if i % 5 == 0 else "self_signed"
+        trust = Trust.HARDWARE if i % 5 == 0 else Trust.SELF_SIGNED
         index.upsert(CapacityUpdate(f"prov-{i}", sink, trust, True, {MODEL: capacity}), 0.0)
     for _ in range(size * SLOTS // 2):
         slot = index.select(MODEL, 500, 200, Trust.UNTRUSTED, frozenset())

@@ -22,6 +22,7 @@ from switchyard.actors.scheduler_messages import (
     SchedulerConfig,
     SchedulerStats,
 )
+from switchyard.protocol.vocabulary import Trust
 from switchyard.runtime import Actor, ActorRef, ActorSystem, ChildSpec
 
 from ..polling import wait_until
@@ -59,7 +60,7 @@ class Harness:
         """Tell a CapacityUpdate (waiting for mailbox room, so bulk offers never overflow)."""
         if isinstance(model, str):
             model = {model: ModelCapacity(slots, prefill, decode)}
-        update = CapacityUpdate(provider_id, self.provider_ref, trust, routable, model)
+        update = CapacityUpdate(provider_id, self.provider_ref, Trust.parse(trust), routable, model)
         await self.sched.send(update)
 
     async def reserve(

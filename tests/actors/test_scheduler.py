@@ -10,8 +10,8 @@ from switchyard.actors.scheduler_messages import (
     ModelCapacity,
     NoCapacity,
     Reservation,
-    Trust,
 )
+from switchyard.protocol.vocabulary import Trust
 
 from .sched_harness import running_scheduler
 

@@ -16,8 +16,8 @@ from switchyard.actors.scheduler_messages import (
     Reservation,
     Reserve,
     SchedulerConfig,
-    Trust,
 )
+from switchyard.protocol.vocabulary import Trust
 from switchyard.runtime import Ask, Reply
 
 from .sched_harness import Harness, running_scheduler

@@ -202,6 +202,7 @@ async def test_providers_and_supervisor() -> None:
         assert missing.exit_code == 1
         direct = await running.admin.post(f"/admin/providers/{first}/drain")
         assert f"HTTP 404: {direct.json()['error']['message']}" in missing.stderr
+        assert direct.json()["error"]["code"] == "not_found"
 
 
 async def test_errors_exit_non_zero_with_the_api_message() -> None:

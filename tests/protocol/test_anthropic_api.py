@@ -16,6 +16,7 @@ from switchyard.protocol.anthropic_format import (
     anthropic_stop_reason,
     build_message,
 )
+from switchyard.protocol.chat import delta_texts
 from switchyard.protocol.errors import ApiError, no_capacity, parse_json_body, provider_failed
 from switchyard.protocol.frames import ChunkDelta, Usage
 
@@ -189,7 +190,9 @@ def test_empty_stream_has_no_content_block() -> None:
 def test_official_sdk_accumulates_our_stream() -> None:
     enc = MessagesStreamEncoder("m")
     body = enc.start_event() + enc.ping()
-    body += enc.content_events([ChunkDelta(role="assistant"), ChunkDelta(content=TEXTS[0])])
+    body += enc.text_events(
+        delta_texts([ChunkDelta(role="assistant"), ChunkDelta(content=TEXTS[0])])
+    )
     body += enc.text_events(TEXTS[1:]) + enc.finish_events(
         "stop", USAGE, stop_sequence="\n\nHuman:"
     )

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from openai.types import Completion
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
+from switchyard.protocol.chat import delta_texts
 from switchyard.protocol.errors import model_not_found, provider_failed
 from switchyard.protocol.frames import ChunkDelta, Usage
 from switchyard.protocol.openai_format import (
@@ -110,7 +111,7 @@ def test_empty_output_still_announces_the_role() -> None:
     assert [c["choices"][0]["delta"] for c in chunks] == [{"role": "assistant", "content": ""}, {}]
 
 
-def test_content_events_take_chunk_deltas_and_dicts() -> None:
+def test_text_events_of_chunk_deltas_and_dicts() -> None:
     enc = ChatStreamEncoder("m")
     deltas = [
         ChunkDelta(role="assistant"),
@@ -118,7 +119,7 @@ def test_content_events_take_chunk_deltas_and_dicts() -> None:
         {"content": "b"},
         {"role": "x"},
     ]
-    chunks = chunks_of(enc.content_events(deltas) + enc.done())
+    chunks = chunks_of(enc.text_events(delta_texts(deltas)) + enc.done())
     assert [c["choices"][0]["delta"].get("content") for c in chunks] == ["", "a", "b"]
 
 

@@ -16,7 +16,7 @@ Scheduling:
 - scheduler_index.py     capacity view: per-model/trust candidate heaps, known models, eligibility
 - scheduler_slots.py     its records (provider, model slot, model index) and the cost function
 - scheduler_queue.py     per-model FIFO wait queues and the deadline heap
-- scheduler_messages.py  Trust, CapacityUpdate, Reserve/Reservation/NoCapacity, Release, config
+- scheduler_messages.py  CapacityUpdate, Reserve/Reservation/NoCapacity, Release, config
 
 Money:
 - billing.py             BillingActor: holds, settlement with its usage row; start-up recovery

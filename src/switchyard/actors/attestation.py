@@ -13,6 +13,7 @@ import hmac
 from typing import Protocol
 
 from ..protocol.frames import Attestation
+from ..protocol.vocabulary import Trust
 
 
 class AttestationRefused(Exception):
@@ -24,7 +25,7 @@ class AttestationVerifier(Protocol):
 
     kind: str
 
-    def verify(self, public_key: str, evidence: str) -> str: ...
+    def verify(self, public_key: str, evidence: str) -> Trust: ...
 
 
 class NoneVerifier:
@@ -32,8 +33,8 @@ class NoneVerifier:
 
     kind = "none"
 
-    def verify(self, public_key: str, evidence: str) -> str:
-        return "self_signed"
+    def verify(self, public_key: str, evidence: str) -> Trust:
+        return Trust.SELF_SIGNED
 
 
 class TestHardwareVerifier:
@@ -49,10 +50,10 @@ class TestHardwareVerifier:
     def evidence_for(self, public_key: str) -> str:
         return hmac.new(self._secret, public_key.encode(), hashlib.sha256).hexdigest()
 
-    def verify(self, public_key: str, evidence: str) -> str:
+    def verify(self, public_key: str, evidence: str) -> Trust:
         if not hmac.compare_digest(self.evidence_for(public_key), evidence):
             raise AttestationRefused("test-hardware evidence does not verify")
-        return "hardware"
+        return Trust.HARDWARE
 
 
 class AttestationRegistry:
@@ -68,7 +69,7 @@ class AttestationRegistry:
             verifiers.append(TestHardwareVerifier(secret))
         return cls(verifiers)
 
-    def trust_for(self, public_key: str, attestation: Attestation) -> str:
+    def trust_for(self, public_key: str, attestation: Attestation) -> Trust:
         verifier = self._by_kind.get(attestation.kind)
         if verifier is None:
             known = ", ".join(sorted(self._by_kind))

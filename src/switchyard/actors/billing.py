@@ -28,6 +28,7 @@ import trio
 
 from ..billing.pricing import FREE, Price, cost, fee_bps, hold_amount, provider_earning
 from ..metrics import HOLDS, SETTLEMENTS, USAGE_MISMATCH
+from ..protocol.vocabulary import Outcome
 from ..runtime import Actor, Reply
 from ..storage.errors import InsufficientFunds, InvalidInput, StoreError
 from ..storage.models import UsageRecord
@@ -141,7 +142,7 @@ class BillingActor(Actor):
             request_id=msg.request_id, account_id=msg.account_id, api_key_id=None,
             model=msg.model, provider_id=None, prompt_tokens_est=msg.prompt_tokens,
             relayed_tokens=0, reported_prompt_tokens=None, reported_completion_tokens=None,
-            outcome="cancelled", ttft_ms=None, duration_ms=0,
+            outcome=Outcome.CANCELLED, ttft_ms=None, duration_ms=0,
         )  # fmt: skip
         self.ref.tell(release)
 

@@ -41,6 +41,7 @@ from ..protocol.frames import (
     dump_frame,
     dump_inference_request,
 )
+from ..protocol.vocabulary import ProviderStatus, Trust
 from ..runtime import Actor, MailboxFull, Refusal
 from .challenges import ChallengeSchedule, Verdict
 from .provider_inflight import Inflight, expired, expired_end, gone_end
@@ -76,7 +77,7 @@ class ProviderActor(Actor):
         self.session = session
         self.settings = session.settings
         self.provider_id = session.provider_id
-        self.status = "registering"
+        self.status = ProviderStatus.REGISTERING
         self.trust = session.attested_trust
         self.slots = {m.id: m.slots for m in session.register.models}
         self.speeds = SpeedModel(session.register)
@@ -102,7 +103,7 @@ class ProviderActor(Actor):
             self._send(
                 RegisteredFrame(
                     provider_id=self.provider_id,
-                    trust=self.trust,  # type: ignore[arg-type]
+                    trust=self.trust,
                     challenge_interval_s=self.settings.challenge_interval_s,
                     heartbeat_interval_s=self.settings.heartbeat_interval_s,
                 )
@@ -148,7 +149,7 @@ class ProviderActor(Actor):
 
     @property
     def routable(self) -> bool:
-        return self.status == "online" and not self.challenges.overdue
+        return self.status == ProviderStatus.ONLINE and not self.challenges.overdue
 
     # -- messages ------------------------------------------------------------------------
 
@@ -264,7 +265,7 @@ class ProviderActor(Actor):
         self.closed_ids[request_id] = None
         if len(self.closed_ids) > RECENTLY_CLOSED:
             self.closed_ids.popitem(last=False)
-        if self.status == "draining" and not self.inflight:
+        if self.status == ProviderStatus.DRAINING and not self.inflight:
             self._close(CloseCode.DRAINED, "drained")
 
     def _learn_speeds(self, entry: Inflight, prompt_tokens: int, completion_tokens: int) -> None:
@@ -277,7 +278,7 @@ class ProviderActor(Actor):
     # -- challenges and liveness ---------------------------------------------------------
 
     def _issue_challenge(self) -> None:
-        if self.status in ("draining", "gone"):
+        if self.status in (ProviderStatus.DRAINING, ProviderStatus.GONE):
             return
         now = trio.current_time()
         challenge = self.challenges.issue(now)
@@ -296,14 +297,14 @@ class ProviderActor(Actor):
             self._close(CloseCode.UNSOLICITED_RESPONSE, "no challenge outstanding")
             return
         if verdict is Verdict.PASSED:
-            if self.status in ("registering", "untrusted"):
-                self.status = "online"
+            if self.status in (ProviderStatus.REGISTERING, ProviderStatus.UNTRUSTED):
+                self.status = ProviderStatus.ONLINE
             self.trust = self.session.attested_trust
         else:
             log.warning("provider %s: bad challenge signature → untrusted", self.provider_id)
-            if self.status != "draining":
-                self.status = "untrusted"
-            self.trust = "untrusted"
+            if self.status != ProviderStatus.DRAINING:
+                self.status = ProviderStatus.UNTRUSTED
+            self.trust = Trust.UNTRUSTED
         self._push_capacity(force=True)
         self.send_after(self.challenges.next_delay(), ChallengeDue())
 
@@ -331,9 +332,9 @@ class ProviderActor(Actor):
         self.send_after(s.heartbeat_interval_s, Tick())
 
     def _drain(self) -> None:
-        if self.status == "gone":
+        if self.status == ProviderStatus.GONE:
             return
-        self.status = "draining"
+        self.status = ProviderStatus.DRAINING
         self._push_capacity(force=True)
         self._send(DrainFrame())
         if not self.inflight:
@@ -380,9 +381,9 @@ class ProviderActor(Actor):
 
     def _close(self, code: int, reason: str) -> None:
         """Ask the route to close the socket, and stop this actor for good."""
-        if self.status == "gone":
+        if self.status == ProviderStatus.GONE:
             return
-        self.status = "gone"
+        self.status = ProviderStatus.GONE
         self._push_capacity(force=True)
         try:
             self.session.outbound.send_nowait(CloseSocket(int(code), reason))

@@ -10,10 +10,8 @@ from dataclasses import dataclass
 
 import trio
 
+from ..protocol.vocabulary import StreamErrorCode
 from .provider_messages import StreamChunk, StreamEnd
-
-#: StreamEnd.error_code of a request whose deadline passed before it completed.
-DEADLINE_PASSED = "timeout"
 
 
 @dataclass
@@ -36,7 +34,7 @@ def expired(inflight: dict[str, Inflight], now: float) -> list[str]:
 def gone_end(entry: Inflight) -> StreamEnd:
     """The end of a request whose provider disconnected or whose actor restarted."""
     return StreamEnd(
-        error_code="provider_gone",
+        error_code=StreamErrorCode.PROVIDER_GONE,
         error_message="the provider disconnected or its actor restarted",
         retryable=entry.tokens == 0,
     )
@@ -44,4 +42,6 @@ def gone_end(entry: Inflight) -> StreamEnd:
 
 def expired_end() -> StreamEnd:
     """The end of a request whose deadline passed."""
-    return StreamEnd(error_code=DEADLINE_PASSED, error_message="the request deadline passed")
+    return StreamEnd(
+        error_code=StreamErrorCode.TIMEOUT, error_message="the request deadline passed"
+    )

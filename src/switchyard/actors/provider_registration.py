@@ -39,6 +39,7 @@ from ..protocol.frames import (
     parse_provider_frame,
 )
 from ..protocol.signing import new_nonce, provider_id_for, verify_challenge
+from ..protocol.vocabulary import Trust
 from ..runtime import (
     ActorRef,
     ActorStopped,
@@ -159,7 +160,7 @@ class ProviderRegistrar:
         ref = await self._start_actor(socket, session, proven=replacing)
         return ProviderConnection(session, ref, outbound_receive)
 
-    async def _read_register(self, socket: FrameSocket) -> tuple[RegisterFrame, str]:
+    async def _read_register(self, socket: FrameSocket) -> tuple[RegisterFrame, Trust]:
         with trio.move_on_after(REGISTER_TIMEOUT_S) as scope:
             text = await socket.receive()
         if scope.cancelled_caught:

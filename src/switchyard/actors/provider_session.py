@@ -8,12 +8,12 @@ from dataclasses import dataclass, field
 import trio
 
 from ..protocol.frames import RegisterFrame
+from ..protocol.vocabulary import Trust
 from ..settings import ProviderSettings
 from .challenges import RETIRED_NONCES
 from .provider_messages import CloseSocket
+from .scheduler_messages import DEFAULT_DECODE_TPS, DEFAULT_PREFILL_TPS
 
-DEFAULT_PREFILL_TPS = 2000.0
-DEFAULT_DECODE_TPS = 50.0
 MAX_TPS = 1_000_000.0
 
 
@@ -37,7 +37,7 @@ class ProviderSession:
     #: The provider token this connection authenticated with (revoking it closes us).
     token_id: str
     public_key: str
-    attested_trust: str
+    attested_trust: Trust
     register: RegisterFrame
     outbound: trio.MemorySendChannel[str | CloseSocket]
     settings: ProviderSettings

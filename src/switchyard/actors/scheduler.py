@@ -41,11 +41,10 @@ import trio
 
 from switchyard.runtime import Actor, ActorStopped, MailboxFull, Reply
 
+from ..protocol.vocabulary import NEUTRAL_OUTCOMES, Outcome, Trust
 from .provider_messages import PROVIDERS_PATH, PushCapacity
 from .scheduler_index import CapacityIndex, ModelSlot
 from .scheduler_messages import (
-    NEUTRAL_OUTCOMES,
-    OUTCOME_OK,
     REASON_QUEUE_FULL,
     REASON_TIMEOUT,
     REASON_UNKNOWN_MODEL,
@@ -61,7 +60,6 @@ from .scheduler_messages import (
     Reserve,
     SchedulerConfig,
     SchedulerStats,
-    Trust,
 )
 from .scheduler_queue import Waiter, WaitQueues
 
@@ -166,7 +164,7 @@ class SchedulerActor(Actor):
             case GrantLost(reservation_id=reservation_id):
                 if reservation_id in self.reservations:
                     self.counters["grants_lost"] += 1
-                self._release(Release(reservation_id, "cancelled"), lost=True)
+                self._release(Release(reservation_id, Outcome.CANCELLED), lost=True)
             case ModelsQuery(include_offline=include_offline):
                 return self.index.summary(include_offline, trio.current_time())
             case SchedulerStats():
@@ -270,7 +268,7 @@ class SchedulerActor(Actor):
             self.counters["released"] += 1
         slot.provider.reservations.discard(msg.reservation_id)
         self._count_down(slot.model)
-        ok = msg.outcome == OUTCOME_OK
+        ok = msg.outcome == Outcome.OK
         error: bool | None = False if ok else (None if msg.outcome in NEUTRAL_OUTCOMES else True)
         self.index.release(slot, error, msg.duration_s if ok else None)
         self._drain(slot.model)

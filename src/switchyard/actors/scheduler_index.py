@@ -37,15 +37,14 @@ import logging
 import math
 import random
 from collections import OrderedDict
-from typing import Any
 
+from ..protocol.vocabulary import Trust
 from .scheduler_messages import (
     DEFAULT_DECODE_TPS,
     DEFAULT_PREFILL_TPS,
     CapacityUpdate,
     NoCapacityReason,
     SchedulerConfig,
-    Trust,
 )
 from .scheduler_slots import Entry, ModelIndex, ModelSlot, ProviderEntry, cost, speed
 
@@ -70,11 +69,7 @@ class CapacityIndex:
 
     def upsert(self, update: CapacityUpdate, now: float) -> list[str]:
         """Apply a provider's full capacity; returns the models whose capacity was refreshed."""
-        try:
-            trust = Trust.parse(update.trust)
-        except ValueError:
-            log.warning("provider %s sent unknown trust %r", update.provider_id, update.trust)
-            trust = Trust.UNTRUSTED
+        trust = update.trust
         provider = self.providers.get(update.provider_id)
         if provider is None:
             provider = self.providers[update.provider_id] = ProviderEntry(
@@ -182,7 +177,7 @@ class CapacityIndex:
         if index is None or index.slots_free <= 0:
             return None
         config = self.config
-        heaps = index.heaps[floor:]
+        heaps = index.heaps[floor.rank :]
         held: list[tuple[list[Entry], Entry]] = []
         candidates: list[Entry] = []
         limit = math.inf
@@ -220,7 +215,7 @@ class CapacityIndex:
         index = self.models.get(model)
         if index is None or index.online <= 0:
             return NoCapacityReason.OFFLINE
-        members = index.members[floor:]
+        members = index.members[floor.rank :]
         eligible = sum(len(bucket) for bucket in members)
         if eligible == 0:
             return NoCapacityReason.TRUST
@@ -271,10 +266,6 @@ class CapacityIndex:
         index = self.models.get(model)
         return index.slots_total if index is not None else 0
 
-    def heap_sizes(self) -> dict[str, Any]:
-        """Entries held per model (stale included), for diagnostics and tests."""
-        return {m: sum(len(h) for h in index.heaps) for m, index in self.models.items()}
-
     # -- internals -------------------------------------------------------------------------
 
     def _seen(self, model: str, now: float) -> None:
@@ -300,7 +291,7 @@ class CapacityIndex:
             index.online -= 1
             index.slots_total -= slot.counted_slots
             index.slots_free -= slot.counted_free
-            del index.members[slot.listed][provider.provider_id]
+            del index.members[slot.listed.rank][provider.provider_id]
             slot.listed = None
         slot.version += 1
         if not provider.routable or slot.slots <= 0:
@@ -312,13 +303,13 @@ class CapacityIndex:
         index.online += 1
         index.slots_total += slot.slots
         index.slots_free += free
-        members = index.members[trust]
+        members = index.members[trust.rank]
         members[provider.provider_id] = slot
         if free > 0:
-            heap = index.heaps[trust]
+            heap = index.heaps[trust.rank]
             heapq.heappush(heap, self._entry(slot))
             if len(heap) > 2 * len(members) + 64:
-                index.heaps[trust] = self._rebuild(members)
+                index.heaps[trust.rank] = self._rebuild(members)
 
     def _entry(self, slot: ModelSlot) -> Entry:
         key = cost(slot, self.config.ref_prompt_tokens, self.config.ref_max_tokens)

@@ -1,11 +1,13 @@
-"""Messages of the SchedulerActor, its trust levels and its configuration.
+"""Messages of the SchedulerActor, its configuration and the default model speeds.
 
 Told by provider actors: `CapacityUpdate` (whenever anything changes), `ProviderGone`.
 Asked by request handlers: `Reserve` → `Reservation` | `NoCapacity`; told: `Release`.
 Asked by the HTTP layer: `ModelsQuery` (GET /v1/models), `SchedulerStats` (inspection).
 
-Outcomes of a `Release`: `"ok"` and `"cancelled"` (the client went away) do not count
-against the provider; any other string (e.g. `"error"`, `"timeout"`) does.
+Outcomes of a `Release` (`protocol.vocabulary.Outcome`): `NEUTRAL_OUTCOMES` (ok, and
+cancelled: the client went away) do not count against the provider; any other outcome
+(`Outcome.ERROR`, or the stream's error code such as `"timeout"`) does. Trust levels are
+`protocol.vocabulary.Trust`.
 
 Why a `NoCapacity` came back (`NoCapacityReason`): only a Reserve that some online,
 eligible provider could serve once it has a free slot waits in the queue (and may end in
@@ -16,19 +18,17 @@ providers are the ones the Reserve excludes.
 
 from __future__ import annotations
 
-import enum
 import math
 from dataclasses import dataclass, field
 from enum import StrEnum
 
 from switchyard.runtime import ActorRef
 
+from ..protocol.vocabulary import Trust
+
+#: Speeds (tokens/s) assumed for a model whose provider states none (or a bad value).
 DEFAULT_PREFILL_TPS = 2000.0
 DEFAULT_DECODE_TPS = 50.0
-
-OUTCOME_OK = "ok"
-OUTCOME_CANCELLED = "cancelled"
-NEUTRAL_OUTCOMES = frozenset({OUTCOME_OK, OUTCOME_CANCELLED})
 
 
 class NoCapacityReason(StrEnum):
@@ -45,31 +45,6 @@ class NoCapacityReason(StrEnum):
 REASON_UNKNOWN_MODEL = NoCapacityReason.UNKNOWN_MODEL
 REASON_QUEUE_FULL = NoCapacityReason.QUEUE_FULL
 REASON_TIMEOUT = NoCapacityReason.TIMEOUT
-
-
-class Trust(enum.IntEnum):
-    """Provider trust, ordered `untrusted < self_signed < hardware`; `str()` is the wire name."""
-
-    UNTRUSTED = 0
-    SELF_SIGNED = 1
-    HARDWARE = 2
-
-    def __str__(self) -> str:
-        return self.name.lower()
-
-    @property
-    def wire(self) -> str:
-        return self.name.lower()
-
-    @classmethod
-    def parse(cls, value: str | Trust) -> Trust:
-        """`Trust` from its wire name (or a `Trust`); raises ValueError for anything else."""
-        if isinstance(value, Trust):
-            return value
-        try:
-            return cls[str(value).upper()]
-        except KeyError:
-            raise ValueError(f"unknown trust level {value!r}") from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,7 +67,7 @@ class CapacityUpdate:
 
     provider_id: str
     ref: ActorRef
-    trust: str
+    trust: Trust
     routable: bool
     models: dict[str, ModelCapacity]
 
@@ -115,7 +90,7 @@ class Reserve:
     model: str
     prompt_tokens: int
     max_tokens: int
-    min_trust: str = "self_signed"
+    min_trust: Trust = Trust.SELF_SIGNED
     exclude: frozenset[str] = frozenset()
     deadline: float = field(kw_only=True)
 
@@ -208,9 +183,6 @@ class SchedulerConfig:
 __all__ = [
     "DEFAULT_DECODE_TPS",
     "DEFAULT_PREFILL_TPS",
-    "NEUTRAL_OUTCOMES",
-    "OUTCOME_CANCELLED",
-    "OUTCOME_OK",
     "REASON_QUEUE_FULL",
     "REASON_TIMEOUT",
     "REASON_UNKNOWN_MODEL",
@@ -227,5 +199,4 @@ __all__ = [
     "Reserve",
     "SchedulerConfig",
     "SchedulerStats",
-    "Trust",
 ]

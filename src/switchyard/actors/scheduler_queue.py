@@ -15,7 +15,9 @@ from collections.abc import Iterator
 
 from switchyard.runtime import Reply
 
-from .scheduler_messages import Reserve, Trust
+from ..protocol.vocabulary import Trust
+from .scheduler_messages import Reserve
+from .scheduler_slots import TRUST_LEVELS
 
 
 class Waiter:
@@ -39,24 +41,24 @@ class ModelQueue:
     def __init__(self) -> None:
         self.items: deque[Waiter] = deque()
         self.live = 0
-        self.floors = [0] * len(Trust)
+        self.floors = [0] * TRUST_LEVELS
 
     def push(self, waiter: Waiter) -> None:
         self.items.append(waiter)
         self.live += 1
-        self.floors[waiter.floor] += 1
+        self.floors[waiter.floor.rank] += 1
 
     def mark_done(self, waiter: Waiter) -> None:
         if not waiter.done:
             waiter.done = True
             self.live -= 1
-            self.floors[waiter.floor] -= 1
+            self.floors[waiter.floor.rank] -= 1
 
     def min_floor(self) -> Trust | None:
         """The laxest trust floor among live waiters (None when nobody waits)."""
         for level, count in enumerate(self.floors):
             if count:
-                return Trust(level)
+                return Trust.by_rank(level)
         return None
 
     def purge_abandoned(self) -> int:

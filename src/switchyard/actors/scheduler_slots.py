@@ -10,7 +10,8 @@ import math
 
 from switchyard.runtime import ActorRef
 
-from .scheduler_messages import DEFAULT_DECODE_TPS, DEFAULT_PREFILL_TPS, Trust
+from ..protocol.vocabulary import Trust
+from .scheduler_messages import DEFAULT_DECODE_TPS, DEFAULT_PREFILL_TPS
 
 TRUST_LEVELS = len(Trust)
 

@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 
 from switchyard.protocol.frames import ChatRequestBody
+from switchyard.protocol.vocabulary import StreamErrorCode
 
 from .backend import (
     BackendError,
@@ -79,9 +80,10 @@ class OpenAIBackend:
             data = resp.json().get("data", [])
         except (httpx.HTTPError, ValueError, AttributeError) as exc:
             raise BackendError(
-                "upstream_unreachable", f"cannot list models at {self.base_url}: {exc}",
+                StreamErrorCode.UPSTREAM_UNREACHABLE,
+                f"cannot list models at {self.base_url}: {exc}",
                 retryable=True,
-            ) from exc  # fmt: skip
+            ) from exc
         models = []
         for entry in data if isinstance(data, list) else []:
             if isinstance(entry, dict) and isinstance(entry.get("id"), str) and entry["id"]:
@@ -121,7 +123,9 @@ class OpenAIBackend:
                     if obj == "[DONE]":
                         break
                     if "error" in obj:
-                        raise BackendError("upstream_error", _error_text(obj), retryable=False)
+                        raise BackendError(
+                            StreamErrorCode.UPSTREAM_ERROR, _error_text(obj), retryable=False
+                        )
                     for choice in obj.get("choices") or []:
                         if not isinstance(choice, dict) or choice.get("index", 0) != 0:
                             continue
@@ -142,11 +146,11 @@ class OpenAIBackend:
                         completion_tokens = _count(usage.get("completion_tokens"))
         except httpx.TimeoutException as exc:
             raise BackendError(
-                "upstream_timeout", f"upstream timed out: {exc!r}", retryable=True
+                StreamErrorCode.UPSTREAM_TIMEOUT, f"upstream timed out: {exc!r}", retryable=True
             ) from exc
         except httpx.HTTPError as exc:
             raise BackendError(
-                "upstream_unreachable", f"upstream failed: {exc!r}", retryable=True
+                StreamErrorCode.UPSTREAM_UNREACHABLE, f"upstream failed: {exc!r}", retryable=True
             ) from exc
         yield Finish(
             prompt_tokens if prompt_tokens is not None else rough_prompt_tokens(request),
@@ -169,11 +173,15 @@ def _sse_data(line: str) -> dict[str, Any] | str | None:
         obj = json.loads(payload)
     except ValueError as exc:
         raise BackendError(
-            "upstream_bad_response", "upstream sent invalid JSON in its stream", retryable=True
+            StreamErrorCode.UPSTREAM_BAD_RESPONSE,
+            "upstream sent invalid JSON in its stream",
+            retryable=True,
         ) from exc
     if not isinstance(obj, dict):
         raise BackendError(
-            "upstream_bad_response", "upstream stream event is not an object", retryable=True
+            StreamErrorCode.UPSTREAM_BAD_RESPONSE,
+            "upstream stream event is not an object",
+            retryable=True,
         )
     return obj
 
@@ -187,6 +195,6 @@ def _error_text(obj: dict[str, Any]) -> str:
 def _status_error(status: int, body: bytes) -> BackendError:
     text = body.decode("utf-8", "replace")
     retryable = status == 429 or status >= 500
-    code = "upstream_unavailable" if retryable else "upstream_rejected"
+    code = StreamErrorCode.UPSTREAM_UNAVAILABLE if retryable else StreamErrorCode.UPSTREAM_REJECTED
     log.warning("upstream answered HTTP %d: %s", status, text)
     return BackendError(code, f"upstream HTTP {status}: {text}"[:1000], retryable=retryable)

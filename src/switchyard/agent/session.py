@@ -44,6 +44,7 @@ from switchyard.protocol.frames import (
     parse_coordinator_frame,
 )
 from switchyard.protocol.signing import sign_challenge
+from switchyard.protocol.vocabulary import StreamErrorCode
 
 from .backend import Backend
 from .config import AgentConfig
@@ -252,7 +253,7 @@ class Session:
             self._abandon(request)
             error = ErrorFrame(
                 request_id=request.request_id,
-                code="provider_shutdown",
+                code=StreamErrorCode.PROVIDER_SHUTDOWN,
                 message="provider shut down before the request finished",
                 retryable=True,
             )
@@ -304,14 +305,26 @@ class Session:
         remaining = frame.deadline - time.time()
         refusal: tuple[str, str, bool] | None = None
         if self.draining:
-            refusal = ("draining", "provider is draining", True)
+            refusal = (StreamErrorCode.DRAINING, "provider is draining", True)
         elif model not in self.slots:
-            refusal = ("unknown_model", f"model {model[:200]!r} is not served here", True)
+            refusal = (
+                StreamErrorCode.UNKNOWN_MODEL,
+                f"model {model[:200]!r} is not served here",
+                True,
+            )
         elif self.in_use[model] >= self.slots[model]:
-            refusal = ("busy", f"all {self.slots[model]} slots for {model!r} are in use", True)
+            refusal = (
+                StreamErrorCode.BUSY,
+                f"all {self.slots[model]} slots for {model!r} are in use",
+                True,
+            )
         elif remaining <= 0 or math.isnan(remaining):
             log.warning("request %s arrived %.3fs past its deadline (clock skew?)", rid, -remaining)
-            refusal = ("deadline_exceeded", "the request deadline has already passed", False)
+            refusal = (
+                StreamErrorCode.DEADLINE_EXCEEDED,
+                "the request deadline has already passed",
+                False,
+            )
         if refusal is not None:
             code, message, retryable = refusal
             await self._send(
@@ -341,14 +354,14 @@ class Session:
                         log.exception("request %s failed inside the agent", request.request_id)
                         terminal = ErrorFrame(
                             request_id=request.request_id,
-                            code="internal_error",
+                            code=StreamErrorCode.INTERNAL_ERROR,
                             message=f"agent error: {exc!r}"[:4096],
                             retryable=True,
                         )
                 if timer.cancelled_caught:
                     terminal = ErrorFrame(
                         request_id=request.request_id,
-                        code="deadline_exceeded",
+                        code=StreamErrorCode.DEADLINE_EXCEEDED,
                         message="the request deadline passed during generation",
                         retryable=False,
                     )

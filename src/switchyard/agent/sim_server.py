@@ -21,7 +21,13 @@ import click
 import h11
 import trio
 
-from switchyard.protocol.errors import ApiError, parse_json_body
+from switchyard.protocol.errors import (
+    ApiError,
+    model_not_found,
+    not_found,
+    parse_json_body,
+    request_too_large,
+)
 from switchyard.protocol.openai_api import ChatCompletionRequest, chat_to_normalized
 from switchyard.protocol.openai_format import ChatStreamEncoder, build_chat_completion
 
@@ -93,7 +99,7 @@ class SimOpenAIServer:
             elif isinstance(event, h11.Data):
                 body += event.data
                 if len(body) > MAX_BODY_BYTES:
-                    await _send_error(conn, stream, ApiError(413, "The body is too large."))
+                    await _send_error(conn, stream, request_too_large(MAX_BODY_BYTES))
                     return False
             elif isinstance(event, h11.EndOfMessage):
                 break
@@ -111,13 +117,13 @@ class SimOpenAIServer:
             except ApiError as exc:
                 await _send_error(conn, stream, exc)
         else:
-            await _send_error(conn, stream, ApiError(404, "No such route.", code="not_found"))
+            await _send_error(conn, stream, not_found("No such route."))
         return conn.our_state is h11.DONE and conn.their_state is h11.DONE
 
     async def _chat(self, conn: h11.Connection, stream: trio.SocketStream, raw: bytes) -> None:
         req: ChatCompletionRequest = parse_json_body(raw, ChatCompletionRequest)
         if req.model not in self.backend.models:
-            raise ApiError(404, f"The model {req.model!r} does not exist.", code="model_not_found")
+            raise model_not_found(req.model)
         body = chat_to_normalized(req, default_max_tokens=4096)
         encoder = ChatStreamEncoder(req.model)
         events = self.backend.generate(req.model, body)

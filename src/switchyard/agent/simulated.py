@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import trio
 
 from switchyard.protocol.frames import ChatRequestBody
+from switchyard.protocol.vocabulary import StreamErrorCode
 
 from .backend import (
     BackendError,
@@ -110,6 +111,8 @@ class SimulatedBackend:
             yield Token(piece)
         if fails:
             await trio.sleep_until(start + produced * interval)
-            raise BackendError("backend_error", "simulated backend failure", retryable=True)
+            raise BackendError(
+                StreamErrorCode.BACKEND_ERROR, "simulated backend failure", retryable=True
+            )
         await trio.lowlevel.checkpoint()
         yield Finish(prompt_tokens, produced, reason, matched)

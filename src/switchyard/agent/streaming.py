@@ -21,6 +21,7 @@ from switchyard.protocol.limits import (
     MAX_MESSAGE_CHARS,
     MAX_USAGE_TOKENS,
 )
+from switchyard.protocol.vocabulary import StreamErrorCode
 
 from .backend import Backend, BackendError, Finish
 
@@ -46,13 +47,17 @@ async def stream_request(
                     await send(stream_deltas(text[:MAX_DELTA_CHARS], first), first)
                     first = False
                     text = text[MAX_DELTA_CHARS:]
-        ended = BackendError("backend_error", "backend stream ended early", retryable=True)
+        ended = BackendError(
+            StreamErrorCode.BACKEND_ERROR, "backend stream ended early", retryable=True
+        )
         return terminal_frame(request_id, ended)
     except BackendError as exc:
         return terminal_frame(request_id, exc)
     except Exception as exc:
         log.exception("backend crashed on request %s", request_id)
-        crashed = BackendError("internal_error", f"backend crashed: {exc!r}", retryable=True)
+        crashed = BackendError(
+            StreamErrorCode.INTERNAL_ERROR, f"backend crashed: {exc!r}", retryable=True
+        )
         return terminal_frame(request_id, crashed)
 
 
@@ -71,7 +76,7 @@ def terminal_frame(request_id: str, outcome: Finish | BackendError) -> CompleteF
         )
     return ErrorFrame(
         request_id=request_id,
-        code=(outcome.code or "backend_error")[:MAX_ERROR_CODE_CHARS],
+        code=(outcome.code or StreamErrorCode.BACKEND_ERROR)[:MAX_ERROR_CODE_CHARS],
         message=outcome.message[:MAX_MESSAGE_CHARS],
         retryable=outcome.retryable,
     )

@@ -30,6 +30,7 @@ from prometheus_client import Counter
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..metrics import REGISTRY
+from ..protocol.vocabulary import ApiErrorCode
 from ..storage.errors import InvalidInput, UnknownAccount
 from ..storage.protocol import Store
 from .stripe_gateway import ACCOUNT_METADATA_KEY, CURRENCY, MICRO_USD_PER_CENT
@@ -55,7 +56,7 @@ class InvalidWebhook(Exception):
     "invalid_payload" (correctly signed, but not a Stripe event).
     """
 
-    def __init__(self, message: str, code: str) -> None:
+    def __init__(self, message: str, code: ApiErrorCode) -> None:
         super().__init__(message)
         self.code = code
 
@@ -117,10 +118,12 @@ def verify_event(payload: bytes, header: str | None, secret: str, tolerance_s: i
     except stripe.SignatureVerificationError as exc:
         WEBHOOKS.labels("rejected").inc()
         message = f"Invalid Stripe signature: {_first_sentence(exc)}"
-        raise InvalidWebhook(message, "invalid_signature") from None
+        raise InvalidWebhook(message, ApiErrorCode.INVALID_SIGNATURE) from None
     except ValueError:  # not UTF-8 or not JSON (UnicodeDecodeError is a ValueError)
         WEBHOOKS.labels("rejected").inc()
-        raise InvalidWebhook("The webhook body is not JSON.", "invalid_payload") from None
+        raise InvalidWebhook(
+            "The webhook body is not JSON.", ApiErrorCode.INVALID_PAYLOAD
+        ) from None
     except (AttributeError, TypeError, KeyError):  # JSON, but not an object stripe can build
         event = None
     try:
@@ -129,7 +132,9 @@ def verify_event(payload: bytes, header: str | None, secret: str, tolerance_s: i
         return StripeEvent.model_validate(event.to_dict())
     except (TypeError, ValidationError):
         WEBHOOKS.labels("rejected").inc()
-        raise InvalidWebhook("The webhook body is not a Stripe event.", "invalid_payload") from None
+        raise InvalidWebhook(
+            "The webhook body is not a Stripe event.", ApiErrorCode.INVALID_PAYLOAD
+        ) from None
 
 
 async def apply_event(store: Store, event: StripeEvent) -> WebhookResult:

@@ -21,7 +21,8 @@ from ..protocol.admin_api import (
     SetPricing,
 )
 from ..protocol.codes import CloseCode
-from ..protocol.errors import ApiError, parse_json_body
+from ..protocol.errors import invalid_request, not_found, parse_json_body
+from ..protocol.vocabulary import ApiErrorCode, ProviderStatus
 from ..runtime import ActorStopped
 from ..storage.errors import UnknownAccount
 from ..storage.models import Account, KeyLimits, Pricing
@@ -53,7 +54,7 @@ def _account_json(account: Account) -> dict[str, Any]:
 async def _account_or_404(account_id: str) -> Account:
     account = await coordinator().store.get_account(account_id)
     if account is None:
-        raise ApiError(404, f"No account {account_id!r}.", code="account_not_found")
+        raise not_found(f"No account {account_id!r}.", ApiErrorCode.ACCOUNT_NOT_FOUND)
     return account
 
 
@@ -127,13 +128,13 @@ async def revoke_key(key_id: str) -> Response:
 async def credit_account(account_id: str) -> Response:
     body = await _body(CreditAccount)
     if body.amount_micro_usd == 0:
-        raise ApiError(400, "amount_micro_usd must not be zero.", param="amount_micro_usd")
+        raise invalid_request("amount_micro_usd must not be zero.", param="amount_micro_usd")
     try:
         await coordinator().store.credit(
             account_id, body.amount_micro_usd, kind="adjustment", reason=body.reason
         )
     except UnknownAccount:
-        raise ApiError(404, f"No account {account_id!r}.", code="account_not_found") from None
+        raise not_found(f"No account {account_id!r}.", ApiErrorCode.ACCOUNT_NOT_FOUND) from None
     account = await _account_or_404(account_id)
     return jsonify(_account_json(account))
 
@@ -191,7 +192,7 @@ async def get_pricing(model: str) -> Response:
     pricing = await coordinator().store.get_pricing(model)
     if pricing is None:
         message = f"No price is set for model {model!r} (a model without one is free)."
-        raise ApiError(404, message, code="model_not_found")
+        raise not_found(message, ApiErrorCode.MODEL_NOT_FOUND)
     return jsonify(_pricing_json(pricing))
 
 
@@ -221,8 +222,8 @@ async def drain_provider(provider_id: str) -> Response:
         ref = coordinator().system.lookup(f"{PROVIDERS_PATH}/{provider_id}")
         await ref.send(Drain())
     except (LookupError, ActorStopped):
-        raise ApiError(404, f"Provider {provider_id!r} is not connected.") from None
-    return jsonify({"id": provider_id, "status": "draining"})
+        raise not_found(f"Provider {provider_id!r} is not connected.") from None
+    return jsonify({"id": provider_id, "status": ProviderStatus.DRAINING})
 
 
 @admin.post("/admin/providers/<provider_id>/disconnect")
@@ -235,5 +236,5 @@ async def disconnect_provider(provider_id: str) -> Response:
         ref = coordinator().system.lookup(f"{PROVIDERS_PATH}/{provider_id}")
         await ref.send(Disconnect(CloseCode.NORMAL, "disconnected by an administrator"))
     except (LookupError, ActorStopped):
-        raise ApiError(404, f"Provider {provider_id!r} is not connected.") from None
+        raise not_found(f"Provider {provider_id!r} is not connected.") from None
     return jsonify({"id": provider_id, "status": "disconnected"})

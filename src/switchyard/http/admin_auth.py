@@ -13,7 +13,8 @@ import hmac
 
 from quart import request
 
-from ..protocol.errors import ApiError
+from ..protocol.errors import authentication_failed
+from ..protocol.vocabulary import ApiErrorCode
 from .context import bearer_token, coordinator
 
 QUERY_KEY_PARAM = "key"
@@ -34,4 +35,4 @@ def require_admin_key(*, allow_query: bool = False) -> None:
     if presented is None and allow_query:
         presented = request.args.get(QUERY_KEY_PARAM) or None
     if not secret_matches(presented, coordinator().settings.admin_key):
-        raise ApiError(401, "Missing or invalid admin key.", code="invalid_admin_key")
+        raise authentication_failed("Missing or invalid admin key.", ApiErrorCode.INVALID_ADMIN_KEY)

@@ -20,7 +20,14 @@ from quart import Blueprint, Response, jsonify, request
 from ..billing.stripe_gateway import StripeGatewayError
 from ..billing.stripe_webhook import InvalidWebhook, apply_event, verify_event
 from ..protocol.billing_api import CheckoutRequest
-from ..protocol.errors import ApiError, parse_json_body
+from ..protocol.errors import (
+    ApiError,
+    bad_gateway,
+    invalid_request,
+    parse_json_body,
+    service_unavailable,
+)
+from ..protocol.vocabulary import ApiErrorCode
 from .context import authenticate, coordinator
 
 billing = Blueprint("billing", __name__)
@@ -30,10 +37,9 @@ SESSION_PLACEHOLDER = "{CHECKOUT_SESSION_ID}"
 
 def stripe_not_configured(what: str) -> ApiError:
     """503 naming the missing setting."""
-    return ApiError(
-        503,
+    return service_unavailable(
         f"{what} is not available: Stripe is not configured on this coordinator.",
-        code="stripe_not_configured",
+        ApiErrorCode.STRIPE_NOT_CONFIGURED,
     )
 
 
@@ -54,11 +60,10 @@ async def create_checkout() -> Response:
     cents = body.cents
     low, high = settings.checkout_min_cents, settings.checkout_max_cents
     if not low <= cents <= high:
-        raise ApiError(
-            400,
+        raise invalid_request(
             f"The amount must be between {_dollars(low)} and {_dollars(high)}.",
             param="amount_cents" if body.amount_cents is not None else "amount_usd",
-            code="amount_out_of_range",
+            code=ApiErrorCode.AMOUNT_OUT_OF_RANGE,
         )
     base = request.host_url.rstrip("/")
     success_url = settings.checkout_success_url or (
@@ -70,10 +75,9 @@ async def create_checkout() -> Response:
             key.account_id, cents, success_url, cancel_url
         )
     except StripeGatewayError:
-        raise ApiError(
-            502,
+        raise bad_gateway(
             "Stripe could not create a checkout session; try again shortly.",
-            code="stripe_error",
+            ApiErrorCode.STRIPE_ERROR,
             retry_after=5,
         ) from None
     return jsonify({"id": session.id, "url": session.url, "amount_cents": cents})
@@ -93,7 +97,7 @@ async def stripe_webhook() -> Response:
             settings.stripe_webhook_tolerance_s,
         )
     except InvalidWebhook as exc:
-        raise ApiError(400, str(exc), code=exc.code) from None
+        raise invalid_request(str(exc), code=exc.code) from None
     result = await apply_event(coordinator().store, event)
     return jsonify(
         {

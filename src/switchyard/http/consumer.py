@@ -19,7 +19,7 @@ from typing import Any
 import trio
 from quart import Blueprint, Response, g, jsonify, request
 
-from ..actors.scheduler_messages import ModelsQuery, Trust
+from ..actors.scheduler_messages import ModelsQuery
 from ..inference.job import Job, new_job
 from ..inference.request import ConsumerRequest
 from ..protocol.anthropic_api import MessagesRequest, messages_to_normalized
@@ -31,6 +31,7 @@ from ..protocol.openai_api import (
     chat_to_normalized,
     completion_to_normalized,
 )
+from ..protocol.vocabulary import Trust
 from ..storage.models import ApiKeyRecord
 from .consumer_formats import AnthropicMessages, OpenAIChat, OpenAICompletion, Rendering
 from .context import authenticate, coordinator
@@ -50,9 +51,8 @@ async def parse(model_cls: type[Any]) -> Any:
 def make_job(model: str, body: ChatRequestBody) -> Job:
     """The job for a validated body, with the request's trust floor (400 if malformed)."""
     g.model = model
-    trust = request.headers.get(TRUST_HEADER, "self_signed").strip().lower()
     try:
-        Trust.parse(trust)
+        trust = Trust.parse(request.headers.get(TRUST_HEADER, Trust.SELF_SIGNED).strip())
     except ValueError:
         raise invalid_request(
             f"{TRUST_HEADER} must be untrusted, self_signed or hardware.", param=TRUST_HEADER

@@ -93,9 +93,6 @@ class AnthropicMessages:
         self.model = model
         self.encoder = MessagesStreamEncoder(model, id=new_message_id(), input_tokens=input_tokens)
 
-    def start(self) -> bytes:
-        return self.encoder.start_event()
-
     def texts(self, texts: list[str]) -> bytes:
         return self.encoder.text_events(texts)
 

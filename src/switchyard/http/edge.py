@@ -27,7 +27,7 @@ from typing import Any
 
 import trio
 
-from ..protocol.errors import ApiError
+from ..protocol.errors import request_header_too_large
 from ..protocol.limits import MAX_REQUEST_HEAD_BYTES
 from .errors import error_body
 
@@ -139,11 +139,7 @@ async def _refuse_head(scope: Scope, send: Send) -> None:
     """431 with a typed body, and the connection closed."""
     size = head_bytes(scope)
     log.info("refused a %d byte request head on %s", size, scope.get("path"))
-    exc = ApiError(
-        431,
-        f"The request head is larger than the {MAX_REQUEST_HEAD_BYTES} byte limit.",
-        code="request_header_too_large",
-    )
+    exc = request_header_too_large(MAX_REQUEST_HEAD_BYTES)
     payload = json.dumps(error_body(exc, scope.get("path", ""))).encode()
     headers = [(b"content-type", b"application/json"), CLOSE_HEADER]
     prefix = "http" if scope["type"] == "http" else "websocket.http"

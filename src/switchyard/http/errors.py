@@ -15,7 +15,17 @@ from quart import Quart, Response, has_request_context, has_websocket_context, j
 from quart import websocket as current_websocket
 from werkzeug.exceptions import HTTPException
 
-from ..protocol.errors import ApiError
+from ..protocol.errors import (
+    ApiError,
+    conflict,
+    http_error,
+    insufficient_credit,
+    internal_error,
+    invalid_request,
+    not_found,
+    service_unavailable,
+)
+from ..protocol.vocabulary import ApiErrorCode
 from ..storage.errors import Conflict, InsufficientFunds, InvalidInput, NotFound, StoreError
 
 log = logging.getLogger(__name__)
@@ -24,14 +34,16 @@ log = logging.getLogger(__name__)
 def store_error_to_api_error(exc: StoreError) -> ApiError:
     """The HTTP meaning of a storage refusal."""
     if isinstance(exc, NotFound):
-        return ApiError(404, str(exc), code="not_found")
+        return not_found(str(exc))
     if isinstance(exc, InsufficientFunds):
-        return ApiError(402, str(exc), code="insufficient_quota")
+        return insufficient_credit(str(exc))
     if isinstance(exc, InvalidInput):
-        return ApiError(400, str(exc), code="invalid_value")
+        return invalid_request(str(exc), code=ApiErrorCode.INVALID_VALUE)
     if isinstance(exc, Conflict):
-        return ApiError(409, str(exc), code="conflict")
-    return ApiError(503, "storage is unavailable", code="store_unavailable", retry_after=1)
+        return conflict(str(exc))
+    return service_unavailable(
+        "storage is unavailable", ApiErrorCode.STORE_UNAVAILABLE, retry_after=1
+    )
 
 
 def current_target() -> tuple[str, str]:
@@ -75,9 +87,9 @@ def install_error_handlers(app: Quart) -> None:
             message = f"The request body is larger than the {limit} byte limit."
         else:
             message = exc.description or exc.name
-        return error_response(ApiError(status, message))
+        return error_response(http_error(status, message))
 
     @app.errorhandler(Exception)
     async def _unexpected(exc: Exception) -> Response:
         log.exception("unhandled error on %s %s", *current_target())
-        return error_response(ApiError(500, "Internal server error.", code="internal_error"))
+        return error_response(internal_error())

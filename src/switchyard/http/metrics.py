@@ -14,7 +14,8 @@ from quart import Blueprint, Response, request
 from ..actors.provider_messages import PROVIDERS_PATH
 from ..actors.scheduler_messages import SchedulerStats
 from ..metrics import REGISTRY, SAMPLED, Sample
-from ..protocol.errors import ApiError
+from ..protocol.errors import authentication_failed
+from ..protocol.vocabulary import ApiErrorCode
 from ..runtime import ActorStopped, AskTimeout
 from .admin_auth import secret_matches
 from .context import bearer_token, coordinator
@@ -34,7 +35,9 @@ async def scrape() -> Response:
     coord = coordinator()
     token = coord.settings.metrics_token
     if token and not secret_matches(bearer_token(request.headers), token):
-        raise ApiError(401, "Missing or invalid metrics token.", code="invalid_metrics_token")
+        raise authentication_failed(
+            "Missing or invalid metrics token.", ApiErrorCode.INVALID_METRICS_TOKEN
+        )
     try:
         scheduler = await coord.scheduler.ask(SchedulerStats(), timeout=2)
     except (AskTimeout, ActorStopped, LookupError):

@@ -20,7 +20,16 @@ from quart import Blueprint, Response, jsonify, request
 from ..billing.payouts import TransferFailed, pay_out, transferable_cents
 from ..billing.stripe_gateway import MICRO_USD_PER_CENT, Transfer
 from ..protocol.billing_api import PayoutRequest
-from ..protocol.errors import ApiError, parse_json_body
+from ..protocol.errors import (
+    ApiError,
+    bad_gateway,
+    conflict,
+    insufficient_credit,
+    invalid_request,
+    not_found,
+    parse_json_body,
+)
+from ..protocol.vocabulary import ApiErrorCode
 from ..storage.errors import Conflict, InsufficientFunds, UnknownAccount
 from ..storage.models import Account, PayoutRecord
 from .admin_auth import require_admin_key
@@ -36,7 +45,7 @@ async def _require_admin_key() -> None:
 
 
 def _account_not_found(account_id: str) -> ApiError:
-    return ApiError(404, f"No account {account_id!r}.", code="account_not_found")
+    return not_found(f"No account {account_id!r}.", ApiErrorCode.ACCOUNT_NOT_FOUND)
 
 
 async def _account(account_id: str) -> Account:
@@ -73,12 +82,11 @@ async def create_payout(account_id: str) -> Response:
         if gateway is None:
             raise stripe_not_configured(f"A transfer to {body.destination}")
         if transferable_cents(body.amount_micro_usd) is None:
-            raise ApiError(
-                400,
+            raise invalid_request(
                 f"A transferred payout must be a whole number of cents: amount_micro_usd "
                 f"must be a multiple of {MICRO_USD_PER_CENT}.",
                 param="amount_micro_usd",
-                code="invalid_value",
+                code=ApiErrorCode.INVALID_VALUE,
             )
     key = body.idempotency_key or f"payout-{secrets.token_hex(16)}"
     try:
@@ -93,26 +101,23 @@ async def create_payout(account_id: str) -> Response:
     except UnknownAccount:
         raise _account_not_found(account_id) from None
     except InsufficientFunds:
-        raise ApiError(
-            402,
+        raise insufficient_credit(
             f"The earnings of {account_id} cannot cover {body.amount_micro_usd} micro-USD.",
             param="amount_micro_usd",
-            code="insufficient_earnings",
+            code=ApiErrorCode.INSUFFICIENT_EARNINGS,
         ) from None
     except Conflict:
-        raise ApiError(
-            409,
+        raise conflict(
             f"idempotency_key {key!r} was already used for a different payout.",
             param="idempotency_key",
-            code="idempotency_conflict",
+            code=ApiErrorCode.IDEMPOTENCY_CONFLICT,
         ) from None
     except TransferFailed as exc:
-        raise ApiError(
-            502,
+        raise bad_gateway(
             f"Payout {exc.payout.id} is recorded but the Stripe transfer failed "
             f"({exc.error.message}). Retry with idempotency_key {key!r} to complete it; "
             "the earnings will not be debited twice.",
-            code="transfer_failed",
+            ApiErrorCode.TRANSFER_FAILED,
         ) from None
     account = await _account(account_id)
     return jsonify(

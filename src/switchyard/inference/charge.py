@@ -15,7 +15,8 @@ from dataclasses import dataclass
 
 from ..actors.billing_messages import BillingUnavailable, Hold, InsufficientCredit, Settle
 from ..billing.pricing import FREE
-from ..protocol.errors import ApiError, insufficient_credit
+from ..protocol.errors import insufficient_credit, service_unavailable
+from ..protocol.vocabulary import ApiErrorCode
 from ..runtime import ActorRef, ActorStopped, AskTimeout
 from ..storage.models import ApiKeyRecord
 from .job import Job
@@ -48,7 +49,10 @@ class Charge:
                 "Lower max_tokens or add credit."
             ) from None
         except (BillingUnavailable, AskTimeout, ActorStopped):
-            raise ApiError(503, "Billing is unavailable; try again.", retry_after=1) from None
+            unavailable = ApiErrorCode.BILLING_UNAVAILABLE
+            raise service_unavailable(
+                "Billing is unavailable; try again.", unavailable, retry_after=1
+            ) from None
         return cls(billing, request_id, key, job, granted.amount_micro_usd, granted.price != FREE)
 
     def settlement(self, result: Result, delivered: bool) -> Settle:

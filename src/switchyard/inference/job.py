@@ -15,6 +15,7 @@ import trio
 from ..protocol.errors import request_frame_too_large
 from ..protocol.frames import ChatRequestBody, dump_request_body
 from ..protocol.limits import MAX_COORDINATOR_FRAME_BYTES, MAX_REQUEST_BODY_JSON_BYTES
+from ..protocol.vocabulary import Trust
 from ..settings import Settings
 
 
@@ -28,7 +29,7 @@ class Job:
     prompt_tokens: int
     deadline: float  # trio clock
     reserve_deadline: float  # trio clock; waiting for a slot gives up here
-    min_trust: str = "self_signed"
+    min_trust: Trust = Trust.SELF_SIGNED
     max_attempts: int = 3
     stream_buffer: int = 256
 
@@ -38,7 +39,7 @@ def estimate_prompt_tokens(body: ChatRequestBody) -> int:
     return sum(len(m.content) // 4 + 4 for m in body.messages) + 2
 
 
-def new_job(model: str, body: ChatRequestBody, settings: Settings, min_trust: str) -> Job:
+def new_job(model: str, body: ChatRequestBody, settings: Settings, min_trust: Trust) -> Job:
     """The job for `body` (see the module docstring); ApiError 413 if it cannot be sent."""
     wire = dump_request_body(body)  # serialized once; every attempt's frame reuses it
     if len(wire) > MAX_REQUEST_BODY_JSON_BYTES:

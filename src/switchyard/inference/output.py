@@ -13,11 +13,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..actors.provider_messages import StreamEnd
-from ..actors.scheduler_messages import OUTCOME_CANCELLED, OUTCOME_OK
 from ..protocol.errors import ApiError
+from ..protocol.vocabulary import Outcome
 
 #: A consumer that stopped reading its stream, which was ended for it.
-OUTCOME_TOO_SLOW = "consumer_too_slow"
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +65,7 @@ def outcome_of(end: StreamEnd | None, error: BaseException | None, override: str
     if override is not None:
         return override
     if isinstance(error, ApiError):
-        return f"http_{error.status}"
+        return Outcome.http(error.status)
     if end is None:
-        return OUTCOME_CANCELLED
-    return OUTCOME_OK if end.ok else (end.error_code or "error")
+        return Outcome.CANCELLED
+    return Outcome.OK if end.ok else (end.error_code or Outcome.ERROR)

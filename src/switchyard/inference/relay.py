@@ -26,11 +26,8 @@ from dataclasses import dataclass, field
 import trio
 
 from ..actors.provider import ProviderUnavailable
-from ..actors.provider_inflight import DEADLINE_PASSED
 from ..actors.provider_messages import Cancel, Dispatch, StreamChunk, StreamEnd
 from ..actors.scheduler_messages import (
-    OUTCOME_CANCELLED,
-    OUTCOME_OK,
     NoCapacity,
     NoCapacityReason,
     Release,
@@ -38,15 +35,20 @@ from ..actors.scheduler_messages import (
     Reserve,
 )
 from ..metrics import QUEUE_WAIT
-from ..protocol.errors import ApiError, gateway_timeout, model_not_found, no_capacity
+from ..protocol.errors import (
+    ApiError,
+    gateway_timeout,
+    model_not_found,
+    no_capacity,
+    provider_failed,
+)
+from ..protocol.vocabulary import DEADLINE_CODES, Outcome, StreamErrorCode
 from ..runtime import ActorRef, ActorStopped, AskTimeout, MailboxFull
 from .job import Job
 
 log = logging.getLogger(__name__)
 
 Item = StreamChunk | StreamEnd
-#: Ends that mean "out of time" (the actor's deadline, or the agent's own): 504 if no token.
-TIMED_OUT = (DEADLINE_PASSED, "deadline_exceeded")
 
 
 @dataclass
@@ -93,7 +95,7 @@ class RelaySession:
         attempt = self._attempt
         if attempt is not None:
             with trio.CancelScope(shield=True):
-                await self._finish(attempt, "error" if failed else OUTCOME_CANCELLED)
+                await self._finish(attempt, Outcome.ERROR if failed else Outcome.CANCELLED)
 
     async def next_batch(self) -> list[Item]:
         """The next items (at least one); a batch ends with the `StreamEnd` when it arrives.
@@ -125,8 +127,8 @@ class RelaySession:
                 attempt.ended = True  # the provider side is done with this request id
                 if await self._should_retry(attempt, last):
                     continue
-                await self._finish(attempt, OUTCOME_OK if last.ok else "error")
-                if last.error_code in TIMED_OUT and self.relayed_tokens == 0:
+                await self._finish(attempt, Outcome.OK if last.ok else Outcome.ERROR)
+                if last.error_code in DEADLINE_CODES and self.relayed_tokens == 0:  # out of time
                     raise gateway_timeout()
                 self.end = last
             return batch
@@ -157,7 +159,7 @@ class RelaySession:
                 log.info("dispatch to %s failed (%s); trying another", reservation.provider_id, exc)
                 # Refused or gone: nothing runs there. A timeout may still run: cancel it.
                 attempt.ended = not isinstance(exc, AskTimeout)
-                await self._finish(attempt, "error")
+                await self._finish(attempt, Outcome.ERROR)
                 self._excluded.add(reservation.provider_id)
                 continue
             self.provider_id = reservation.provider_id
@@ -221,7 +223,7 @@ class RelaySession:
             return False
         if self.attempts >= self.job.max_attempts:
             return False
-        await self._finish(attempt, "error")
+        await self._finish(attempt, Outcome.ERROR)
         self._excluded.add(attempt.reservation.provider_id)
         self._last_error = end
         return True
@@ -234,7 +236,7 @@ class RelaySession:
         """
         if self._attempt is attempt:
             self._attempt = None
-        if not attempt.ended and outcome != OUTCOME_OK:
+        if not attempt.ended and outcome != Outcome.OK:
             with contextlib.suppress(MailboxFull):
                 attempt.reservation.provider_ref.tell(Cancel(attempt.request_id))
         attempt.ended = True
@@ -255,15 +257,14 @@ class RelaySession:
 def provider_error(end: StreamEnd | None) -> ApiError:
     """502 for a provider failure: its own error when there is one."""
     if end is None:
-        return ApiError(502, "No provider could complete the request.", code="provider_error")
-    message = f"The provider failed: {end.error_message or end.error_code}"
-    return ApiError(502, message, code="provider_error")
+        return provider_failed("No provider could complete the request.")
+    return provider_failed(f"The provider failed: {end.error_message or end.error_code}")
 
 
 def _vanished(attempt: _Attempt) -> StreamEnd:
     """The provider side closed the stream without an end: it went away or fell behind."""
     return StreamEnd(
-        error_code="provider_gone",
+        error_code=StreamErrorCode.PROVIDER_GONE,
         error_message="the provider stopped streaming",
         retryable=attempt.tokens == 0,
     )

@@ -30,13 +30,14 @@ from ..actors.provider_messages import StreamChunk
 from ..metrics import ACTIVE_STREAMS, LATENCY, RATE_LIMITED, RELAYED_TOKENS, TTFT
 from ..protocol.chat import StopMatcher, delta_texts
 from ..protocol.errors import ApiError, rate_limited
+from ..protocol.vocabulary import Outcome
 from ..runtime import ActorRef
 from ..storage.models import ApiKeyRecord
 from .charge import Charge
 from .gate import RequestGate
 from .job import Job
 from .keys import ApiKeyCache
-from .output import OUTCOME_TOO_SLOW, Final, Output, Result, Usage, outcome_of
+from .output import Final, Output, Result, Usage, outcome_of
 from .ratelimit import RateLimiter
 from .relay import RelaySession, provider_error
 
@@ -182,7 +183,7 @@ class ConsumerRequest:
 
     def too_slow(self) -> None:
         """The client stopped reading its stream, which is being ended for it."""
-        self._override = OUTCOME_TOO_SLOW
+        self._override = Outcome.CONSUMER_TOO_SLOW
 
     def _usage(self) -> Usage:
         """The provider's report when it sent one, else what we estimated and relayed."""

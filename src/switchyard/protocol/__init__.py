@@ -14,9 +14,12 @@ Provider wire protocol (README, "Trust and the wire protocol"):
                frame field bounds, the agent's chunk frame budget
   codes.py     CloseCode (4xxx close codes), FATAL_CLOSE_CODES, FrameError
   signing.py   Ed25519 identity and challenge signing: provider_id_for, sign/verify_challenge
+  vocabulary.py  StrEnums of the fixed words: Trust (ordered), Outcome, ApiErrorCode,
+               StreamErrorCode (provider `error` frame codes)
 
 Consumer APIs (pure, no I/O):
-  errors.py           ApiError (OpenAI and Anthropic shapes, Retry-After), parse_json_body
+  errors.py           ApiError (OpenAI and Anthropic shapes, Retry-After), parse_json_body,
+                      and the factories every ApiError is built by
   chat.py             shared request validators, delta_texts, StopMatcher
   openai_api.py       ChatCompletionRequest / CompletionRequest → ChatRequestBody
   openai_format.py    OpenAI bodies; ChatStreamEncoder, CompletionStreamEncoder (SSE)

@@ -28,7 +28,7 @@ from collections.abc import Iterable
 from json.encoder import encode_basestring_ascii as _quote
 from typing import Any
 
-from .chat import TokenUsage, delta_texts
+from .chat import TokenUsage
 from .errors import ApiError
 
 _STOP_REASONS = {
@@ -155,10 +155,6 @@ class MessagesStreamEncoder:
                 opening.insert(0, self._message_start())
             parts[:0] = opening
         return "".join(parts).encode()
-
-    def content_events(self, deltas: Iterable[Any]) -> bytes:
-        """`text_events` for a chunk frame's deltas (`frames.ChunkDelta` or dicts)."""
-        return self.text_events(delta_texts(deltas))
 
     def finish_events(
         self, finish_reason: str, usage: TokenUsage, *, stop_sequence: str | None = None

@@ -8,6 +8,7 @@ from pydantic import Field, TypeAdapter
 
 from .frame_base import Frame, Id, ModelId, NonceHex, NonNegFinite, PosFinite, StopText, Text
 from .limits import MAX_TOKENS_LIMIT
+from .vocabulary import Trust
 
 
 class ChatMessage(Frame):
@@ -42,7 +43,7 @@ class RegisteredFrame(Frame):
 
     type: Literal["registered"] = "registered"
     provider_id: Id
-    trust: Literal["untrusted", "self_signed", "hardware"]
+    trust: Annotated[Trust, Field(strict=False)]  # the wire name, as a str or a Trust
     challenge_interval_s: PosFinite
     heartbeat_interval_s: PosFinite
 

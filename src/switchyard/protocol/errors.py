@@ -29,6 +29,8 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from .vocabulary import ApiErrorCode
+
 M = TypeVar("M", bound=BaseModel)
 
 _OPENAI_TYPES: dict[int, str] = {
@@ -120,26 +122,41 @@ class ApiError(Exception):
 
 
 # ----------------------------------------------------------------- common errors
+# Every ApiError is built by one of these, so each kind of failure has one status and code.
 
 
-def invalid_request(message: str, *, param: str | None = None, code: str | None = None) -> ApiError:
+def invalid_request(
+    message: str, *, param: str | None = None, code: ApiErrorCode | None = None
+) -> ApiError:
     """400: the request is malformed or asks for something unsupported."""
     return ApiError(400, message, param=param, code=code)
 
 
-def authentication_failed(message: str = "Invalid or missing API key.") -> ApiError:
-    """401: no usable bearer key."""
-    return ApiError(401, message, code="invalid_api_key")
+def authentication_failed(
+    message: str = "Invalid or missing API key.", code: ApiErrorCode = ApiErrorCode.INVALID_API_KEY
+) -> ApiError:
+    """401: no usable bearer key (or admin key, or metrics token: see `code`)."""
+    return ApiError(401, message, code=code)
 
 
-def insufficient_credit(message: str = "Your account has insufficient credit.") -> ApiError:
-    """402: the account cannot cover the request's hold."""
-    return ApiError(402, message, code="insufficient_quota")
+def insufficient_credit(
+    message: str = "Your account has insufficient credit.",
+    *,
+    param: str | None = None,
+    code: ApiErrorCode = ApiErrorCode.INSUFFICIENT_QUOTA,
+) -> ApiError:
+    """402: the account cannot cover the request's hold (or the payout asked of it)."""
+    return ApiError(402, message, param=param, code=code)
 
 
 def permission_denied(message: str) -> ApiError:
     """403: the key may not do this."""
-    return ApiError(403, message, code="permission_denied")
+    return ApiError(403, message, code=ApiErrorCode.PERMISSION_DENIED)
+
+
+def not_found(message: str, code: ApiErrorCode = ApiErrorCode.NOT_FOUND) -> ApiError:
+    """404: no such thing (account, provider, route...)."""
+    return ApiError(404, message, code=code)
 
 
 def model_not_found(model: str) -> ApiError:
@@ -149,14 +166,23 @@ def model_not_found(model: str) -> ApiError:
         404,
         f"The model '{shown}' does not exist or is not served by any provider.",
         param="model",
-        code="model_not_found",
+        code=ApiErrorCode.MODEL_NOT_FOUND,
     )
+
+
+def conflict(
+    message: str, *, param: str | None = None, code: ApiErrorCode = ApiErrorCode.CONFLICT
+) -> ApiError:
+    """409: the request contradicts what was recorded before."""
+    return ApiError(409, message, param=param, code=code)
 
 
 def request_too_large(limit_bytes: int) -> ApiError:
     """413: the body exceeds the configured limit."""
     return ApiError(
-        413, f"Request body exceeds the limit of {limit_bytes} bytes.", code="request_too_large"
+        413,
+        f"Request body exceeds the limit of {limit_bytes} bytes.",
+        code=ApiErrorCode.REQUEST_TOO_LARGE,
     )
 
 
@@ -166,18 +192,53 @@ def request_frame_too_large(limit_bytes: int) -> ApiError:
         413,
         f"The request is too large to send to a provider: its frame would exceed the limit "
         f"of {limit_bytes} bytes.",
-        code="request_too_large",
+        code=ApiErrorCode.REQUEST_TOO_LARGE,
+    )
+
+
+def request_header_too_large(limit_bytes: int) -> ApiError:
+    """431: the request head exceeds the limit."""
+    return ApiError(
+        431,
+        f"The request head is larger than the {limit_bytes} byte limit.",
+        code=ApiErrorCode.REQUEST_HEADER_TOO_LARGE,
     )
 
 
 def rate_limited(retry_after: float, message: str = "Rate limit exceeded.") -> ApiError:
     """429 with a `Retry-After`."""
-    return ApiError(429, message, code="rate_limit_exceeded", retry_after=retry_after)
+    return ApiError(429, message, code=ApiErrorCode.RATE_LIMIT_EXCEEDED, retry_after=retry_after)
+
+
+def http_error(status: int, message: str) -> ApiError:
+    """Any other HTTP error the web framework raised (405, 413 from its own limit...)."""
+    return ApiError(status, message)
+
+
+def internal_error() -> ApiError:
+    """500 with no detail (the cause is logged, never shown)."""
+    return ApiError(
+        500,
+        "The server had an error while processing your request.",
+        code=ApiErrorCode.INTERNAL_ERROR,
+    )
+
+
+def bad_gateway(message: str, code: ApiErrorCode, *, retry_after: float | None = None) -> ApiError:
+    """502: a service we depend on (Stripe, a provider) failed."""
+    return ApiError(502, message, code=code, retry_after=retry_after)
 
 
 def provider_failed(message: str = "The provider failed to complete the request.") -> ApiError:
     """502: every attempt on a provider failed."""
-    return ApiError(502, message, code="provider_error")
+    return bad_gateway(message, ApiErrorCode.PROVIDER_ERROR)
+
+
+def service_unavailable(
+    message: str, code: ApiErrorCode, *, retry_after: float | None = None
+) -> ApiError:
+    """503: a part of the coordinator cannot serve now (shutting down, store, billing...)."""
+    return ApiError(503, message, code=code, retry_after=retry_after)
 
 
 def no_capacity(model: str, retry_after: float | None = None, why: str = "") -> ApiError:
@@ -188,19 +249,14 @@ def no_capacity(model: str, retry_after: float | None = None, why: str = "") -> 
         + (f" ({why})" if why else "")
         + "; retry shortly.",
         param="model" if model else None,
-        code="no_capacity",
+        code=ApiErrorCode.NO_CAPACITY,
         retry_after=retry_after,
     )
 
 
 def gateway_timeout(message: str = "The request timed out.") -> ApiError:
     """504: the request's deadline passed."""
-    return ApiError(504, message, code="timeout")
-
-
-def internal_error() -> ApiError:
-    """500 with no detail (the cause is logged, never shown)."""
-    return ApiError(500, "The server had an error while processing your request.")
+    return ApiError(504, message, code=ApiErrorCode.TIMEOUT)
 
 
 # ----------------------------------------------------------------- validation and parsing
@@ -235,7 +291,7 @@ def validation_error_to_api_error(exc: ValidationError) -> ApiError:
         message = f"Invalid value for {where}: {detail}."
     if len(errors) > 1:
         message += f" ({len(errors) - 1} more error{'s' if len(errors) > 2 else ''})"
-    return invalid_request(message, param=param, code="invalid_value")
+    return invalid_request(message, param=param, code=ApiErrorCode.INVALID_VALUE)
 
 
 def _reject_constant(name: str) -> Any:
@@ -282,7 +338,7 @@ def _check_unicode(raw: bytes | str, data: Any) -> None:
         f"Invalid value for {where}: it contains a lone UTF-16 surrogate escape "
         "(\\ud800-\\udfff without its pair), which is not valid Unicode text.",
         param=param,
-        code="invalid_value",
+        code=ApiErrorCode.INVALID_VALUE,
     )
 
 
@@ -302,10 +358,12 @@ def parse_json_body(raw: bytes | str, model_cls: type[M], *, max_bytes: int | No
         data = json.loads(raw, parse_constant=_reject_constant)
     except (ValueError, RecursionError):
         raise invalid_request(
-            "We could not parse the JSON body of your request.", code="invalid_json"
+            "We could not parse the JSON body of your request.", code=ApiErrorCode.INVALID_JSON
         ) from None
     if not isinstance(data, dict):
-        raise invalid_request("The request body must be a JSON object.", code="invalid_json")
+        raise invalid_request(
+            "The request body must be a JSON object.", code=ApiErrorCode.INVALID_JSON
+        )
     _check_unicode(raw, data)
     try:
         return model_cls.model_validate(data)

@@ -28,7 +28,7 @@ from collections.abc import Iterable
 from json.encoder import encode_basestring_ascii as _quote
 from typing import Any
 
-from .chat import TokenUsage, delta_texts
+from .chat import TokenUsage
 from .errors import ApiError
 
 _DONE = b"data: [DONE]\n\n"
@@ -194,10 +194,6 @@ class ChatStreamEncoder(_StreamEncoder):
             parts.insert(0, self._role)
         return "".join(parts).encode()
 
-    def content_events(self, deltas: Iterable[Any]) -> bytes:
-        """`text_events` for a chunk frame's deltas (`frames.ChunkDelta` or dicts)."""
-        return self.text_events(delta_texts(deltas))
-
     def finish_event(self, finish_reason: str) -> bytes:
         """The final choice chunk with an empty delta and the finish reason."""
         if self._closed:
@@ -230,10 +226,6 @@ class CompletionStreamEncoder(_StreamEncoder):
             if text:
                 parts += (head, _quote(text), tail)
         return "".join(parts).encode()
-
-    def content_events(self, deltas: Iterable[Any]) -> bytes:
-        """`text_events` for a chunk frame's deltas."""
-        return self.text_events(delta_texts(deltas))
 
     def finish_event(self, finish_reason: str) -> bytes:
         """The final chunk: empty text and the finish reason."""

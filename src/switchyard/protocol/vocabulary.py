@@ -1,0 +1,170 @@
+"""The project's fixed words: trust levels, request outcomes and error codes, as `StrEnum`s.
+
+Each member *is* its wire string (`Trust.HARDWARE == "hardware"`), so JSON, metrics labels,
+usage rows and frames carry exactly the strings they always did; code names the member
+instead of repeating the literal.
+
+- `Trust`: a provider's trust, ordered `untrusted < self_signed < hardware` (comparisons
+  between members go by `rank`, never alphabetically); `Trust.parse` is the one parser.
+- `ProviderStatus`: a connected provider's state, as the admin API and metrics show it.
+- `Outcome`: how a request or a slot ended (usage rows, `Release`, metrics). A request that
+  ended on a provider's error frame records that frame's code instead, and one refused at
+  the HTTP layer records `Outcome.http(status)` (`"http_429"`).
+- `ApiErrorCode`: the `code` of a consumer-facing error body (`protocol/errors.py`).
+- `StreamErrorCode`: the `code` of a provider `error` frame, and of the end of a stream the
+  coordinator cuts short itself. A peer may send any code; these are the ones we produce.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+
+class Trust(StrEnum):
+    """Provider trust level; the value is the wire name, `rank` orders the levels."""
+
+    rank: int
+
+    UNTRUSTED = "untrusted"
+    SELF_SIGNED = "self_signed"
+    HARDWARE = "hardware"
+
+    @classmethod
+    def parse(cls, value: str) -> Trust:
+        """`Trust` from its wire name, any case (or a `Trust`); ValueError for anything else."""
+        if isinstance(value, Trust):
+            return value
+        try:
+            return cls(str(value).lower())
+        except ValueError:
+            raise ValueError(f"unknown trust level {value!r}") from None
+
+    @classmethod
+    def by_rank(cls, rank: int) -> Trust:
+        """The level of a given `rank` (0 is `UNTRUSTED`)."""
+        return _BY_RANK[rank]
+
+    def _order(self, other: Any) -> int:
+        if not isinstance(other, Trust):
+            raise TypeError(f"cannot order Trust against {type(other).__name__}")
+        return self.rank - other.rank
+
+    def __lt__(self, other: Any) -> bool:
+        return self._order(other) < 0
+
+    def __le__(self, other: Any) -> bool:
+        return self._order(other) <= 0
+
+    def __gt__(self, other: Any) -> bool:
+        return self._order(other) > 0
+
+    def __ge__(self, other: Any) -> bool:
+        return self._order(other) >= 0
+
+
+_BY_RANK: tuple[Trust, ...] = tuple(Trust)
+for _rank, _level in enumerate(_BY_RANK):
+    _level.rank = _rank
+
+
+class ProviderStatus(StrEnum):
+    """A connected provider's state (`registering` → `online` ⇄ `untrusted`, → `draining`)."""
+
+    REGISTERING = "registering"  # until its first challenge passes
+    ONLINE = "online"
+    UNTRUSTED = "untrusted"  # a challenge failed: never routed to until one passes
+    DRAINING = "draining"  # finishing its requests, taking no new ones
+    GONE = "gone"  # disconnected; the actor is stopping
+
+
+class Outcome(StrEnum):
+    """How a request ended, as recorded in usage rows, `Release` and metrics."""
+
+    OK = "ok"
+    ERROR = "error"  # a provider failed it (no more specific code known)
+    CANCELLED = "cancelled"  # the client went away: not the provider's fault
+    CONSUMER_TOO_SLOW = "consumer_too_slow"  # the client stopped reading: cut off
+
+    @staticmethod
+    def http(status: int) -> str:
+        """The outcome of a request refused with HTTP `status` before it reached a provider."""
+        return f"http_{status}"
+
+
+#: Outcomes that say nothing against the provider that served the request.
+NEUTRAL_OUTCOMES: frozenset[str] = frozenset({Outcome.OK, Outcome.CANCELLED})
+
+
+class ApiErrorCode(StrEnum):
+    """`code` of a consumer- or admin-facing error body."""
+
+    INVALID_VALUE = "invalid_value"
+    INVALID_JSON = "invalid_json"
+    INVALID_API_KEY = "invalid_api_key"
+    INVALID_ADMIN_KEY = "invalid_admin_key"
+    INVALID_METRICS_TOKEN = "invalid_metrics_token"
+    INSUFFICIENT_QUOTA = "insufficient_quota"
+    PERMISSION_DENIED = "permission_denied"
+    NOT_FOUND = "not_found"
+    MODEL_NOT_FOUND = "model_not_found"
+    ACCOUNT_NOT_FOUND = "account_not_found"
+    CONFLICT = "conflict"
+    REQUEST_TOO_LARGE = "request_too_large"
+    REQUEST_HEADER_TOO_LARGE = "request_header_too_large"
+    RATE_LIMIT_EXCEEDED = "rate_limit_exceeded"
+    INTERNAL_ERROR = "internal_error"
+    PROVIDER_ERROR = "provider_error"
+    NO_CAPACITY = "no_capacity"
+    BILLING_UNAVAILABLE = "billing_unavailable"
+    SHUTTING_DOWN = "shutting_down"
+    STORE_UNAVAILABLE = "store_unavailable"
+    TIMEOUT = "timeout"
+    STRIPE_NOT_CONFIGURED = "stripe_not_configured"
+    STRIPE_ERROR = "stripe_error"
+    AMOUNT_OUT_OF_RANGE = "amount_out_of_range"
+    INSUFFICIENT_EARNINGS = "insufficient_earnings"
+    IDEMPOTENCY_CONFLICT = "idempotency_conflict"
+    TRANSFER_FAILED = "transfer_failed"
+    INVALID_SIGNATURE = "invalid_signature"  # a Stripe webhook's signature
+    INVALID_PAYLOAD = "invalid_payload"  # a signed Stripe webhook that is no Stripe event
+
+
+class StreamErrorCode(StrEnum):
+    """`code` of a provider `error` frame, or of a stream the coordinator ends itself."""
+
+    # refusals at admission (agent)
+    DRAINING = "draining"
+    UNKNOWN_MODEL = "unknown_model"
+    BUSY = "busy"
+    DEADLINE_EXCEEDED = "deadline_exceeded"  # the agent saw the deadline pass
+    # failures while serving (agent)
+    BACKEND_ERROR = "backend_error"
+    INTERNAL_ERROR = "internal_error"
+    PROVIDER_SHUTDOWN = "provider_shutdown"
+    UPSTREAM_ERROR = "upstream_error"
+    UPSTREAM_UNREACHABLE = "upstream_unreachable"
+    UPSTREAM_TIMEOUT = "upstream_timeout"
+    UPSTREAM_BAD_RESPONSE = "upstream_bad_response"
+    UPSTREAM_UNAVAILABLE = "upstream_unavailable"  # HTTP 429 or 5xx: retryable
+    UPSTREAM_REJECTED = "upstream_rejected"  # any other HTTP 4xx
+    # ends decided by the coordinator's provider actor
+    PROVIDER_GONE = "provider_gone"
+    TIMEOUT = "timeout"  # the coordinator saw the deadline pass
+
+
+#: Stream ends that mean "the request's deadline passed", whoever noticed.
+DEADLINE_CODES: frozenset[str] = frozenset(
+    {StreamErrorCode.TIMEOUT, StreamErrorCode.DEADLINE_EXCEEDED}
+)
+
+
+__all__ = [
+    "DEADLINE_CODES",
+    "NEUTRAL_OUTCOMES",
+    "ApiErrorCode",
+    "Outcome",
+    "ProviderStatus",
+    "StreamErrorCode",
+    "Trust",
+]
