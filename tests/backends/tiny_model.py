@@ -22,7 +22,7 @@ from .build_llama_server import cache_root
 if TYPE_CHECKING:
     import numpy as np
 
-N_CTX = 512
+N_CTX = 1024
 N_EMBD = 64
 N_LAYER = 2
 N_HEAD = 4
