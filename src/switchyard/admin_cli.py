@@ -145,7 +145,8 @@ def accounts_payout(
         data = client.call("POST", f"/admin/accounts/{path_segment(account_id)}/payout", body)
     except ApiCallFailed as exc:
         if exc.status is None or exc.status >= 500:  # the outcome is unknown or half-done
-            exc.message += f" (retry safely with --idempotency-key {key})"
+            hint = f"{exc.message} (retry safely with --idempotency-key {key})"
+            raise ApiCallFailed(hint, exc.status) from exc
         raise
     client.emit(data, render_record)
 
