@@ -7,9 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-import switchyard
-
-REPO = Path(switchyard.__file__).parent.parent.parent
+REPO = Path(__file__).resolve().parent.parent
 
 
 def test_mypy_finds_no_errors(tmp_path: Path) -> None:
