@@ -1,4 +1,4 @@
-"""`switchyard admin ...`: a command-line client of the admin API (DESIGN §6).
+"""`switchyard admin ...`: a command-line client of the admin API (README, "Operating").
 
 It talks HTTP to a running coordinator at `--url` (env `SWITCHYARD_URL`, default
 http://127.0.0.1:8080) with `--admin-key` (env `SWITCHYARD_ADMIN_KEY`; prefer the variable,
