@@ -43,9 +43,11 @@ test-backends: $(BACKENDS_STAMP)
 	if [ $$rc -eq 5 ]; then echo "make test-backends: pytest collected no tests" >&2; exit 1; fi; \
 	exit $$rc
 
+# mypy reads its configuration (files, strict modules) from pyproject.toml.
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
+	$(BIN)/mypy
 
 fmt: $(STAMP)
 	$(BIN)/ruff check --fix src tests bench
@@ -64,4 +66,4 @@ bench-load: $(BENCH_STAMP)
 	$(BIN)/python bench/load.py
 
 clean:
-	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .ruff_cache
+	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .ruff_cache .mypy_cache

@@ -120,7 +120,7 @@ class OpenAIBackend:
                     obj = _sse_data(line)
                     if obj is None:
                         continue
-                    if obj == "[DONE]":
+                    if isinstance(obj, str):  # "[DONE]", the only string payload
                         break
                     if "error" in obj:
                         raise BackendError(

@@ -56,8 +56,12 @@ log = logging.getLogger(__name__)
 CLOSE_TIMEOUT_S = 5.0
 
 
-def _reason_text(exc: ConnectionClosed) -> str:
-    return exc.reason.reason or exc.reason.name or ""
+def _closed_by(exc: ConnectionClosed) -> tuple[int | None, str]:
+    """The close code and reason text of a closed socket (None, "" if it never said)."""
+    reason = exc.reason  # trio-websocket leaves it None when closed before any close frame
+    if reason is None:
+        return None, ""
+    return reason.code, reason.reason or reason.name or ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,7 +133,7 @@ class Session:
         try:
             await self.ws.send_message(dump_frame(self.register))
         except ConnectionClosed as exc:
-            return SessionOutcome(exc.reason.code, _reason_text(exc), registered=False)
+            return SessionOutcome(*_closed_by(exc), registered=False)
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
             nursery.start_soon(self._writer)
@@ -156,7 +160,7 @@ class Session:
                     continue
                 await self._dispatch(frame)
         except ConnectionClosed as exc:
-            return exc.reason.code, _reason_text(exc)
+            return _closed_by(exc)
 
     async def _close(self, code: int, reason: str, *, finished: bool = False) -> None:
         if self._self_close is None:

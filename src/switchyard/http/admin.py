@@ -1,4 +1,4 @@
-"""Admin API (DESIGN §6): accounts, keys, credit, provider tokens, pricing, providers.
+"""Admin API (README, "Operating"): accounts, keys, credit, provider tokens, pricing, providers.
 
 Every route needs `Authorization: Bearer <admin key>`, checked by `admin_auth` (constant
 time; with no admin key configured everything is refused). The inspection routes

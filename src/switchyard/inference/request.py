@@ -29,8 +29,8 @@ import trio
 from ..actors.provider_messages import StreamChunk
 from ..metrics import ACTIVE_STREAMS, LATENCY, RATE_LIMITED, RELAYED_TOKENS, TTFT
 from ..protocol.chat import StopMatcher, delta_texts
-from ..protocol.errors import ApiError, rate_limited
-from ..protocol.vocabulary import Outcome
+from ..protocol.errors import rate_limited, service_unavailable
+from ..protocol.vocabulary import ApiErrorCode, Outcome
 from ..runtime import ActorRef
 from ..storage.models import ApiKeyRecord
 from .charge import Charge
@@ -93,8 +93,8 @@ class ConsumerRequest:
     async def __aenter__(self) -> ConsumerRequest:
         services = self._services
         if not services.gate.enter():
-            raise ApiError(
-                503, "The coordinator is shutting down.", code="shutting_down", retry_after=5
+            raise service_unavailable(
+                "The coordinator is shutting down.", ApiErrorCode.SHUTTING_DOWN, retry_after=5
             )
         try:
             self._reserved = await self._admit()
