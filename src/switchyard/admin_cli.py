@@ -317,6 +317,12 @@ def _models_cell(models: list[dict[str, Any]]) -> str:
     return ", ".join(f"{m['id']} {m['in_use']}/{m['slots']}" for m in models) or "-"
 
 
+def _upstream_cell(upstream: dict[str, Any] | None) -> str:
+    if not upstream or upstream.get("healthy", True):
+        return "ok"
+    return f"down: {upstream.get('reason') or 'no reason given'}"
+
+
 PROVIDER_COLUMNS: Sequence[str | tuple[str, Callable[[dict[str, Any]], object]]] = (
     "id",
     "status",
@@ -324,6 +330,7 @@ PROVIDER_COLUMNS: Sequence[str | tuple[str, Callable[[dict[str, Any]], object]]]
     ("models (in use/slots)", lambda p: _models_cell(p.get("models", []))),
     "inflight",
     "routable",
+    ("upstream", lambda p: _upstream_cell(p.get("upstream"))),
 )
 
 

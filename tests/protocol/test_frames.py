@@ -40,6 +40,7 @@ from switchyard.protocol.limits import (
     MAX_PROVIDER_FRAME_BYTES,
     MAX_REQUEST_BODY_JSON_BYTES,
 )
+from switchyard.protocol.provider_frames import UpstreamReport
 
 KEY = "BCNT6nOOSVzqRPUuT7naDDCbgk1+pPriJe8bi/1VGDI="
 
@@ -67,6 +68,7 @@ PROVIDER_FRAMES = [
         hardware={"gpu": "A100", "vram_gb": 80, "tflops": 312.5},
     ),
     HeartbeatFrame(in_use={"m": 1}, load=0.5),
+    HeartbeatFrame(upstream=UpstreamReport(healthy=False, reason="GET /health: HTTP 503")),
     ChallengeResponseFrame(
         nonce="ab" * 32, signature="sig", status=ProviderStatus(in_use={"m": 0}, load=0.0)
     ),

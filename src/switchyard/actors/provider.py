@@ -4,6 +4,8 @@ Status: `registering` (until the first challenge passes) → `online` ⇄ `untru
 signature; only a passed challenge restores it) → `draining` → gone (the actor stops).
 A missed challenge deadline makes the provider unroutable until the next success; too
 many misses in a row, or no heartbeat for `heartbeat_misses` intervals, disconnects it.
+A heartbeat saying the agent's upstream is unhealthy makes it unroutable (zero capacity)
+until one says it is healthy again; `describe()` shows the upstream and its reason.
 A late answer to a missed challenge is ignored; a `challenge_response` with no challenge
 outstanding is a protocol violation that closes the socket (4014) and arms nothing.
 
@@ -58,7 +60,7 @@ from .provider_messages import (
     StreamEnd,
     Tick,
 )
-from .provider_session import ProviderSession, SpeedModel
+from .provider_session import ProviderSession, SpeedModel, UpstreamView
 from .scheduler_messages import CapacityUpdate, ModelCapacity, ProviderGone
 
 log = logging.getLogger(__name__)
@@ -84,6 +86,7 @@ class ProviderActor(Actor):
         self.inflight: dict[str, Inflight] = {}
         self.closed_ids = session.closed_ids
         self.reported_load = 0.0
+        self.upstream = UpstreamView()
         self.last_heartbeat = 0.0
         self.served = 0
         self.challenges = ChallengeSchedule(
@@ -140,6 +143,7 @@ class ProviderActor(Actor):
             "inflight": len(self.inflight),
             "served": self.served,
             "load": self.reported_load,
+            "upstream": self.upstream.describe(),
             "challenges": {
                 "passed": self.challenges.passed,
                 "failed": self.challenges.failed,
@@ -149,7 +153,11 @@ class ProviderActor(Actor):
 
     @property
     def routable(self) -> bool:
-        return self.status == ProviderStatus.ONLINE and not self.challenges.overdue
+        return (
+            self.status == ProviderStatus.ONLINE
+            and not self.challenges.overdue
+            and self.upstream.healthy
+        )
 
     # -- messages ------------------------------------------------------------------------
 
@@ -167,6 +175,8 @@ class ProviderActor(Actor):
             case HeartbeatFrame():
                 self.last_heartbeat = trio.current_time()
                 self.reported_load = msg.load
+                if self.upstream.update(msg.upstream, self.provider_id):
+                    self._push_capacity(force=True)
             case ChallengeResponseFrame():
                 self._on_challenge_response(msg)
             case Dispatch():

@@ -1,18 +1,23 @@
-"""ProviderSession (what outlives one actor instance on a socket) and SpeedModel."""
+"""ProviderSession (what outlives one actor instance on a socket), SpeedModel, UpstreamView."""
 
 from __future__ import annotations
 
+import logging
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field
+from typing import Any
 
 import trio
 
 from ..protocol.frames import RegisterFrame
+from ..protocol.provider_frames import UpstreamReport
 from ..protocol.vocabulary import Trust
 from ..settings import ProviderSettings
 from .challenges import RETIRED_NONCES
 from .provider_messages import CloseSocket
 from .scheduler_messages import DEFAULT_DECODE_TPS, DEFAULT_PREFILL_TPS
+
+log = logging.getLogger(__name__)
 
 MAX_TPS = 1_000_000.0
 
@@ -95,3 +100,27 @@ def _close_enough(a: tuple[float, float], b: tuple[float, float] | None) -> bool
     if b is None:
         return False
     return all(abs(x - y) <= 0.1 * max(y, 1.0) for x, y in zip(a, b, strict=True))
+
+
+class UpstreamView:
+    """The provider's upstream as its heartbeats report it (healthy until told otherwise)."""
+
+    def __init__(self) -> None:
+        self.healthy = True
+        self.reason: str | None = None
+
+    def update(self, report: UpstreamReport | None, provider_id: str) -> bool:
+        """Take a heartbeat's report (None: not reported, healthy); True if routability changed."""
+        healthy = report is None or report.healthy
+        self.reason = None if report is None or healthy else report.reason
+        if healthy == self.healthy:
+            return False
+        self.healthy = healthy
+        if healthy:
+            log.info("provider %s: upstream healthy again, routable", provider_id)
+        else:
+            log.warning("provider %s: upstream down (%s), unroutable", provider_id, self.reason)
+        return True
+
+    def describe(self) -> dict[str, Any]:
+        return {"healthy": self.healthy, "reason": self.reason}

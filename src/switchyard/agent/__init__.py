@@ -11,6 +11,8 @@ Running:
   outbox.py          the single writer: frames in order, deltas of many requests packed
                      into chunk / chunk_batch frames within a short window
   streaming.py       one request: backend events -> stream deltas -> complete/error
+  health.py          UpstreamHealth: probes the upstream (interval, timeout), takes request
+                     failures, tells the session of every change
 Configuration and identity:
   config.py          AgentConfig, websocket_url, parse_models, build_backend, backoff_delay
   identity.py        Ed25519 key file (0600), generated once and reused

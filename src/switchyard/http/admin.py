@@ -209,7 +209,7 @@ def _pricing_json(pricing: Pricing) -> dict[str, Any]:
 async def list_providers() -> Response:
     states = coordinator().system.children_states(PROVIDERS_PATH)
     providers = [
-        {k: s[k] for k in ("id", "status", "trust", "models", "inflight", "routable")}
+        {k: s[k] for k in ("id", "status", "trust", "models", "inflight", "routable", "upstream")}
         for s in states
         if "id" in s
     ]

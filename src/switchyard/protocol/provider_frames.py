@@ -110,12 +110,23 @@ class RegisterFrame(Frame):
         return value
 
 
+class UpstreamReport(Frame):
+    """The agent's view of its inference server; unhealthy means: route nothing here."""
+
+    healthy: bool
+    reason: Text | None = None
+
+
 class HeartbeatFrame(Frame):
-    """Periodic liveness and load report."""
+    """Periodic liveness and load report; also sent at once when `upstream` changes.
+
+    `upstream` absent means "not reported" (treated as healthy).
+    """
 
     type: Literal["heartbeat"] = "heartbeat"
     in_use: InUse = Field(default_factory=dict)
     load: NonNegFinite = 0.0
+    upstream: UpstreamReport | None = None
 
 
 class ChallengeResponseFrame(Frame):

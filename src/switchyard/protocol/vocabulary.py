@@ -148,6 +148,7 @@ class StreamErrorCode(StrEnum):
     UPSTREAM_BAD_RESPONSE = "upstream_bad_response"
     UPSTREAM_UNAVAILABLE = "upstream_unavailable"  # HTTP 429 or 5xx: retryable
     UPSTREAM_REJECTED = "upstream_rejected"  # any other HTTP 4xx
+    UPSTREAM_DOWN = "upstream_down"  # the upstream failed its health check: retryable
     # ends decided by the coordinator's provider actor
     PROVIDER_GONE = "provider_gone"
     TIMEOUT = "timeout"  # the coordinator saw the deadline pass
