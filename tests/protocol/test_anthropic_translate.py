@@ -6,8 +6,11 @@ import json
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from switchyard.protocol.anthropic_request import parse_messages_request
+from switchyard.protocol.anthropic_stream import AnthropicRenderer
 from switchyard.protocol.anthropic_translate import TOOL_ERROR_PREFIX, anthropic_to_chat
 from switchyard.protocol.errors import ApiError
 
@@ -315,3 +318,101 @@ def test_unsupported_block_message_lists_what_is_supported() -> None:
 )
 def test_cross_field_refusals_name_the_field(fields: dict[str, Any], param: str) -> None:
     assert refusal(**fields).param == param
+
+
+# ------------------------------------------------- round trip of tool histories (property)
+
+_ids = st.text("abcdefghijklmnopqrstuvwxyzABC0123456789_-", min_size=1, max_size=24)
+_names = st.from_regex(r"[a-zA-Z0-9_-]{1,64}", fullmatch=True)
+_words = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), min_size=1, max_size=20)
+_json = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | _words,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_words, inner, max_size=3),
+    max_leaves=8,
+)
+_inputs = st.dictionaries(_words, _json, max_size=4)
+
+
+@st.composite
+def tool_rounds(draw: st.DrawFn) -> list[dict[str, Any]]:
+    """A conversation of assistant tool-use turns, each answered by its tool results."""
+    messages: list[dict[str, Any]] = [USER]
+    ids = iter(draw(st.lists(_ids, min_size=8, max_size=8, unique=True)))
+    for _ in range(draw(st.integers(1, 3))):
+        turn: list[dict[str, Any]] = []
+        if draw(st.booleans()):
+            turn.append({"type": "thinking", "thinking": draw(_words), "signature": ""})
+        if draw(st.booleans()):
+            turn.append({"type": "text", "text": draw(_words)})
+        uses = [
+            {"type": "tool_use", "id": next(ids), "name": draw(_names), "input": draw(_inputs)}
+            for _ in range(draw(st.integers(1, 2)))
+        ]
+        results = [
+            {
+                "type": "tool_result",
+                "tool_use_id": use["id"],
+                "is_error": draw(st.booleans()),
+                "content": draw(
+                    _words | st.lists(_words.map(lambda t: {"type": "text", "text": t}), max_size=2)
+                ),
+            }
+            for use in draw(st.permutations(uses))
+        ]
+        messages += [
+            {"role": "assistant", "content": turn + uses},
+            {"role": "user", "content": results},
+        ]
+    return messages
+
+
+def _assistant_back(message: dict[str, Any]) -> list[dict[str, Any]]:
+    """An assistant chat message, as deltas, rendered back to Anthropic blocks."""
+    deltas: list[dict[str, Any]] = []
+    if "reasoning_content" in message:
+        deltas.append({"reasoning_content": message["reasoning_content"]})
+    if message["content"]:
+        deltas.append({"content": message["content"]})
+    for i, tc in enumerate(message.get("tool_calls", ())):
+        head = {"index": i, "id": tc["id"], "type": "function"}
+        args = tc["function"]["arguments"]
+        deltas += [
+            {"tool_calls": [{**head, "function": {"name": tc["function"]["name"]}}]},
+            {"tool_calls": [{"index": i, "function": {"arguments": args[:5]}}]},
+            {"tool_calls": [{"index": i, "function": {"arguments": args[5:]}}]},
+        ]
+    renderer = AnthropicRenderer("qwen", stream=False)
+    renderer.feed(deltas)
+    renderer.finish("tool_calls", prompt_tokens=1, completion_tokens=1)
+    return list(renderer.message()["content"])
+
+
+def _result_text(block: dict[str, Any]) -> str:
+    content = block["content"]
+    text = content if isinstance(content, str) else "\n".join(p["text"] for p in content)
+    return (TOOL_ERROR_PREFIX if block["is_error"] else "") + text
+
+
+@settings(max_examples=80, deadline=None)
+@given(messages=tool_rounds())
+def test_tool_history_round_trips(messages: list[dict[str, Any]]) -> None:
+    """Anthropic → chat → Anthropic keeps ids, names, inputs, results and their order."""
+    chat = translate(messages=messages)["messages"]
+    assert chat[0] == {"role": "user", "content": USER["content"]}
+    rest = iter(chat[1:])
+    for original in messages[1:]:
+        if original["role"] == "assistant":
+            assert _assistant_back(next(rest)) == original["content"]
+        else:
+            for block in original["content"]:
+                back = next(rest)
+                assert back == {
+                    "role": "tool",
+                    "tool_call_id": block["tool_use_id"],
+                    "content": _result_text(block),
+                }
+    assert next(rest, None) is None
