@@ -25,6 +25,10 @@ Consumer APIs (pure, no I/O):
   openai_format.py    OpenAI bodies; ChatStreamEncoder, CompletionStreamEncoder (SSE)
   anthropic_api.py    MessagesRequest → ChatRequestBody
   anthropic_format.py Message body, stop_reason mapping, MessagesStreamEncoder (SSE)
+  anthropic_request.py   the full Messages request (blocks, tools, thinking) and
+                         parse_messages_request (400s name the field)
+  anthropic_translate.py anthropic_to_chat: a Messages request as a chat-completions body
+  anthropic_stream.py    AnthropicRenderer: chat deltas → Anthropic SSE events and body
 
 HTTP request bodies:
   admin_api.py    admin API bodies (accounts, keys and limits, credit, tokens, pricing)
