@@ -121,7 +121,6 @@ async def test_anthropic_stop_sequence_is_named(llama_server: LlamaServer, stack
     assert message.stop_sequence == stop
 
 
-@gap("9 (the agent health-checks its upstream)")
 async def test_dead_upstream_means_no_capacity_at_once(llama_binary: Path, tmp_path: Path) -> None:
     llama = launch_llama_server(llama_binary, tmp_path)
     try:
