@@ -8,10 +8,9 @@ from typing import Any
 import httpx
 import trio
 
-from switchyard.agent import Finish, OpenAIBackend, SimulatedBackend, SimulatedConfig, Token
+from switchyard.agent import Deltas, Finish, OpenAIBackend, SimulatedBackend, SimulatedConfig
 from switchyard.agent.sim_server import SimOpenAIServer
 from switchyard.agent.simulated import simulated_text
-from switchyard.protocol.frames import ChatRequestBody
 
 INSTANT = SimulatedConfig(ttft_s=0.0, tokens_per_s=float("inf"), output_tokens=5)
 
@@ -86,13 +85,15 @@ async def test_serves_as_an_openai_backend_upstream(nursery: trio.Nursery) -> No
     config = SimulatedConfig(ttft_s=0.0, tokens_per_s=1000.0, output_tokens=4)
     server = await start(nursery, config)
     backend = OpenAIBackend(server.url)
-    request = ChatRequestBody(messages=[{"role": "user", "content": "two words"}], max_tokens=16)
+    request = {"messages": [{"role": "user", "content": "two words"}], "max_tokens": 16}
     try:
         assert [m.id for m in await backend.list_models()] == ["sim-small"]
         events = [e async for e in backend.generate("sim-small", request)]
     finally:
         await backend.aclose()
-    pieces = [e.text for e in events if isinstance(e, Token)]
+    pieces = [
+        d["content"] for e in events if isinstance(e, Deltas) for d in e.items if "content" in d
+    ]
     assert "".join(pieces) == simulated_text(4)
     assert len(pieces) == 4
     assert isinstance(events[-1], Finish)

@@ -32,7 +32,7 @@ from switchyard.inference.gate import RequestGate
 from switchyard.inference.job import Job, new_job
 from switchyard.inference.keys import ApiKeyCache
 from switchyard.inference.ratelimit import RateLimiter
-from switchyard.protocol.frames import ChatMessage, ChatRequestBody
+from switchyard.protocol.vocabulary import Trust
 from switchyard.settings import Settings
 from switchyard.storage.memory import MemoryStore
 from switchyard.storage.models import ApiKeyRecord
@@ -153,11 +153,18 @@ def api_key() -> ApiKeyRecord:
     return ApiKeyRecord("key_1", "acct_1", "test", "sk-sy-test", now, None, None)
 
 
-def job(text: str = "hello", max_tokens: int = 16, stop: list[str] | None = None) -> Job:
-    body = ChatRequestBody(
-        messages=[ChatMessage(role="user", content=text)], max_tokens=max_tokens, stop=stop
-    )
-    return new_job("m", body, Settings(), "self_signed")
+def job(
+    text: str = "hello", max_tokens: int = 16, stop: list[str] | None = None, n: int = 1
+) -> Job:
+    body: dict[str, Any] = {
+        "model": "m",
+        "messages": [{"role": "user", "content": text}],
+        "max_tokens": max_tokens,
+        "n": n,
+    }
+    if stop:
+        body["stop"] = stop
+    return new_job("m", body, Settings(), Trust.SELF_SIGNED)
 
 
 def chunk(*texts: str) -> StreamChunk:

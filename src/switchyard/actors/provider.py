@@ -242,11 +242,15 @@ class ProviderActor(Actor):
             return
         self.served += 1
         self._learn_speeds(entry, msg.usage.prompt_tokens, msg.usage.completion_tokens)
+        usage = msg.usage
+        details, prompt_details = usage.completion_tokens_details, usage.prompt_tokens_details
         end = StreamEnd(
             finish_reason=msg.finish_reason,
             stop_sequence=msg.stop_sequence,
-            prompt_tokens=msg.usage.prompt_tokens,
-            completion_tokens=msg.usage.completion_tokens,
+            prompt_tokens=usage.prompt_tokens,
+            completion_tokens=usage.completion_tokens,
+            reasoning_tokens=details.reasoning_tokens if details else None,
+            cached_tokens=prompt_details.cached_tokens if prompt_details else None,
         )
         self._finish(msg.request_id, end)
 
@@ -255,8 +259,10 @@ class ProviderActor(Actor):
         if entry is None:
             self._unknown_request(msg.request_id)
             return
-        retryable = msg.retryable and entry.tokens == 0
-        end = StreamEnd(error_code=msg.code, error_message=msg.message, retryable=retryable)
+        retryable = msg.retryable and entry.tokens == 0 and msg.status is None
+        end = StreamEnd(
+            error_code=msg.code, error_message=msg.message, retryable=retryable, status=msg.status
+        )
         self._finish(msg.request_id, end)
 
     def _unknown_request(self, request_id: str) -> None:

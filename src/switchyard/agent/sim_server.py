@@ -21,17 +21,20 @@ import click
 import h11
 import trio
 
+from switchyard.protocol.chat_choices import Choices
+from switchyard.protocol.chat_request import ChatRequestBody
 from switchyard.protocol.errors import (
     ApiError,
+    load_json_object,
     model_not_found,
     not_found,
-    parse_json_body,
     request_too_large,
+    validate_body,
 )
-from switchyard.protocol.openai_api import ChatCompletionRequest, chat_to_normalized
+from switchyard.protocol.openai_api import wire_chat_request
 from switchyard.protocol.openai_format import ChatStreamEncoder, build_chat_completion
 
-from .backend import Finish, Token
+from .backend import Deltas, Finish
 from .simulated import DEFAULT_MODEL, SimulatedBackend, SimulatedConfig
 
 log = logging.getLogger(__name__)
@@ -121,22 +124,23 @@ class SimOpenAIServer:
         return conn.our_state is h11.DONE and conn.their_state is h11.DONE
 
     async def _chat(self, conn: h11.Connection, stream: trio.SocketStream, raw: bytes) -> None:
-        req: ChatCompletionRequest = parse_json_body(raw, ChatCompletionRequest)
+        data = load_json_object(raw)
+        req = validate_body(data, ChatRequestBody)
         if req.model not in self.backend.models:
             raise model_not_found(req.model)
-        body = chat_to_normalized(req, default_max_tokens=4096)
+        body = wire_chat_request(data, req, req.requested_max_tokens or 4096)
         encoder = ChatStreamEncoder(req.model)
         events = self.backend.generate(req.model, body)
         if not req.stream:
-            parts: list[str] = []
+            choices = Choices()
             async for event in events:
-                if isinstance(event, Token):
-                    parts.append(event.text)
+                if isinstance(event, Deltas):
+                    choices.add(event.items)
                 elif isinstance(event, Finish):
                     usage = _Usage(event.prompt_tokens, event.completion_tokens)
                     reply = build_chat_completion(
                         id=encoder.id, created=encoder.created, model=req.model,
-                        content="".join(parts), finish_reason=event.finish_reason, usage=usage,
+                        choices=choices, finish_reasons=[event.finish_reason], usage=usage,
                     )  # fmt: skip
                     await _send_json(conn, stream, 200, reply)
             return
@@ -146,12 +150,12 @@ class SimOpenAIServer:
         )
         await stream.send_all(conn.send(head) or b"")
         async for event in events:
-            if isinstance(event, Token):
-                data = encoder.text_events((event.text,))
+            if isinstance(event, Deltas):
+                out = encoder.delta_events(event.items)
             else:
                 usage = _Usage(event.prompt_tokens, event.completion_tokens)
-                data = encoder.end(event.finish_reason, usage, include_usage=req.include_usage)
-            await stream.send_all(conn.send(h11.Data(data=data)) or b"")
+                out = encoder.end([event.finish_reason], usage, include_usage=req.include_usage)
+            await stream.send_all(conn.send(h11.Data(data=out)) or b"")
         await stream.send_all(conn.send(h11.EndOfMessage()) or b"")
 
 

@@ -16,21 +16,26 @@ import math
 import random
 from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import trio
 
-from switchyard.protocol.frames import ChatRequestBody
+from switchyard.protocol.chunk_codec import stream_deltas
 from switchyard.protocol.vocabulary import StreamErrorCode
 
 from .backend import (
     BackendError,
+    Deltas,
     Event,
     Finish,
     FinishReason,
     ModelInfo,
-    Token,
+    request_stops,
     rough_prompt_tokens,
 )
+
+#: What the simulator generates for a request that names no `max_tokens`.
+DEFAULT_MAX_TOKENS = 4096
 
 DEFAULT_MODEL = "sim-small"
 
@@ -82,13 +87,16 @@ class SimulatedBackend:
     async def aclose(self) -> None:
         return None
 
-    async def generate(self, model: str, request: ChatRequestBody) -> AsyncGenerator[Event, None]:
+    async def generate(self, model: str, request: dict[str, Any]) -> AsyncGenerator[Event, None]:
         cfg = self.config
         fails = cfg.fail_rate > 0 and self._rng.random() < cfg.fail_rate
         prompt_tokens = rough_prompt_tokens(request)
-        limit = min(cfg.output_tokens, request.max_tokens)
-        reason: FinishReason = "length" if cfg.output_tokens > request.max_tokens else "stop"
-        stops = (request.stop or []) if cfg.honor_stop else []
+        max_tokens = request.get("max_completion_tokens") or request.get("max_tokens")
+        if not isinstance(max_tokens, int) or max_tokens < 1:
+            max_tokens = DEFAULT_MAX_TOKENS
+        limit = min(cfg.output_tokens, max_tokens)
+        reason: FinishReason = "length" if cfg.output_tokens > max_tokens else "stop"
+        stops = request_stops(request) if cfg.honor_stop else []
         tail_len = max((len(s) for s in stops), default=0)
         interval = 0.0 if math.isinf(cfg.tokens_per_s) else 1.0 / cfg.tokens_per_s
         start = trio.current_time() + cfg.ttft_s
@@ -108,7 +116,7 @@ class SimulatedBackend:
                     break
                 text = window[-tail_len:]
             produced += 1
-            yield Token(piece)
+            yield Deltas(stream_deltas(piece, i == 0))
         if fails:
             await trio.sleep_until(start + produced * interval)
             raise BackendError(

@@ -4,9 +4,11 @@
 it into a `Job` and renders the `Output` it hands out.
 
 - request.py    ConsumerRequest: gate → rate limit → hold → reserve → dispatch on entry,
-                output with stop sequences, release/settle/refund/metrics/log once on exit
+                output deltas, release/settle/refund/metrics/log once on exit
 - job.py        Job (a validated request, ready to run), new_job, the prompt-token estimate
 - output.py     Output batches, Final, Result and `outcome_of` (the one outcome rule), Usage
+- output_filter.py  OutputFilter: provider deltas → what the consumer sees (stop
+                sequences per choice, finish deltas)
 - relay.py      RelaySession: reserve, dispatch, stream (with retries), release: once
 - charge.py     Charge: the hold before dispatch, the settlement message after
 - gate.py       RequestGate: requests in progress; closed for new ones at shutdown
