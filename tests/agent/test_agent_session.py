@@ -6,6 +6,7 @@ import math
 import time
 from collections.abc import AsyncGenerator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import trio
@@ -278,8 +279,8 @@ class TrackingBackend:
     async def aclose(self) -> None:
         await self.inner.aclose()
 
-    async def generate(self, model: str, body: ChatRequestBody) -> AsyncGenerator[Event, None]:
-        tag = body.messages[0].content
+    async def generate(self, model: str, body: dict[str, Any]) -> AsyncGenerator[Event, None]:
+        tag = body["messages"][0]["content"]
         self.running.add(tag)
         try:
             async for event in self.inner.generate(model, body):

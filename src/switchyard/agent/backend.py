@@ -1,16 +1,20 @@
 """The `Backend` interface the agent serves requests through, and its event types.
 
-A backend turns one normalized chat request into an async iterator of events: zero or more
-`Token`s (each about one token of text) and then exactly one `Finish`. Failures are raised
-as `BackendError`, carrying the wire error code and whether another provider may retry.
+A backend turns one OpenAI chat-completions body (the `inference_request.request` dict,
+model already mapped) into an async iterator of events: zero or more `Deltas` (lists of
+wire delta dicts, each the fields of one OpenAI chunk choice) and then exactly one
+`Finish`. Failures are raised as `BackendError`, carrying the wire error code, whether
+another provider may retry, and the upstream's HTTP status for an upstream 4xx.
 Cancellation is trio's: the agent cancels the scope it iterates in and closes the iterator.
+`Token` is the older text-only event, still yielded by `OpenAIBackend` until it moves to
+`Deltas`.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 from switchyard.protocol.frames import ChatRequestBody
 
@@ -25,6 +29,13 @@ class Token:
 
 
 @dataclass(frozen=True, slots=True)
+class Deltas:
+    """Delta dicts of one upstream chunk (e.g. `{"content": "hi"}`), in order."""
+
+    items: list[dict[str, Any]]
+
+
+@dataclass(frozen=True, slots=True)
 class Finish:
     """The end of a generation, with its usage."""
 
@@ -32,19 +43,25 @@ class Finish:
     completion_tokens: int
     finish_reason: FinishReason
     stop_sequence: str | None = None  # which of the request's stop sequences ended it
+    reasoning_tokens: int | None = None
+    cached_tokens: int | None = None
 
 
-Event = Token | Finish
+Event = Token | Deltas | Finish
 
 
 class BackendError(Exception):
-    """A request failed in the backend; `code` and `retryable` go into the error frame."""
+    """A request failed in the backend; `code`, `retryable` and `status` go into the error
+    frame (`status`: the upstream's HTTP status for an upstream 4xx)."""
 
-    def __init__(self, code: str, message: str, *, retryable: bool) -> None:
+    def __init__(
+        self, code: str, message: str, *, retryable: bool, status: int | None = None
+    ) -> None:
         super().__init__(f"{code}: {message}")
         self.code = code
         self.message = message
         self.retryable = retryable
+        self.status = status
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,8 +80,9 @@ class Backend(Protocol):
     async def list_models(self) -> list[ModelInfo]:
         """Models this backend can serve when none are configured explicitly."""
 
-    def generate(self, model: str, request: ChatRequestBody) -> AsyncGenerator[Event, None]:
-        """Stream events for one request: Tokens, then one Finish; raises BackendError."""
+    def generate(self, model: str, request: dict[str, Any]) -> AsyncGenerator[Event, None]:
+        """Stream events for one chat-completions body: Deltas, then one Finish; raises
+        BackendError."""
 
     async def aclose(self) -> None:
         """Release resources (HTTP clients and the like)."""

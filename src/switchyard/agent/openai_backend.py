@@ -105,7 +105,10 @@ class OpenAIBackend:
                 body[name] = value
         return body
 
-    async def generate(self, model: str, request: ChatRequestBody) -> AsyncGenerator[Event, None]:
+    async def generate(
+        self, model: str, request: ChatRequestBody | dict[str, Any]
+    ) -> AsyncGenerator[Event, None]:
+        request = ChatRequestBody.model_validate(request)
         url = f"{self.base_url}/chat/completions"
         finish: FinishReason = "stop"
         stop_sequence: str | None = None

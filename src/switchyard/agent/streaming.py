@@ -23,7 +23,7 @@ from switchyard.protocol.limits import (
 )
 from switchyard.protocol.vocabulary import StreamErrorCode
 
-from .backend import Backend, BackendError, Finish
+from .backend import Backend, BackendError, Deltas, Finish
 
 log = logging.getLogger(__name__)
 
@@ -38,10 +38,15 @@ async def stream_request(
     request_id = frame.request_id
     first = True
     try:
-        async with aclosing(backend.generate(frame.model, frame.request)) as events:
+        body = frame.request.model_dump(exclude_none=True)
+        async with aclosing(backend.generate(frame.model, body)) as events:
             async for event in events:
                 if isinstance(event, Finish):
                     return terminal_frame(request_id, event)
+                if isinstance(event, Deltas):  # already wire deltas, role first
+                    await send(event.items, first)
+                    first = False
+                    continue
                 text = event.text
                 while text:
                     await send(stream_deltas(text[:MAX_DELTA_CHARS], first), first)
