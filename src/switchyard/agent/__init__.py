@@ -15,14 +15,18 @@ Configuration and identity:
   config.py          AgentConfig, websocket_url, parse_models, build_backend, backoff_delay
   identity.py        Ed25519 key file (0600), generated once and reused
 Backends:
-  backend.py         Backend protocol, Token/Finish events, BackendError, ModelInfo
-  simulated.py       SimulatedBackend + SimulatedConfig: deterministic, seeded failures
+  backend.py         Backend protocol, Deltas/Finish events, BackendError, ModelInfo
   openai_backend.py  OpenAIBackend: streams from any OpenAI-compatible server with httpx
+The simulator:
+  simulated.py       SimulatedBackend + SimulatedConfig: paced, deterministic, seeded failures
+  sim_answer.py      plan_answer: what it answers (text, tool call, JSON, reasoning)
+  sim_schema.py      example_value: a deterministic value valid against a JSON schema
   sim_server.py      SimOpenAIServer: SimulatedBackend as an OpenAI-compatible HTTP server
                      (`python -m switchyard.agent.sim_server`; the load benchmark's baseline)
+  sim_render.py      ChunkRenderer: its events as OpenAI chunks or one chat.completion
 """
 
-from .backend import Backend, BackendError, Finish, ModelInfo, Token
+from .backend import Backend, BackendError, Deltas, Finish, ModelInfo, Token
 from .client import AgentFatalError, ProviderAgent, run_until_signalled
 from .config import AgentConfig, parse_models, websocket_url
 from .identity import load_or_create_key
@@ -34,6 +38,7 @@ __all__ = [
     "AgentFatalError",
     "Backend",
     "BackendError",
+    "Deltas",
     "Finish",
     "ModelInfo",
     "OpenAIBackend",
