@@ -19,12 +19,16 @@ Configuration and identity:
   identity.py        Ed25519 key file (0600), generated once and reused
 Backends:
   backend.py         Backend protocol, Deltas/Finish events, BackendError, ModelInfo
-  simulated.py       SimulatedBackend + SimulatedConfig: deterministic, seeded failures
   openai_backend.py  OpenAIBackend: sends the request body to any OpenAI-compatible server
                      with httpx; upstream 4xx -> BackendError(status=...)
   upstream_stream.py UpstreamStream: upstream chunks -> wire deltas, usage -> Finish
+The simulator:
+  simulated.py       SimulatedBackend + SimulatedConfig: paced, deterministic, seeded failures
+  sim_answer.py      plan_answer: what it answers (text, tool call, JSON, reasoning)
+  sim_schema.py      example_value: a deterministic value valid against a JSON schema
   sim_server.py      SimOpenAIServer: SimulatedBackend as an OpenAI-compatible HTTP server
                      (`python -m switchyard.agent.sim_server`; the load benchmark's baseline)
+  sim_render.py      ChunkRenderer: its events as OpenAI chunks or one chat.completion
 """
 
 from .backend import Backend, BackendError, Deltas, Finish, ModelInfo
