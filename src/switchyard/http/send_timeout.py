@@ -7,6 +7,11 @@ each accepted TCP stream wrapped in `BoundedSendStream`: a `send_all` not done w
 `send_timeout_s` closes the socket and raises `BrokenResourceError`, which hypercorn
 handles as the client having gone (the request is cancelled and cleaned up). It covers
 consumer responses and provider WebSockets alike.
+
+Writes are the per-token path, so a write costs no cancel scope: it only records when it
+started, and one watchdog task per connection looks every `timeout / 8` (at most 5 s)
+for a write that has been pending longer than the timeout, then closes the socket under
+it (a stalled write is thus cut off between `timeout` and `1.125 * timeout`).
 """
 
 from __future__ import annotations
@@ -36,19 +41,36 @@ class BoundedSendStream(trio.abc.HalfCloseableStream):
     def __init__(self, stream: trio.SocketStream, timeout: float) -> None:
         self.stream = stream
         self.timeout = timeout
+        self._sending_since: float | None = None
+        self._timed_out = False
 
     @property
     def socket(self) -> trio.socket.SocketType:
         return self.stream.socket
 
     async def send_all(self, data: bytes | bytearray | memoryview) -> None:
-        # A cancel scope of our own still fires inside the caller's shield.
-        with trio.move_on_after(self.timeout):
+        self._sending_since = trio.current_time()
+        try:
             await self.stream.send_all(data)
-            return
-        log.info("send timed out after %.1f s: closing the connection", self.timeout)
-        await trio.aclose_forcefully(self.stream)
-        raise trio.BrokenResourceError("send timed out")
+        except trio.ClosedResourceError:
+            if self._timed_out:  # closed under us by `watch`: the peer is gone, say so
+                raise trio.BrokenResourceError("send timed out") from None
+            raise
+        finally:
+            self._sending_since = None
+
+    async def watch(self) -> None:
+        """Close the socket under a write pending longer than the timeout; runs until
+        cancelled (the connection's end) or until it has closed the socket."""
+        interval = min(max(self.timeout / 8, 0.01), 5.0)
+        while True:
+            await trio.sleep(interval)
+            since = self._sending_since
+            if since is not None and trio.current_time() - since >= self.timeout:
+                log.info("send timed out after %.1f s: closing the connection", self.timeout)
+                self._timed_out = True
+                await trio.aclose_forcefully(self.stream)
+                return
 
     async def wait_send_all_might_not_block(self) -> None:
         await self.stream.wait_send_all_might_not_block()
@@ -68,9 +90,22 @@ class _BoundedTCPServer(TCPServer):
 
     def __init__(self, app: Any, config: Config, context: Any, state: Any, stream: Any) -> None:
         timeout = getattr(config, "send_timeout_s", None)
+        self._bounded: BoundedSendStream | None = None
         if timeout is not None and isinstance(stream, trio.SocketStream):
-            stream = BoundedSendStream(stream, timeout)
+            stream = self._bounded = BoundedSendStream(stream, timeout)
         super().__init__(app, config, context, state, stream)
+
+    async def run(self) -> None:
+        bounded = self._bounded
+        if bounded is None:
+            await super().run()
+            return
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(bounded.watch)
+            try:
+                await super().run()
+            finally:
+                nursery.cancel_scope.cancel()
 
 
 async def serve(
