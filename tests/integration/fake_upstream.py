@@ -1,6 +1,7 @@
 """A fake vLLM-like upstream: records every body it receives and answers by case.
 
-The case is the text of the last user message when it is one of `CASES` (else `text`).
+The case is the text of the last user message (its first text part, when it has parts)
+when it is one of `CASES` (else `text`).
 Every answer is a stream (the agent always asks for one) in vLLM's shapes, ending with a
 usage chunk:
 
@@ -8,7 +9,9 @@ usage chunk:
   pieces (`TOOL_CALLS` is what they add up to), finish `tool_calls`; `reasoning`:
   `REASONING_PIECES` reasoning pieces then "42", with `reasoning_tokens` in the usage;
   `logprobs`: two tokens with logprobs and top alternatives; `n2`: two choices
-  interleaved, choice 1 ending on `length`; `refusal`: a refusal;
+  interleaved, choice 1 ending on `length`; `refusal`: a refusal; `image`: says how many
+  image parts the last user message had (`IMAGE_ANSWER`); `stop_through`: `STOP_PIECES`,
+  a backend that lets the stop sequence `END` through into the text;
 - `context`: HTTP 400 with vLLM's context-length error body; `midstream`: a token, then
   an error event; `error_first`: an error event before any token.
 """
@@ -36,7 +39,9 @@ TOOL_CALLS = [
 ]
 REASONING_PIECES = 30
 USAGE = {"prompt_tokens": 21, "completion_tokens": 7, "total_tokens": 28}
-CASES = ("text", "tools", "reasoning", "logprobs", "n2", "refusal")
+IMAGE_ANSWER = "I see {} images"
+STOP_PIECES = ("one ", "two E", "ND three")
+CASES = ("text", "tools", "reasoning", "logprobs", "n2", "refusal", "image", "stop_through")
 CASES += ("context", "midstream", "error_first")
 
 
@@ -85,10 +90,20 @@ def _logprob(token: str, value: float) -> dict[str, Any]:
 LOGPROB_TOKENS = [("Hi", -0.25), ("!", -1.5)]
 
 
-def _answer(case: str) -> tuple[int, list[str]]:
+def _image_parts(body: dict[str, Any]) -> int:
+    content = last_user_content(body)
+    parts = content if isinstance(content, list) else []
+    return sum(1 for part in parts if part.get("type") == "image_url")
+
+
+def _answer(case: str, body: dict[str, Any]) -> tuple[int, list[str]]:
     """(HTTP status, SSE events or one JSON body) of a case."""
     role = _chunk([_delta({"role": "assistant", "content": ""})])
     done = "data: [DONE]\n\n"
+    if case in ("image", "stop_through"):
+        texts = [IMAGE_ANSWER.format(_image_parts(body))] if case == "image" else STOP_PIECES
+        pieces = [_chunk([_delta({"content": text})]) for text in texts]
+        return 200, [role, *pieces, _chunk([_finish("stop")]), _chunk([], usage=USAGE), done]
     if case == "context":
         body = {"object": "error", "message": CONTEXT_ERROR, "type": "BadRequestError"}
         return 400, [json.dumps({**body, "param": None, "code": 400})]
@@ -138,13 +153,21 @@ def _answer(case: str) -> tuple[int, list[str]]:
     return 200, [role, *pieces, _chunk([_finish("stop")]), _chunk([], usage=USAGE), done]
 
 
-def case_of(body: dict[str, Any]) -> str:
-    """The case a request body asks for (see the module docstring)."""
+def last_user_content(body: dict[str, Any]) -> Any:
+    """The content of the body's last user message (None if it has none)."""
     for message in reversed(body.get("messages") or []):
         if message.get("role") == "user":
-            content = message.get("content")
-            return content if content in CASES else "text"
-    return "text"
+            return message.get("content")
+    return None
+
+
+def case_of(body: dict[str, Any]) -> str:
+    """The case a request body asks for (see the module docstring)."""
+    content = last_user_content(body)
+    if isinstance(content, list):
+        texts = [part.get("text") for part in content if part.get("type") == "text"]
+        content = texts[0] if texts else None
+    return content if content in CASES else "text"
 
 
 class FakeUpstream:
@@ -197,7 +220,7 @@ class FakeUpstream:
         else:
             received = json.loads(body)
             self.bodies.append(received)
-            status, parts = _answer(case_of(received))
+            status, parts = _answer(case_of(received), received)
             if status != 200:
                 payload = parts[0].encode()
                 out += conn.send(_head(status, "application/json", len(payload))) or b""

@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 from pydantic import BaseModel, ValidationError
 
 from switchyard.protocol import errors
-from switchyard.protocol.anthropic_api import MessagesRequest, messages_wire_request
+from switchyard.protocol.anthropic_request import parse_messages_request
+from switchyard.protocol.anthropic_translate import anthropic_to_chat
 from switchyard.protocol.chat_request import ChatRequestBody
 from switchyard.protocol.errors import ApiError, parse_json_body, validation_error_to_api_error
 from switchyard.protocol.frames import dump_request_body
@@ -133,7 +134,7 @@ def test_unparseable_bodies_are_400(raw: bytes) -> None:
 @pytest.mark.parametrize("raw", [b"[]", b"1", b'"str"', b"null", b"true"])
 def test_non_objects_are_400(raw: bytes) -> None:
     with pytest.raises(ApiError, match="must be a JSON object"):
-        parse_json_body(raw, MessagesRequest)
+        parse_messages_request(raw)
 
 
 def test_size_limit_is_413() -> None:
@@ -208,7 +209,6 @@ JSON = st.recursive(
 MODELS = {
     ChatRequestBody: lambda req, data: wire_chat_request(data, req, 16),
     CompletionRequest: lambda req, data: completion_wire_request(req),
-    MessagesRequest: lambda req, data: messages_wire_request(req),
 }
 
 
@@ -294,6 +294,15 @@ def check_only_api_errors(raw: bytes) -> None:
         body: Any = normalize(req, json.loads(raw))  # type: ignore[operator]
         assert isinstance(body, dict) and body["messages"]
         dump_request_body(body).decode()  # and can be sent to a provider
+    try:  # /v1/messages: its own parser, and checks across fields in the translation
+        body = anthropic_to_chat(parse_messages_request(raw, max_bytes=1 << 20))
+    except ApiError as err:
+        assert 400 <= err.status < 500
+        assert err.message and "Traceback" not in err.message
+        assert json.dumps(err.anthropic_body())
+        return
+    assert body["messages"]
+    dump_request_body(body).decode()
 
 
 @settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])

@@ -23,10 +23,16 @@ from quart import Blueprint, Response, g, jsonify, request
 from ..actors.scheduler_messages import ModelsQuery
 from ..inference.job import Job, new_job
 from ..inference.request import ConsumerRequest
-from ..protocol.anthropic_api import MessagesRequest, messages_wire_request
+from ..protocol.anthropic_request import parse_messages_request
+from ..protocol.anthropic_translate import anthropic_to_chat
 from ..protocol.chat_request import ChatRequestBody
 from ..protocol.errors import invalid_request, load_json_object, parse_json_body, validate_body
-from ..protocol.openai_api import CompletionRequest, completion_wire_request, wire_chat_request
+from ..protocol.openai_api import (
+    CompletionRequest,
+    completion_wire_request,
+    stream_wire,
+    wire_chat_request,
+)
 from ..protocol.vocabulary import Trust
 from ..storage.models import ApiKeyRecord
 from .consumer_formats import AnthropicMessages, OpenAIChat, OpenAICompletion, Rendering
@@ -123,9 +129,11 @@ async def completions() -> Any:
 @consumer.post("/v1/messages")
 async def messages() -> Any:
     key = await authenticate()
-    req: MessagesRequest = await parse(MessagesRequest)
-    job = make_job(req.model, messages_wire_request(req))
-    rendering = AnthropicMessages(req.model, job.prompt_tokens)
+    raw = await request.get_data()
+    req = parse_messages_request(raw, max_bytes=coordinator().settings.max_body_bytes)
+    job = make_job(req.model, stream_wire(anthropic_to_chat(req)))
+    stops = req.stop_sequences or ()
+    rendering = AnthropicMessages(req.model, req.stream, stops, job.prompt_tokens)
     return await run(key, job, rendering, req.stream)
 
 

@@ -3,18 +3,20 @@
 Each `Rendering` turns batches of output deltas, the end of a stream and errors into the
 bytes of its API's SSE stream, and builds its non-streaming response body from the
 folded choices. OpenAI chat renders every delta (tool calls, reasoning, logprobs, n > 1);
-the text-only APIs render choice 0's content. The encoders themselves live in
+Anthropic renders choice 0's reasoning, text and tool calls as content blocks; completions
+renders choice 0's content. The encoders themselves live in
 `protocol/` (pure); this module only adapts them to one interface.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 from ..inference.output import Final
-from ..protocol.anthropic_format import MessagesStreamEncoder, build_message, new_message_id
+from ..protocol.anthropic_stream import AnthropicRenderer
 from ..protocol.chat import delta_texts
-from ..protocol.chat_choices import Choices
+from ..protocol.chat_choices import Choice, Choices
 from ..protocol.errors import ApiError
 from ..protocol.openai_format import (
     ChatStreamEncoder,
@@ -87,26 +89,45 @@ class OpenAICompletion:
 
 
 class AnthropicMessages:
-    """`/v1/messages`: message_start … content_block_delta … message_stop (choice 0's text)."""
+    """`/v1/messages`: choice 0 as thinking, text and tool_use blocks (`AnthropicRenderer`).
 
-    def __init__(self, model: str, input_tokens: int) -> None:
-        self.model = model
-        self.encoder = MessagesStreamEncoder(model, id=new_message_id(), input_tokens=input_tokens)
+    Stop sequences are cut by the request (`ConsumerRequest`'s filter), which reports the
+    one it matched in `Final.stop_sequence`; the renderer only names it.
+    """
+
+    def __init__(
+        self, model: str, stream: bool, stop_sequences: Sequence[str], input_tokens: int
+    ) -> None:
+        self.renderer = AnthropicRenderer(
+            model, stream=stream, stop_sequences=stop_sequences, input_tokens=input_tokens,
+            cut_stops=False,
+        )  # fmt: skip
 
     def deltas(self, deltas: list[dict[str, Any]]) -> bytes:
-        return self.encoder.text_events(delta_texts(deltas))
+        return self.renderer.feed(deltas)
 
     def finish(self, final: Final) -> bytes:
-        return self.encoder.finish_events(
-            final.finish_reason, final.usage, stop_sequence=final.stop_sequence
-        )
+        usage = final.usage
+        return self.renderer.finish(
+            final.finish_reason, prompt_tokens=usage.prompt_tokens,
+            completion_tokens=usage.completion_tokens, reasoning_tokens=usage.reasoning_tokens,
+            cached_tokens=usage.cached_tokens, stop_sequence=final.stop_sequence,
+        )  # fmt: skip
 
     def error(self, err: ApiError) -> bytes:
-        return self.encoder.error_event(err)
+        return self.renderer.error_event(err)
 
     def body(self, choices: Choices, final: Final) -> dict[str, Any]:
-        return build_message(
-            id=self.encoder.id, model=self.model, text=choices.choices[0].text,
-            finish_reason=final.finish_reason, usage=final.usage,
-            stop_sequence=final.stop_sequence,
-        )  # fmt: skip
+        self.renderer.feed([folded_delta(choices.choices[0])])
+        self.finish(final)
+        return self.renderer.message()
+
+
+def folded_delta(choice: Choice) -> dict[str, Any]:
+    """A whole choice as one delta (reasoning, then text, then each tool call in order)."""
+    message = choice.message()
+    delta = {k: message[k] for k in ("reasoning_content", "content", "refusal") if message.get(k)}
+    calls = message.get("tool_calls")
+    if calls:
+        delta["tool_calls"] = [{**call, "index": i} for i, call in enumerate(calls)]
+    return delta

@@ -28,8 +28,6 @@ Consumer APIs (pure, no I/O):
   openai_api.py       wire_chat_request (the body a provider gets), CompletionRequest →
                       its wire body
   openai_format.py    OpenAI bodies; ChatStreamEncoder, CompletionStreamEncoder (SSE)
-  anthropic_api.py    MessagesRequest → its wire (chat-completions) body
-  anthropic_format.py Message body, stop_reason mapping, MessagesStreamEncoder (SSE)
   anthropic_request.py   the full Messages request (blocks, tools, thinking) and
                          parse_messages_request (400s name the field)
   anthropic_translate.py anthropic_to_chat: a Messages request as a chat-completions body

@@ -13,7 +13,7 @@ kind of output starts and closed when another begins:
   not a JSON object).
 
 Only choice 0 is rendered (a Messages request never asks for `n`). Per-delta work for text
-is one C-level string quote, as in `anthropic_format`.
+is one C-level string quote.
 
 Stop sequences: a backend reports the sequence it stopped on or not (vLLM: the choice's
 `stop_reason`; llama.cpp's chat endpoint: only `finish_reason: "stop"`, the same as for
@@ -22,7 +22,11 @@ So the renderer runs the text through a `StopMatcher` for the request's `stop_se
 text that could begin one is held back until it is decided, a sequence that shows up in
 the text ends the message there (it is not shown, later output is dropped) and is the
 `stop_sequence`; otherwise a reported `stop_sequence` that is one of the request's is.
-Only when neither says is a backend's "stop" an `end_turn`.
+Only when neither says is a backend's "stop" an `end_turn`. With `cut_stops=False` the
+caller has already cut the text at the first stop sequence (the coordinator does, for
+`/v1/messages`: `inference.output_filter`, which also ends the request there) and reports it
+to `finish`; the renderer then only checks that the reported sequence is one of the
+request's, so stop sequences are cut in one place.
 
 Stop reasons: a stop sequence → `stop_sequence`; tool calls (finish `tool_calls`, or `stop`
 as vLLM reports a forced tool call) → `tool_use`; `length` → `max_tokens`;
@@ -163,13 +167,14 @@ class AnthropicRenderer:
         stop_sequences: Sequence[str] = (),
         message_id: str | None = None,
         input_tokens: int = 0,
+        cut_stops: bool = True,
     ) -> None:
         self.model = model
         self.stream = stream
         self.id = message_id or "msg_" + secrets.token_hex(12)
         self.input_tokens = input_tokens
         self._stops = frozenset(stop_sequences)
-        self._matcher = StopMatcher(stop_sequences)
+        self._matcher = StopMatcher(stop_sequences if cut_stops else ())
         self._blocks: list[_Block] = []
         self._tools: dict[int, int] = {}
         self._open: int | None = None
