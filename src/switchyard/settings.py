@@ -51,7 +51,7 @@ class Settings:
     platform_fee: float = 0.10
     default_rpm: int | None = 600  # requests per minute per API key (None: unlimited)
     default_tpm: int | None = 2_000_000  # tokens per minute per API key (None: unlimited)
-    default_max_tokens: int = 4096  # the cap a request holds money for when it sets none
+    default_max_tokens_cap: int = 32_768  # without max_tokens: most output held (and sent)
     stripe_secret_key: str | None = None
     stripe_webhook_secret: str | None = None
     stripe_api_base: str | None = None
@@ -88,6 +88,7 @@ _ENV = {
     "platform_fee": "SWITCHYARD_PLATFORM_FEE",
     "default_rpm": "SWITCHYARD_DEFAULT_RPM",
     "default_tpm": "SWITCHYARD_DEFAULT_TPM",
+    "default_max_tokens_cap": "SWITCHYARD_DEFAULT_MAX_TOKENS_CAP",
     "request_timeout_s": "SWITCHYARD_REQUEST_TIMEOUT_S",
     "send_timeout_s": "SWITCHYARD_SEND_TIMEOUT_S",
 }

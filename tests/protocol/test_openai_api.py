@@ -15,7 +15,6 @@ from switchyard.protocol.frames import (
     parse_coordinator_frame,
 )
 from switchyard.protocol.openai_api import (
-    DEFAULT_CHAT_MAX_TOKENS,
     DEFAULT_COMPLETION_MAX_TOKENS,
     ChatCompletionRequest,
     CompletionRequest,
@@ -51,7 +50,7 @@ def test_minimal_chat_normalizes_with_defaults() -> None:
     req = chat()
     body = chat_to_normalized(req)
     assert [(m.role, m.content) for m in body.messages] == [("user", "hello")]
-    assert body.max_tokens == DEFAULT_CHAT_MAX_TOKENS
+    assert body.max_tokens is None  # the model's own limit (decided by the coordinator)
     assert (body.temperature, body.top_p, body.stop, body.seed) == (None, None, None, None)
     assert req.stream is False and req.include_usage is False
     assert_fits_the_wire(body)

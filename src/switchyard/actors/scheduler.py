@@ -229,7 +229,9 @@ class SchedulerActor(Actor):
         model = slot.model
         self.reserved_by_model[model] = self.reserved_by_model.get(model, 0) + 1
         self.counters["granted"] += 1
-        grant = Reservation(reservation_id, provider.provider_id, provider.ref, model)
+        grant = Reservation(
+            reservation_id, provider.provider_id, provider.ref, model, slot.context_length
+        )
         reply.set(grant, on_lost=self._on_lost)
 
     def _on_lost(self, grant: Reservation) -> None:

@@ -115,6 +115,7 @@ class Reservation:
     provider_id: str
     provider_ref: ActorRef
     model: str
+    context_length: int | None = None  # the granted slot's, when its provider reported one
 
 
 @dataclass(frozen=True, slots=True)

@@ -95,11 +95,10 @@ class OpenAIBackend:
         body: dict[str, Any] = {
             "model": self.model_map.get(model, model),
             "messages": [{"role": m.role, "content": m.content} for m in request.messages],
-            "max_tokens": request.max_tokens,
             "stream": True,
             "stream_options": {"include_usage": True},
         }
-        for name in ("temperature", "top_p", "stop", "seed"):
+        for name in ("max_tokens", "temperature", "top_p", "stop", "seed"):
             value = getattr(request, name)
             if value is not None:
                 body[name] = value

@@ -86,8 +86,9 @@ class SimulatedBackend:
         cfg = self.config
         fails = cfg.fail_rate > 0 and self._rng.random() < cfg.fail_rate
         prompt_tokens = rough_prompt_tokens(request)
-        limit = min(cfg.output_tokens, request.max_tokens)
-        reason: FinishReason = "length" if cfg.output_tokens > request.max_tokens else "stop"
+        cut = request.max_tokens if request.max_tokens is not None else cfg.output_tokens
+        limit = min(cfg.output_tokens, cut)
+        reason: FinishReason = "length" if cfg.output_tokens > cut else "stop"
         stops = (request.stop or []) if cfg.honor_stop else []
         tail_len = max((len(s) for s in stops), default=0)
         interval = 0.0 if math.isinf(cfg.tokens_per_s) else 1.0 / cfg.tokens_per_s

@@ -4,16 +4,18 @@
         out = await req.next_output()        # ... until `out.final` is set
     # or, for a whole answer:  text, final = await req.collect()
 
-Entering admits the request, in order: the gate (503 while shutting down), the key's
-rate limits (429), a hold on the account (402), a provider slot and the dispatch (404,
-503, 502). A failure undoes what came before it, so nothing is held when entering
-raises. Then it hands out the provider's output as batches of text, with stop sequences
-enforced here (`StopMatcher`, so they work whatever the backend does) and the end turned
-into a `Final`. Leaving — normally, on an error, or cancelled because the client went
-away — finishes the request exactly once and shielded: the slot is released (and the
-provider's work cancelled), the hold settled from what was delivered, the unused
-rate-limit tokens refunded, the gate left, the metrics and the access log line written,
-all from one `Result` (whose outcome `outcome_of` names).
+Entering admits the request, in order: the gate (503 while shutting down), the model's
+context length and capabilities (400: `context_length.fit_to_model`, which also decides
+how many output tokens are held for), the key's rate limits (429), a hold on the account
+(402), a provider slot and the dispatch (404, 503, 502). A failure undoes what came
+before it, so nothing is held when entering raises. Then it hands out the provider's
+output as batches of text, with stop sequences enforced here (`StopMatcher`, so they
+work whatever the backend does) and the end turned into a `Final`. Leaving — normally,
+on an error, or cancelled because the client went away — finishes the request exactly
+once and shielded: the slot is released (and the provider's work cancelled), the hold
+settled from what was delivered, the unused rate-limit tokens refunded, the gate left,
+the metrics and the access log line written, all from one `Result` (whose outcome
+`outcome_of` names).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from ..protocol.vocabulary import Outcome
 from ..runtime import ActorRef
 from ..storage.models import ApiKeyRecord
 from .charge import Charge
+from .context_length import fit_to_model
 from .gate import RequestGate
 from .job import Job
 from .keys import ApiKeyCache
@@ -97,6 +100,7 @@ class ConsumerRequest:
                 503, "The coordinator is shutting down.", code="shutting_down", retry_after=5
             )
         try:
+            self.job = await fit_to_model(services.scheduler, self.job)
             self._reserved = await self._admit()
             try:
                 charge = await Charge.hold(services.billing, self.key, self.job)
@@ -121,7 +125,7 @@ class ConsumerRequest:
         """Apply the key's rate limits; the tokens debited (ApiError 429 when refused)."""
         services, key_id = self._services, self.key.id
         limits = await services.keys.limits(key_id)
-        tokens = self.job.prompt_tokens + self.job.body.max_tokens
+        tokens = self.job.prompt_tokens + self.job.hold_tokens
         refusal = services.limiter.admit(key_id, limits, tokens, trio.current_time())
         if refusal is not None:
             RATE_LIMITED.labels(refusal.limit).inc()

@@ -22,7 +22,8 @@ class ChatRequestBody(Frame):
     """The normalized chat request the coordinator sends to a provider."""
 
     messages: Annotated[list[ChatMessage], Field(min_length=1, max_length=10_000)]
-    max_tokens: Annotated[int, Field(ge=1, le=MAX_TOKENS_LIMIT)]
+    #: None (left out on the wire): the model's own limit applies.
+    max_tokens: Annotated[int, Field(ge=1, le=MAX_TOKENS_LIMIT)] | None = None
     temperature: Annotated[float, Field(allow_inf_nan=False, ge=0, le=2)] | None = None
     top_p: Annotated[float, Field(allow_inf_nan=False, ge=0, le=1)] | None = None
     stop: (

@@ -37,8 +37,6 @@ from .chat import (
 )
 from .frames import ChatMessage, ChatRequestBody
 
-#: max_tokens sent to the provider when a chat request names none.
-DEFAULT_CHAT_MAX_TOKENS = 4096
 #: OpenAI's documented default for /v1/completions.
 DEFAULT_COMPLETION_MAX_TOKENS = 16
 
@@ -186,9 +184,10 @@ class CompletionRequest(_Common):
 
 
 def chat_to_normalized(
-    req: ChatCompletionRequest, *, default_max_tokens: int = DEFAULT_CHAT_MAX_TOKENS
+    req: ChatCompletionRequest, *, default_max_tokens: int | None = None
 ) -> ChatRequestBody:
-    """The wire body for a chat request; `default_max_tokens` applies when none was asked."""
+    """The wire body for a chat request; `default_max_tokens` applies when none was asked
+    (None: none is sent; the coordinator decides against the model's context length)."""
     messages = [
         ChatMessage(
             role="system" if m.role == "developer" else m.role,
