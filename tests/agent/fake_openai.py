@@ -1,7 +1,9 @@
 """A small OpenAI-compatible streaming server for backend tests (plain trio + h11).
 
 Serves `GET /v1/models` and `POST /v1/chat/completions` with `stream: true` as server-sent
-events, the way vLLM, llama.cpp and Ollama do; records every request body it gets.
+events, the way vLLM, llama.cpp and Ollama do; records every request body it gets. Given
+`props` it also answers llama.cpp's `GET /props`, given `shows` Ollama's `POST /api/show`
+(by model name); every request line is recorded in `paths`.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ class FakeOpenAI:
         status: int = 200,
         models: list[dict[str, Any]] | None = None,
         extra_events: tuple[str, ...] = (),
+        props: dict[str, Any] | None = None,
+        shows: dict[str, dict[str, Any]] | None = None,
     ) -> None:
         self.pieces = pieces
         self.finish_reason = finish_reason
@@ -35,7 +39,10 @@ class FakeOpenAI:
         self.status = status
         self.models = models if models is not None else [{"id": "upstream/model"}]
         self.extra_events = extra_events
+        self.props = props
+        self.shows = shows
         self.requests: list[dict[str, Any]] = []
+        self.paths: list[str] = []
         self.headers: list[dict[str, str]] = []
         self.port = 0
 
@@ -70,14 +77,23 @@ class FakeOpenAI:
         assert request is not None
         self.headers.append({k.decode(): v.decode() for k, v in request.headers})
         target = request.target.decode()
+        self.paths.append(f"{request.method.decode()} {target}")
 
         async def send(*events: Any) -> None:
             for ev in events:
                 await stream.send_all(conn.send(ev) or b"")
 
         if request.method == b"GET" and target == "/v1/models":
-            payload = json.dumps({"object": "list", "data": self.models}).encode()
-            await send(_response(200, "application/json", len(payload)), h11.Data(payload))
+            await self._json(send, {"object": "list", "data": self.models})
+        elif request.method == b"GET" and target == "/props" and self.props is not None:
+            await self._json(send, self.props)
+        elif request.method == b"POST" and target == "/api/show" and self.shows is not None:
+            shown = self.shows.get(json.loads(body).get("model"))
+            if shown is None:
+                payload = b'{"error": "model not found"}'
+                await send(_response(404, "application/json", len(payload)), h11.Data(payload))
+            else:
+                await self._json(send, shown)
         elif request.method == b"POST" and target == "/v1/chat/completions":
             self.requests.append(json.loads(body))
             if self.status != 200:
@@ -93,6 +109,11 @@ class FakeOpenAI:
             await send(_response(404, "text/plain", 0))
         await send(h11.EndOfMessage())
         await stream.aclose()
+
+    @staticmethod
+    async def _json(send: Any, obj: Any) -> None:
+        payload = json.dumps(obj).encode()
+        await send(_response(200, "application/json", len(payload)), h11.Data(payload))
 
     def _events(self) -> list[str]:
         def chunk(choices: list[dict[str, Any]], **extra: Any) -> str:

@@ -12,19 +12,23 @@ Running:
                      into chunk / chunk_batch frames within a short window
   streaming.py       one request: backend events -> stream deltas -> complete/error
 Configuration and identity:
-  config.py          AgentConfig, websocket_url, parse_models, build_backend, backoff_delay
+  config.py          AgentConfig, websocket_url, parse_models, parse_capabilities, declare
+                     (operator declarations over what a backend reports), build_backend,
+                     backoff_delay
   identity.py        Ed25519 key file (0600), generated once and reused
 Backends:
   backend.py         Backend protocol, Token/Finish events, BackendError, ModelInfo
   simulated.py       SimulatedBackend + SimulatedConfig: deterministic, seeded failures
   openai_backend.py  OpenAIBackend: streams from any OpenAI-compatible server with httpx
+  upstream_probe.py  describe_models: context length and capabilities from vLLM, llama.cpp
+                     (/props) and Ollama (/api/show)
   sim_server.py      SimOpenAIServer: SimulatedBackend as an OpenAI-compatible HTTP server
                      (`python -m switchyard.agent.sim_server`; the load benchmark's baseline)
 """
 
 from .backend import Backend, BackendError, Finish, ModelInfo, Token
 from .client import AgentFatalError, ProviderAgent, run_until_signalled
-from .config import AgentConfig, parse_models, websocket_url
+from .config import AgentConfig, parse_capabilities, parse_models, websocket_url
 from .identity import load_or_create_key
 from .openai_backend import OpenAIBackend
 from .simulated import SimulatedBackend, SimulatedConfig, simulated_text
@@ -42,6 +46,7 @@ __all__ = [
     "SimulatedConfig",
     "Token",
     "load_or_create_key",
+    "parse_capabilities",
     "parse_models",
     "run_until_signalled",
     "simulated_text",

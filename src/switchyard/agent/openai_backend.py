@@ -28,6 +28,7 @@ from .backend import (
     Token,
     rough_prompt_tokens,
 )
+from .upstream_probe import describe_models
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +74,8 @@ class OpenAIBackend:
             self._client = None
 
     async def list_models(self) -> list[ModelInfo]:
-        """Models from `<upstream>/models`; BackendError if the server cannot be asked."""
+        """Models from `<upstream>/models`, described further by the server's own endpoints
+        where it has them (`upstream_probe.py`); BackendError if the list cannot be had."""
         try:
             resp = await self.client.get(f"{self.base_url}/models")
             resp.raise_for_status()
@@ -84,12 +86,8 @@ class OpenAIBackend:
                 f"cannot list models at {self.base_url}: {exc}",
                 retryable=True,
             ) from exc
-        models = []
-        for entry in data if isinstance(data, list) else []:
-            if isinstance(entry, dict) and isinstance(entry.get("id"), str) and entry["id"]:
-                ctx = _count(entry.get("max_model_len")) or _count(entry.get("context_length"))
-                models.append(ModelInfo(id=entry["id"], context_length=ctx or None))
-        return models
+        entries = data if isinstance(data, list) else []
+        return await describe_models(self.client, self.base_url, entries)
 
     def _body(self, model: str, request: ChatRequestBody) -> dict[str, Any]:
         body: dict[str, Any] = {
