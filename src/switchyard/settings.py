@@ -9,7 +9,7 @@ import os
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
-from .protocol.limits import DEFAULT_MAX_BODY_BYTES
+from .protocol.limits import DEFAULT_MAX_BODY_BYTES, MAX_TOKENS_LIMIT
 
 
 @dataclass(frozen=True)
@@ -61,6 +61,12 @@ class Settings:
     checkout_success_url: str | None = None  # None: this server's /v1/billing/checkout/success
     checkout_cancel_url: str | None = None  # None: this server's /v1/billing/checkout/cancel
     provider: ProviderSettings = field(default_factory=ProviderSettings)
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.default_max_tokens_cap <= MAX_TOKENS_LIMIT:
+            raise ValueError(
+                f"SWITCHYARD_DEFAULT_MAX_TOKENS_CAP must be between 1 and {MAX_TOKENS_LIMIT}"
+            )
 
     def with_overrides(self, **values: Any) -> Settings:
         """A copy with the non-None `values` applied (how CLI flags win over the env)."""

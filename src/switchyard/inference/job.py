@@ -11,7 +11,7 @@ the model's context length by `context_length.fit_to_model` before anything is h
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import trio
 
@@ -37,13 +37,8 @@ class Job:
     stream_buffer: int = 256
     max_tokens: int | None = None  # what the consumer asked for (None: the model's limit)
     max_tokens_cap: int = 32_768  # the most held without max_tokens (the operator's cap)
-    hold_tokens: int = field(default=0)  # output tokens held for; 0: max_tokens, else the cap
+    hold_tokens: int = 32_768  # output tokens held for (fit_to_model decides)
     needs: frozenset[Capability] = frozenset()  # capabilities the request needs of its model
-
-    def __post_init__(self) -> None:
-        if self.hold_tokens <= 0:
-            held = self.max_tokens if self.max_tokens is not None else self.max_tokens_cap
-            object.__setattr__(self, "hold_tokens", held)
 
     @property
     def min_context(self) -> int:
@@ -80,5 +75,6 @@ def new_job(
         stream_buffer=settings.provider.stream_buffer,
         max_tokens=body.max_tokens,
         max_tokens_cap=settings.default_max_tokens_cap,
+        hold_tokens=body.max_tokens or settings.default_max_tokens_cap,
         needs=needs,
     )
