@@ -69,7 +69,7 @@ async def describe_models(
     models = [ModelInfo(id=e["id"], context_length=_listed_context(e)) for e in listed]
     if any(m.context_length is not None for m in models):
         return models  # vLLM (or a server that says it all in its list)
-    described = []
+    described: list[ModelInfo] = []
     for info in models:
         shown = await _ollama_show(client, root, info.id)
         if shown is None:

@@ -17,6 +17,7 @@ from collections.abc import AsyncGenerator
 from typing import Any, TypeVar
 
 import trio
+from pydantic import BaseModel
 from quart import Blueprint, Response, g, jsonify, request
 
 from ..actors.scheduler_messages import ModelProfile, ModelsQuery
@@ -39,7 +40,7 @@ from .context import authenticate, coordinator
 from .stream_body import PumpedBody
 
 consumer = Blueprint("consumer", __name__)
-M = TypeVar("M")
+M = TypeVar("M", bound=BaseModel)
 
 SSE_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
 TRUST_HEADER = "X-Switchyard-Min-Trust"
