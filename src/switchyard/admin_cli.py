@@ -1,4 +1,4 @@
-"""`switchyard admin ...`: a command-line client of the admin API (DESIGN §6).
+"""`switchyard admin ...`: a command-line client of the admin API (README, "Operating").
 
 It talks HTTP to a running coordinator at `--url` (env `SWITCHYARD_URL`, default
 http://127.0.0.1:8080) with `--admin-key` (env `SWITCHYARD_ADMIN_KEY`; prefer the variable,
@@ -145,7 +145,8 @@ def accounts_payout(
         data = client.call("POST", f"/admin/accounts/{path_segment(account_id)}/payout", body)
     except ApiCallFailed as exc:
         if exc.status is None or exc.status >= 500:  # the outcome is unknown or half-done
-            exc.message += f" (retry safely with --idempotency-key {key})"
+            hint = f"{exc.message} (retry safely with --idempotency-key {key})"
+            raise ApiCallFailed(hint, exc.status) from exc
         raise
     client.emit(data, render_record)
 
@@ -316,6 +317,12 @@ def _models_cell(models: list[dict[str, Any]]) -> str:
     return ", ".join(f"{m['id']} {m['in_use']}/{m['slots']}" for m in models) or "-"
 
 
+def _upstream_cell(upstream: dict[str, Any] | None) -> str:
+    if not upstream or upstream.get("healthy", True):
+        return "ok"
+    return f"down: {upstream.get('reason') or 'no reason given'}"
+
+
 PROVIDER_COLUMNS: Sequence[str | tuple[str, Callable[[dict[str, Any]], object]]] = (
     "id",
     "status",
@@ -323,6 +330,7 @@ PROVIDER_COLUMNS: Sequence[str | tuple[str, Callable[[dict[str, Any]], object]]]
     ("models (in use/slots)", lambda p: _models_cell(p.get("models", []))),
     "inflight",
     "routable",
+    ("upstream", lambda p: _upstream_cell(p.get("upstream"))),
 )
 
 

@@ -198,6 +198,27 @@ def dev(
     show_default=True,
     help="Longest a token waits to share a frame with other tokens (the first never waits).",
 )
+@click.option(
+    "--health-interval-s",
+    type=click.FloatRange(min=0, min_open=True),
+    default=5.0,
+    show_default=True,
+    help="How often the openai backend's upstream is health-checked.",
+)
+@click.option(
+    "--health-timeout-s",
+    type=click.FloatRange(min=0, min_open=True),
+    default=2.0,
+    show_default=True,
+    help="How long a health check may take before the upstream counts as down.",
+)
+@click.option(
+    "--health-url",
+    default=None,
+    metavar="URL",
+    help="URL to health-check (any 2xx is healthy). Default: the server's /health, "
+    "else the upstream's /models.",
+)
 @click.option("--log-level", default="INFO", show_default=True)
 def provider(
     coordinator: str,
@@ -217,6 +238,9 @@ def provider(
     fail_rate: float,
     seed: int,
     batch_window_ms: float,
+    health_interval_s: float,
+    health_timeout_s: float,
+    health_url: str | None,
     log_level: str,
 ) -> None:
     """Run a provider agent: serve a local backend to a Switchyard coordinator."""
@@ -263,6 +287,9 @@ def provider(
                 seed=seed,
             ),
             chunk_window_s=batch_window_ms / 1000,
+            health_interval_s=health_interval_s,
+            health_timeout_s=health_timeout_s,
+            health_url=health_url,
         )
         agent = ProviderAgent(config)
     except (ValueError, OSError, IdentityError) as exc:

@@ -77,7 +77,7 @@ class Coordinator:
 
 
 def actor_tree(settings: Settings, store: Store) -> list[ChildSpec]:
-    """The root supervisor's children (DESIGN §3)."""
+    """The root supervisor's children (docs/ARCHITECTURE.md, "Supervision")."""
     billing_config = BillingConfig(platform_fee=settings.platform_fee)
     return [
         ChildSpec("scheduler", SchedulerActor, mailbox_size=100_000),

@@ -116,6 +116,12 @@ class SampledCollector(Collector):
         for (status, trust), n in counts.items():
             providers.add_metric([status, trust], float(n))
         yield providers
+        unhealthy = sum(1 for p in s.providers if not p.get("upstream", {}).get("healthy", True))
+        yield GaugeMetricFamily(
+            "switchyard_providers_upstream_unhealthy",
+            "Connected providers whose agent reports its upstream down (unroutable)",
+            value=float(unhealthy),
+        )
         restarts = CounterMetricFamily(
             "switchyard_actor_restarts", "Restarts of live actors", labels=["path"]
         )

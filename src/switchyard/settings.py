@@ -14,7 +14,7 @@ from .protocol.limits import DEFAULT_MAX_BODY_BYTES, MAX_TOKENS_LIMIT
 
 @dataclass(frozen=True)
 class ProviderSettings:
-    """Timers and limits of every provider connection (see DESIGN §3 and §5)."""
+    """Timers and limits of every provider connection (docs/ARCHITECTURE.md, "Invariants")."""
 
     heartbeat_interval_s: float = 5.0
     heartbeat_misses: int = 3  # no heartbeat for this many intervals → gone

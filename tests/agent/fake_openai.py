@@ -3,7 +3,10 @@
 Serves `GET /v1/models` and `POST /v1/chat/completions` with `stream: true` as server-sent
 events, the way vLLM, llama.cpp and Ollama do; records every request body it gets. Given
 `props` it also answers llama.cpp's `GET /props`, given `shows` Ollama's `POST /api/show`
-(by model name); every request line is recorded in `paths`.
+(by model name); every request line is recorded in `targets`. `GET /health` answers
+`health_status` when set (404 otherwise, like Ollama). For health tests it can be stopped
+and restarted on the same port (`stop`, then `run` again), hold chat requests open without
+answering (`hang_chat`), or stop answering anything (`frozen`).
 """
 
 from __future__ import annotations
@@ -42,20 +45,37 @@ class FakeOpenAI:
         self.props = props
         self.shows = shows
         self.requests: list[dict[str, Any]] = []
-        self.paths: list[str] = []
         self.headers: list[dict[str, str]] = []
+        self.targets: list[str] = []  # every request's method and path, in order
+        self.health_status: int | None = None
+        self.hang_chat = False
+        self.frozen = False
         self.port = 0
+        self._scope: trio.CancelScope | None = None
+        self._stopped = trio.Event()
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}/v1"
 
     async def run(self, *, task_status: trio.TaskStatus[FakeOpenAI] = trio.TASK_STATUS_IGNORED):
-        async with trio.open_nursery() as nursery:
-            serve = partial(trio.serve_tcp, self._handle, 0, host="127.0.0.1")
-            listeners = await nursery.start(serve)
-            self.port = listeners[0].socket.getsockname()[1]
-            task_status.started(self)
+        """Serve until `stop()`; a restarted server listens on the port it had before."""
+        self._stopped = trio.Event()
+        try:
+            async with trio.open_nursery() as nursery:
+                self._scope = nursery.cancel_scope
+                serve = partial(trio.serve_tcp, self._handle, self.port, host="127.0.0.1")
+                listeners = await nursery.start(serve)
+                self.port = listeners[0].socket.getsockname()[1]
+                task_status.started(self)
+        finally:
+            self._stopped.set()
+
+    async def stop(self) -> None:
+        """Close the listener and every open connection, as a crashed server would."""
+        assert self._scope is not None
+        self._scope.cancel()
+        await self._stopped.wait()
 
     async def _handle(self, stream: trio.SocketStream) -> None:
         conn = h11.Connection(h11.SERVER)
@@ -77,13 +97,19 @@ class FakeOpenAI:
         assert request is not None
         self.headers.append({k.decode(): v.decode() for k, v in request.headers})
         target = request.target.decode()
-        self.paths.append(f"{request.method.decode()} {target}")
+        self.targets.append(f"{request.method.decode()} {target}")
+        if self.frozen:
+            await trio.sleep_forever()
 
         async def send(*events: Any) -> None:
             for ev in events:
                 await stream.send_all(conn.send(ev) or b"")
 
-        if request.method == b"GET" and target == "/v1/models":
+        if request.method == b"GET" and target == "/health" and self.health_status is not None:
+            payload = b'{"status": "ok"}' if self.health_status == 200 else b'{"error": "down"}'
+            await send(_response(self.health_status, "application/json", len(payload)))
+            await send(h11.Data(payload))
+        elif request.method == b"GET" and target == "/v1/models":
             await self._json(send, {"object": "list", "data": self.models})
         elif request.method == b"GET" and target == "/props" and self.props is not None:
             await self._json(send, self.props)
@@ -96,6 +122,8 @@ class FakeOpenAI:
                 await self._json(send, shown)
         elif request.method == b"POST" and target == "/v1/chat/completions":
             self.requests.append(json.loads(body))
+            if self.hang_chat:
+                await trio.sleep_forever()
             if self.status != 200:
                 payload = json.dumps({"error": {"message": "nope", "type": "x"}}).encode()
                 await send(_response(self.status, "application/json", len(payload)))

@@ -6,6 +6,7 @@ import math
 import time
 from collections.abc import AsyncGenerator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import trio
@@ -23,7 +24,6 @@ from switchyard.agent.backend import Event
 from switchyard.protocol.frames import (
     CancelFrame,
     ChallengeFrame,
-    ChatRequestBody,
     InferenceRequestFrame,
     ModelSpec,
     ResyncFrame,
@@ -56,9 +56,12 @@ def request(
     return InferenceRequestFrame(
         request_id=rid,
         model=model,
-        request=ChatRequestBody(
-            messages=[{"role": "user", "content": content}], max_tokens=max_tokens, stop=stop
-        ),
+        request={
+            "model": model,
+            "messages": [{"role": "user", "content": content}],
+            "max_tokens": max_tokens,
+            **({"stop": stop} if stop else {}),
+        },
         deadline=time.time() + deadline_in,
     )
 
@@ -88,7 +91,7 @@ async def test_register_challenge_and_heartbeats(nursery: trio.Nursery, tmp_path
     assert conn.path == "/v1/providers/connect"
     assert conn.auth == "Bearer secret"
     reg = conn.register
-    assert reg.protocol_version == 1
+    assert reg.protocol_version == 2
     assert reg.public_key == public_key_b64(key)
     assert reg.attestation.kind == "none"
     assert reg.models == [ModelSpec(id="sim-small", slots=2, context_length=8192)]
@@ -278,8 +281,8 @@ class TrackingBackend:
     async def aclose(self) -> None:
         await self.inner.aclose()
 
-    async def generate(self, model: str, body: ChatRequestBody) -> AsyncGenerator[Event, None]:
-        tag = body.messages[0].content
+    async def generate(self, model: str, body: dict[str, Any]) -> AsyncGenerator[Event, None]:
+        tag = body["messages"][0]["content"]
         self.running.add(tag)
         try:
             async for event in self.inner.generate(model, body):

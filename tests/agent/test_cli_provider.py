@@ -1,4 +1,5 @@
-"""`switchyard provider` as a process: signals stop it gracefully; a bad token exits non-zero."""
+"""`switchyard provider` as a process: signals stop it gracefully; a bad token exits non-zero;
+the health flags probe the upstream and the agent logs each change once."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ import trio
 
 from switchyard.protocol.codes import CloseCode
 
+from ..polling import wait_until
+from .fake_openai import FakeOpenAI
 from .fakecoord import FakeCoordinator
 from .test_agent_session import request
 
@@ -69,3 +72,50 @@ async def test_rejected_token_exits_non_zero(nursery: trio.Nursery, tmp_path: Pa
     assert result.returncode != 0
     assert b"401" in result.stderr
     assert coord.attempts == 1
+
+
+async def test_health_flags_probe_the_upstream_and_log_once_each_way(
+    nursery: trio.Nursery, tmp_path: Path
+) -> None:
+    upstream = FakeOpenAI(models=[{"id": "llama"}])
+    upstream.health_status = 200
+    await nursery.start(upstream.run)
+    coord = FakeCoordinator()
+    await nursery.start(coord.run)
+    env = {**os.environ, "SWITCHYARD_PROVIDER_TOKEN": "secret"}
+    args = command(coord, tmp_path, "--backend", "openai", "--upstream", upstream.url)
+    args[args.index("--models") + 1] = "llama"
+    args += ["--health-interval-s", "0.05", "--health-timeout-s", "1"]
+    args += ["--health-url", f"http://127.0.0.1:{upstream.port}/health"]
+    log_path = tmp_path / "agent.log"
+    with log_path.open("wb") as log_file:
+        proc = await nursery.start(
+            partial(
+                trio.run_process, args, check=False, env=env,
+                stdout=subprocess.DEVNULL, stderr=log_file,
+            )
+        )  # fmt: skip
+        conn = await coord.next_connection(timeout=30)
+
+        def last_upstream() -> tuple[bool, str | None] | None:
+            beats = [f.upstream for f in conn.of_type("heartbeat") if f.upstream is not None]
+            return (beats[-1].healthy, beats[-1].reason) if beats else None
+
+        upstream.health_status = 503
+        await conn.wait_for(lambda: last_upstream() and not last_upstream()[0], timeout=30)
+        assert "HTTP 503" in (last_upstream() or (True, ""))[1]
+        probes = upstream.targets.count("GET /health")
+        await wait_until(lambda: upstream.targets.count("GET /health") >= probes + 5)
+        upstream.health_status = 200
+        await conn.wait_for(lambda: last_upstream() == (True, None), timeout=30)
+        proc.send_signal(signal.SIGTERM)
+        with trio.fail_after(30):
+            assert await proc.wait() == 0
+    # models listed once (and described once: the Ollama probe, which this server 404s)
+    assert upstream.targets.count("GET /v1/models") == 1
+    assert set(upstream.targets) == {"GET /v1/models", "POST /api/show", "GET /health"}
+    lines = log_path.read_text().splitlines()
+    down = [line for line in lines if "upstream is down" in line]
+    back = [line for line in lines if "upstream is back" in line]
+    assert len(down) == 1 and " WARNING " in down[0] and "HTTP 503" in down[0], lines
+    assert len(back) == 1 and " INFO " in back[0], lines

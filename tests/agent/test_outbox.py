@@ -9,16 +9,19 @@ from __future__ import annotations
 import math
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass
+from typing import Any
 
 import trio
 import trio.testing
 
-from switchyard.agent import Finish, ModelInfo, Token
+from switchyard.agent import Deltas as BackendDeltas
+from switchyard.agent import Finish, ModelInfo
 from switchyard.agent.backend import Event
 from switchyard.agent.outbox import Deltas, Outbox
-from switchyard.agent.streaming import stream_request
+from switchyard.agent.streaming import fit_deltas, stream_request
+from switchyard.protocol.chat_choices import Choices
+from switchyard.protocol.chunk_codec import MAX_ADD_BYTES, ChunkPacker, encode_deltas, stream_deltas
 from switchyard.protocol.frames import (
-    ChatRequestBody,
     ChunkBatchFrame,
     ChunkFrame,
     ChunkItem,
@@ -66,8 +69,8 @@ class Wire:
         return "".join(d.get("content", "") for _, d in self.deltas_by_request()[request_id])
 
 
-def body() -> ChatRequestBody:
-    return ChatRequestBody(messages=[{"role": "user", "content": "hi"}], max_tokens=10)
+def body() -> dict[str, Any]:
+    return {"messages": [{"role": "user", "content": "hi"}], "max_tokens": 10}
 
 
 class ScriptedBackend:
@@ -82,11 +85,11 @@ class ScriptedBackend:
     async def aclose(self) -> None:
         return None
 
-    async def generate(self, model: str, request: ChatRequestBody) -> AsyncGenerator[Event, None]:
-        for token in self.tokens:
+    async def generate(self, model: str, request: dict[str, Any]) -> AsyncGenerator[Event, None]:
+        for i, token in enumerate(self.tokens):
             if self.gap:
                 await trio.sleep(self.gap)
-            yield Token(token)
+            yield BackendDeltas(stream_deltas(token, i == 0))
         yield Finish(1, len(self.tokens), "stop")
 
 
@@ -95,7 +98,7 @@ async def serve(outbox: Outbox, backend: ScriptedBackend, request_id: str) -> No
     req = Req()
     frame = InferenceRequestFrame(request_id=request_id, model="m", request=body(), deadline=1e12)
 
-    async def send(deltas: list[dict[str, str]], first: bool) -> None:
+    async def send(deltas: list[dict[str, Any]], first: bool) -> None:
         await outbox.put_deltas(Deltas(req, request_id, deltas, first))
 
     terminal = await stream_request(backend, frame, send)
@@ -239,3 +242,30 @@ async def test_frames_are_sized_on_the_bytes_sent() -> None:
             ids = [c.request_id for c in frame.chunks]
             # a request's deltas are split only where the bytes sent would overflow a frame
             assert len(ids) == len(set(ids))
+
+
+def test_long_deltas_of_every_kind_are_split_and_add_up() -> None:
+    long = "\x00" * (MAX_DELTA_CHARS * 2 + 5)
+    call = {"index": 2, "id": "c", "type": "function", "function": {"name": "f", "arguments": long}}
+    deltas: list[dict[str, Any]] = [
+        {"index": 1, "reasoning_content": long, "refusal": "r"},
+        {"index": 1, "tool_calls": [call]},
+        {"content": "x"},
+    ]
+    groups = fit_deltas(deltas)
+    packer = ChunkPacker()
+    for group in groups:
+        packer.add("r", group)  # each group fits one frame
+    sent = [d for group in groups for d in group]
+    assert all(len(encode_deltas([d])) <= MAX_ADD_BYTES for d in sent)
+    choices = Choices(2)
+    choices.add(sent)
+    assert choices.choices[0].text == "x"
+    message = choices.choices[1].message()
+    assert message["reasoning_content"] == long and message["refusal"] == "r"
+    assert message["tool_calls"] == [
+        {"id": "c", "type": "function", "function": {"name": "f", "arguments": long}}
+    ]
+    assert fit_deltas([{"content": "a"}, {"content": "b"}]) == [
+        [{"content": "a"}, {"content": "b"}]
+    ]

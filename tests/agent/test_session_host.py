@@ -8,7 +8,7 @@ import time
 
 import trio
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from trio_websocket import open_websocket_url
+from trio_websocket import ConnectionClosed, WebSocketConnection, open_websocket_url
 
 from switchyard.agent import AgentConfig, SimulatedBackend, SimulatedConfig, websocket_url
 from switchyard.agent.session import Session, SessionHost, SessionOutcome
@@ -28,6 +28,36 @@ from .fakecoord import FakeCoordinator
 from .test_agent_session import request
 
 
+def _register(public_key: str) -> RegisterFrame:
+    return RegisterFrame(
+        protocol_version=PROTOCOL_VERSION,
+        agent_version="test",
+        public_key=public_key,
+        attestation=Attestation(kind="none"),
+        models=[ModelSpec(id="sim-small", slots=1)],
+    )
+
+
+def _host(
+    url: str,
+    key: Ed25519PrivateKey,
+    stopping: trio.Event,
+    registered: list[RegisteredFrame],
+    draining: list[bool],
+) -> SessionHost:
+    config = AgentConfig(coordinator=url, token="secret", models=("sim-small",))
+    return SessionHost(
+        config=config,
+        key=key,
+        provider_id=provider_id_for(public_key_b64(key)),
+        backend=SimulatedBackend(SimulatedConfig(ttft_s=0, tokens_per_s=math.inf)),
+        stopping=stopping,
+        stop_deadline=lambda: math.inf,
+        on_registered=registered.append,
+        on_draining=lambda: draining.append(True),
+    )
+
+
 async def test_session_reports_through_its_host(nursery: trio.Nursery) -> None:
     coord = FakeCoordinator()
     await nursery.start(coord.run)
@@ -36,24 +66,8 @@ async def test_session_reports_through_its_host(nursery: trio.Nursery) -> None:
     registered: list[RegisteredFrame] = []
     draining: list[bool] = []
     stopping = trio.Event()
-    config = AgentConfig(coordinator=coord.url, token="secret", models=("sim-small",))
-    host = SessionHost(
-        config=config,
-        key=key,
-        provider_id=provider_id_for(public_key),
-        backend=SimulatedBackend(SimulatedConfig(ttft_s=0, tokens_per_s=math.inf)),
-        stopping=stopping,
-        stop_deadline=lambda: math.inf,
-        on_registered=registered.append,
-        on_draining=lambda: draining.append(True),
-    )
-    register = RegisterFrame(
-        protocol_version=PROTOCOL_VERSION,
-        agent_version="test",
-        public_key=public_key,
-        attestation=Attestation(kind="none"),
-        models=[ModelSpec(id="sim-small", slots=1)],
-    )
+    host = _host(coord.url, key, stopping, registered, draining)
+    register = _register(public_key)
     outcomes: list[SessionOutcome] = []
 
     async def serve() -> None:
@@ -80,3 +94,33 @@ async def test_session_reports_through_its_host(nursery: trio.Nursery) -> None:
     assert draining == [True]
     assert outcomes[0].close_code == CloseCode.NORMAL and outcomes[0].finished
     assert len(registered) == 1
+
+
+class _ReasonlessSocket:
+    """The socket's edge: trio-websocket raises `ConnectionClosed(None)` when its receive
+    channel ends before any close frame set a reason. `sends` messages go out first."""
+
+    def __init__(self, sends: int) -> None:
+        self.sends = sends
+
+    async def send_message(self, message: str | bytes) -> None:
+        if self.sends <= 0:
+            raise ConnectionClosed(None)
+        self.sends -= 1
+
+    async def get_message(self) -> str | bytes:
+        raise ConnectionClosed(None)
+
+    async def aclose(self, code: int = 1000, reason: str | None = None) -> None:
+        return None
+
+
+async def test_a_close_without_a_reason_ends_the_session_cleanly() -> None:
+    key = Ed25519PrivateKey.generate()
+    register = _register(public_key_b64(key))
+    for sends in (0, 1):  # closed while registering, then while reading
+        host = _host("http://127.0.0.1:9", key, trio.Event(), [], [])
+        ws: WebSocketConnection = _ReasonlessSocket(sends)  # type: ignore[assignment]
+        outcome = await Session(host, ws, register).run()
+        assert outcome == SessionOutcome(None, "", registered=False), sends
+        assert not outcome.fatal

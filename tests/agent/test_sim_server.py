@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any
 
 import httpx
+import jsonschema
+import openai
+import pydantic
+import pytest
 import trio
 
-from switchyard.agent import Finish, OpenAIBackend, SimulatedBackend, SimulatedConfig, Token
+from switchyard.agent import Deltas, Finish, OpenAIBackend, SimulatedBackend, SimulatedConfig
 from switchyard.agent.sim_server import SimOpenAIServer
 from switchyard.agent.simulated import simulated_text
-from switchyard.protocol.frames import ChatRequestBody
 
 INSTANT = SimulatedConfig(ttft_s=0.0, tokens_per_s=float("inf"), output_tokens=5)
 
@@ -86,15 +90,149 @@ async def test_serves_as_an_openai_backend_upstream(nursery: trio.Nursery) -> No
     config = SimulatedConfig(ttft_s=0.0, tokens_per_s=1000.0, output_tokens=4)
     server = await start(nursery, config)
     backend = OpenAIBackend(server.url)
-    request = ChatRequestBody(messages=[{"role": "user", "content": "two words"}], max_tokens=16)
+    request = {"messages": [{"role": "user", "content": "two words"}], "max_tokens": 16}
     try:
         assert [m.id for m in await backend.list_models()] == ["sim-small"]
         events = [e async for e in backend.generate("sim-small", request)]
     finally:
         await backend.aclose()
-    pieces = [e.text for e in events if isinstance(e, Token)]
+    pieces = [
+        d["content"] for e in events if isinstance(e, Deltas) for d in e.items if "content" in d
+    ]
     assert "".join(pieces) == simulated_text(4)
     assert len(pieces) == 4
     assert isinstance(events[-1], Finish)
     assert events[-1].completion_tokens == 4
     assert events[-1].finish_reason == "stop"
+
+
+# ----------------------------------------------------------------- the official SDK
+
+WEATHER_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "Weather in a city.",
+        "parameters": {
+            "type": "object",
+            "properties": {
+                "city": {"type": "string", "minLength": 2},
+                "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]},
+                "days": {"type": "integer", "minimum": 1, "maximum": 7},
+            },
+            "required": ["city", "unit"],
+            "additionalProperties": False,
+        },
+    },
+}
+ASK = [{"role": "user", "content": "weather in Paris?"}]
+
+
+class Forecast(pydantic.BaseModel):
+    city: str
+    days: list[int]
+    warm: bool
+    low: float
+
+
+def sdk(server: SimOpenAIServer) -> openai.AsyncOpenAI:
+    return openai.AsyncOpenAI(base_url=server.url, api_key="unused", max_retries=0)
+
+
+async def test_sdk_accumulates_a_streamed_tool_call(nursery: trio.Nursery) -> None:
+    client = sdk(await start(nursery))
+    async with client.beta.chat.completions.stream(
+        model="sim-small", messages=ASK, tools=[WEATHER_TOOL]
+    ) as stream:
+        streamed = await stream.get_final_completion()
+    plain = await client.chat.completions.create(
+        model="sim-small", messages=ASK, tools=[WEATHER_TOOL]
+    )
+    for reply in (streamed, plain):
+        choice = reply.choices[0]
+        assert choice.finish_reason == "tool_calls"
+        [call] = choice.message.tool_calls or []
+        assert call.type == "function" and call.function.name == "get_weather"
+        arguments = json.loads(call.function.arguments)
+        jsonschema.validate(arguments, WEATHER_TOOL["function"]["parameters"])
+    calls = [r.choices[0].message.tool_calls or [] for r in (streamed, plain)]
+    assert [(c.id, c.function.name, c.function.arguments) for c in calls[0]] == [
+        (c.id, c.function.name, c.function.arguments) for c in calls[1]
+    ]
+    assert plain.choices[0].message.content is None
+    assert plain.usage is not None and plain.usage.completion_tokens > 1
+
+
+async def test_sdk_parses_structured_output(nursery: trio.Nursery) -> None:
+    client = sdk(await start(nursery))
+    parsed = await client.beta.chat.completions.parse(
+        model="sim-small", messages=ASK, response_format=Forecast
+    )
+    assert isinstance(parsed.choices[0].message.parsed, Forecast)
+    schema = {"type": "object", "properties": {"n": {"type": "number", "minimum": 2.5}}}
+    fmt = {"type": "json_schema", "json_schema": {"name": "n", "schema": schema}}
+    stream = await client.chat.completions.create(
+        model="sim-small", messages=ASK, response_format=fmt, stream=True
+    )
+    text = "".join([c.choices[0].delta.content or "" async for c in stream if c.choices])
+    jsonschema.validate(json.loads(text), schema)
+    mode = await client.chat.completions.create(
+        model="sim-small", messages=ASK, response_format={"type": "json_object"}
+    )
+    assert isinstance(json.loads(mode.choices[0].message.content or ""), dict)
+
+
+async def test_sdk_sees_reasoning_first_and_in_usage(nursery: trio.Nursery) -> None:
+    client = sdk(await start(nursery))
+    thinking = {"chat_template_kwargs": {"enable_thinking": True}}
+    stream = await client.chat.completions.create(
+        model="sim-small",
+        messages=ASK,
+        stream=True,
+        stream_options={"include_usage": True},
+        extra_body=thinking,
+    )
+    kinds: list[str] = []
+    usage = None
+    async for chunk in stream:
+        usage = chunk.usage or usage
+        for choice in chunk.choices:
+            extra = choice.delta.model_extra or {}
+            if extra.get("reasoning_content"):
+                kinds.append("reasoning")
+            if choice.delta.content:
+                kinds.append("content")
+    assert kinds == ["reasoning"] * 8 + ["content"] * 5
+    assert usage is not None and usage.completion_tokens == 13
+    assert usage.completion_tokens_details is not None
+    assert usage.completion_tokens_details.reasoning_tokens == 8
+    reply = await client.chat.completions.create(
+        model="sim-small", messages=ASK, extra_body=thinking
+    )
+    assert (reply.choices[0].message.model_extra or {})["reasoning_content"].startswith("think0")
+
+
+async def test_sdk_gets_http_errors_before_and_error_events_after_the_first_token(
+    nursery: trio.Nursery,
+) -> None:
+    client = sdk(await start(nursery))
+    with pytest.raises(openai.BadRequestError):
+        await client.chat.completions.create(
+            model="sim-small",
+            messages=ASK,
+            tools=[WEATHER_TOOL],
+            tool_choice={"type": "function", "function": {"name": "nope"}},
+        )
+    failing = replace(INSTANT, fail_rate=1.0)
+    with pytest.raises(openai.APIStatusError) as info:
+        await sdk(await start(nursery, failing)).chat.completions.create(
+            model="sim-small", messages=ASK, stream=True
+        )
+    assert info.value.status_code == 502
+    late = sdk(await start(nursery, replace(failing, fail_after_tokens=2)))
+    stream = await late.chat.completions.create(model="sim-small", messages=ASK, stream=True)
+    seen: list[str] = []
+    with pytest.raises(openai.APIError, match="simulated backend failure"):
+        async for chunk in stream:
+            seen += [c.delta.content or "" for c in chunk.choices]
+    assert "".join(seen) == simulated_text(2)

@@ -54,7 +54,7 @@ async def test_vllm_context_comes_from_max_model_len(nursery: trio.Nursery) -> N
         nursery, models=[{"id": "q", "owned_by": "vllm", "max_model_len": 32768}], shows={}
     )
     assert models == [ModelInfo("q", 32768)]
-    assert fake.paths == ["GET /v1/models"]  # vLLM says it all: nothing else asked
+    assert fake.targets == ["GET /v1/models"]  # vLLM says it all: nothing else asked
 
 
 async def test_llama_cpp_context_and_capabilities_come_from_props(nursery: trio.Nursery) -> None:
@@ -62,7 +62,7 @@ async def test_llama_cpp_context_and_capabilities_come_from_props(nursery: trio.
     models, fake = await described(nursery, models=[entry], props=LLAMA_PROPS)
     # /props' n_ctx is one slot's context, what limits one request: it wins over meta's
     assert models == [ModelInfo("tiny.gguf", 4096, capabilities={TOOLS: YES, VISION: NO})]
-    assert fake.paths == ["GET /v1/models", "GET /props"]
+    assert fake.targets == ["GET /v1/models", "GET /props"]
 
 
 async def test_llama_cpp_without_props_keeps_meta_n_ctx(nursery: trio.Nursery) -> None:
@@ -83,13 +83,13 @@ async def test_ollama_capabilities_and_num_ctx_come_from_api_show(nursery: trio.
         # no num_ctx: Ollama's own default is a server setting it does not report
         ModelInfo("bare", None, capabilities={**caps, VISION: YES, Capability.COMPLETIONS: YES}),
     ]
-    assert fake.paths.count("POST /api/show") == 2
+    assert fake.targets.count("POST /api/show") == 2
 
 
 async def test_a_server_that_says_nothing_is_asked_once(nursery: trio.Nursery) -> None:
     models, fake = await described(nursery, models=[{"id": "a"}, {"id": "b"}, {"id": ""}])
     assert models == [ModelInfo("a"), ModelInfo("b")]
-    assert fake.paths == ["GET /v1/models", "POST /api/show"]  # a 404 ends the probing
+    assert fake.targets == ["GET /v1/models", "POST /api/show"]  # a 404 ends the probing
 
 
 def test_models_flag_declares_context_lengths() -> None:

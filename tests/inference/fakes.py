@@ -35,7 +35,6 @@ from switchyard.inference.gate import RequestGate
 from switchyard.inference.job import Job, new_job
 from switchyard.inference.keys import ApiKeyCache
 from switchyard.inference.ratelimit import RateLimiter
-from switchyard.protocol.frames import ChatMessage, ChatRequestBody
 from switchyard.protocol.vocabulary import Capability, Trust
 from switchyard.settings import Settings
 from switchyard.storage.memory import MemoryStore
@@ -177,13 +176,16 @@ def job(
     text: str = "hello",
     max_tokens: int | None = 16,
     stop: list[str] | None = None,
+    n: int = 1,
     needs: frozenset[Capability] = frozenset(),
     settings: Settings | None = None,
 ) -> Job:
-    body = ChatRequestBody(
-        messages=[ChatMessage(role="user", content=text)], max_tokens=max_tokens, stop=stop
-    )
-    return new_job("m", body, settings or Settings(), Trust.SELF_SIGNED, needs)
+    body: dict[str, Any] = {"model": "m", "messages": [{"role": "user", "content": text}], "n": n}
+    if max_tokens is not None:
+        body["max_tokens"] = max_tokens
+    if stop:
+        body["stop"] = stop
+    return new_job("m", body, settings or Settings(), Trust.SELF_SIGNED, needs=needs)
 
 
 def chunk(*texts: str) -> StreamChunk:

@@ -10,13 +10,14 @@ import pytest
 import trio
 
 from switchyard.actors.billing_messages import InsufficientCredit
-from switchyard.actors.provider_messages import StreamEnd
+from switchyard.actors.provider_messages import StreamChunk, StreamEnd
 from switchyard.actors.scheduler_messages import NoCapacityReason, Reserve
 from switchyard.billing.pricing import Price
 from switchyard.inference.job import Job
 from switchyard.inference.output import Output
 from switchyard.inference.ratelimit import RateLimiter
 from switchyard.inference.request import ConsumerRequest
+from switchyard.protocol.chat import delta_texts
 from switchyard.protocol.errors import ApiError
 from switchyard.storage.models import KeyLimits
 
@@ -46,6 +47,11 @@ async def drain(req: ConsumerRequest) -> list[Output]:
     return outputs
 
 
+def contents(out: Output) -> list[str]:
+    """The content pieces of choice 0 in a batch of output."""
+    return delta_texts(out.deltas)
+
+
 def tpm_left(limiter: RateLimiter, capacity: int) -> int:
     """The tokens the key may still use now: the largest amount admitted (then given back)."""
     limits, now, key_id = KeyLimits(tpm=capacity), trio.current_time(), api_key().id
@@ -64,7 +70,7 @@ async def test_a_stream_hands_out_its_text_then_releases_settles_and_refunds_onc
     async with req:
         assert services.gate.active == 1
         outputs = await drain(req)
-    texts = [t for out in outputs for t in out.texts]
+    texts = [t for out in outputs for t in contents(out)]
     assert texts == ["Hel", "lo", " world"]
     final = outputs[-1].final
     assert final is not None and final.error is None
@@ -147,7 +153,7 @@ async def test_text_after_a_stop_sequence_in_the_same_batch_is_never_shown() -> 
     req = request(services, job(stop=["STOP"]))
     async with req:
         [out] = await drain(req)
-    assert out.texts == ["ab "]
+    assert contents(out) == ["ab "]
     assert out.final is not None
     assert (out.final.finish_reason, out.final.stop_sequence) == ("stop", "STOP")
     assert len(provider.cancels) == 1  # the provider stops generating
@@ -175,7 +181,7 @@ async def test_a_stream_whose_provider_fails_after_tokens_ends_with_the_error() 
     services = FakeServices(FakeScheduler(provider))
     async with request(services, job()) as req:
         [out] = await drain(req)
-    assert out.texts == ["a"]
+    assert contents(out) == ["a"]
     assert out.final is not None and out.final.error is not None
     assert out.final.error.status == 502
     [settle] = services.billing.settles
@@ -187,7 +193,7 @@ async def test_leaving_mid_stream_cancels_the_work_and_charges_what_was_relayed(
     services = FakeServices(FakeScheduler(provider))
     with trio.CancelScope() as scope:
         async with request(services, job()) as req:
-            assert (await req.next_output()).texts == ["a", "b"]
+            assert contents(await req.next_output()) == ["a", "b"]
             scope.cancel()
             await req.next_output()
     assert scope.cancelled_caught
@@ -215,10 +221,88 @@ async def test_a_failure_before_the_first_token_moves_to_another_provider() -> N
     second = FakeProvider("prov-b", [chunk("hi"), done(5, 1)])
     services = FakeServices(FakeScheduler(first, second))
     async with request(services, job(), stream=False) as req:
-        text, final = await req.collect()
-    assert (text, final.finish_reason) == ("hi", "stop")
+        choices, final = await req.collect()
+    assert (choices.choices[0].text, final.finish_reason) == ("hi", "stop")
     assert [r.outcome for r in services.scheduler.releases] == ["error", "ok"]
     assert req.result is not None
     assert (req.result.attempts, req.result.provider_id) == (2, "prov-b")
     [settle] = services.billing.settles
     assert (settle.provider_id, settle.relayed_tokens, settle.outcome) == ("prov-b", 1, "ok")
+
+
+async def test_an_upstream_refusal_is_answered_with_its_status_and_never_retried() -> None:
+    refusal = StreamEnd(
+        error_code="upstream_rejected", error_message="context too long", status=400
+    )
+    first = FakeProvider("prov-a", [refusal])
+    second = FakeProvider("prov-b", [chunk("hi"), done(5, 1)])
+    services = FakeServices(FakeScheduler(first, second))
+    for stream in (True, False):
+        with pytest.raises(ApiError) as caught:
+            async with request(services, job(), stream=stream) as req:
+                await req.next_output()
+        assert (caught.value.status, caught.value.message) == (400, "context too long")
+        assert caught.value.code == "upstream_rejected"
+    assert second.streams == []
+    assert [r.outcome for r in services.scheduler.releases] == ["rejected", "rejected"]
+    assert [s.outcome for s in services.billing.settles] == ["http_400", "http_400"]
+    assert all(s.relayed_tokens == 0 for s in services.billing.settles)
+
+
+async def test_a_stream_that_fails_before_its_first_token_is_an_http_error() -> None:
+    role_only = StreamChunk([{"role": "assistant"}], tokens=0)
+    failure = StreamEnd(error_code="upstream_error", error_message="engine died")
+    provider = FakeProvider("prov-a", [role_only, failure])
+    services = FakeServices(FakeScheduler(provider))
+    with pytest.raises(ApiError) as caught:
+        async with request(services, job()) as req:
+            await drain(req)
+    assert (caught.value.status, caught.value.code) == (502, "provider_error")
+    [settle] = services.billing.settles
+    assert (settle.outcome, settle.relayed_tokens) == ("http_502", 0)
+
+
+async def test_structured_output_per_choice_and_stop_sequences_on_content() -> None:
+    call = {"index": 0, "id": "c", "type": "function", "function": {"name": "f"}}
+    deltas = [
+        {"role": "assistant"},
+        {"reasoning_content": "hm"},
+        {"content": "ab", "logprobs": {"content": []}},
+        {"index": 1, "content": "xySTOPzz"},
+        {"index": 1, "content": "more"},
+        {"content": "cST"},
+        {"tool_calls": [call]},
+        {"index": 1, "finish_reason": "length"},
+        {"index": 5, "content": "not asked for"},
+        {"content": "OPtail"},
+    ]
+    provider = FakeProvider("prov-a", [StreamChunk(deltas, tokens=5)])  # no end yet
+    services = FakeServices(FakeScheduler(provider))
+    async with request(services, job(stop=["STOP"], n=2)) as req:
+        outputs = await drain(req)
+    shown = [d for out in outputs for d in out.deltas]
+    assert shown == [
+        {"reasoning_content": "hm"},
+        {"content": "ab", "logprobs": {"content": []}},
+        {"index": 1, "content": "xy"},
+        {"content": "c"},
+        {"tool_calls": [call]},
+    ]
+    final = outputs[-1].final
+    assert final is not None
+    assert final.finish_reasons == ("stop", "stop")  # both choices ended on the sequence
+    assert final.stop_sequence == "STOP"
+    [cancel] = provider.cancels  # every choice stopped: the provider's work is cancelled
+    assert cancel.request_id.startswith("req_")
+
+
+async def test_n_choices_hold_money_for_every_choice() -> None:
+    services = FakeServices(FakeScheduler(FakeProvider("prov-a", [chunk("a"), done(5, 1)])))
+    the_job = job(max_tokens=100, n=3)
+    assert the_job.max_output_tokens == 300
+    async with request(services, the_job, stream=False) as req:
+        choices, final = await req.collect()
+    assert [c.text for c in choices.choices] == ["a", "", ""]
+    assert final.finish_reasons == ("stop", "stop", "stop")
+    [hold] = services.billing.asked
+    assert hold.max_tokens == 300

@@ -19,6 +19,7 @@ from trio_websocket import ConnectionClosed, WebSocketConnection, open_websocket
 
 from switchyard.coordinator import Coordinator
 from switchyard.launch import running_coordinator
+from switchyard.protocol.limits import PROTOCOL_VERSION
 from switchyard.protocol.signing import public_key_b64, sign_challenge
 from switchyard.settings import ProviderSettings, Settings
 
@@ -106,7 +107,7 @@ class RawProvider:
     def register_frame(self, models: list[dict[str, Any]] | None = None, **extra: Any) -> dict:
         return {
             "type": "register",
-            "protocol_version": 1,
+            "protocol_version": PROTOCOL_VERSION,
             "agent_version": "raw-test",
             "public_key": self.public_key,
             "attestation": {"kind": "none", "evidence": ""},

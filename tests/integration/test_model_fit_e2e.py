@@ -3,14 +3,17 @@
 Two real provider agents (`--backend openai`) sit in front of two fake llama.cpp-like
 upstreams (`/v1/models` with `meta`, `/props` with a 4,096-token slot, tools yes, vision
 no). Agent A advertises what it probed; agent B declares `--models
-tiny=tiny.gguf:2048,notools=tiny.gguf:2048 --capability tools=no`. The official SDKs
-then see `/v1/models` list both, get a 400 for a capability nobody has and for
-`max_tokens` beyond the context (nothing held, nothing sent upstream), and requests that
-need tools or a long context reach only the provider that has them. Run on both stores.
+tiny=tiny.gguf:2048,notools=tiny.gguf:2048 --capability tools=no --capability
+tiny@vision=yes`. The official SDKs then see `/v1/models` list both, get a 400 for a
+capability nobody has and for `max_tokens` beyond the context (nothing held, nothing sent
+upstream), and requests that need tools, vision or a long context reach only the provider
+that has them, tool definitions and images included, with the upstream's tool call
+answered back. Run on both stores.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -46,6 +49,31 @@ TOOLS = [
         },
     }
 ]
+TOOL_CALL = {
+    "index": 0,
+    "id": "call_1",
+    "type": "function",
+    "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'},
+}
+TOOL_CALL_CHUNK = {
+    "id": "c1",
+    "object": "chat.completion.chunk",
+    "choices": [{"index": 0, "delta": {"tool_calls": [TOOL_CALL]}}],
+}
+TOOL_CALL_EVENT = f"data: {json.dumps(TOOL_CALL_CHUNK)}\n\n"
+PNG = (  # a 1x1 PNG
+    "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8"
+    "/58BAwAI/AL+hc2rNAAAAABJRU5ErkJggg=="
+)
+IMAGE_MESSAGES = [
+    {
+        "role": "user",
+        "content": [
+            {"type": "text", "text": "What is in this picture?"},
+            {"type": "image_url", "image_url": {"url": PNG}},
+        ],
+    }
+]
 
 
 @asynccontextmanager
@@ -60,7 +88,7 @@ async def fleet(running: Running) -> AsyncIterator[tuple[FakeOpenAI, FakeOpenAI]
         ids_b, map_b, ctx_b = parse_models("tiny=tiny.gguf:2048,notools=tiny.gguf:2048")
         configs = [
             (ups[0], ids_a, map_a, ctx_a, {}),
-            (ups[1], ids_b, map_b, ctx_b, parse_capabilities(["tools=no"])),
+            (ups[1], ids_b, map_b, ctx_b, parse_capabilities(["tools=no", "tiny@vision=yes"])),
         ]
         started = []
         for upstream, ids, mapping, contexts, caps in configs:
@@ -144,10 +172,11 @@ async def routes_and_refuses(
     tiny, notools = listed["tiny"], listed["notools"]
     assert (tiny["context_length"], notools["context_length"]) == (4096, 2048)
     assert tiny["capabilities"] == {
-        "tools": "yes", "vision": "no", "json_schema": "unknown",
+        "tools": "yes", "vision": "yes", "json_schema": "unknown",
         "reasoning": "unknown", "completions": "unknown", "embeddings": "unknown",
     }  # fmt: skip
     assert (notools["capabilities"]["tools"], tiny["providers"]) == ("no", 2)
+    assert notools["capabilities"]["vision"] == "no"  # declared for tiny only
 
     # a capability nobody serving the model has: 400 naming it, in each API's shape
     with pytest.raises(openai.BadRequestError) as caught:
@@ -162,6 +191,12 @@ async def routes_and_refuses(
         )  # fmt: skip
     assert refused.value.body["error"]["type"] == "invalid_request_error"
     assert "tools" in refused.value.body["error"]["message"]
+    with pytest.raises(openai.BadRequestError) as blind:
+        await client.chat.completions.create(model="notools", messages=IMAGE_MESSAGES)
+    assert (blind.value.body["code"], blind.value.body["param"]) == (
+        "unsupported_capability",
+        "messages",
+    )
     # max_tokens beyond the largest context: 400 before anything is held
     with pytest.raises(openai.BadRequestError) as too_long:
         await client.chat.completions.create(model="tiny", messages=MESSAGES, max_tokens=5000)
@@ -171,20 +206,40 @@ async def routes_and_refuses(
     assert acct["balance_micro_usd"] == 100_000_000
     assert up_a.requests == [] and up_b.requests == []
 
-    # needing tools or more context than B has: only A is ever chosen
+    # needing tools or more context than B has: only A is ever chosen; the tools reach
+    # its upstream and the upstream's tool call comes back
+    up_a.extra_events, up_a.finish_reason = (TOOL_CALL_EVENT,), "tool_calls"
     for _ in range(4):
-        await client.chat.completions.create(
+        reply = await client.chat.completions.create(
             model="tiny", messages=MESSAGES, tools=TOOLS, max_tokens=20
         )
+        choice = reply.choices[0]
+        assert choice.finish_reason == "tool_calls" and choice.message.tool_calls
+        call = choice.message.tool_calls[0]
+        assert (call.id, call.function.name) == ("call_1", "get_weather")
+        assert json.loads(call.function.arguments) == {"city": "Paris"}
+    up_a.extra_events, up_a.finish_reason = (), "stop"
+    for _ in range(4):
         await client.chat.completions.create(model="tiny", messages=MESSAGES, max_tokens=3000)
     assert up_b.requests == []
-    assert [r["max_tokens"] for r in up_a.requests] == [20, 3000] * 4
+    assert [r["max_tokens"] for r in up_a.requests] == [20] * 4 + [3000] * 4
+    assert all(r["tools"] == TOOLS for r in up_a.requests[:4])
+    assert all("tools" not in r for r in up_a.requests[4:])
+
+    # an image: only B (declared) sees, so only B gets it, the image part intact
+    for _ in range(3):
+        reply = await client.chat.completions.create(
+            model="tiny", messages=IMAGE_MESSAGES, max_tokens=20
+        )
+        assert reply.choices[0].message.content == "Hello world!"
+    assert len(up_a.requests) == 8
+    assert [r["messages"] for r in up_b.requests] == [IMAGE_MESSAGES] * 3
 
     # no max_tokens: the model's own limit applies upstream
     for _ in range(4):
         reply = await client.chat.completions.create(model="tiny", messages=MESSAGES)
         assert reply.choices[0].message.content == "Hello world!"
-    sent = up_a.requests[8:] + up_b.requests
+    sent = up_a.requests[8:] + up_b.requests[3:]
     assert len(sent) == 4 and all("max_tokens" not in r for r in sent)
 
 

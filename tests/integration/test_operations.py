@@ -56,13 +56,9 @@ async def test_tokens_per_minute_limit_bites_exactly() -> None:
         _, token = await running.provider_token()
         _, key = await funded_key(running)
         from switchyard.inference.job import estimate_prompt_tokens
-        from switchyard.protocol.openai_api import ChatCompletionRequest, chat_to_normalized
 
         body = {**BODY, "model": "m1", "max_tokens": 20}
-        per_request = (
-            estimate_prompt_tokens(chat_to_normalized(ChatCompletionRequest.model_validate(body)))
-            + 20
-        )
+        per_request = estimate_prompt_tokens(body) + 20
         limits = KeyLimits(tpm=3 * per_request)
         await running.coord.store.set_api_key_limits(await _key_id(running, key), limits)
         headers = {"Authorization": f"Bearer {key}"}

@@ -234,6 +234,18 @@ async def test_register_twice_and_non_register_first() -> None:
             assert code == CloseCode.UNSUPPORTED_VERSION
 
 
+async def test_a_version_1_agent_is_told_to_upgrade() -> None:
+    async with coordinator() as running:
+        _, token = await running.provider_token()
+        async with raw_provider(running, token) as p:
+            await p.send(p.register_frame(protocol_version=1))
+            code, error = await p.closed_with()
+    assert code == CloseCode.UNSUPPORTED_VERSION
+    assert error is not None and error["message"] == (
+        "protocol version 1 is not supported: upgrade the agent (this coordinator speaks 2)"
+    )
+
+
 async def test_actor_crash_restarts_on_same_socket_and_asks_for_resync() -> None:
     async with coordinator() as running:
         _, token = await running.provider_token()

@@ -10,7 +10,7 @@ import pytest
 from anthropic.types import Message, RawMessageStreamEvent
 from pydantic import TypeAdapter
 
-from switchyard.protocol.anthropic_api import MessagesRequest, messages_to_normalized
+from switchyard.protocol.anthropic_api import MessagesRequest, messages_wire_request
 from switchyard.protocol.anthropic_format import (
     MessagesStreamEncoder,
     anthropic_stop_reason,
@@ -18,7 +18,7 @@ from switchyard.protocol.anthropic_format import (
 )
 from switchyard.protocol.chat import delta_texts
 from switchyard.protocol.errors import ApiError, no_capacity, parse_json_body, provider_failed
-from switchyard.protocol.frames import ChunkDelta, Usage
+from switchyard.protocol.frames import Usage
 
 from .sse import anthropic_client, parse_sse
 
@@ -58,26 +58,23 @@ def test_system_and_blocks_normalize() -> None:
         metadata={"user_id": "u1"},
         tools=[],
     )
-    body = messages_to_normalized(req)
-    assert [(m.role, m.content) for m in body.messages] == [
+    body = messages_wire_request(req)
+    assert [(m["role"], m["content"]) for m in body["messages"]] == [
         ("system", "Be terse.\nBe kind."),
         ("user", "Q"),
         ("assistant", "A"),
         ("user", "Q2"),
     ]
-    assert (body.max_tokens, body.temperature, body.top_p, body.stop) == (
-        64,
-        0.2,
-        0.9,
-        ["\n\nHuman:"],
-    )
+    got = [body[k] for k in ("max_tokens", "temperature", "top_p", "top_k", "stop")]
+    assert got == [64, 0.2, 0.9, 40, ["\n\nHuman:"]]
+    assert body["stream"] is True and body["stream_options"] == {"include_usage": True}
     assert req.metadata is not None and req.metadata.user_id == "u1"
 
 
 def test_no_system_means_no_system_message() -> None:
-    body = messages_to_normalized(request(system=""))
-    assert [m.role for m in body.messages] == ["user"]
-    assert messages_to_normalized(request()).stop is None
+    body = messages_wire_request(request(system=""))
+    assert [m["role"] for m in body["messages"]] == ["user"]
+    assert "stop" not in messages_wire_request(request())
 
 
 @pytest.mark.parametrize(
@@ -190,9 +187,7 @@ def test_empty_stream_has_no_content_block() -> None:
 def test_official_sdk_accumulates_our_stream() -> None:
     enc = MessagesStreamEncoder("m")
     body = enc.start_event() + enc.ping()
-    body += enc.text_events(
-        delta_texts([ChunkDelta(role="assistant"), ChunkDelta(content=TEXTS[0])])
-    )
+    body += enc.text_events(delta_texts([{"role": "assistant"}, {"content": TEXTS[0]}]))
     body += enc.text_events(TEXTS[1:]) + enc.finish_events(
         "stop", USAGE, stop_sequence="\n\nHuman:"
     )

@@ -15,7 +15,6 @@ from switchyard.protocol.chat import (
     flatten_text_parts,
     normalize_stop,
 )
-from switchyard.protocol.frames import ChunkDelta
 
 
 def test_flatten_text_parts() -> None:
@@ -39,22 +38,38 @@ def test_normalize_stop() -> None:
         normalize_stop(["s"] * (MAX_STOP_SEQUENCES + 1))
 
 
-def test_delta_texts_skips_roles_and_empties() -> None:
+def test_delta_texts_are_choice_zeros_content() -> None:
     deltas = [
-        ChunkDelta(role="assistant"),
-        ChunkDelta(content=""),
-        ChunkDelta(content="a"),
-        {"content": "b"},
+        {"role": "assistant"},
+        {"content": ""},
+        {"content": "a"},
+        {"index": 0, "content": "b", "logprobs": {"content": []}},
+        {"index": 1, "content": "other choice"},
+        {"reasoning_content": "thinking"},
     ]
-    assert delta_texts([*deltas, {"content": 5}, {"role": "assistant"}]) == ["a", "b"]
+    assert delta_texts(deltas) == ["a", "b"]
 
 
-def test_count_tokens_counts_only_visible_content() -> None:
-    deltas = [{"role": "assistant"}, {"content": "a"}, {"content": ""}, {"content": None},
-              {"content": 5}, ChunkDelta(content=""), ChunkDelta(content="b")]  # fmt: skip
-    assert count_tokens(deltas) == 2
+def test_count_tokens_counts_every_kind_of_output() -> None:
+    call = {"index": 0, "id": "c", "type": "function", "function": {"name": "f", "arguments": ""}}
+    shown = [
+        {"content": "a"},
+        {"index": 1, "content": "b"},
+        {"reasoning_content": "r"},
+        {"refusal": "no"},
+        {"tool_calls": [{"index": 0, "function": {"arguments": '{"a"'}}]},
+        {"content": "c", "logprobs": {"content": []}},
+    ]
+    nothing = [
+        {"role": "assistant"},
+        {"content": ""},
+        {"index": 1, "finish_reason": "stop"},
+        {"tool_calls": [call]},  # the opening of a call: its name, no argument yet
+        {"reasoning_content": ""},
+    ]
+    assert count_tokens(shown) == len(shown)
+    assert count_tokens(nothing) == 0
     assert count_tokens([{"content": ""}] * 2000) == 0
-    assert count_tokens(deltas) == len(delta_texts(deltas))  # what is billed is what is shown
 
 
 def test_matcher_holds_back_partial_matches() -> None:

@@ -41,14 +41,22 @@ def pydantic_items(text: str) -> list[ChunkIn]:
     ]
 
 
+def per_token(delta: dict[str, Any]) -> bool:
+    """The shapes the fast decoder knows: `{"content": str}` and `{"role": str}`."""
+    return len(delta) == 1 and ("content" in delta or "role" in delta)
+
+
 def decoded_items(text: str) -> list[ChunkIn]:
     """What the coordinator's decoder makes of it; it must agree with pydantic."""
     decoded = decode_provider_frame(text)
-    if "\\ud" not in text:  # surrogate escapes (emoji...) are pydantic's to judge
-        assert _fast_chunks(text) == decoded  # what the agent writes takes the fast path
     items = decoded.chunks if isinstance(decoded, ChunkBatchIn) else [decoded]
     assert all(isinstance(i, ChunkIn) for i in items)
     assert items == pydantic_items(text)
+    fast = _fast_chunks(text)
+    if "\\ud" not in text and all(per_token(d) for i in items for d in i.deltas):
+        assert fast == decoded  # the per-token shapes take the fast path
+    elif fast is not None:
+        assert fast == decoded
     return items  # type: ignore[return-value]
 
 
@@ -63,10 +71,50 @@ def by_request(frames: list[str]) -> dict[str, list[dict[str, str]]]:
 # Any text, lone surrogates aside (the coordinator refuses those; backends do not make them).
 texts = st.text(st.characters(exclude_categories=["Cs"]), max_size=40)
 request_ids = st.text(st.characters(exclude_categories=["Cs"]), min_size=1, max_size=MAX_ID_CHARS)
+choice_index = st.integers(0, 127)
+tool_call = st.fixed_dictionaries(
+    {"index": st.integers(0, 127)},
+    optional={
+        "id": st.text(min_size=1, max_size=8),
+        "type": st.just("function"),
+        "function": st.fixed_dictionaries(
+            {}, optional={"name": st.text(max_size=8), "arguments": texts}
+        ),
+    },
+)
+top_logprob = st.fixed_dictionaries(
+    {"token": texts, "logprob": st.floats(-100, 0)},
+    optional={"bytes": st.lists(st.integers(0, 255), max_size=4)},
+)
+token_logprob = st.fixed_dictionaries(
+    {"token": texts, "logprob": st.floats(-100, 0)},
+    optional={
+        "bytes": st.lists(st.integers(0, 255), max_size=4),
+        "top_logprobs": st.lists(top_logprob, max_size=3),
+    },
+)
+# Every delta shape of issue #14 beside the per-token ones (the codec's fast path).
+structured = st.one_of(
+    st.builds(lambda i, t: {"index": i, "content": t}, choice_index, texts),
+    st.builds(lambda t: {"reasoning_content": t}, texts),
+    st.builds(lambda t: {"refusal": t}, texts),
+    st.builds(lambda c: {"tool_calls": c}, st.lists(tool_call, min_size=1, max_size=3)),
+    st.builds(
+        lambda t, lp: {"content": t, "logprobs": {"content": lp}},
+        texts,
+        st.lists(token_logprob, max_size=2),
+    ),
+    st.builds(
+        lambda i, r: {"index": i, "finish_reason": r},
+        choice_index,
+        st.sampled_from(["stop", "length", "tool_calls", "content_filter"]),
+    ),
+)
 delta_lists = st.lists(
     st.one_of(
         st.builds(lambda t: {"content": t}, texts),
         st.builds(lambda t: {"role": t}, st.text(min_size=1, max_size=32)),
+        structured,
     ),
     min_size=1,
     max_size=4,
@@ -96,7 +144,13 @@ def test_encoded_frames_round_trip_through_pydantic_and_the_fast_decoder(
 
 
 def test_encode_deltas_is_the_json_of_the_deltas() -> None:
-    deltas = [{"role": "assistant"}, {"content": 'a"\\\n\x00é€😀'}, {"content": ""}]
+    deltas: list[dict[str, Any]] = [
+        {"role": "assistant"},
+        {"content": 'a"\\\n\x00é€😀'},
+        {"content": ""},
+        {"index": 1, "tool_calls": [{"index": 0, "function": {"arguments": '{"é": 1}'}}]},
+        {"content": "x", "logprobs": {"content": [{"token": "x", "logprob": -0.5}]}},
+    ]
     assert f"[{encode_deltas(deltas)}]" == json.dumps(deltas, separators=(",", ":"))
 
 

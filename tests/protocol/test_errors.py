@@ -12,14 +12,14 @@ from hypothesis import strategies as st
 from pydantic import BaseModel, ValidationError
 
 from switchyard.protocol import errors
-from switchyard.protocol.anthropic_api import MessagesRequest, messages_to_normalized
+from switchyard.protocol.anthropic_api import MessagesRequest, messages_wire_request
+from switchyard.protocol.chat_request import ChatRequestBody
 from switchyard.protocol.errors import ApiError, parse_json_body, validation_error_to_api_error
-from switchyard.protocol.frames import ChatRequestBody, dump_request_body
+from switchyard.protocol.frames import dump_request_body
 from switchyard.protocol.openai_api import (
-    ChatCompletionRequest,
     CompletionRequest,
-    chat_to_normalized,
-    completion_to_normalized,
+    completion_wire_request,
+    wire_chat_request,
 )
 
 ANTHROPIC_TYPES = {
@@ -126,7 +126,7 @@ def test_validation_error_conversion_names_param_and_hides_input() -> None:
 )
 def test_unparseable_bodies_are_400(raw: bytes) -> None:
     with pytest.raises(ApiError) as info:
-        parse_json_body(raw, ChatCompletionRequest)
+        parse_json_body(raw, ChatRequestBody)
     assert info.value.status == 400
 
 
@@ -138,7 +138,7 @@ def test_non_objects_are_400(raw: bytes) -> None:
 
 def test_size_limit_is_413() -> None:
     with pytest.raises(ApiError) as info:
-        parse_json_body(b"{" + b" " * 100 + b"}", ChatCompletionRequest, max_bytes=64)
+        parse_json_body(b"{" + b" " * 100 + b"}", ChatRequestBody, max_bytes=64)
     assert info.value.status == 413 and info.value.anthropic_type == "request_too_large"
 
 
@@ -157,7 +157,7 @@ def test_size_limit_is_413() -> None:
 )  # fmt: skip
 def test_lone_surrogates_are_400_naming_the_parameter(raw: bytes, param: str | None) -> None:
     with pytest.raises(ApiError) as info:
-        parse_json_body(raw, ChatCompletionRequest)
+        parse_json_body(raw, ChatRequestBody)
     err = info.value
     assert (err.status, err.type, err.param) == (400, "invalid_request_error", param)
     assert "surrogate" in err.message
@@ -169,7 +169,7 @@ def test_surrogate_pairs_and_escaped_backslashes_are_fine() -> None:
     req = parse_json_body(raw, CompletionRequest)
     assert req.prompt == "\U0001f600 and \\udc00"
     assert req.stop == ["\\uD800"]
-    dump_request_body(completion_to_normalized(req))
+    dump_request_body(completion_wire_request(req))
 
 
 def test_size_limit_counts_utf8_bytes_of_text_bodies() -> None:
@@ -206,9 +206,9 @@ JSON = st.recursive(
     max_leaves=25,
 )
 MODELS = {
-    ChatCompletionRequest: chat_to_normalized,
-    CompletionRequest: completion_to_normalized,
-    MessagesRequest: messages_to_normalized,
+    ChatRequestBody: lambda req, data: wire_chat_request(data, req, 16),
+    CompletionRequest: lambda req, data: completion_wire_request(req),
+    MessagesRequest: lambda req, data: messages_wire_request(req),
 }
 
 
@@ -220,11 +220,33 @@ def mostly(good: st.SearchStrategy[Any], bad: st.SearchStrategy[Any]) -> st.Sear
 TEXT_PART = st.fixed_dictionaries(
     {"type": mostly(st.just("text"), SCALARS), "text": mostly(st.text(), SCALARS)}
 )
+IMAGE_PART = st.fixed_dictionaries(
+    {
+        "type": mostly(st.just("image_url"), SCALARS),
+        "image_url": mostly(
+            st.fixed_dictionaries(
+                {"url": st.sampled_from(["https://x/a.png", "data:image/png;base64,AA", "ftp:x"])}
+            ),
+            JSON,
+        ),
+    }
+)
+FUNCTION = st.fixed_dictionaries(
+    {"name": mostly(st.sampled_from(["f", "get_x"]), SCALARS)},
+    optional={"parameters": mostly(st.just({"type": "object"}), JSON), "arguments": st.text()},
+)
+TOOL_CALL = st.fixed_dictionaries(
+    {"id": mostly(st.just("c1"), SCALARS), "type": st.just("function"), "function": FUNCTION}
+)
 MESSAGE = st.fixed_dictionaries(
     {
         "role": mostly(st.sampled_from(["user", "assistant", "developer", "tool"]), SCALARS),
-        "content": mostly(st.text(max_size=8) | st.lists(TEXT_PART, max_size=2), JSON),
-    }
+        "content": mostly(st.text(max_size=8) | st.lists(TEXT_PART | IMAGE_PART, max_size=2), JSON),
+    },
+    optional={
+        "tool_calls": mostly(st.lists(TOOL_CALL, max_size=2), JSON),
+        "tool_call_id": mostly(st.just("c1"), SCALARS),
+    },
 )
 NEAR_VALID = st.fixed_dictionaries(
     {
@@ -244,12 +266,23 @@ NEAR_VALID = st.fixed_dictionaries(
         "seed": mostly(st.integers(), SCALARS),
         "n": mostly(st.integers(0, 3), SCALARS),
         "metadata": mostly(st.fixed_dictionaries({"user_id": st.text(max_size=3)}), JSON),
+        "tools": mostly(
+            st.lists(st.fixed_dictionaries({"type": st.just("function"), "function": FUNCTION})),
+            JSON,
+        ),
+        "tool_choice": mostly(st.sampled_from(["auto", "none", "required"]), JSON),
+        "response_format": mostly(
+            st.fixed_dictionaries({"type": st.sampled_from(["text", "json_object"])}), JSON
+        ),
+        "logprobs": mostly(st.booleans(), SCALARS),
+        "top_logprobs": mostly(st.integers(0, 20), SCALARS),
+        "user": mostly(st.text(max_size=3), SCALARS),
     },
 )
 
 
 def check_only_api_errors(raw: bytes) -> None:
-    """Every body either parses and normalizes to a valid wire body, or is a clean 4xx."""
+    """Every body either parses into a wire body that can be sent, or is a clean 4xx."""
     for model_cls, normalize in MODELS.items():
         try:
             req = parse_json_body(raw, model_cls, max_bytes=1 << 20)
@@ -258,9 +291,9 @@ def check_only_api_errors(raw: bytes) -> None:
             assert err.message and "Traceback" not in err.message
             assert json.dumps(err.openai_body()) and json.dumps(err.anthropic_body())
             continue
-        body: Any = normalize(req)  # type: ignore[operator]
-        assert isinstance(body, ChatRequestBody) and body.messages
-        dump_request_body(body)  # and can be sent to a provider
+        body: Any = normalize(req, json.loads(raw))  # type: ignore[operator]
+        assert isinstance(body, dict) and body["messages"]
+        dump_request_body(body).decode()  # and can be sent to a provider
 
 
 @settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])

@@ -13,10 +13,9 @@ from switchyard.protocol.frames import (
     CancelFrame,
     ChallengeFrame,
     ChallengeResponseFrame,
-    ChatRequestBody,
-    ChunkDelta,
     ChunkFrame,
     CompleteFrame,
+    Delta,
     DrainFrame,
     ErrorFrame,
     HeartbeatFrame,
@@ -40,6 +39,7 @@ from switchyard.protocol.limits import (
     MAX_PROVIDER_FRAME_BYTES,
     MAX_REQUEST_BODY_JSON_BYTES,
 )
+from switchyard.protocol.provider_frames import UpstreamReport
 
 KEY = "BCNT6nOOSVzqRPUuT7naDDCbgk1+pPriJe8bi/1VGDI="
 
@@ -47,7 +47,7 @@ KEY = "BCNT6nOOSVzqRPUuT7naDDCbgk1+pPriJe8bi/1VGDI="
 def register_dict(**overrides: object) -> dict[str, object]:
     frame: dict[str, object] = {
         "type": "register",
-        "protocol_version": 1,
+        "protocol_version": 2,
         "agent_version": "0.1.0",
         "public_key": KEY,
         "attestation": {"kind": "none"},
@@ -59,7 +59,7 @@ def register_dict(**overrides: object) -> dict[str, object]:
 
 PROVIDER_FRAMES = [
     RegisterFrame(
-        protocol_version=1,
+        protocol_version=2,
         agent_version="0.1.0",
         public_key=KEY,
         attestation=Attestation(kind="test-hardware", evidence="abc"),
@@ -67,14 +67,57 @@ PROVIDER_FRAMES = [
         hardware={"gpu": "A100", "vram_gb": 80, "tflops": 312.5},
     ),
     HeartbeatFrame(in_use={"m": 1}, load=0.5),
+    HeartbeatFrame(upstream=UpstreamReport(healthy=False, reason="GET /health: HTTP 503")),
     ChallengeResponseFrame(
         nonce="ab" * 32, signature="sig", status=ProviderStatus(in_use={"m": 0}, load=0.0)
     ),
-    ChunkFrame(request_id="r1", deltas=[ChunkDelta(role="assistant"), ChunkDelta(content="hi")]),
+    ChunkFrame(request_id="r1", deltas=[Delta(role="assistant"), Delta(content="hi")]),
+    ChunkFrame(
+        request_id="r1",
+        deltas=[
+            Delta.model_validate(
+                {
+                    "index": 1,
+                    "reasoning_content": "hm",
+                    "tool_calls": [
+                        {"index": 0, "id": "c", "type": "function", "function": {"name": "f"}},
+                        {"index": 1, "function": {"arguments": '{"a":'}},
+                    ],
+                    "logprobs": {
+                        "content": [
+                            {
+                                "token": "x",
+                                "logprob": -0.5,
+                                "bytes": [120],
+                                "top_logprobs": [{"token": "y", "logprob": -1.0}],
+                            }
+                        ]
+                    },
+                }
+            ),
+            Delta(refusal="no"),
+            Delta(index=1, finish_reason="tool_calls"),
+        ],
+    ),
     CompleteFrame(
         request_id="r1", usage=Usage(prompt_tokens=3, completion_tokens=7), finish_reason="length"
     ),
+    CompleteFrame.model_validate(
+        {
+            "request_id": "r1",
+            "usage": {
+                "prompt_tokens": 3,
+                "completion_tokens": 7,
+                "completion_tokens_details": {"reasoning_tokens": 5},
+                "prompt_tokens_details": {"cached_tokens": 2},
+            },
+            "finish_reason": "tool_calls",
+        }
+    ),
     ErrorFrame(request_id="r1", code="busy", message="no free slot", retryable=True),
+    ErrorFrame(
+        request_id="r1", code="upstream_rejected", message="too long", retryable=False, status=400
+    ),
 ]
 
 COORDINATOR_FRAMES = [
@@ -88,14 +131,18 @@ COORDINATOR_FRAMES = [
     InferenceRequestFrame(
         request_id="r1",
         model="m",
-        request=ChatRequestBody(
-            messages=[{"role": "system", "content": "be brief"}, {"role": "user", "content": "hi"}],
-            max_tokens=16,
-            temperature=0.7,
-            top_p=0.9,
-            stop=["\n\n"],
-            seed=42,
-        ),
+        request={
+            "messages": [
+                {"role": "system", "content": "be brief"},
+                {"role": "user", "content": [{"type": "text", "text": "hi"}]},
+            ],
+            "max_tokens": 16,
+            "temperature": 0.7,
+            "stop": ["\n\n"],
+            "tools": [{"type": "function", "function": {"name": "f", "parameters": {}}}],
+            "top_k": 5,
+            "stream": True,
+        },
         deadline=1_700_000_000.0,
     ),
     CancelFrame(request_id="r1"),
@@ -119,15 +166,33 @@ def test_coordinator_frames_round_trip(frame: object) -> None:
 
 
 def test_dump_omits_none_fields() -> None:
-    text = dump_frame(ChunkFrame(request_id="r", deltas=[ChunkDelta(content="x")]))
+    text = dump_frame(ChunkFrame(request_id="r", deltas=[Delta(content="x")]))
     assert json.loads(text) == {"type": "chunk", "request_id": "r", "deltas": [{"content": "x"}]}
-    body = json.loads(dump_frame(COORDINATOR_FRAMES[2]))["request"]
-    assert set(body) == {"messages", "max_tokens", "temperature", "top_p", "stop", "seed"}
-    minimal = ChatRequestBody(messages=[{"role": "user", "content": "x"}], max_tokens=1)
-    assert json.loads(minimal.model_dump_json(exclude_none=True)) == {
-        "messages": [{"role": "user", "content": "x"}],
-        "max_tokens": 1,
-    }
+    frame = json.loads(dump_frame(COORDINATOR_FRAMES[2]))
+    assert frame["kind"] == "chat"
+    assert frame["request"] == COORDINATOR_FRAMES[2].request  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    "delta",
+    [
+        {},
+        {"index": 1},
+        {"index": -1, "content": "x"},
+        {"index": 128, "content": "x"},
+        {"content": "x", "audio": {}},
+        {"tool_calls": [{"function": {"name": "f"}}]},
+        {"tool_calls": [{"index": 0, "type": "retrieval"}]},
+        {"tool_calls": [{"index": 0, "function": {"name": "f", "extra": 1}}]},
+        {"logprobs": {"content": [{"token": "x"}]}},
+        {"logprobs": {"content": [{"token": "x", "logprob": -1, "bytes": [256]}]}},
+        {"finish_reason": "eos"},
+        {"content": 5},
+    ],
+)
+def test_bad_deltas_are_validation_errors(delta: dict[str, object]) -> None:
+    frame = {"type": "chunk", "request_id": "r", "deltas": [delta]}
+    assert code_of(json.dumps(frame)) == CloseCode.VALIDATION_FAILED
 
 
 def code_of(text: str | bytes, coordinator: bool = False) -> CloseCode:
@@ -173,12 +238,12 @@ def test_oversized_frames() -> None:
     # under the limit in characters but over it in UTF-8 bytes
     assert code_of("é" * (MAX_PROVIDER_FRAME_BYTES // 2 + 1)) == CloseCode.FRAME_TOO_LARGE
     content = "a" * (MAX_PROVIDER_FRAME_BYTES - 200)
-    ok = dump_frame(ChunkFrame(request_id="r", deltas=[ChunkDelta(content=content)]))
+    ok = dump_frame(ChunkFrame(request_id="r", deltas=[Delta(content=content)]))
     assert parse_provider_frame(ok).deltas[0].content == content
 
 
 def _inference_text(prompt: str, request_id: str = "req_1", model: str = "m") -> str:
-    body = ChatRequestBody(messages=[{"role": "user", "content": prompt}], max_tokens=5)
+    body = {"messages": [{"role": "user", "content": prompt}], "max_tokens": 5}
     return dump_inference_request(request_id, model, dump_request_body(body).decode(), 1.5)
 
 
@@ -188,7 +253,7 @@ def test_coordinator_frames_may_carry_what_a_consumer_may_send() -> None:
     assert len(text.encode()) > MAX_PROVIDER_FRAME_BYTES
     frame = parse_coordinator_frame(text)
     assert isinstance(frame, InferenceRequestFrame)
-    assert frame.request.messages[0].content == "€" * 400_000
+    assert frame.request["messages"][0]["content"] == "€" * 400_000
     assert frame.request_id == "req_1" and frame.model == "m" and frame.deadline == 1.5
     # A coordinator frame is measured in bytes too: fewer characters than the limit is
     # not enough.
@@ -209,9 +274,7 @@ def test_inference_request_text_is_the_frame_dump_frame_would_send() -> None:
 
 
 def test_the_envelope_bound_holds_for_the_largest_ids_and_names() -> None:
-    body_json = dump_request_body(
-        ChatRequestBody(messages=[{"role": "user", "content": "x"}], max_tokens=1)
-    )
+    body_json = dump_request_body({"messages": [{"role": "user", "content": "x"}], "max_tokens": 1})
     # Control characters are the longest escapes (6 bytes each); 4-byte characters too.
     for char in ("\x01", "😀"):
         text = _inference_text("x", request_id=char * 128, model=char * 200)
@@ -242,11 +305,12 @@ def test_register_field_bounds(overrides: dict[str, object]) -> None:
     assert code_of(json.dumps(register_dict(**overrides))) == CloseCode.VALIDATION_FAILED
 
 
-def test_register_accepts_future_protocol_version() -> None:
+def test_register_accepts_any_protocol_version() -> None:
     """The version is checked by the coordinator (4012), not by the parser."""
-    frame = parse_provider_frame(json.dumps(register_dict(protocol_version=2)))
-    assert isinstance(frame, RegisterFrame)
-    assert frame.protocol_version == 2
+    for version in (1, 3):
+        frame = parse_provider_frame(json.dumps(register_dict(protocol_version=version)))
+        assert isinstance(frame, RegisterFrame)
+        assert frame.protocol_version == version
 
 
 @pytest.mark.parametrize(
@@ -259,11 +323,10 @@ def test_register_accepts_future_protocol_version() -> None:
         {"type": "registered", "provider_id": "p", "trust": "hardware",
          "challenge_interval_s": 0, "heartbeat_interval_s": 1.0},
         {"type": "inference_request", "request_id": "r", "model": "m", "deadline": 1.0,
-         "request": {"messages": [], "max_tokens": 5}},
+         "request": []},
+        {"type": "inference_request", "request_id": "r", "model": "m", "deadline": 1.0},
         {"type": "inference_request", "request_id": "r", "model": "m", "deadline": 1.0,
-         "request": {"messages": [{"role": "user", "content": "x"}], "max_tokens": 0}},
-        {"type": "inference_request", "request_id": "r", "model": "m", "deadline": 1.0,
-         "request": {"messages": [{"role": "robot", "content": "x"}], "max_tokens": 5}},
+         "kind": "embedding", "request": {}},
         {"type": "inference_request", "request_id": "r" * 129, "model": "m", "deadline": 1.0,
          "request": {"messages": [{"role": "user", "content": "x"}], "max_tokens": 5}},
         {"type": "protocol_error", "code": 4004, "message": "m" * 4097},

@@ -9,8 +9,8 @@ from hypothesis import strategies as st
 
 from switchyard.protocol.codes import CloseCode, FrameError
 from switchyard.protocol.frames import (
-    ChunkDelta,
     ChunkFrame,
+    Delta,
     HeartbeatFrame,
     dump_frame,
     parse_coordinator_frame,
@@ -115,5 +115,5 @@ def test_json_objects_with_a_known_type(value: dict[str, object]) -> None:
 def test_valid_frames_round_trip(in_use: dict[str, int], load: float, pieces: list[str]) -> None:
     heartbeat = HeartbeatFrame(in_use=in_use, load=load)
     assert parse_provider_frame(dump_frame(heartbeat)) == heartbeat
-    chunk = ChunkFrame(request_id="r", deltas=[ChunkDelta(content=p) for p in pieces])
+    chunk = ChunkFrame(request_id="r", deltas=[Delta(content=p) for p in pieces])
     assert parse_provider_frame(dump_frame(chunk)) == chunk

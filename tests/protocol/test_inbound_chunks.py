@@ -15,8 +15,8 @@ from switchyard.protocol.codes import CloseCode, FrameError
 from switchyard.protocol.frames import (
     MAX_BATCH_CHUNKS,
     ChunkBatchFrame,
-    ChunkDelta,
     ChunkItem,
+    Delta,
     dump_frame,
     parse_provider_frame,
 )
@@ -45,10 +45,8 @@ def outcome(parse: Any, text: str) -> Any:
 def test_batch_round_trips() -> None:
     frame = ChunkBatchFrame(
         chunks=[
-            ChunkItem(
-                request_id="a", deltas=[ChunkDelta(role="assistant"), ChunkDelta(content="x")]
-            ),
-            ChunkItem(request_id="b", deltas=[ChunkDelta(content="y")]),
+            ChunkItem(request_id="a", deltas=[Delta(role="assistant"), Delta(content="x")]),
+            ChunkItem(request_id="b", deltas=[Delta(content="y")]),
         ]
     )
     text = dump_frame(frame)
@@ -95,14 +93,50 @@ def test_lone_surrogates_are_refused_like_pydantic_refuses_them() -> None:
 
 
 strings = st.text(max_size=6) | st.sampled_from(["", "assistant", "x" * 129, "\ud800"])
-deltas = st.lists(
-    st.dictionaries(
-        st.sampled_from(["content", "role", "x"]),
-        strings | st.integers() | st.none(),
-        max_size=2,
+# The shapes of the new deltas (issue #14), valid and not, beside the per-token ones.
+tool_calls = st.lists(
+    st.fixed_dictionaries(
+        {"index": st.integers(-1, 130)},
+        optional={
+            "id": strings,
+            "type": st.sampled_from(["function", "other"]),
+            "function": st.fixed_dictionaries(
+                {}, optional={"name": strings, "arguments": strings | st.none()}
+            ),
+        },
     ),
-    max_size=3,
+    max_size=2,
 )
+token_logprob = st.fixed_dictionaries(
+    {"token": strings, "logprob": st.floats(-20, 0) | st.integers(-3, 0) | st.text(max_size=1)},
+    optional={"bytes": st.lists(st.integers(-1, 256), max_size=3)},
+)
+logprobs = st.fixed_dictionaries(
+    {},
+    optional={
+        "content": st.lists(
+            st.fixed_dictionaries(
+                {"token": strings, "logprob": st.floats(-20, 0)},
+                optional={"top_logprobs": st.lists(token_logprob, max_size=2)},
+            ),
+            max_size=2,
+        ),
+        "refusal": st.none(),
+    },
+)
+values = st.one_of(
+    strings,
+    st.integers(-1, 200),
+    st.none(),
+    tool_calls,
+    logprobs,
+    st.sampled_from(["stop", "length", "tool_calls", "content_filter", "eos"]),
+)
+keys = st.sampled_from(
+    ["content", "role", "x", "index", "reasoning_content", "refusal", "tool_calls", "logprobs",
+     "finish_reason"]
+)  # fmt: skip
+deltas = st.lists(st.dictionaries(keys, values, max_size=3), max_size=3)
 items = st.fixed_dictionaries(
     {"request_id": strings | st.integers(), "deltas": deltas},
     optional={"type": st.just("chunk"), "x": st.integers()},

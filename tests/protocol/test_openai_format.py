@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import openai
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from openai.lib.streaming.chat import ChatCompletionStreamState
 from openai.types import Completion
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
-from switchyard.protocol.chat import delta_texts
+from switchyard.protocol.chat_choices import Choices
 from switchyard.protocol.errors import model_not_found, provider_failed
-from switchyard.protocol.frames import ChunkDelta, Usage
+from switchyard.protocol.frames import Usage
 from switchyard.protocol.openai_format import (
     ChatStreamEncoder,
     CompletionStreamEncoder,
@@ -38,12 +40,14 @@ def chunks_of(stream: bytes) -> list[dict]:
 
 
 def test_chat_completion_object_validates_and_round_trips_through_sdk() -> None:
+    choices = Choices()
+    choices.add([{"role": "assistant"}, {"content": "Hi"}, {"content": "!"}])
     obj = build_chat_completion(
         id="chatcmpl-1",
         created=1700000000,
         model="m",
-        content="Hi!",
-        finish_reason="length",
+        choices=choices,
+        finish_reasons=["length"],
         usage=USAGE,
     )
     parsed = ChatCompletion.model_validate(obj)
@@ -68,7 +72,7 @@ def test_completion_object_validates_and_maps_finish_reason() -> None:
 def test_chat_stream_sequence_validates_chunk_by_chunk() -> None:
     enc = ChatStreamEncoder("llama", id="chatcmpl-x", created=123)
     stream = enc.text_events(TRICKY[:4]) + enc.text_events(TRICKY[4:])
-    stream += enc.end("stop", USAGE, include_usage=True)
+    stream += enc.end(["stop"], USAGE, include_usage=True)
     chunks = [ChatCompletionChunk.model_validate(c) for c in chunks_of(stream)]
     assert chunks[0].choices[0].delta.role == "assistant"
     assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "".join(TRICKY)
@@ -92,7 +96,7 @@ def test_chat_stream_role_once_and_nothing_after_done() -> None:
         {"content": "a"},
     ]
     assert enc.role_event() == b""
-    tail = enc.end("stop", USAGE, include_usage=False)
+    tail = enc.end(["stop"], USAGE, include_usage=False)
     assert [c["choices"][0]["finish_reason"] for c in chunks_of(tail)] == ["stop"]
     assert enc.closed
     for late in (
@@ -107,20 +111,89 @@ def test_chat_stream_role_once_and_nothing_after_done() -> None:
 
 def test_empty_output_still_announces_the_role() -> None:
     enc = ChatStreamEncoder("m")
-    chunks = chunks_of(enc.end("length", USAGE, include_usage=False))
+    chunks = chunks_of(enc.end(["length"], USAGE, include_usage=False))
     assert [c["choices"][0]["delta"] for c in chunks] == [{"role": "assistant", "content": ""}, {}]
 
 
-def test_text_events_of_chunk_deltas_and_dicts() -> None:
+def test_delta_events_skip_roles_and_show_every_other_field() -> None:
     enc = ChatStreamEncoder("m")
-    deltas = [
-        ChunkDelta(role="assistant"),
-        ChunkDelta(content="a"),
-        {"content": "b"},
+    deltas: list[dict[str, Any]] = [
+        {"role": "assistant"},
+        {"content": "a"},
+        {"content": ""},
+        {"reasoning_content": "r", "logprobs": {"content": []}},
+        {"index": 1, "content": "b"},
         {"role": "x"},
     ]
-    chunks = chunks_of(enc.text_events(delta_texts(deltas)) + enc.done())
-    assert [c["choices"][0]["delta"].get("content") for c in chunks] == ["", "a", "b"]
+    chunks = chunks_of(enc.delta_events(deltas) + enc.done())
+    got = [(c["choices"][0]["index"], c["choices"][0]["delta"]) for c in chunks]
+    assert got == [
+        (0, {"role": "assistant", "content": ""}),
+        (0, {"content": "a"}),
+        (0, {"reasoning_content": "r"}),
+        (1, {"role": "assistant", "content": ""}),
+        (1, {"content": "b"}),
+    ]
+    assert chunks[2]["choices"][0]["logprobs"] == {"content": []}
+    for chunk in chunks:
+        ChatCompletionChunk.model_validate(chunk)
+
+
+TOOL_CALL_DELTAS: list[dict[str, Any]] = [
+    {"role": "assistant"},
+    {"tool_calls": [{"index": 0, "id": "c1", "type": "function", "function": {"name": "get"}}]},
+    {"tool_calls": [{"index": 0, "function": {"arguments": '{"city"'}}]},
+    {"tool_calls": [{"index": 1, "id": "c2", "type": "function", "function": {"name": "put"}}]},
+    {"tool_calls": [{"index": 0, "function": {"arguments": ': "Oslo"}'}}]},
+    {"tool_calls": [{"index": 1, "function": {"arguments": "{}"}}]},
+]
+TOOL_CALLS = [
+    {"id": "c1", "type": "function", "function": {"name": "get", "arguments": '{"city": "Oslo"}'}},
+    {"id": "c2", "type": "function", "function": {"name": "put", "arguments": "{}"}},
+]
+
+
+def test_tool_calls_stream_into_the_sdks_accumulator_and_fold_into_a_message() -> None:
+    enc = ChatStreamEncoder("m")
+    body = enc.delta_events(TOOL_CALL_DELTAS) + enc.end(["tool_calls"], USAGE, include_usage=True)
+    stream = openai_client(body, sse=True).chat.completions.create(
+        model="m", messages=MESSAGES, stream=True
+    )
+    state = ChatCompletionStreamState()
+    for chunk in stream:
+        state.handle_chunk(chunk)
+    final = state.current_completion_snapshot.choices[0]
+    assert final.finish_reason == "tool_calls"
+    calls = [
+        c.model_dump(exclude_none=True, exclude={"index"}) for c in final.message.tool_calls or []
+    ]
+    assert calls == TOOL_CALLS
+
+    choices = Choices()
+    choices.add(TOOL_CALL_DELTAS)
+    obj = build_chat_completion(
+        id="x", created=1, model="m", choices=choices, finish_reasons=["tool_calls"], usage=USAGE
+    )
+    message = ChatCompletion.model_validate(obj).choices[0].message
+    assert message.content is None
+    assert [c.model_dump() for c in message.tool_calls or []] == TOOL_CALLS
+
+
+def test_n_choices_get_their_own_role_and_finish() -> None:
+    enc = ChatStreamEncoder("m")
+    deltas = [{"content": "A"}, {"index": 1, "content": "a"}, {"index": 1, "content": "b"}]
+    body = enc.delta_events(deltas) + enc.end(["stop", "length"], USAGE, include_usage=False)
+    stream = openai_client(body, sse=True).chat.completions.create(
+        model="m", messages=MESSAGES, stream=True, n=2
+    )
+    state = ChatCompletionStreamState()
+    for chunk in stream:
+        state.handle_chunk(chunk)
+    got = [
+        (c.index, c.message.content, c.finish_reason)
+        for c in state.current_completion_snapshot.choices
+    ]
+    assert got == [(0, "A", "stop"), (1, "ab", "length")]
 
 
 @given(st.lists(st.text(), max_size=8))
@@ -134,7 +207,7 @@ def test_any_text_survives_the_encoder(texts: list[str]) -> None:
 
 def test_official_sdk_consumes_chat_stream() -> None:
     enc = ChatStreamEncoder("m")
-    body = enc.text_events(TRICKY) + enc.end("length", USAGE, include_usage=True)
+    body = enc.text_events(TRICKY) + enc.end(["length"], USAGE, include_usage=True)
     client = openai_client(body, sse=True)
     stream = client.chat.completions.create(
         model="m", messages=MESSAGES, stream=True, stream_options={"include_usage": True}
@@ -164,7 +237,7 @@ def test_official_sdk_raises_on_in_stream_error() -> None:
 
 def test_completion_stream_through_types_and_sdk() -> None:
     enc = CompletionStreamEncoder("m", id="cmpl-x", created=5)
-    body = enc.text_events(["Once", " upon"]) + enc.end("length", USAGE, include_usage=True)
+    body = enc.text_events(["Once", " upon"]) + enc.end(["length"], USAGE, include_usage=True)
     raw = chunks_of(body)
     assert [c["choices"][0]["text"] for c in raw[:-1]] == ["Once", " upon", ""]
     assert raw[-2]["choices"][0]["finish_reason"] == "length"

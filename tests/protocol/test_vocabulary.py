@@ -26,7 +26,7 @@ def test_members_are_their_wire_strings() -> None:
     assert f"{Outcome.CONSUMER_TOO_SLOW}" == "consumer_too_slow"
     assert Outcome.http(429) == "http_429"
     assert StreamErrorCode.TIMEOUT == "timeout" and ApiErrorCode.PROVIDER_ERROR == "provider_error"
-    assert NEUTRAL_OUTCOMES == {"ok", "cancelled"}
+    assert NEUTRAL_OUTCOMES == {"ok", "cancelled", "rejected"}
     assert DEADLINE_CODES == {"timeout", "deadline_exceeded"}
 
 
@@ -70,6 +70,7 @@ def test_every_error_factory_sets_a_typed_code() -> None:
         "service_unavailable": errors.service_unavailable("x", ApiErrorCode.SHUTTING_DOWN),
         "no_capacity": errors.no_capacity("m"),
         "gateway_timeout": errors.gateway_timeout(),
+        "upstream_rejected": errors.upstream_rejected(400, "context too long"),
     }
     factories = {
         name

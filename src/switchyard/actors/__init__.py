@@ -5,7 +5,8 @@ Providers:
 - provider.py            ProviderActor: one per connected provider; slots, trust, streams
 - provider_messages.py   frames in, commands (Dispatch, Cancel, Drain), stream items out
 - provider_inflight.py   in-flight request entries, their deadlines and early ends
-- provider_session.py    ProviderSession (outlives an actor instance), SpeedModel (EWMAs)
+- provider_session.py    ProviderSession (outlives an actor instance), SpeedModel (EWMAs),
+                         UpstreamView (the agent's reported upstream health)
 - provider_registration.py  ProviderRegistrar: register frame, attestation, key proof before
                          replacing a live id, actor start and stop, revocation re-check
 - challenges.py          ChallengeSchedule: nonces, deadlines, misses, late/unsolicited (pure)

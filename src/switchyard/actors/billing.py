@@ -83,12 +83,13 @@ class BillingActor(Actor):
                 amount = hold_amount(price, msg.prompt_tokens, msg.max_tokens)
                 self._spawn(self._hold, msg, price, amount, self.defer())
             case Settle():
+                settle_price: Price | None
                 try:
-                    price: Price | None = await self._price(msg.model)
+                    settle_price = await self._price(msg.model)
                 except BillingUnavailable:
-                    price = None  # the task leaves the hold open for recovery
+                    settle_price = None  # the task leaves the hold open for recovery
                 owner = await self._owner(msg.provider_id)
-                self._spawn(self._settle, msg, price, owner)
+                self._spawn(self._settle, msg, settle_price, owner)
             case BillingStats():
                 return self.describe()
             case BillingIdle():

@@ -4,6 +4,8 @@ Status: `registering` (until the first challenge passes) → `online` ⇄ `untru
 signature; only a passed challenge restores it) → `draining` → gone (the actor stops).
 A missed challenge deadline makes the provider unroutable until the next success; too
 many misses in a row, or no heartbeat for `heartbeat_misses` intervals, disconnects it.
+A heartbeat saying the agent's upstream is unhealthy makes it unroutable (zero capacity)
+until one says it is healthy again; `describe()` shows the upstream and its reason.
 A late answer to a missed challenge is ignored; a `challenge_response` with no challenge
 outstanding is a protocol violation that closes the socket (4014) and arms nothing.
 
@@ -58,7 +60,7 @@ from .provider_messages import (
     StreamEnd,
     Tick,
 )
-from .provider_session import ProviderSession, SpeedModel, model_capacity
+from .provider_session import ProviderSession, SpeedModel, UpstreamView, model_capacity
 from .scheduler_messages import CapacityUpdate, ProviderGone
 
 log = logging.getLogger(__name__)
@@ -85,6 +87,7 @@ class ProviderActor(Actor):
         self.inflight: dict[str, Inflight] = {}
         self.closed_ids = session.closed_ids
         self.reported_load = 0.0
+        self.upstream = UpstreamView()
         self.last_heartbeat = 0.0
         self.served = 0
         self.challenges = ChallengeSchedule(
@@ -141,6 +144,7 @@ class ProviderActor(Actor):
             "inflight": len(self.inflight),
             "served": self.served,
             "load": self.reported_load,
+            "upstream": self.upstream.describe(),
             "challenges": {
                 "passed": self.challenges.passed,
                 "failed": self.challenges.failed,
@@ -150,7 +154,11 @@ class ProviderActor(Actor):
 
     @property
     def routable(self) -> bool:
-        return self.status == ProviderStatus.ONLINE and not self.challenges.overdue
+        return (
+            self.status == ProviderStatus.ONLINE
+            and not self.challenges.overdue
+            and self.upstream.healthy
+        )
 
     # -- messages ------------------------------------------------------------------------
 
@@ -168,6 +176,8 @@ class ProviderActor(Actor):
             case HeartbeatFrame():
                 self.last_heartbeat = trio.current_time()
                 self.reported_load = msg.load
+                if self.upstream.update(msg.upstream, self.provider_id):
+                    self._push_capacity(force=True)
             case ChallengeResponseFrame():
                 self._on_challenge_response(msg)
             case Dispatch():
@@ -233,11 +243,15 @@ class ProviderActor(Actor):
             return
         self.served += 1
         self._learn_speeds(entry, msg.usage.prompt_tokens, msg.usage.completion_tokens)
+        usage = msg.usage
+        details, prompt_details = usage.completion_tokens_details, usage.prompt_tokens_details
         end = StreamEnd(
             finish_reason=msg.finish_reason,
             stop_sequence=msg.stop_sequence,
-            prompt_tokens=msg.usage.prompt_tokens,
-            completion_tokens=msg.usage.completion_tokens,
+            prompt_tokens=usage.prompt_tokens,
+            completion_tokens=usage.completion_tokens,
+            reasoning_tokens=details.reasoning_tokens if details else None,
+            cached_tokens=prompt_details.cached_tokens if prompt_details else None,
         )
         self._finish(msg.request_id, end)
 
@@ -246,8 +260,10 @@ class ProviderActor(Actor):
         if entry is None:
             self._unknown_request(msg.request_id)
             return
-        retryable = msg.retryable and entry.tokens == 0
-        end = StreamEnd(error_code=msg.code, error_message=msg.message, retryable=retryable)
+        retryable = msg.retryable and entry.tokens == 0 and msg.status is None
+        end = StreamEnd(
+            error_code=msg.code, error_message=msg.message, retryable=retryable, status=msg.status
+        )
         self._finish(msg.request_id, end)
 
     def _unknown_request(self, request_id: str) -> None:

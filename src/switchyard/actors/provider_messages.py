@@ -19,7 +19,8 @@ PROVIDERS_PATH = "/root/providers"
 
 @dataclass(slots=True)
 class StreamChunk:
-    """Deltas relayed to the consumer; `tokens` counts the non-empty content deltas (tokens)."""
+    """Deltas relayed to the consumer; `tokens` counts those that relay a token
+    (`protocol.chat.count_tokens`)."""
 
     deltas: list[dict[str, Any]]
     tokens: int
@@ -33,9 +34,12 @@ class StreamEnd:
     stop_sequence: str | None = None
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
+    reasoning_tokens: int | None = None
+    cached_tokens: int | None = None
     error_code: str | None = None
     error_message: str = ""
     retryable: bool = False
+    status: int | None = None  # the upstream refused the request itself with this 4xx
 
     @property
     def ok(self) -> bool:

@@ -174,7 +174,7 @@ class ProviderRegistrar:
         if frame.protocol_version != PROTOCOL_VERSION:
             raise Closed(
                 CloseCode.UNSUPPORTED_VERSION,
-                f"protocol version {frame.protocol_version} unsupported (need {PROTOCOL_VERSION})",
+                unsupported_version(frame.protocol_version),
             )
         try:
             trust = self._attestation.trust_for(frame.public_key, frame.attestation)
@@ -265,3 +265,12 @@ def _path(provider_id: str) -> str:
 def _not_proven(provider_id: str, why: str) -> Closed:
     log.warning("provider %s: a new connection did not prove the key (%s)", provider_id, why)
     return Closed(CloseCode.KEY_NOT_PROVEN, f"{provider_id} is connected; key not proven: {why}")
+
+
+def unsupported_version(version: int) -> str:
+    """The close reason for an agent speaking another protocol version."""
+    fix = "upgrade the agent" if version < PROTOCOL_VERSION else "use an agent of this release"
+    return (
+        f"protocol version {version} is not supported: {fix} "
+        f"(this coordinator speaks {PROTOCOL_VERSION})"
+    )

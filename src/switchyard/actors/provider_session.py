@@ -1,19 +1,24 @@
-"""ProviderSession (what outlives one actor instance on a socket), SpeedModel, and
-`model_capacity` (one served model as the scheduler sees it)."""
+"""ProviderSession (what outlives one actor instance on a socket), SpeedModel, UpstreamView,
+and `model_capacity` (one served model as the scheduler sees it)."""
 
 from __future__ import annotations
 
+import logging
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field
+from typing import Any
 
 import trio
 
 from ..protocol.frames import ModelSpec, RegisterFrame
+from ..protocol.provider_frames import UpstreamReport
 from ..protocol.vocabulary import Trust
 from ..settings import ProviderSettings
 from .challenges import RETIRED_NONCES
 from .provider_messages import CloseSocket
 from .scheduler_messages import DEFAULT_DECODE_TPS, DEFAULT_PREFILL_TPS, ModelCapacity
+
+log = logging.getLogger(__name__)
 
 MAX_TPS = 1_000_000.0
 
@@ -109,3 +114,27 @@ def _close_enough(a: tuple[float, float], b: tuple[float, float] | None) -> bool
     if b is None:
         return False
     return all(abs(x - y) <= 0.1 * max(y, 1.0) for x, y in zip(a, b, strict=True))
+
+
+class UpstreamView:
+    """The provider's upstream as its heartbeats report it (healthy until told otherwise)."""
+
+    def __init__(self) -> None:
+        self.healthy = True
+        self.reason: str | None = None
+
+    def update(self, report: UpstreamReport | None, provider_id: str) -> bool:
+        """Take a heartbeat's report (None: not reported, healthy); True if routability changed."""
+        healthy = report is None or report.healthy
+        self.reason = None if report is None or healthy else report.reason
+        if healthy == self.healthy:
+            return False
+        self.healthy = healthy
+        if healthy:
+            log.info("provider %s: upstream healthy again, routable", provider_id)
+        else:
+            log.warning("provider %s: upstream down (%s), unroutable", provider_id, self.reason)
+        return True
+
+    def describe(self) -> dict[str, Any]:
+        return {"healthy": self.healthy, "reason": self.reason}

@@ -10,23 +10,32 @@ Running:
                      and callbacks)
   outbox.py          the single writer: frames in order, deltas of many requests packed
                      into chunk / chunk_batch frames within a short window
-  streaming.py       one request: backend events -> stream deltas -> complete/error
+  streaming.py       one request: backend events -> stream deltas (long ones split)
+                     -> complete/error
+  health.py          UpstreamHealth: probes the upstream (interval, timeout), takes request
+                     failures, tells the session of every change
 Configuration and identity:
   config.py          AgentConfig, websocket_url, parse_models, parse_capabilities, declare
                      (operator declarations over what a backend reports), build_backend,
                      backoff_delay
   identity.py        Ed25519 key file (0600), generated once and reused
 Backends:
-  backend.py         Backend protocol, Token/Finish events, BackendError, ModelInfo
-  simulated.py       SimulatedBackend + SimulatedConfig: deterministic, seeded failures
-  openai_backend.py  OpenAIBackend: streams from any OpenAI-compatible server with httpx
+  backend.py         Backend protocol, Deltas/Finish events, BackendError, ModelInfo
+  openai_backend.py  OpenAIBackend: sends the request body to any OpenAI-compatible server
+                     with httpx; upstream 4xx -> BackendError(status=...)
   upstream_probe.py  describe_models: context length and capabilities from vLLM, llama.cpp
                      (/props) and Ollama (/api/show)
+  upstream_stream.py UpstreamStream: upstream chunks -> wire deltas, usage -> Finish
+The simulator:
+  simulated.py       SimulatedBackend + SimulatedConfig: paced, deterministic, seeded failures
+  sim_answer.py      plan_answer: what it answers (text, tool call, JSON, reasoning)
+  sim_schema.py      example_value: a deterministic value valid against a JSON schema
   sim_server.py      SimOpenAIServer: SimulatedBackend as an OpenAI-compatible HTTP server
                      (`python -m switchyard.agent.sim_server`; the load benchmark's baseline)
+  sim_render.py      ChunkRenderer: its events as OpenAI chunks or one chat.completion
 """
 
-from .backend import Backend, BackendError, Finish, ModelInfo, Token
+from .backend import Backend, BackendError, Deltas, Finish, ModelInfo
 from .client import AgentFatalError, ProviderAgent, run_until_signalled
 from .config import AgentConfig, parse_capabilities, parse_models, websocket_url
 from .identity import load_or_create_key
@@ -38,13 +47,13 @@ __all__ = [
     "AgentFatalError",
     "Backend",
     "BackendError",
+    "Deltas",
     "Finish",
     "ModelInfo",
     "OpenAIBackend",
     "ProviderAgent",
     "SimulatedBackend",
     "SimulatedConfig",
-    "Token",
     "load_or_create_key",
     "parse_capabilities",
     "parse_models",

@@ -1,51 +1,60 @@
 """The `Backend` interface the agent serves requests through, and its event types.
 
-A backend turns one normalized chat request into an async iterator of events: zero or more
-`Token`s (each about one token of text) and then exactly one `Finish`. Failures are raised
-as `BackendError`, carrying the wire error code and whether another provider may retry.
-Cancellation is trio's: the agent cancels the scope it iterates in and closes the iterator.
+A backend turns one `inference_request` body (an OpenAI chat-completions body, as a dict)
+into an async iterator of events: zero or more `Deltas` (the fields of OpenAI chunk
+choices, see `protocol.provider_frames.Delta`: content, reasoning, tool calls, logprobs,
+per-choice index and finish) and then exactly one `Finish`. Failures are raised as
+`BackendError`, carrying the wire error code, whether another provider may retry, and the
+upstream's HTTP status when the upstream refused the request itself (a 4xx the consumer
+sees as it is). Cancellation is trio's: the agent cancels the scope it iterates in and
+closes the iterator.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Mapping
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
-from switchyard.protocol.frames import ChatRequestBody
 from switchyard.protocol.vocabulary import Capability, Support
 
 FinishReason = Literal["stop", "length", "content_filter", "tool_calls"]
 
 
 @dataclass(frozen=True, slots=True)
-class Token:
-    """A piece of generated text (about one token)."""
+class Deltas:
+    """Output deltas (one or more per upstream chunk), in order."""
 
-    text: str
+    items: list[dict[str, Any]]
 
 
 @dataclass(frozen=True, slots=True)
 class Finish:
-    """The end of a generation, with its usage."""
+    """The end of a generation, with its usage (choice 0's finish reason)."""
 
     prompt_tokens: int
     completion_tokens: int
     finish_reason: FinishReason
     stop_sequence: str | None = None  # which of the request's stop sequences ended it
+    reasoning_tokens: int | None = None
+    cached_tokens: int | None = None
 
 
-Event = Token | Finish
+Event = Deltas | Finish
 
 
 class BackendError(Exception):
-    """A request failed in the backend; `code` and `retryable` go into the error frame."""
+    """A request failed in the backend; `code`, `retryable` and `status` go into the error
+    frame (`status`: the upstream's 4xx when it refused the request itself)."""
 
-    def __init__(self, code: str, message: str, *, retryable: bool) -> None:
+    def __init__(
+        self, code: str, message: str, *, retryable: bool, status: int | None = None
+    ) -> None:
         super().__init__(f"{code}: {message}")
         self.code = code
         self.message = message
         self.retryable = retryable
+        self.status = status
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,13 +75,33 @@ class Backend(Protocol):
     async def list_models(self) -> list[ModelInfo]:
         """Models this backend can serve when none are configured explicitly."""
 
-    def generate(self, model: str, request: ChatRequestBody) -> AsyncGenerator[Event, None]:
-        """Stream events for one request: Tokens, then one Finish; raises BackendError."""
+    def generate(self, model: str, request: dict[str, Any]) -> AsyncGenerator[Event, None]:
+        """Stream events for one request (`model` is the public id the request names):
+        Deltas, then one Finish; raises BackendError."""
 
     async def aclose(self) -> None:
         """Release resources (HTTP clients and the like)."""
 
 
-def rough_prompt_tokens(request: ChatRequestBody) -> int:
+def _words(content: Any) -> int:
+    if isinstance(content, str):
+        return len(content.split())
+    if isinstance(content, list):
+        return sum(_words(p.get("text")) for p in content if isinstance(p, Mapping))
+    return 0
+
+
+def rough_prompt_tokens(request: Mapping[str, Any]) -> int:
     """A rough prompt size: words across all messages plus a few per message of framing."""
-    return sum(len(m.content.split()) + 3 for m in request.messages)
+    messages = request.get("messages")
+    if not isinstance(messages, list):
+        return 0
+    return sum(_words(m.get("content")) + 3 for m in messages if isinstance(m, Mapping))
+
+
+def request_stops(request: Mapping[str, Any]) -> list[str]:
+    """The request's stop sequences (`stop` may be a string or a list)."""
+    stop = request.get("stop")
+    if isinstance(stop, str):
+        return [stop]
+    return [s for s in stop if isinstance(s, str)] if isinstance(stop, list) else []

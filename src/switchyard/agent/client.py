@@ -35,7 +35,14 @@ from switchyard.protocol.limits import MAX_COORDINATOR_FRAME_BYTES
 from switchyard.protocol.signing import provider_id_for, public_key_b64
 
 from .backend import Backend, BackendError, ModelInfo
-from .config import AgentConfig, backoff_delay, build_backend, declare, websocket_url
+from .config import (
+    AgentConfig,
+    backoff_delay,
+    build_backend,
+    build_upstream_health,
+    declare,
+    websocket_url,
+)
 from .identity import load_or_create_key
 from .session import Session, SessionHost, SessionOutcome
 
@@ -73,6 +80,7 @@ class ProviderAgent:
         self.provider_id = provider_id_for(self.public_key)
         self._owns_backend = backend is None
         self.backend: Backend = backend if backend is not None else build_backend(config)
+        self.upstream = build_upstream_health(config)
         self.stopping = trio.Event()
         self.stop_deadline = math.inf
         self.state = "idle"
@@ -102,7 +110,23 @@ class ProviderAgent:
         await self._online.wait()
 
     async def run(self) -> None:
-        """Serve until stopped or drained; raises AgentFatalError on unrecoverable errors."""
+        """Serve until stopped or drained; raises AgentFatalError on unrecoverable errors.
+
+        The upstream's health checker runs alongside, across reconnects.
+        """
+        fatal: AgentFatalError | None = None
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self.upstream.run)
+            try:
+                await self._serve()
+            except AgentFatalError as exc:
+                fatal = exc  # raised as itself, not inside an exception group
+            finally:
+                nursery.cancel_scope.cancel()
+        if fatal is not None:
+            raise fatal
+
+    async def _serve(self) -> None:
         failures = 0
         try:
             self.models = await self._resolve_models()
@@ -149,6 +173,7 @@ class ProviderAgent:
             key=self.key,
             provider_id=self.provider_id,
             backend=self.backend,
+            upstream=self.upstream,
             stopping=self.stopping,
             stop_deadline=lambda: self.stop_deadline,
             on_registered=self._on_registered,

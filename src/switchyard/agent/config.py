@@ -15,6 +15,7 @@ from urllib.parse import urlsplit, urlunsplit
 from switchyard.protocol.vocabulary import Capability, Support
 
 from .backend import Backend, ModelInfo
+from .health import UpstreamHealth, probe_urls
 from .identity import DEFAULT_KEY_FILE
 from .openai_backend import OpenAIBackend
 from .simulated import SimulatedBackend, SimulatedConfig
@@ -37,7 +38,9 @@ class AgentConfig:
     (the simulated backend answers `sim-small`, the openai backend lists `<upstream>/models`).
     `model_map` maps an advertised id to the upstream's own model name. `model_context`
     (per advertised id) and `capabilities` (per id, "" for every model) are declared by
-    the operator and win over what the backend reports (`declare`).
+    the operator and win over what the backend reports (`declare`). The openai backend's
+    upstream is probed every `health_interval_s` (see health.py); `health_url` overrides
+    which URL.
     """
 
     coordinator: str
@@ -51,6 +54,9 @@ class AgentConfig:
     model_map: dict[str, str] = field(default_factory=dict)
     model_context: dict[str, int] = field(default_factory=dict)
     capabilities: dict[str, dict[Capability, Support]] = field(default_factory=dict)
+    health_interval_s: float = 5.0
+    health_timeout_s: float = 2.0
+    health_url: str | None = None
     simulated: SimulatedConfig = field(default_factory=SimulatedConfig)
     key_file: Path = DEFAULT_KEY_FILE
     attestation_kind: str = "none"
@@ -73,6 +79,8 @@ class AgentConfig:
             raise ValueError("the openai backend needs an upstream URL")
         if not (0 < self.reconnect_base_s <= self.reconnect_cap_s):
             raise ValueError("need 0 < reconnect_base_s <= reconnect_cap_s")
+        if self.health_interval_s <= 0 or self.health_timeout_s <= 0:
+            raise ValueError("health_interval_s and health_timeout_s must be > 0")
         if self.chunk_window_s < 0 or self.shutdown_grace_s < 0:
             raise ValueError("chunk_window_s and shutdown_grace_s must be >= 0")
         websocket_url(self.coordinator)
@@ -175,6 +183,19 @@ def build_backend(config: AgentConfig) -> Backend:
             timeout_s=config.upstream_timeout_s,
         )
     return SimulatedBackend(config.simulated, config.models or ("sim-small",))
+
+
+def build_upstream_health(config: AgentConfig) -> UpstreamHealth:
+    """The openai backend's upstream health checker; the simulated backend is never down."""
+    if config.backend != "openai" or not config.upstream:
+        return UpstreamHealth()
+    headers = {"authorization": f"Bearer {config.upstream_api_key}"}
+    return UpstreamHealth(
+        probe_urls(config.upstream, config.health_url),
+        interval_s=config.health_interval_s,
+        timeout_s=config.health_timeout_s,
+        headers=headers if config.upstream_api_key else None,
+    )
 
 
 def backoff_delay(attempt: int, base: float, cap: float, rng: random.Random) -> float:

@@ -1,10 +1,13 @@
 """A backend that streams from any OpenAI-compatible server (vLLM, llama.cpp, Ollama, ...).
 
-It POSTs `<upstream>/chat/completions` with `stream: true` and
-`stream_options: {include_usage: true}`, reads the server-sent events, and maps content
-deltas to `Token`s and the final finish reason and usage to a `Finish`. Servers that send
-no usage get a fallback: completion tokens = number of content deltas, prompt tokens = a
-rough word count. HTTP 429/5xx and network failures are retryable errors; other 4xx are not.
+It POSTs the request body as it came (its model mapped to the upstream's name, no
+`max_tokens` added) to `<upstream>/chat/completions` with `stream: true` and
+`stream_options: {include_usage: true}`, reads the server-sent events, and relays each
+chunk's choices as deltas (`upstream_stream.UpstreamStream`); the final usage and choice
+0's finish reason become the `Finish`. An upstream 4xx (context too long, bad schema, bad
+image...) is its refusal of the request: `BackendError(status=...)`, not retryable, so the
+consumer gets that status and message. 401, 403, 404, 408 and 429 are the provider's
+problem (its key, its model list, its load): retryable, like 5xx and network failures.
 """
 
 from __future__ import annotations
@@ -16,33 +19,25 @@ from typing import Any
 
 import httpx
 
-from switchyard.protocol.frames import ChatRequestBody
+from switchyard.protocol.limits import MAX_MESSAGE_CHARS
 from switchyard.protocol.vocabulary import StreamErrorCode
 
 from .backend import (
     BackendError,
+    Deltas,
     Event,
-    Finish,
-    FinishReason,
     ModelInfo,
-    Token,
+    request_stops,
     rough_prompt_tokens,
 )
 from .upstream_probe import describe_models
+from .upstream_stream import UpstreamStream
+
+#: Upstream 4xx statuses that say nothing about the request (the provider's key, model
+#: list or load): another provider may well serve it.
+NOT_THE_REQUESTS_FAULT = frozenset({401, 403, 404, 408, 429})
 
 log = logging.getLogger(__name__)
-
-_FINISH: dict[str, FinishReason] = {
-    "stop": "stop",
-    "length": "length",
-    "content_filter": "content_filter",
-    "tool_calls": "tool_calls",
-    "function_call": "tool_calls",
-}
-
-
-def _count(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
 
 
 class OpenAIBackend:
@@ -89,58 +84,33 @@ class OpenAIBackend:
         entries = data if isinstance(data, list) else []
         return await describe_models(self.client, self.base_url, entries)
 
-    def _body(self, model: str, request: ChatRequestBody) -> dict[str, Any]:
-        body: dict[str, Any] = {
-            "model": self.model_map.get(model, model),
-            "messages": [{"role": m.role, "content": m.content} for m in request.messages],
-            "stream": True,
-            "stream_options": {"include_usage": True},
-        }
-        for name in ("max_tokens", "temperature", "top_p", "stop", "seed"):
-            value = getattr(request, name)
-            if value is not None:
-                body[name] = value
+    def _body(self, model: str, request: dict[str, Any]) -> dict[str, Any]:
+        """The request as the upstream gets it: the model mapped, a stream with usage."""
+        body = dict(request)
+        body["model"] = self.model_map.get(model, model)
+        body["stream"] = True
+        body["stream_options"] = {"include_usage": True}
         return body
 
-    async def generate(self, model: str, request: ChatRequestBody) -> AsyncGenerator[Event, None]:
+    async def generate(self, model: str, request: dict[str, Any]) -> AsyncGenerator[Event, None]:
         url = f"{self.base_url}/chat/completions"
-        finish: FinishReason = "stop"
-        stop_sequence: str | None = None
-        prompt_tokens: int | None = None
-        completion_tokens: int | None = None
-        pieces = 0
+        n = request.get("n")
+        stream = UpstreamStream(request_stops(request), n if isinstance(n, int) else 1)
         try:
             async with self.client.stream("POST", url, json=self._body(model, request)) as resp:
                 if resp.status_code >= 400:
-                    raise _status_error(resp.status_code, (await resp.aread())[:500])
+                    raise _status_error(resp.status_code, (await resp.aread())[:4096])
                 async for line in resp.aiter_lines():
                     obj = _sse_data(line)
                     if obj is None:
                         continue
-                    if obj == "[DONE]":
+                    if isinstance(obj, str):  # "[DONE]", the only string payload
                         break
                     if "error" in obj:
-                        raise BackendError(
-                            StreamErrorCode.UPSTREAM_ERROR, _error_text(obj), retryable=False
-                        )
-                    for choice in obj.get("choices") or []:
-                        if not isinstance(choice, dict) or choice.get("index", 0) != 0:
-                            continue
-                        delta = choice.get("delta")
-                        content = delta.get("content") if isinstance(delta, dict) else None
-                        if isinstance(content, str) and content:
-                            pieces += 1
-                            yield Token(content)
-                        reason = choice.get("finish_reason")
-                        if isinstance(reason, str):
-                            finish = _FINISH.get(reason, "stop")
-                        matched = choice.get("stop_reason")  # vLLM names the stop string
-                        if isinstance(matched, str) and matched in (request.stop or []):
-                            stop_sequence = matched
-                    usage = obj.get("usage")
-                    if isinstance(usage, dict):
-                        prompt_tokens = _count(usage.get("prompt_tokens"))
-                        completion_tokens = _count(usage.get("completion_tokens"))
+                        raise _stream_error(obj, started=stream.relayed > 0)
+                    deltas = stream.chunk(obj)
+                    if deltas:
+                        yield Deltas(deltas)
         except httpx.TimeoutException as exc:
             raise BackendError(
                 StreamErrorCode.UPSTREAM_TIMEOUT, f"upstream timed out: {exc!r}", retryable=True
@@ -149,12 +119,7 @@ class OpenAIBackend:
             raise BackendError(
                 StreamErrorCode.UPSTREAM_UNREACHABLE, f"upstream failed: {exc!r}", retryable=True
             ) from exc
-        yield Finish(
-            prompt_tokens if prompt_tokens is not None else rough_prompt_tokens(request),
-            completion_tokens if completion_tokens is not None else pieces,
-            finish,
-            stop_sequence,
-        )
+        yield stream.finish(rough_prompt_tokens(request))
 
 
 def _sse_data(line: str) -> dict[str, Any] | str | None:
@@ -183,15 +148,46 @@ def _sse_data(line: str) -> dict[str, Any] | str | None:
     return obj
 
 
-def _error_text(obj: dict[str, Any]) -> str:
+def _error_text(obj: Any) -> str:
+    """The message of an upstream error body: OpenAI's `{"error": {"message"}}`, vLLM's
+    `{"message"}`, or `{"error": "..."}`."""
+    if not isinstance(obj, dict):
+        return str(obj)[:MAX_MESSAGE_CHARS]
     err = obj.get("error")
     message = err.get("message") if isinstance(err, dict) else err
-    return str(message)[:1000]
+    if message is None:
+        message = obj.get("message", obj)
+    return str(message)[:MAX_MESSAGE_CHARS]
 
 
 def _status_error(status: int, body: bytes) -> BackendError:
+    """An upstream HTTP error: its own refusal of the request (a 4xx the consumer made,
+    `status` set, not retryable), or a failure another provider may not have."""
     text = body.decode("utf-8", "replace")
-    retryable = status == 429 or status >= 500
-    code = StreamErrorCode.UPSTREAM_UNAVAILABLE if retryable else StreamErrorCode.UPSTREAM_REJECTED
-    log.warning("upstream answered HTTP %d: %s", status, text)
-    return BackendError(code, f"upstream HTTP {status}: {text}"[:1000], retryable=retryable)
+    log.warning("upstream answered HTTP %d: %s", status, text[:1000])
+    try:
+        message = _error_text(json.loads(text))
+    except ValueError:
+        message = text[:MAX_MESSAGE_CHARS] or f"HTTP {status}"
+    if 400 <= status < 500 and status not in NOT_THE_REQUESTS_FAULT:
+        return BackendError(
+            StreamErrorCode.UPSTREAM_REJECTED, message, retryable=False, status=status
+        )
+    code = StreamErrorCode.UPSTREAM_UNAVAILABLE
+    return BackendError(
+        code, f"upstream HTTP {status}: {message}"[:MAX_MESSAGE_CHARS], retryable=True
+    )
+
+
+def _stream_error(obj: dict[str, Any], *, started: bool) -> BackendError:
+    """An error event in the upstream's stream. Before any output, one carrying a 4xx code
+    (vLLM validates some requests only once streaming) is the upstream's refusal."""
+    err = obj.get("error")
+    code = err.get("code") if isinstance(err, dict) else None
+    message = _error_text(obj)
+    if not started and type(code) is int and 400 <= code < 500:
+        if code not in NOT_THE_REQUESTS_FAULT:
+            return BackendError(
+                StreamErrorCode.UPSTREAM_REJECTED, message, retryable=False, status=code
+            )
+    return BackendError(StreamErrorCode.UPSTREAM_ERROR, message, retryable=False)

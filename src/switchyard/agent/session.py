@@ -3,7 +3,10 @@
 Tasks inside a session: the reader (dispatches coordinator frames), one writer (the
 `Outbox`: the only task that sends on the socket, so a cancelled request can never tear a
 frame in half, and the one that packs stream deltas of many requests into few frames),
-heartbeats, a registration watchdog, a stop watcher, and one task per in-flight request.
+heartbeats, a registration watchdog, a stop watcher, an upstream watcher, and one task per
+in-flight request. When the upstream goes down (health.py; a request's transport failure
+counts too) the upstream watcher sends a heartbeat saying so at once, then fails every
+in-flight request as retryable; while it is down new requests are refused, retryable.
 Frames of a request that was cancelled or abandoned are dropped at send time, so after
 `cancel` or `resync` nothing more is sent for it.
 
@@ -43,21 +46,30 @@ from switchyard.protocol.frames import (
     dump_frame,
     parse_coordinator_frame,
 )
+from switchyard.protocol.limits import MAX_MESSAGE_CHARS
+from switchyard.protocol.provider_frames import UpstreamReport
 from switchyard.protocol.signing import sign_challenge
 from switchyard.protocol.vocabulary import StreamErrorCode
 
 from .backend import Backend
 from .config import AgentConfig
+from .health import UpstreamHealth, UpstreamState
 from .outbox import Deltas, Outbox
 from .streaming import stream_request
 
 log = logging.getLogger(__name__)
 
 CLOSE_TIMEOUT_S = 5.0
+#: Error codes of a request that could not reach its upstream: it is down, as of now.
+UNREACHABLE = frozenset({StreamErrorCode.UPSTREAM_UNREACHABLE, StreamErrorCode.UPSTREAM_TIMEOUT})
 
 
-def _reason_text(exc: ConnectionClosed) -> str:
-    return exc.reason.reason or exc.reason.name or ""
+def _closed_by(exc: ConnectionClosed) -> tuple[int | None, str]:
+    """The close code and reason text of a closed socket (None, "" if it never said)."""
+    reason = exc.reason  # trio-websocket leaves it None when closed before any close frame
+    if reason is None:
+        return None, ""
+    return reason.code, reason.reason or reason.name or ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +77,8 @@ class SessionHost:
     """What a session gets from the agent that runs it.
 
     `stop_deadline` is read once `stopping` is set (a later stop may shorten it);
-    `on_registered` and `on_draining` report the session's progress to the agent.
+    `on_registered` and `on_draining` report the session's progress to the agent;
+    `upstream` is the agent's view of its inference server's health.
     """
 
     config: AgentConfig
@@ -76,6 +89,7 @@ class SessionHost:
     stop_deadline: Callable[[], float]
     on_registered: Callable[[RegisteredFrame], None]
     on_draining: Callable[[], None]
+    upstream: UpstreamHealth = field(default_factory=UpstreamHealth)
 
 
 @dataclass(eq=False)
@@ -129,7 +143,7 @@ class Session:
         try:
             await self.ws.send_message(dump_frame(self.register))
         except ConnectionClosed as exc:
-            return SessionOutcome(exc.reason.code, _reason_text(exc), registered=False)
+            return SessionOutcome(*_closed_by(exc), registered=False)
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
             nursery.start_soon(self._writer)
@@ -156,7 +170,7 @@ class Session:
                     continue
                 await self._dispatch(frame)
         except ConnectionClosed as exc:
-            return exc.reason.code, _reason_text(exc)
+            return _closed_by(exc)
 
     async def _close(self, code: int, reason: str, *, finished: bool = False) -> None:
         if self._self_close is None:
@@ -222,6 +236,7 @@ class Session:
         self._registered.set()
         self.host.on_registered(frame)
         self._spawn(self._heartbeats, frame.heartbeat_interval_s)
+        self._spawn(self.host.upstream.watch, self._upstream_changed)
 
     def _spawn(self, fn: Callable[..., Awaitable[object]], *args: object) -> None:
         if self._nursery is None:
@@ -229,8 +244,10 @@ class Session:
         self._nursery.start_soon(fn, *args)
 
     async def _heartbeat(self) -> None:
-        status = self.status()
-        await self._send(None, HeartbeatFrame(in_use=status.in_use, load=status.load))
+        status, upstream = self.status(), self.host.upstream.state
+        report = UpstreamReport(healthy=upstream.healthy, reason=upstream.reason)
+        frame = HeartbeatFrame(in_use=status.in_use, load=status.load, upstream=report)
+        await self._send(None, frame)
 
     async def _heartbeats(self, interval: float) -> None:
         while True:
@@ -249,15 +266,9 @@ class Session:
         self._start_draining()
         with trio.move_on_at(self.host.stop_deadline()):
             await self._wait_idle()
-        for request in list(self.active.values()):
-            self._abandon(request)
-            error = ErrorFrame(
-                request_id=request.request_id,
-                code=StreamErrorCode.PROVIDER_SHUTDOWN,
-                message="provider shut down before the request finished",
-                retryable=True,
-            )
-            await self._send(None, error)
+        await self._fail_all(
+            StreamErrorCode.PROVIDER_SHUTDOWN, "provider shut down before the request finished"
+        )
         with trio.move_on_after(CLOSE_TIMEOUT_S):
             await self._flush()
         await self._close(CloseCode.NORMAL, "provider shutting down", finished=True)
@@ -271,6 +282,21 @@ class Session:
         await self._close(
             CloseCode.NORMAL, "drained", finished=not self.config.reconnect_after_drain
         )
+
+    async def _fail_all(self, code: StreamErrorCode, message: str) -> None:
+        """End every in-flight request now with a retryable error."""
+        for request in list(self.active.values()):
+            self._abandon(request)
+            error = ErrorFrame(
+                request_id=request.request_id, code=code, message=message, retryable=True
+            )
+            await self._send(None, error)
+
+    async def _upstream_changed(self, state: UpstreamState) -> None:
+        """Heartbeat now (the coordinator stops routing here first); if down, fail work."""
+        await self._heartbeat()
+        if not state.healthy:
+            await self._fail_all(StreamErrorCode.UPSTREAM_DOWN, state.message[:MAX_MESSAGE_CHARS])
 
     def _start_draining(self) -> None:
         self.draining = True
@@ -304,8 +330,11 @@ class Session:
             return
         remaining = frame.deadline - time.time()
         refusal: tuple[str, str, bool] | None = None
+        upstream = self.host.upstream.state
         if self.draining:
             refusal = (StreamErrorCode.DRAINING, "provider is draining", True)
+        elif not upstream.healthy:
+            refusal = (StreamErrorCode.UPSTREAM_DOWN, upstream.message[:MAX_MESSAGE_CHARS], True)
         elif model not in self.slots:
             refusal = (
                 StreamErrorCode.UNKNOWN_MODEL,
@@ -367,6 +396,9 @@ class Session:
                     )
                 # free the slot before the terminal frame can reach the coordinator
                 self._release(request)
+                if isinstance(terminal, ErrorFrame) and terminal.code in UNREACHABLE:
+                    self.host.upstream.report_failure(terminal.message)
+                    await self._heartbeat()  # unroutable before the failure is retried
                 await self._send(request, terminal)
             finally:
                 self._release(request)

@@ -1,11 +1,16 @@
 """An OpenAI-compatible HTTP server in front of `SimulatedBackend` (plain trio + h11).
 
 Serves `GET /v1/models` and `POST /v1/chat/completions`, streaming (server-sent events,
-one event per token, written as the token is produced, like vLLM) or not, over HTTP/1.1
-keep-alive. Token timing is the simulated backend's own, so a load sent here directly
-and the same load sent through a coordinator to simulated providers see the same
-generation; `bench/load.py` uses it as the direct baseline. It is also a stand-in
-upstream for `switchyard provider --backend openai`.
+one chunk per delta, written as the token is produced, like vLLM) or not, over HTTP/1.1
+keep-alive. It answers what the backend plans (plain text, tool calls, structured JSON,
+`reasoning_content`; see `sim_answer.py`) in OpenAI's shapes: streamed tool calls by
+index with their arguments in fragments, non-stream answers accumulated into one message,
+usage with `completion_tokens_details.reasoning_tokens` when reasoning was asked for. A
+backend error before the first token is an HTTP error (its status for a 4xx, else 502);
+after it, an `error` event ends the stream. Token timing is the simulated backend's own,
+so a load sent here directly and the same load sent through a coordinator to simulated
+providers see the same generation; `bench/load.py` uses it as the direct baseline. It is
+also a stand-in upstream for `switchyard provider --backend openai`.
 
     python -m switchyard.agent.sim_server --port 0 --ttft 0.05 --tokens-per-s 30
 """
@@ -14,12 +19,15 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import AsyncGenerator
+from contextlib import aclosing
 from functools import partial
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import click
 import h11
 import trio
+from pydantic import BaseModel, ConfigDict, Field
 
 from switchyard.protocol.errors import (
     ApiError,
@@ -28,10 +36,10 @@ from switchyard.protocol.errors import (
     parse_json_body,
     request_too_large,
 )
-from switchyard.protocol.openai_api import ChatCompletionRequest, chat_to_normalized
-from switchyard.protocol.openai_format import ChatStreamEncoder, build_chat_completion
+from switchyard.protocol.vocabulary import StreamErrorCode
 
-from .backend import Finish, Token
+from .backend import BackendError, Deltas, Event, Finish
+from .sim_render import ChunkRenderer
 from .simulated import DEFAULT_MODEL, SimulatedBackend, SimulatedConfig
 
 log = logging.getLogger(__name__)
@@ -41,14 +49,47 @@ READ_SIZE = 65536
 _BROKEN = (trio.BrokenResourceError, trio.ClosedResourceError)
 
 
-class _Usage:
-    """Token counts in the shape the OpenAI encoders want."""
+class _Open(BaseModel):
+    """A permissive part of the body: checked fields, the rest passed through."""
 
-    __slots__ = ("completion_tokens", "prompt_tokens")
+    model_config = ConfigDict(extra="allow")
 
-    def __init__(self, prompt_tokens: int, completion_tokens: int) -> None:
-        self.prompt_tokens = prompt_tokens
-        self.completion_tokens = completion_tokens
+
+class _StreamOptions(_Open):
+    include_usage: bool = False
+
+
+class _Function(_Open):
+    name: Annotated[str, Field(pattern=r"^[a-zA-Z0-9_-]{1,64}$")]
+    parameters: dict[str, Any] | None = None
+
+
+class _Tool(_Open):
+    type: Literal["function"]
+    function: _Function
+
+
+class _JsonSchema(_Open):
+    name: str = "response"
+    schema_: Annotated[dict[str, Any] | None, Field(alias="schema")] = None
+
+
+class _ResponseFormat(_Open):
+    type: Literal["text", "json_object", "json_schema"]
+    json_schema: _JsonSchema | None = None
+
+
+class SimChatRequest(_Open):
+    """What the simulated server checks of a chat-completions body; the rest goes through."""
+
+    model: Annotated[str, Field(min_length=1)]
+    messages: Annotated[list[dict[str, Any]], Field(min_length=1)]
+    stream: bool = False
+    stream_options: _StreamOptions | None = None
+    max_tokens: Annotated[int, Field(ge=1)] | None = None
+    max_completion_tokens: Annotated[int, Field(ge=1)] | None = None
+    tools: list[_Tool] | None = None
+    response_format: _ResponseFormat | None = None
 
 
 class SimOpenAIServer:
@@ -121,38 +162,67 @@ class SimOpenAIServer:
         return conn.our_state is h11.DONE and conn.their_state is h11.DONE
 
     async def _chat(self, conn: h11.Connection, stream: trio.SocketStream, raw: bytes) -> None:
-        req: ChatCompletionRequest = parse_json_body(raw, ChatCompletionRequest)
+        req = parse_json_body(raw, SimChatRequest)
         if req.model not in self.backend.models:
             raise model_not_found(req.model)
-        body = chat_to_normalized(req, default_max_tokens=4096)
-        encoder = ChatStreamEncoder(req.model)
-        events = self.backend.generate(req.model, body)
-        if not req.stream:
-            parts: list[str] = []
-            async for event in events:
-                if isinstance(event, Token):
-                    parts.append(event.text)
-                elif isinstance(event, Finish):
-                    usage = _Usage(event.prompt_tokens, event.completion_tokens)
-                    reply = build_chat_completion(
-                        id=encoder.id, created=encoder.created, model=req.model,
-                        content="".join(parts), finish_reason=event.finish_reason, usage=usage,
-                    )  # fmt: skip
-                    await _send_json(conn, stream, 200, reply)
-            return
-        head = h11.Response(
-            status_code=200,
-            headers=[("content-type", "text/event-stream"), ("cache-control", "no-cache")],
-        )
-        await stream.send_all(conn.send(head) or b"")
-        async for event in events:
-            if isinstance(event, Token):
-                data = encoder.text_events((event.text,))
-            else:
-                usage = _Usage(event.prompt_tokens, event.completion_tokens)
-                data = encoder.end(event.finish_reason, usage, include_usage=req.include_usage)
-            await stream.send_all(conn.send(h11.Data(data=data)) or b"")
-        await stream.send_all(conn.send(h11.EndOfMessage()) or b"")
+        body = req.model_dump(exclude_unset=True, by_alias=True)
+        render = ChunkRenderer(req.model)
+        async with aclosing(self.backend.generate(req.model, body)) as events:
+            try:
+                first = await anext(events)
+            except (BackendError, StopAsyncIteration) as exc:
+                raise _api_error(_ended_early(exc)) from None
+            if not req.stream:
+                reply = await _accumulate(render, first, events)
+                await _send_json(conn, stream, 200, reply)
+                return
+            include_usage = req.stream_options is not None and req.stream_options.include_usage
+            head = h11.Response(
+                status_code=200,
+                headers=[("content-type", "text/event-stream"), ("cache-control", "no-cache")],
+            )
+            await stream.send_all(conn.send(head) or b"")
+            event = first
+            while True:
+                data = render.event(event, include_usage)
+                await stream.send_all(conn.send(h11.Data(data=data)) or b"")
+                if isinstance(event, Finish):
+                    break
+                try:
+                    event = await anext(events)
+                except (BackendError, StopAsyncIteration) as exc:  # after the first token
+                    data = render.error(_api_error(_ended_early(exc)))
+                    await stream.send_all(conn.send(h11.Data(data=data)) or b"")
+                    break
+            await stream.send_all(conn.send(h11.EndOfMessage()) or b"")
+
+
+def _api_error(exc: BackendError) -> ApiError:
+    status = exc.status if exc.status is not None and 400 <= exc.status < 500 else 502
+    return ApiError(status, exc.message, code=exc.code)
+
+
+async def _accumulate(
+    render: ChunkRenderer, first: Event, events: AsyncGenerator[Event, None]
+) -> dict[str, Any]:
+    """Collect a whole response; a failure at any point is an HTTP error."""
+    deltas: list[dict[str, Any]] = []
+    event = first
+    while not isinstance(event, Finish):
+        if isinstance(event, Deltas):
+            deltas += event.items
+        try:
+            event = await anext(events)
+        except (BackendError, StopAsyncIteration) as exc:
+            raise _api_error(_ended_early(exc)) from None
+    return render.completion(deltas, event)
+
+
+def _ended_early(exc: BaseException) -> BackendError:
+    """The failure of a stream that raised `exc` before its `Finish`."""
+    if isinstance(exc, BackendError):
+        return exc
+    return BackendError(StreamErrorCode.BACKEND_ERROR, "the backend ended early", retryable=True)
 
 
 async def _send_json(

@@ -1,11 +1,15 @@
 """A deterministic simulated backend for development, tests and benchmarks.
 
-Output is the words `tok0 tok1 tok2 ...` (one token each), paced by a time to first token
-and a token rate on an absolute schedule (no drift). Its length is `output_tokens`, cut at
-the request's `max_tokens` (finish reason `length`). Stop sequences are ignored by default,
-like a backend that does not support them, which leaves enforcing (and reporting) them to
-the coordinator; with `honor_stop=True` it behaves like vLLM and ends the output just
-before a stop sequence (finish reason `stop`).
+It answers an OpenAI chat-completions body the way `sim_answer.plan_answer` plans: the
+words `tok0 tok1 tok2 ...` for plain chat, a tool call whose arguments follow the tool's
+schema, JSON for `response_format`, reasoning before it on request. Each step is one
+token (one counted delta), paced by a time to first token and a token rate on an absolute
+schedule (no drift); usage counts them. Plain text is `output_tokens` long; any answer is
+cut at the request's `max_completion_tokens` / `max_tokens` (finish reason `length`).
+The first token's deltas open with `{"role": "assistant"}`, as an OpenAI stream does.
+Stop sequences are ignored by default, like a backend that does not support them, which
+leaves enforcing (and reporting) them to the coordinator; with `honor_stop=True` it
+behaves like vLLM and ends the content just before a stop sequence (finish reason `stop`).
 Failure injection is seeded: each request fails with probability `fail_rate`, after
 `fail_after_tokens` tokens, with a retryable `backend_error`.
 """
@@ -14,23 +18,19 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import AsyncGenerator, Sequence
+from collections.abc import AsyncGenerator, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import trio
 
-from switchyard.protocol.frames import ChatRequestBody
+from switchyard.protocol.chunk_codec import ASSISTANT_ROLE
 from switchyard.protocol.vocabulary import StreamErrorCode
 
-from .backend import (
-    BackendError,
-    Event,
-    Finish,
-    FinishReason,
-    ModelInfo,
-    Token,
-    rough_prompt_tokens,
-)
+from .backend import BackendError, Deltas, Event, Finish, FinishReason, ModelInfo
+from .sim_answer import plan_answer, simulated_text, wants_reasoning
+
+__all__ = ["DEFAULT_MODEL", "SimulatedBackend", "SimulatedConfig", "simulated_text"]
 
 DEFAULT_MODEL = "sim-small"
 
@@ -47,25 +47,19 @@ class SimulatedConfig:
     seed: int = 0
     context_length: int = 8192
     honor_stop: bool = False
+    reasoning_tokens: int = 8
 
     def __post_init__(self) -> None:
         if not (self.ttft_s >= 0 and self.tokens_per_s > 0 and self.output_tokens >= 0):
             raise ValueError("ttft_s >= 0, tokens_per_s > 0 and output_tokens >= 0 required")
         if not (0.0 <= self.fail_rate <= 1.0 and self.fail_after_tokens >= 0):
             raise ValueError("fail_rate must be in [0, 1] and fail_after_tokens >= 0")
-
-
-def simulated_text(n_tokens: int) -> str:
-    """The text the simulator produces for `n_tokens` tokens (handy in tests)."""
-    return "".join(_token(i) for i in range(n_tokens))
-
-
-def _token(i: int) -> str:
-    return f"tok{i}" if i == 0 else f" tok{i}"
+        if self.reasoning_tokens < 0:
+            raise ValueError("reasoning_tokens must be >= 0")
 
 
 class SimulatedBackend:
-    """Deterministic token generator implementing the `Backend` protocol."""
+    """Deterministic answer generator implementing the `Backend` protocol."""
 
     def __init__(
         self, config: SimulatedConfig | None = None, models: Sequence[str] = (DEFAULT_MODEL,)
@@ -82,26 +76,30 @@ class SimulatedBackend:
     async def aclose(self) -> None:
         return None
 
-    async def generate(self, model: str, request: ChatRequestBody) -> AsyncGenerator[Event, None]:
+    async def generate(self, model: str, request: dict[str, Any]) -> AsyncGenerator[Event, None]:
         cfg = self.config
         fails = cfg.fail_rate > 0 and self._rng.random() < cfg.fail_rate
-        prompt_tokens = rough_prompt_tokens(request)
-        cut = request.max_tokens if request.max_tokens is not None else cfg.output_tokens
-        limit = min(cfg.output_tokens, cut)
-        reason: FinishReason = "length" if cfg.output_tokens > cut else "stop"
-        stops = (request.stop or []) if cfg.honor_stop else []
+        answer = plan_answer(
+            request, output_tokens=cfg.output_tokens, reasoning_tokens=cfg.reasoning_tokens
+        )
+        steps = answer.reasoning + answer.body
+        reason: FinishReason = answer.finish_reason
+        limit = max_output_tokens(request)
+        if limit is not None and len(steps) > limit:
+            steps, reason = steps[:limit], "length"
+        stops = stop_sequences(request) if cfg.honor_stop else []
         tail_len = max((len(s) for s in stops), default=0)
         interval = 0.0 if math.isinf(cfg.tokens_per_s) else 1.0 / cfg.tokens_per_s
         start = trio.current_time() + cfg.ttft_s
         text = ""
-        produced = 0
+        produced = reasoned = 0
         matched: str | None = None
-        for i in range(limit):
+        for i, step in enumerate(steps):
             if fails and produced >= cfg.fail_after_tokens:
                 break
             await trio.sleep_until(start + i * interval)
-            piece = _token(i)
-            if stops:
+            piece = step[0].get("content")
+            if stops and isinstance(piece, str):
                 window = text + piece
                 matched = next((s for s in stops if s in window), None)
                 if matched is not None:
@@ -109,11 +107,42 @@ class SimulatedBackend:
                     break
                 text = window[-tail_len:]
             produced += 1
-            yield Token(piece)
+            reasoned += "reasoning_content" in step[0]
+            yield Deltas([{"role": ASSISTANT_ROLE}, *step] if i == 0 else step)
         if fails:
             await trio.sleep_until(start + produced * interval)
             raise BackendError(
                 StreamErrorCode.BACKEND_ERROR, "simulated backend failure", retryable=True
             )
         await trio.lowlevel.checkpoint()
-        yield Finish(prompt_tokens, produced, reason, matched)
+        reasoning = reasoned if wants_reasoning(request) else None
+        yield Finish(prompt_tokens(request), produced, reason, matched, reasoning)
+
+
+def prompt_tokens(request: Mapping[str, Any]) -> int:
+    """A rough prompt size: words of the messages' text plus a few per message of framing."""
+    total = 0
+    for message in request.get("messages") or []:
+        content = message.get("content") if isinstance(message, dict) else None
+        if isinstance(content, list):
+            content = " ".join(
+                p["text"] for p in content if isinstance(p, dict) and isinstance(p.get("text"), str)
+            )
+        total += (len(content.split()) if isinstance(content, str) else 0) + 3
+    return total
+
+
+def max_output_tokens(request: Mapping[str, Any]) -> int | None:
+    """The body's output limit (`max_completion_tokens`, else `max_tokens`), if any."""
+    for key in ("max_completion_tokens", "max_tokens"):
+        value = request.get(key)
+        if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+            return value
+    return None
+
+
+def stop_sequences(request: Mapping[str, Any]) -> list[str]:
+    """The body's `stop` (a string or a list of them) as a list of non-empty strings."""
+    stop = request.get("stop")
+    items = [stop] if isinstance(stop, str) else stop if isinstance(stop, list) else []
+    return [s for s in items if isinstance(s, str) and s]

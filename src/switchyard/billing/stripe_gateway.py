@@ -1,6 +1,6 @@
 """StripeGateway: the two Stripe API calls Switchyard makes, over stripe-python's async client.
 
-- `create_checkout_session` opens a hosted Checkout page for buying credit (DESIGN §6:
+- `create_checkout_session` opens a hosted Checkout page for buying credit (README, "Stripe":
   `client_reference_id` and `metadata.switchyard_account_id` carry the account id, one
   line item of the credit amount in USD, mode "payment");
 - `transfer` pays a provider owner's connected account (Stripe Connect), with the

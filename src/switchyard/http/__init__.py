@@ -28,6 +28,7 @@ Operators:
 - admin.py             accounts, keys and limits, credit, provider tokens, pricing, providers
 - payouts.py           provider payouts
 - inspection.py        /admin/supervisor (tree + totals) and the /admin HTML page
+                       (static/admin.html: no build step, no CDN)
 - ops.py               /healthz, /readyz
 - metrics.py           /metrics (Prometheus; actor state sampled at scrape time)
 """

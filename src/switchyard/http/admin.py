@@ -1,4 +1,4 @@
-"""Admin API (DESIGN §6): accounts, keys, credit, provider tokens, pricing, providers.
+"""Admin API (README, "Operating"): accounts, keys, credit, provider tokens, pricing, providers.
 
 Every route needs `Authorization: Bearer <admin key>`, checked by `admin_auth` (constant
 time; with no admin key configured everything is refused). The inspection routes
@@ -209,7 +209,7 @@ def _pricing_json(pricing: Pricing) -> dict[str, Any]:
 async def list_providers() -> Response:
     states = coordinator().system.children_states(PROVIDERS_PATH)
     providers = [
-        {k: s[k] for k in ("id", "status", "trust", "models", "inflight", "routable")}
+        {k: s[k] for k in ("id", "status", "trust", "models", "inflight", "routable", "upstream")}
         for s in states
         if "id" in s
     ]

@@ -47,5 +47,6 @@ def create_app(coord: Coordinator) -> QuartTrio:
     install_error_handlers(app)
     install_request_metrics(app)
     install_cors(app, coord.settings.cors_origins)
+    # Quart documents wrapping its ASGI callable this way; mypy forbids assigning a method.
     app.asgi_app = EdgeMiddleware(app.asgi_app, coord.settings.max_body_bytes)  # type: ignore[method-assign]
     return app

@@ -88,7 +88,7 @@ async def stripe_webhook() -> Response:
     settings = coordinator().settings
     if not settings.stripe_webhook_secret:
         raise stripe_not_configured("The Stripe webhook")
-    payload = await request.get_data()
+    payload = await request.get_data(cache=True, as_text=False, parse_form_data=False)
     try:
         event = verify_event(
             payload,

@@ -1,15 +1,16 @@
-"""Consumer API routes: `/v1/chat/completions`, `/v1/completions`, `/v1/messages`, `/v1/models`.
+"""Consumer API routes: `/v1/chat/completions`, `/v1/completions`, `/v1/messages`,
+`/v1/models`.
 
-Each route authenticates the API key, validates the body into the normalized chat shape,
-hands the job to a `ConsumerRequest` (which admits, holds, relays and settles it) and
-renders what it produces. Streams wait for the first output before answering, so a
-failure before the first token is still a proper HTTP status; afterwards failures become
-an in-stream error event. A stream's parts are produced by a pump task apart from the
-socket writes (`PumpedBody`), so a client that stops reading is cut off and its slot and
-hold given back while its write is still stalled. A client that disconnects cancels the
-handler (and the pump), which ends the request: the slot is released and the provider's
-work cancelled.
-"""
+Each route authenticates the API key, validates the body, builds the chat-completions body
+the wire carries to a provider (the consumer's own body for `/v1/chat/completions`, a
+translation for the others), hands the job to a `ConsumerRequest` (which admits, holds,
+relays and settles it) and renders what it produces. Streams wait for the first output
+before answering, so a failure before the first token is still a proper HTTP status;
+afterwards failures become an in-stream error event. A stream's parts are produced by a pump
+task apart from the socket writes (`PumpedBody`), so a client that stops reading is cut off
+and its slot and hold given back while its write is still stalled. A client that disconnects
+cancels the handler (and the pump), which ends the request: the slot is released and the
+provider's work cancelled."""
 
 from __future__ import annotations
 
@@ -24,15 +25,10 @@ from ..actors.scheduler_messages import ModelProfile, ModelsQuery
 from ..inference.capabilities import required_capabilities
 from ..inference.job import Job, new_job
 from ..inference.request import ConsumerRequest
-from ..protocol.anthropic_api import MessagesRequest, messages_to_normalized
+from ..protocol.anthropic_api import MessagesRequest, messages_wire_request
+from ..protocol.chat_request import ChatRequestBody
 from ..protocol.errors import invalid_request, load_json_object, validate_body
-from ..protocol.frames import ChatRequestBody
-from ..protocol.openai_api import (
-    ChatCompletionRequest,
-    CompletionRequest,
-    chat_to_normalized,
-    completion_to_normalized,
-)
+from ..protocol.openai_api import CompletionRequest, completion_wire_request, wire_chat_request
 from ..protocol.vocabulary import Trust
 from ..storage.models import ApiKeyRecord
 from .consumer_formats import AnthropicMessages, OpenAIChat, OpenAICompletion, Rendering
@@ -53,9 +49,9 @@ async def parse(model_cls: type[M]) -> tuple[M, dict[str, Any]]:
     return validate_body(data, model_cls), data
 
 
-def make_job(model: str, body: ChatRequestBody, data: dict[str, Any]) -> Job:
-    """The job for a validated body (`data`: as sent), with the request's trust floor and
-    the capabilities it needs (400 if malformed)."""
+def make_job(model: str, wire: dict[str, Any], data: dict[str, Any]) -> Job:
+    """The job for a wire body (`data`: the consumer's body as sent), with the request's
+    trust floor and the capabilities it needs (400 if malformed)."""
     g.model = model
     try:
         trust = Trust.parse(request.headers.get(TRUST_HEADER, Trust.SELF_SIGNED).strip())
@@ -63,7 +59,7 @@ def make_job(model: str, body: ChatRequestBody, data: dict[str, Any]) -> Job:
         raise invalid_request(
             f"{TRUST_HEADER} must be untrusted, self_signed or hardware.", param=TRUST_HEADER
         ) from None
-    return new_job(model, body, coordinator().settings, trust, required_capabilities(data))
+    return new_job(model, wire, coordinator().settings, trust, needs=required_capabilities(data))
 
 
 async def run(key: ApiKeyRecord, job: Job, rendering: Rendering, stream: bool) -> Any:
@@ -72,9 +68,8 @@ async def run(key: ApiKeyRecord, job: Job, rendering: Rendering, stream: bool) -
     creq = ConsumerRequest(coord, key, job, route=request.path, stream=stream)
     if not stream:
         async with creq:
-            text, final = await creq.collect()
-        usage = final.usage
-        return jsonify(rendering.body(text, final.finish_reason, usage, final.stop_sequence))
+            choices, final = await creq.collect()
+        return jsonify(rendering.body(choices, final))
     events = _stream(creq, rendering)
     try:
         first = await events.__anext__()  # raises ApiError before any byte is sent
@@ -98,7 +93,7 @@ async def _stream(creq: ConsumerRequest, rendering: Rendering) -> AsyncGenerator
     async with creq:
         while True:
             out = await creq.next_output()
-            part = rendering.texts(out.texts) if out.texts else b""
+            part = rendering.deltas(out.deltas) if out.deltas else b""
             final = out.final
             if final is None:
                 if part:
@@ -107,7 +102,7 @@ async def _stream(creq: ConsumerRequest, rendering: Rendering) -> AsyncGenerator
             if final.error is not None:
                 part += rendering.error(final.error)
             else:
-                part += rendering.finish(final.finish_reason, final.usage, final.stop_sequence)
+                part += rendering.finish(final)
             yield part
             return
 
@@ -115,8 +110,8 @@ async def _stream(creq: ConsumerRequest, rendering: Rendering) -> AsyncGenerator
 @consumer.post("/v1/chat/completions")
 async def chat_completions() -> Any:
     key = await authenticate()
-    req, data = await parse(ChatCompletionRequest)
-    job = make_job(req.model, chat_to_normalized(req), data)
+    req, data = await parse(ChatRequestBody)
+    job = make_job(req.model, wire_chat_request(data, req, req.requested_max_tokens), data)
     return await run(key, job, OpenAIChat(req.model, req.include_usage), req.stream)
 
 
@@ -124,7 +119,7 @@ async def chat_completions() -> Any:
 async def completions() -> Any:
     key = await authenticate()
     req, data = await parse(CompletionRequest)
-    job = make_job(req.model, completion_to_normalized(req), data)
+    job = make_job(req.model, completion_wire_request(req), data)
     return await run(key, job, OpenAICompletion(req.model, req.include_usage), req.stream)
 
 
@@ -132,7 +127,7 @@ async def completions() -> Any:
 async def messages() -> Any:
     key = await authenticate()
     req, data = await parse(MessagesRequest)
-    job = make_job(req.model, messages_to_normalized(req), data)
+    job = make_job(req.model, messages_wire_request(req), data)
     rendering = AnthropicMessages(req.model, job.prompt_tokens)
     return await run(key, job, rendering, req.stream)
 

@@ -22,10 +22,19 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
 
 import trio
+from hypercorn.typing import (
+    ASGIFramework,
+    ASGIReceiveCallable,
+    ASGIReceiveEvent,
+    ASGISendCallable,
+    ASGISendEvent,
+    HTTPResponseStartEvent,
+    HTTPScope,
+    Scope,
+    WWWScope,
+)
 
 from ..protocol.errors import request_header_too_large
 from ..protocol.limits import MAX_REQUEST_HEAD_BYTES
@@ -33,25 +42,20 @@ from .errors import error_body
 
 log = logging.getLogger(__name__)
 
-Message = MutableMapping[str, Any]
-Scope = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
-
 DRAIN_TIMEOUT_S = 5.0  # how long an early answer waits for the rest of the request body
 FINAL_SEND_TIMEOUT_S = 10.0  # bound on the shielded last message of a response
 CLOSE_HEADER = (b"connection", b"close")
 
 
-def head_bytes(scope: Scope) -> int:
+def head_bytes(scope: WWWScope) -> int:
     """Size of the request head as parsed: request line, header lines, blank line."""
     target = len(scope.get("raw_path") or b"") + len(scope.get("query_string") or b"") + 1
-    line = len(scope.get("method", "GET")) + target + len(" HTTP/1.1\r\n")
+    method = scope.get("method", "GET") if scope["type"] == "http" else "GET"
+    line = len(method) + target + len(" HTTP/1.1\r\n")
     return line + sum(len(name) + len(value) + 4 for name, value in scope["headers"]) + 2
 
 
-def _declared_length(scope: Scope) -> tuple[int | None, bool]:
+def _declared_length(scope: HTTPScope) -> tuple[int | None, bool]:
     """(Content-Length or None, whether the request has a body at all)."""
     length: int | None = None
     chunked = False
@@ -69,7 +73,7 @@ def _declared_length(scope: Scope) -> tuple[int | None, bool]:
 class RequestBody:
     """Watches the request body go by on its way to the app: how much, and whether done."""
 
-    def __init__(self, scope: Scope, receive: Receive, limit: int) -> None:
+    def __init__(self, scope: HTTPScope, receive: ASGIReceiveCallable, limit: int) -> None:
         self._receive = receive
         self._limit = limit
         self._settled = trio.Event()  # complete, over the limit, or the client left
@@ -80,7 +84,7 @@ class RequestBody:
         if self.complete or self.over_limit:
             self._settled.set()
 
-    async def receive(self) -> Message:
+    async def receive(self) -> ASGIReceiveEvent:
         message = await self._receive()
         if message["type"] == "http.request":
             self.received += len(message.get("body", b""))
@@ -105,28 +109,32 @@ class RequestBody:
 class EdgeMiddleware:
     """Wraps the Quart app's ASGI callable (see the module docstring)."""
 
-    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
+    def __init__(self, app: ASGIFramework, max_body_bytes: int) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        kind = scope["type"]
-        if kind in ("http", "websocket") and head_bytes(scope) > MAX_REQUEST_HEAD_BYTES:
+    async def __call__(
+        self, scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable
+    ) -> None:
+        if scope["type"] == "lifespan":
+            await self.app(scope, receive, send)
+            return
+        if head_bytes(scope) > MAX_REQUEST_HEAD_BYTES:
             await _refuse_head(scope, send)
             return
-        if kind != "http":
+        if scope["type"] == "websocket":
             await self.app(scope, receive, send)
             return
         body = RequestBody(scope, receive, self.max_body_bytes)
 
-        async def edge_send(message: Message) -> None:
-            kind = message["type"]
-            if kind == "http.response.start":
+        async def edge_send(message: ASGISendEvent) -> None:
+            if message["type"] == "http.response.start":
                 if not await body.drained(DRAIN_TIMEOUT_S):
                     headers = [*message.get("headers", ()), CLOSE_HEADER]
-                    message = {**message, "headers": headers}
+                    closing: HTTPResponseStartEvent = {**message, "headers": headers}
+                    message = closing
                 await send(message)
-            elif kind == "http.response.body" and not message.get("more_body", False):
+            elif message["type"] == "http.response.body" and not message.get("more_body", False):
                 with trio.move_on_after(FINAL_SEND_TIMEOUT_S, shield=True):
                     await send(message)
             else:
@@ -135,13 +143,16 @@ class EdgeMiddleware:
         await self.app(scope, body.receive, edge_send)
 
 
-async def _refuse_head(scope: Scope, send: Send) -> None:
+async def _refuse_head(scope: WWWScope, send: ASGISendCallable) -> None:
     """431 with a typed body, and the connection closed."""
     size = head_bytes(scope)
     log.info("refused a %d byte request head on %s", size, scope.get("path"))
     exc = request_header_too_large(MAX_REQUEST_HEAD_BYTES)
     payload = json.dumps(error_body(exc, scope.get("path", ""))).encode()
     headers = [(b"content-type", b"application/json"), CLOSE_HEADER]
-    prefix = "http" if scope["type"] == "http" else "websocket.http"
-    await send({"type": f"{prefix}.response.start", "status": 431, "headers": headers})
-    await send({"type": f"{prefix}.response.body", "body": payload})
+    if scope["type"] == "http":
+        await send({"type": "http.response.start", "status": 431, "headers": headers})
+        await send({"type": "http.response.body", "body": payload, "more_body": False})
+    else:  # a WebSocket handshake refused with an HTTP response
+        await send({"type": "websocket.http.response.start", "status": 431, "headers": headers})
+        await send({"type": "websocket.http.response.body", "body": payload, "more_body": False})

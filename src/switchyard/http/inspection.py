@@ -1,4 +1,6 @@
-"""Supervisor inspection (DESIGN §2, §6): `GET /admin/supervisor` and its HTML view `GET /admin`.
+"""Supervisor inspection: `GET /admin/supervisor` and its HTML view `GET /admin`.
+
+The tree it shows is described in docs/ARCHITECTURE.md, "Supervision".
 
 `/admin/supervisor` returns the live actor tree (`system.snapshot()`) with its totals
 extended by the scheduler's view: `reserved_slots` and `queued`, plus per-model

@@ -18,6 +18,7 @@ from typing import Any
 
 import trio
 from quart import Blueprint, websocket
+from quart.globals import websocket_ctx
 
 from ..actors.provider_messages import CloseSocket
 from ..actors.provider_registration import Closed, Outbound, ProviderConnection
@@ -70,7 +71,7 @@ async def _pump(conn: ProviderConnection, close: _Closer) -> None:
 
 async def _read(ref: ActorRef) -> Closed:
     """Pump inbound frames into the actor until the socket or the actor goes away."""
-    receive = websocket._get_current_object().receive  # resolved once, not once a frame
+    receive = websocket_ctx.websocket.receive  # resolved once, not once a frame
     while True:
         text = await receive()
         try:

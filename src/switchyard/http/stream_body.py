@@ -54,11 +54,16 @@ class PumpedBody(ResponseBody):
         exc_type: type[BaseException] | None,
         exc: BaseException | None,
         tb: TracebackType | None,
-    ) -> bool | None:
-        """Stop the pump if it still runs (the client went away), then wait for it."""
+    ) -> None:
+        """Stop the pump if it still runs (the client went away), then wait for it.
+
+        Nothing here cancels the nursery's own scope, so it has no exception of ours to
+        swallow: it re-raises (with any pump error), and so does this, as Quart's
+        `ResponseBody.__aexit__` (which returns None) expects.
+        """
         if self._receive is not None:
             self._receive.close()  # a pump still producing sees the writer gone
-        return bool(await self._nursery_cm.__aexit__(exc_type, exc, tb))
+        await self._nursery_cm.__aexit__(exc_type, exc, tb)
 
     def __aiter__(self) -> AsyncIterator[bytes]:
         return self._write_parts()

@@ -14,7 +14,7 @@ carry images as content parts. A request needs
 
 The scheduler routes such a request only to providers that do not say "no" to what it
 needs; `check_capabilities` turns "every provider online says no" into a 400 naming the
-capability before anything is held (DESIGN §11).
+capability before anything is held.
 """
 
 from __future__ import annotations

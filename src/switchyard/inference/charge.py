@@ -40,7 +40,7 @@ class Charge:
     async def hold(cls, billing: ActorRef, key: ApiKeyRecord, job: Job) -> Charge:
         """Hold the request's maximum cost; ApiError 402 when the balance cannot cover it."""
         request_id = "bill_" + secrets.token_hex(12)
-        hold = Hold(request_id, key.account_id, job.model, job.prompt_tokens, job.hold_tokens)
+        hold = Hold(request_id, key.account_id, job.model, job.prompt_tokens, job.max_output_tokens)
         try:
             granted = await billing.ask(hold, timeout=HOLD_TIMEOUT_S)
         except InsufficientCredit as exc:

@@ -45,14 +45,16 @@ async def fit_to_model(scheduler: ActorRef, job: Job) -> Job:
     except (AskTimeout, ActorStopped):
         raise no_capacity(job.model, retry_after=1.0) from None
     check_capabilities(job.model, job.needs, profile)
-    hold = hold_tokens(job.model, job.max_tokens, job.prompt_tokens, profile, job.max_tokens_cap)
-    return job if hold == job.hold_tokens else replace(job, hold_tokens=hold)
+    hold = hold_tokens(
+        job.model, job.requested_max_tokens, job.prompt_tokens, profile, job.max_tokens_cap
+    )
+    return job if hold == job.max_tokens else replace(job, max_tokens=hold)
 
 
 def hold_tokens(
     model: str, requested: int | None, prompt_tokens: int, profile: ModelProfile, cap: int
 ) -> int:
-    """The most output tokens to hold money for (see the module docstring)."""
+    """The most output tokens one choice is held for (see the module docstring)."""
     context = profile.context_length
     bounded = profile.context_bounded and context is not None
     if requested is not None:
@@ -68,13 +70,13 @@ def attempt_body(job: Job, provider_context: int | None) -> str:
     """The wire body for one attempt on a provider with `provider_context` (None: unknown).
 
     `job.body_json` as is, unless the consumer set no `max_tokens` and this provider could
-    generate more than was held: then `max_tokens` = the hold is added.
+    generate more than was held: then `max_tokens` = the hold (per choice) is added.
     """
-    if job.max_tokens is not None:
+    if job.requested_max_tokens is not None:
         return job.body_json
-    if provider_context is not None and provider_context - job.prompt_tokens <= job.hold_tokens:
+    if provider_context is not None and provider_context - job.prompt_tokens <= job.max_tokens:
         return job.body_json
-    return with_max_tokens(job.body_json, job.hold_tokens)
+    return with_max_tokens(job.body_json, job.max_tokens)
 
 
 def with_max_tokens(body_json: str, max_tokens: int) -> str:

@@ -4,7 +4,10 @@ It reserves a slot through the scheduler, dispatches to the chosen provider acto
 hands the caller the stream items as they arrive, in batches (everything ready at once,
 so the HTTP layer can write several SSE events in one write). A failure before the first
 token is relayed is retried on another provider, each attempt under a fresh request id so
-late frames of an abandoned attempt can never be relayed or billed twice. `close` — after
+late frames of an abandoned attempt can never be relayed or billed twice — except the
+upstream's own refusal (a 4xx with `status`), which any provider would repeat: it is
+answered with that status and message at once. A failure before the first token is
+always raised as an HTTP error, never handed out as the end of an empty stream. `close` — after
 the end, on error, on timeout, or cancelled because the client went away — releases the
 reservation and cancels the provider's work exactly once. `ConsumerRequest` owns it.
 
@@ -42,6 +45,7 @@ from ..protocol.errors import (
     model_not_found,
     no_capacity,
     provider_failed,
+    upstream_rejected,
 )
 from ..protocol.vocabulary import DEADLINE_CODES, Capability, Outcome, StreamErrorCode
 from ..runtime import ActorRef, ActorStopped, AskTimeout, MailboxFull
@@ -130,9 +134,11 @@ class RelaySession:
                 attempt.ended = True  # the provider side is done with this request id
                 if await self._should_retry(attempt, last):
                     continue
-                await self._finish(attempt, Outcome.OK if last.ok else Outcome.ERROR)
-                if last.error_code in DEADLINE_CODES and self.relayed_tokens == 0:  # out of time
-                    raise gateway_timeout()
+                await self._finish(attempt, _release_outcome(last))
+                if not last.ok and self.relayed_tokens == 0:  # nothing sent yet: an HTTP error
+                    if last.error_code in DEADLINE_CODES:
+                        raise gateway_timeout()
+                    raise provider_error(last)
                 self.end = last
             return batch
 
@@ -175,7 +181,7 @@ class RelaySession:
         reserve = Reserve(
             model=job.model,
             prompt_tokens=job.prompt_tokens,
-            max_tokens=job.hold_tokens,
+            max_tokens=job.max_tokens,
             min_trust=job.min_trust,
             exclude=frozenset(self._excluded),
             deadline=deadline,
@@ -264,10 +270,20 @@ class RelaySession:
 
 
 def provider_error(end: StreamEnd | None) -> ApiError:
-    """502 for a provider failure: its own error when there is one."""
+    """502 for a provider failure (its own error when there is one); the upstream's own
+    status and message when it refused the request (a 4xx)."""
     if end is None:
         return provider_failed("No provider could complete the request.")
+    if end.status is not None:
+        return upstream_rejected(end.status, end.error_message or end.error_code or "")
     return provider_failed(f"The provider failed: {end.error_message or end.error_code}")
+
+
+def _release_outcome(end: StreamEnd) -> str:
+    """How a slot whose stream ended is released: a 4xx refusal is not the provider's fault."""
+    if end.ok:
+        return Outcome.OK
+    return Outcome.REJECTED if end.status is not None else Outcome.ERROR
 
 
 def _vanished(attempt: _Attempt) -> StreamEnd:

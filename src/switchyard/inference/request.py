@@ -2,21 +2,20 @@
 
     async with ConsumerRequest(services, key, job, route=path, stream=True) as req:
         out = await req.next_output()        # ... until `out.final` is set
-    # or, for a whole answer:  text, final = await req.collect()
+    # or, for a whole answer:  choices, final = await req.collect()
 
 Entering admits the request, in order: the gate (503 while shutting down), the model's
-context length and capabilities (400: `context_length.fit_to_model`, which also decides
-how many output tokens are held for), the key's rate limits (429), a hold on the account
-(402), a provider slot and the dispatch (404, 503, 502). A failure undoes what came
-before it, so nothing is held when entering raises. Then it hands out the provider's
-output as batches of text, with stop sequences enforced here (`StopMatcher`, so they
-work whatever the backend does) and the end turned into a `Final`. Leaving — normally,
-on an error, or cancelled because the client went away — finishes the request exactly
-once and shielded: the slot is released (and the provider's work cancelled), the hold
-settled from what was delivered, the unused rate-limit tokens refunded, the gate left,
-the metrics and the access log line written, all from one `Result` (whose outcome
-`outcome_of` names).
-"""
+context length and capabilities (400: `context_length.fit_to_model`, which also decides how
+many output tokens are held for), the key's rate limits (429), a hold on the account (402),
+a provider slot and the dispatch (404, 503, 502). A failure undoes what came before it, so
+nothing is held when entering raises. Then it hands out the provider's output as batches of
+deltas (content, reasoning, tool calls, logprobs... per choice), with stop sequences
+enforced here (`OutputFilter`, so they work whatever the backend does) and the end turned
+into a `Final`. Leaving — normally, on an error, or cancelled because the client went away —
+finishes the request exactly once and shielded: the slot is released (and the provider's
+work cancelled), the hold settled from what was delivered, the unused rate-limit tokens
+refunded, the gate left, the metrics and the access log line written, all from one `Result`
+(whose outcome `outcome_of` names)."""
 
 from __future__ import annotations
 
@@ -30,9 +29,9 @@ import trio
 
 from ..actors.provider_messages import StreamChunk
 from ..metrics import ACTIVE_STREAMS, LATENCY, RATE_LIMITED, RELAYED_TOKENS, TTFT
-from ..protocol.chat import StopMatcher, delta_texts
-from ..protocol.errors import ApiError, rate_limited
-from ..protocol.vocabulary import Outcome
+from ..protocol.chat_choices import Choices
+from ..protocol.errors import rate_limited, service_unavailable
+from ..protocol.vocabulary import ApiErrorCode, Outcome
 from ..runtime import ActorRef
 from ..storage.models import ApiKeyRecord
 from .charge import Charge
@@ -41,6 +40,7 @@ from .gate import RequestGate
 from .job import Job
 from .keys import ApiKeyCache
 from .output import Final, Output, Result, Usage, outcome_of
+from .output_filter import OutputFilter
 from .ratelimit import RateLimiter
 from .relay import RelaySession, provider_error
 
@@ -68,7 +68,7 @@ class RequestServices(Protocol):
 
 class ConsumerRequest:
     """See the module docstring. `stream`: output counts as delivered as it is handed out
-    (else only once `collect` returns the whole text)."""
+    (else only once `collect` returns the whole answer)."""
 
     def __init__(
         self,
@@ -83,7 +83,7 @@ class ConsumerRequest:
         self.result: Result | None = None  # set once, when the request finishes
         self._services = services
         self._delivered = stream
-        self._stops = StopMatcher(job.body.stop or [])
+        self._filter = OutputFilter(job.stop, job.n)
         self._override: str | None = None
         self._final: Final | None = None
         self._reserved = 0  # rate-limit tokens debited on admission
@@ -96,8 +96,8 @@ class ConsumerRequest:
     async def __aenter__(self) -> ConsumerRequest:
         services = self._services
         if not services.gate.enter():
-            raise ApiError(
-                503, "The coordinator is shutting down.", code="shutting_down", retry_after=5
+            raise service_unavailable(
+                "The coordinator is shutting down.", ApiErrorCode.SHUTTING_DOWN, retry_after=5
             )
         try:
             self.job = await fit_to_model(services.scheduler, self.job)
@@ -125,7 +125,7 @@ class ConsumerRequest:
         """Apply the key's rate limits; the tokens debited (ApiError 429 when refused)."""
         services, key_id = self._services, self.key.id
         limits = await services.keys.limits(key_id)
-        tokens = self.job.prompt_tokens + self.job.hold_tokens
+        tokens = self.job.prompt_tokens + self.job.max_output_tokens
         refusal = services.limiter.admit(key_id, limits, tokens, trio.current_time())
         if refusal is not None:
             RATE_LIMITED.labels(refusal.limit).inc()
@@ -135,55 +135,54 @@ class ConsumerRequest:
     # -- output ------------------------------------------------------------------------
 
     async def next_output(self) -> Output:
-        """The next batch of text; the last batch has `final` set (then no more come).
+        """The next batch of deltas; the last batch has `final` set (then no more come).
 
-        Raises ApiError (504, or 502 when no provider could run it) if the request fails
-        before any token was relayed; later failures end the output with `Final.error`.
+        Raises ApiError (504; the upstream's own 4xx; 502 when no provider could run it)
+        if the request fails before any token was relayed; later failures end the output
+        with `Final.error`.
         """
         if self._final is not None:
             return Output(final=self._final)
         relay = self._relay
         assert relay is not None, "enter the request first"
         batch = await relay.next_batch()
-        stops = self._stops
         out = Output()
-        texts = out.texts
+        deltas, feed = out.deltas, self._filter.feed
         for item in batch:
             if type(item) is StreamChunk:
-                if stops.active:
-                    texts += stops.feed_all(delta_texts(item.deltas))
-                    if stops.matched is not None:
-                        break  # nothing after the stop sequence is shown
-                else:
-                    texts += delta_texts(item.deltas)
+                feed(item.deltas, deltas)
+                if self._filter.done:
+                    break  # nothing after the stop sequence is shown
         end = relay.end
-        if stops.matched is not None:
-            out.final = Final("stop", self._usage(), stops.matched)
+        filt, n = self._filter, self.job.n
+        if filt.done:
+            out.final = Final(filt.finish_reasons_for(n, "stop"), self._usage(), filt.matched[0])
         elif end is not None:
-            tail = stops.flush()
-            if tail:
-                texts.append(tail)
+            filt.flush(deltas)
             if end.ok:
-                out.final = Final(end.finish_reason or "stop", self._usage(), end.stop_sequence)
+                reasons = filt.finish_reasons_for(n, end.finish_reason or "stop")
+                stop = filt.matched.get(0, end.stop_sequence)
+                out.final = Final(reasons, self._usage(), stop)
             else:
-                out.final = Final("error", self._usage(), error=provider_error(end))
+                reasons = filt.finish_reasons_for(n, "stop")
+                out.final = Final(reasons, self._usage(), error=provider_error(end))
         self._final = out.final
         return out
 
-    async def collect(self) -> tuple[str, Final]:
-        """The whole text and how it ended; a provider failure raises (502), and the
-        output counts as delivered only once this returns."""
-        parts: list[str] = []
+    async def collect(self) -> tuple[Choices, Final]:
+        """The whole answer, folded per choice, and how it ended; a provider failure
+        raises (502), and the output counts as delivered only once this returns."""
+        choices = Choices(self.job.n)
         while True:
             out = await self.next_output()
-            parts += out.texts
+            choices.add(out.deltas)
             if out.final is not None:
                 break
         final = out.final
         if final.error is not None:
             raise final.error
         self._delivered = True
-        return "".join(parts), final
+        return choices, final
 
     def too_slow(self) -> None:
         """The client stopped reading its stream, which is being ended for it."""
@@ -195,7 +194,12 @@ class ConsumerRequest:
         assert relay is not None
         end = relay.end
         if end is not None and end.ok and end.prompt_tokens is not None:
-            return Usage(end.prompt_tokens, end.completion_tokens or 0)
+            return Usage(
+                end.prompt_tokens,
+                end.completion_tokens or 0,
+                end.reasoning_tokens,
+                end.cached_tokens,
+            )
         return Usage(self.job.prompt_tokens, relay.relayed_tokens)
 
     # -- the end -----------------------------------------------------------------------

@@ -6,8 +6,10 @@ Provider wire protocol (README, "Trust and the wire protocol"):
                dump_frame, dump_request_body / dump_inference_request (a body
                serialized once)
     frame_base.py          Frame (the strict, frozen base) and the bounded field types
-    provider_frames.py     provider → coordinator frames and their union
-    coordinator_frames.py  coordinator → provider frames, ChatRequestBody, their union
+    provider_frames.py     provider → coordinator frames (Delta: one chunk choice's
+                           fields) and their union
+    coordinator_frames.py  coordinator → provider frames (inference_request carries a
+                           chat-completions body as a dict) and their union
   chunk_codec.py  chunk / chunk_batch by hand: ChunkPacker (the agent's encoder),
                decode_provider_frame (the coordinator's fast decoder), ChunkIn/ChunkBatchIn
   limits.py    every limit: bytes (body, request head, frames each way, WebSocket),
@@ -15,16 +17,23 @@ Provider wire protocol (README, "Trust and the wire protocol"):
   codes.py     CloseCode (4xxx close codes), FATAL_CLOSE_CODES, FrameError
   signing.py   Ed25519 identity and challenge signing: provider_id_for, sign/verify_challenge
   vocabulary.py  StrEnums of the fixed words: Trust (ordered), Outcome, ApiErrorCode,
-               StreamErrorCode (provider `error` frame codes)
+               RequestKind, StreamErrorCode (provider `error` frame codes)
 
 Consumer APIs (pure, no I/O):
-  errors.py           ApiError (OpenAI and Anthropic shapes, Retry-After), parse_json_body,
-                      and the factories every ApiError is built by
-  chat.py             shared request validators, delta_texts, StopMatcher
-  openai_api.py       ChatCompletionRequest / CompletionRequest → ChatRequestBody
+  errors.py           ApiError (OpenAI and Anthropic shapes, Retry-After), parse_json_body
+                      (load_json_object + validate_body), the factories of every ApiError
+  chat.py             shared request validators, delta_texts, count_tokens, StopMatcher
+  chat_request.py     ChatRequestBody: the chat-completions body, validated where it must
+  chat_choices.py     Choices: whole choices folded from deltas (non-stream answers)
+  openai_api.py       wire_chat_request (the body a provider gets), CompletionRequest →
+                      its wire body
   openai_format.py    OpenAI bodies; ChatStreamEncoder, CompletionStreamEncoder (SSE)
-  anthropic_api.py    MessagesRequest → ChatRequestBody
+  anthropic_api.py    MessagesRequest → its wire (chat-completions) body
   anthropic_format.py Message body, stop_reason mapping, MessagesStreamEncoder (SSE)
+  anthropic_request.py   the full Messages request (blocks, tools, thinking) and
+                         parse_messages_request (400s name the field)
+  anthropic_translate.py anthropic_to_chat: a Messages request as a chat-completions body
+  anthropic_stream.py    AnthropicRenderer: chat deltas → Anthropic SSE events and body
 
 HTTP request bodies:
   admin_api.py    admin API bodies (accounts, keys and limits, credit, tokens, pricing)

@@ -1,4 +1,4 @@
-"""Request bodies of the admin API (DESIGN §6; paths and field names are fixed)."""
+"""Request bodies of the admin API (README, "Operating"; paths and field names are fixed)."""
 
 from __future__ import annotations
 

@@ -4,15 +4,15 @@
 thinking, tool_choice, ...) ignored. Supported content is text only: a string or a list of
 `{"type": "text", "text": ...}` blocks (extra block keys such as `cache_control` are
 ignored; several blocks are joined with "\\n"). `system` (string or text blocks) becomes a
-leading system message. The conversation must start with a user turn. `top_k` is accepted
-and ignored (the wire has no such field); `temperature` (0..1 here) is passed unchanged.
+leading system message. The conversation must start with a user turn. `top_k` is passed
+through to the provider; `temperature` (0..1 here) is passed unchanged.
 A final assistant turn (Anthropic's "prefill") is passed to the provider as an ordinary
 assistant message; whether the backend continues it depends on its chat template.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -25,7 +25,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from .chat import MAX_MESSAGES, MAX_OUTPUT_TOKENS, flatten_text_parts, normalize_stop
-from .frames import ChatMessage, ChatRequestBody
+from .openai_api import stream_wire
 
 Text = Annotated[str, BeforeValidator(flatten_text_parts)]
 
@@ -81,15 +81,17 @@ class MessagesRequest(_Request):
         return value
 
 
-def messages_to_normalized(req: MessagesRequest) -> ChatRequestBody:
-    """The wire body for a Messages request (system prompt first, if any)."""
-    messages = [ChatMessage(role="system", content=req.system)] if req.system else []
-    messages += [ChatMessage(role=m.role, content=m.content) for m in req.messages]
-    return ChatRequestBody(
-        messages=messages,
-        max_tokens=req.max_tokens,
-        temperature=req.temperature,
-        top_p=req.top_p,
-        stop=req.stop_sequences,
-        seed=None,
-    )
+def messages_wire_request(req: MessagesRequest) -> dict[str, Any]:
+    """The wire (chat-completions) body for a Messages request (system prompt first)."""
+    messages = [{"role": "system", "content": req.system}] if req.system else []
+    messages += [{"role": m.role, "content": m.content} for m in req.messages]
+    wire: dict[str, Any] = {"model": req.model, "messages": messages, "max_tokens": req.max_tokens}
+    for name, value in (
+        ("temperature", req.temperature),
+        ("top_p", req.top_p),
+        ("top_k", req.top_k),
+        ("stop", req.stop_sequences),
+    ):
+        if value is not None:
+            wire[name] = value
+    return stream_wire(wire)

@@ -113,7 +113,7 @@ class MessagesStreamEncoder:
         return self._closed
 
     def _message_start(self) -> str:
-        message = {
+        message: dict[str, Any] = {
             "id": self.id,
             "type": "message",
             "role": "assistant",

@@ -2,8 +2,8 @@
 
 - request-side validators that flatten text content parts and normalize stop sequences,
   written as pydantic `BeforeValidator`s so that errors carry the field's own location;
-- `delta_texts`, which pulls the content strings out of a provider `chunk` frame's deltas,
-  and `count_tokens`, which counts them (what the coordinator bills as relayed);
+- `delta_texts`, which pulls choice 0's content strings out of a provider `chunk` frame's
+  deltas, and `count_tokens`, which counts the tokens they relay (what is billed as relayed);
 - `StopMatcher`, coordinator-side stop-sequence enforcement for a token stream: a provider
   is asked to stop on the sequences too, but the wire's `complete` frame cannot say *which*
   sequence ended the output (Anthropic reports it), and not every backend honours `stop`.
@@ -20,8 +20,7 @@ from .limits import MAX_TOKENS_LIMIT
 
 FinishReason = Literal["stop", "length", "content_filter", "tool_calls"]
 
-#: Bounds kept within those of `frames.ChatRequestBody`, so a validated consumer request
-#: always normalizes into a valid wire body.
+#: Bounds of a consumer request (`chat_request.ChatRequestBody` and the others).
 MAX_MESSAGES = 10_000
 MAX_STOP_SEQUENCES = 32
 MAX_STOP_LENGTH = 1024
@@ -98,32 +97,36 @@ def normalize_stop(value: Any) -> Any:
     return kept or None
 
 
-def delta_texts(deltas: Iterable[Any]) -> list[str]:
-    """The non-empty content strings of a chunk's deltas (`frames.ChunkDelta` or dicts).
+def delta_texts(deltas: Iterable[Mapping[str, Any]]) -> list[str]:
+    """The non-empty content strings of choice 0 in a chunk's deltas (text-only renderings).
 
-    Role deltas and anything that is not a string are skipped: the encoders emit the role
-    themselves.
+    Role deltas, other choices and other fields are skipped.
     """
     out: list[str] = []
     for delta in deltas:
-        text = delta.get("content") if isinstance(delta, Mapping) else delta.content
-        if text and type(text) is str:
+        text = delta.get("content")
+        if text and type(text) is str and not delta.get("index"):
             out.append(text)
     return out
 
 
-def count_tokens(deltas: Iterable[Any]) -> int:
-    """How many tokens a chunk's deltas relay: its non-empty content strings.
+def count_tokens(deltas: Iterable[Mapping[str, Any]]) -> int:
+    """How many tokens a chunk's deltas relay (what the coordinator bills as relayed).
 
-    The coordinator's own count, which bills a stream without a usage report and bounds
-    one with a report. A role delta or `{"content": ""}` shows the consumer nothing, so it
-    is not a token.
+    Each delta carrying a non-empty `content`, `reasoning_content`, `refusal` or tool-call
+    `arguments` counts 1, whatever its choice: reasoning and tool-call arguments are output
+    tokens too. The coordinator's own count, which bills a stream without a usage report
+    and bounds one with a report. A role delta, a finish delta, or `{"content": ""}` shows
+    the consumer nothing, so it is not a token.
     """
     count = 0
     for delta in deltas:
-        text = delta.get("content") if isinstance(delta, Mapping) else delta.content
-        if text and type(text) is str:
+        if delta.get("content") or delta.get("reasoning_content") or delta.get("refusal"):
             count += 1
+        else:
+            calls = delta.get("tool_calls")
+            if calls and any((c.get("function") or {}).get("arguments") for c in calls):
+                count += 1
     return count
 
 

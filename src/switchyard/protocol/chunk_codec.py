@@ -5,8 +5,10 @@ pydantic: the agent builds frame text from templates (`ChunkPacker`), and the co
 checks the common shapes by hand (`decode_provider_frame`). The models in
 `provider_frames.py` stay the definition: the encoder only writes frames they accept, and
 the decoder accepts and refuses exactly what they do; whatever it is not sure of falls
-through to pydantic, which has the final word (property tests hold both to this). All
-bounds come from `limits.py`.
+through to pydantic, which has the final word (property tests hold both to this). The
+fast decoder knows only the per-token shapes `{"content": str}` and `{"role": str}`;
+every other delta (an index, reasoning, tool calls, logprobs, a finish reason) is
+pydantic's `Delta` to judge. All bounds come from `limits.py`.
 
 Encoded text is ASCII (other characters become `\\uXXXX` escapes), so its `len()` is the
 number of bytes sent: frames are sized on the text that goes out, never by a second dump.
@@ -16,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from json import JSONDecoder
+from json import JSONDecoder, JSONEncoder
 from json.encoder import encode_basestring_ascii
 from typing import Any
 
@@ -61,18 +63,33 @@ class ChunkBatchIn:
 # ----------------------------------------------------------------- encoder (agent)
 
 
-def stream_deltas(content: str, first: bool) -> list[dict[str, str]]:
+def stream_deltas(content: str, first: bool) -> list[dict[str, Any]]:
     """The deltas that carry `content`; a request's first ones open with the role delta."""
     if first:
         return [{"role": ASSISTANT_ROLE}, {"content": content}]
     return [{"content": content}]
 
 
-def encode_deltas(deltas: list[dict[str, str]]) -> str:
-    """Deltas as the inside of a `deltas` JSON array: ASCII, so `len()` is its byte size."""
-    esc = encode_basestring_ascii
+#: Nested delta values (tool calls, logprobs) and numbers: ASCII JSON, no NaN.
+_encode_value = JSONEncoder(separators=(",", ":"), allow_nan=False).encode
+
+
+def encode_deltas(deltas: list[dict[str, Any]]) -> str:
+    """Deltas as the inside of a `deltas` JSON array: ASCII, so `len()` is its byte size.
+
+    String values (content, role: the per-token case) are quoted directly; anything else
+    (an index, tool calls, logprobs) goes through the JSON encoder.
+    """
+    esc, enc = encode_basestring_ascii, _encode_value
     return ",".join(
-        ["{" + ",".join([esc(k) + ":" + esc(v) for k, v in d.items()]) + "}" for d in deltas]
+        [
+            "{"
+            + ",".join(
+                [esc(k) + ":" + (esc(v) if type(v) is str else enc(v)) for k, v in d.items()]
+            )
+            + "}"
+            for d in deltas
+        ]
     )
 
 
@@ -109,7 +126,7 @@ class ChunkPacker:
     def __bool__(self) -> bool:
         return bool(self._items)
 
-    def add(self, request_id: str, deltas: list[dict[str, str]]) -> None:
+    def add(self, request_id: str, deltas: list[dict[str, Any]]) -> None:
         """Queue deltas of one request; their encoding must be at most `MAX_ADD_BYTES`."""
         text = encode_deltas(deltas)
         if len(text) > MAX_ADD_BYTES:

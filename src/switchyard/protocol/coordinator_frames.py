@@ -1,40 +1,18 @@
-"""Coordinator → provider frames, the chat request body, and their union, `CoordinatorFrame`."""
+"""Coordinator → provider frames and their union, `CoordinatorFrame`.
+
+An `inference_request` carries the consumer's request as an OpenAI chat-completions body
+(`request`, a JSON object: see `openai_api.wire_chat_request`); `kind` says which API the
+body is for (only "chat" today). The agent passes the body to its backend as it is.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, TypeAdapter
 
-from .frame_base import Frame, Id, ModelId, NonceHex, NonNegFinite, PosFinite, StopText, Text
-from .limits import MAX_TOKENS_LIMIT
-from .vocabulary import Trust
-
-
-class ChatMessage(Frame):
-    """One message of a normalized chat request."""
-
-    role: Literal["system", "user", "assistant", "tool"]
-    content: str
-
-
-class ChatRequestBody(Frame):
-    """The normalized chat request the coordinator sends to a provider."""
-
-    messages: Annotated[list[ChatMessage], Field(min_length=1, max_length=10_000)]
-    #: None (left out on the wire): the model's own limit applies.
-    max_tokens: Annotated[int, Field(ge=1, le=MAX_TOKENS_LIMIT)] | None = None
-    temperature: Annotated[float, Field(allow_inf_nan=False, ge=0, le=2)] | None = None
-    top_p: Annotated[float, Field(allow_inf_nan=False, ge=0, le=1)] | None = None
-    stop: (
-        Annotated[
-            list[StopText],
-            Field(max_length=32),
-        ]
-        | None
-    ) = None
-    seed: Annotated[int, Field(ge=-(2**63), le=2**63 - 1)] | None = None
-
+from .frame_base import Frame, Id, ModelId, NonceHex, NonNegFinite, PosFinite, Text
+from .vocabulary import RequestKind, Trust
 
 # ----------------------------------------------------------------- frames
 
@@ -64,12 +42,13 @@ class InferenceEnvelope(Frame):
     request_id: Id
     model: ModelId
     deadline: NonNegFinite
+    kind: Annotated[RequestKind, Field(strict=False)] = RequestKind.CHAT
 
 
 class InferenceRequestFrame(InferenceEnvelope):
     """Work for the provider; `deadline` is unix epoch seconds."""
 
-    request: ChatRequestBody
+    request: dict[str, Any]
 
 
 class CancelFrame(Frame):

@@ -234,6 +234,12 @@ def provider_failed(message: str = "The provider failed to complete the request.
     return bad_gateway(message, ApiErrorCode.PROVIDER_ERROR)
 
 
+def upstream_rejected(status: int, message: str) -> ApiError:
+    """The provider's upstream refused the request itself (its 4xx and message): the same
+    answer on any provider, so never retried."""
+    return ApiError(status, message, code=ApiErrorCode.UPSTREAM_REJECTED)
+
+
 def service_unavailable(
     message: str, code: ApiErrorCode, *, retry_after: float | None = None
 ) -> ApiError:
@@ -353,7 +359,8 @@ def parse_json_body(raw: bytes | str, model_cls: type[M], *, max_bytes: int | No
 
 
 def load_json_object(raw: bytes | str, *, max_bytes: int | None = None) -> dict[str, Any]:
-    """The JSON object of a request body, checked as `parse_json_body` does (413 or 400)."""
+    """The JSON object of a request body, checked as `parse_json_body` describes (all but
+    the model); for routes that forward the consumer's own object."""
     size = len(raw) if isinstance(raw, bytes) else len(raw.encode("utf-8", "surrogatepass"))
     if max_bytes is not None and size > max_bytes:
         raise request_too_large(max_bytes)
@@ -374,8 +381,7 @@ def load_json_object(raw: bytes | str, *, max_bytes: int | None = None) -> dict[
 
 
 def validate_body(data: dict[str, Any], model_cls: type[M]) -> M:
-    """`data` (from `load_json_object`) validated as `model_cls`; ApiError 400 naming the
-    field otherwise."""
+    """`data` validated by `model_cls`; a 400 naming the parameter otherwise."""
     try:
         return model_cls.model_validate(data)
     except ValidationError as exc:

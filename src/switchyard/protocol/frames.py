@@ -16,7 +16,8 @@ one is a failed challenge, not a protocol error.
 
 from __future__ import annotations
 
-from typing import TypeVar
+import json
+from typing import Any, TypeVar
 
 from pydantic import TypeAdapter, ValidationError
 
@@ -25,8 +26,6 @@ from .coordinator_frames import (
     COORDINATOR_FRAME_ADAPTER,
     CancelFrame,
     ChallengeFrame,
-    ChatMessage,
-    ChatRequestBody,
     CoordinatorFrame,
     DrainFrame,
     InferenceEnvelope,
@@ -53,10 +52,10 @@ from .provider_frames import (
     Attestation,
     ChallengeResponseFrame,
     ChunkBatchFrame,
-    ChunkDelta,
     ChunkFrame,
     ChunkItem,
     CompleteFrame,
+    Delta,
     ErrorFrame,
     HeartbeatFrame,
     ModelCapabilities,
@@ -81,14 +80,12 @@ __all__ = [
     "CancelFrame",
     "ChallengeFrame",
     "ChallengeResponseFrame",
-    "ChatMessage",
-    "ChatRequestBody",
     "ChunkBatchFrame",
-    "ChunkDelta",
     "ChunkFrame",
     "ChunkItem",
     "CompleteFrame",
     "CoordinatorFrame",
+    "Delta",
     "DrainFrame",
     "ErrorFrame",
     "Frame",
@@ -184,13 +181,14 @@ def dump_frame(frame: Frame) -> str:
     return frame.model_dump_json(exclude_none=True)
 
 
-def dump_request_body(body: ChatRequestBody) -> bytes:
+def dump_request_body(body: dict[str, Any]) -> bytes:
     """A request body's wire JSON as UTF-8: its length is what it adds to a frame.
 
     Serialize a body once with this, check its size, and build each attempt's frame around
-    the text with `dump_inference_request`.
+    the text with `dump_inference_request`. The body comes from parsed JSON, so it holds
+    no NaN and (once validated) no lone surrogate.
     """
-    return body.__pydantic_serializer__.to_json(body, exclude_none=True)
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 def dump_inference_request(request_id: str, model: str, body_json: str, deadline: float) -> str:

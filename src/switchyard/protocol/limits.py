@@ -52,7 +52,7 @@ MAX_REQUEST_BODY_JSON_BYTES = MAX_COORDINATOR_FRAME_BYTES - INFERENCE_ENVELOPE_B
 # chunk codec's fast decoder checks the same numbers by hand.
 
 #: Supported wire protocol version (the `register` frame's `protocol_version`).
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
 #: Request and provider ids.
 MAX_ID_CHARS = 128
 #: Model ids.
@@ -63,6 +63,13 @@ MAX_MESSAGE_CHARS = 4096
 MAX_ERROR_CODE_CHARS = 64
 #: A delta's `role`.
 MAX_ROLE_CHARS = 32
+#: A delta's choice `index` (a request has at most 8 choices), a tool call's `index`, a
+#: streamed function name, and the tokens and alternatives a delta's `logprobs` may hold.
+MAX_CHOICE_INDEX = 127
+MAX_TOOL_CALL_INDEX = 127
+MAX_TOOL_NAME_CHARS = 256
+MAX_LOGPROB_TOKENS = 4096
+MAX_TOP_LOGPROBS = 64
 #: A stop sequence (a request's, or the one a `complete` frame names).
 MAX_STOP_CHARS = 1024
 #: Models one provider may serve, and slots one model may have.

@@ -1,143 +1,74 @@
-"""OpenAI-compatible request models and their translation to the wire's normalized chat.
+"""OpenAI request models and the chat-completions body the wire carries to a provider.
 
-`ChatCompletionRequest` (`POST /v1/chat/completions`) and `CompletionRequest`
-(`POST /v1/completions`) are strict pydantic models (no `"1"` for 1, no `"true"` for true)
-that ignore fields they do not know (tools, penalties, logit_bias, response_format, ...).
-`null` is accepted wherever OpenAI's schema marks a parameter nullable.
-Supported: text content (a string or a list of `{"type": "text"}` parts, joined with "\\n"),
-roles system/developer/user/assistant/tool (developer is sent as system), `n` = 1 only.
+`ChatRequestBody` (`chat_request.py`) validates `POST /v1/chat/completions`;
+`wire_chat_request` builds what the `inference_request` frame carries from the consumer's
+own JSON object: every field the coordinator does not own, untouched, with
 
-`chat_to_normalized` / `completion_to_normalized` produce `frames.ChatRequestBody`. A legacy
-completion prompt becomes one user message: providers speak chat only, so the model answers
-the prompt through its chat template rather than continuing raw text.
+- `model` the public model id (the agent maps it to its upstream's name);
+- `stream: true` and `stream_options: {"include_usage": true}` always (the coordinator
+  builds a non-streamed answer from the deltas, and bills from the upstream's usage);
+- `max_tokens` as the consumer asked (`max_completion_tokens` folded into it), or left
+  out: the model's own limit applies (`context_length.attempt_body` may add the hold);
+- `stop` normalized (empty strings dropped), as the coordinator enforces it too;
+- `user` removed (privacy: providers never see who asks), `null` fields removed (null is
+  the default), and `developer` turns sent as `system` (few chat templates know it).
+
+`CompletionRequest` (`POST /v1/completions`) is a strict text-only model (unknown fields
+ignored, `n` = 1); `completion_wire_request` sends its prompt as one user message:
+providers speak chat only, so the model answers the prompt through its chat template
+rather than continuing raw text.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
-from pydantic import (
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    StringConstraints,
-    field_validator,
-    model_validator,
-)
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 from pydantic_core import PydanticCustomError
 
-from .chat import (
-    MAX_MESSAGES,
-    MAX_OUTPUT_TOKENS,
-    SEED_MAX,
-    SEED_MIN,
-    flatten_text_parts,
-    normalize_stop,
-)
-from .frames import ChatMessage, ChatRequestBody
+from .chat import MAX_OUTPUT_TOKENS, SEED_MAX, SEED_MIN, normalize_stop
+from .chat_request import ChatRequestBody, Flag, ModelName, Short, StreamOptions, Temperature, TopP
 
 #: OpenAI's documented default for /v1/completions.
 DEFAULT_COMPLETION_MAX_TOKENS = 16
+#: Top-level fields of a chat body the coordinator sets itself (or removes).
+OWNED_FIELDS = frozenset(
+    {"model", "stream", "stream_options", "max_tokens", "max_completion_tokens", "user", "stop"}
+)
 
-ModelName = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 MaxTokens = Annotated[int, Field(ge=1, le=MAX_OUTPUT_TOKENS)]
-Temperature = Annotated[float, Field(ge=0, le=2, allow_inf_nan=False)]
-TopP = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
 Seed = Annotated[int, Field(ge=SEED_MIN, le=SEED_MAX)]
 Stop = Annotated[list[str] | None, BeforeValidator(normalize_stop)]
-User = Annotated[str, StringConstraints(max_length=1024)]
 
 
-def _none_is_false(value: Any) -> Any:
-    return False if value is None else value
+def wire_chat_request(
+    data: dict[str, Any], req: ChatRequestBody, max_tokens: int | None
+) -> dict[str, Any]:
+    """The wire body for a validated chat request (`data` is the consumer's JSON object);
+    `max_tokens` None leaves it out (the model's own limit applies)."""
+    wire = {k: v for k, v in data.items() if k not in OWNED_FIELDS and v is not None}
+    wire["model"] = req.model
+    wire["messages"] = [
+        {**m, "role": "system"} if m.get("role") == "developer" else m for m in data["messages"]
+    ]
+    if max_tokens is not None:
+        wire["max_tokens"] = max_tokens
+    if req.stop:
+        wire["stop"] = req.stop
+    return stream_wire(wire)
 
 
-Flag = Annotated[bool, BeforeValidator(_none_is_false)]
-
-
-class _Request(BaseModel):
-    """Common config: strict types, unknown fields ignored."""
-
-    model_config = ConfigDict(strict=True, extra="ignore")
-
-
-class StreamOptions(_Request):
-    """`stream_options`: only `include_usage` is honoured."""
-
-    include_usage: Flag = False
-
-
-class ChatMessageIn(_Request):
-    """One input message; `content` may be null only for assistant turns."""
-
-    role: Literal["system", "developer", "user", "assistant", "tool"]
-    content: Annotated[str | None, BeforeValidator(flatten_text_parts)] = None
-
-    @model_validator(mode="after")
-    def _content_required(self) -> ChatMessageIn:
-        if self.content is None and self.role != "assistant":
-            raise PydanticCustomError(
-                "content_required", "'content' is required for role '{role}'", {"role": self.role}
-            )
-        return self
+def stream_wire(wire: dict[str, Any]) -> dict[str, Any]:
+    """Ask the provider for a stream with a final usage report (every wire body does)."""
+    wire["stream"] = True
+    wire["stream_options"] = {"include_usage": True}
+    return wire
 
 
 def _only_one(value: int | None) -> int | None:
     if value is not None and value != 1:
         raise PydanticCustomError("unsupported", "only 1 is supported")
     return value
-
-
-class _Common(_Request):
-    """Behaviour shared by both endpoints (fields are declared per endpoint, in body order)."""
-
-    @field_validator("n", check_fields=False)
-    @classmethod
-    def _check_n(cls, value: int | None) -> int | None:
-        return _only_one(value)
-
-    @property
-    def include_usage(self) -> bool:
-        """True when a streamed response must end with a usage chunk."""
-        stream: bool = getattr(self, "stream", False)
-        options: StreamOptions | None = getattr(self, "stream_options", None)
-        return stream and options is not None and options.include_usage
-
-
-class ChatCompletionRequest(_Common):
-    """Body of `POST /v1/chat/completions`."""
-
-    model: ModelName
-    messages: list[ChatMessageIn]
-    max_tokens: MaxTokens | None = None
-    max_completion_tokens: MaxTokens | None = None
-    temperature: Temperature | None = None
-    top_p: TopP | None = None
-    stop: Stop = None
-    stream: Flag = False
-    stream_options: StreamOptions | None = None
-    seed: Seed | None = None
-    n: int | None = None
-    user: User | None = None
-
-    @field_validator("messages")
-    @classmethod
-    def _messages_bounds(cls, value: list[ChatMessageIn]) -> list[ChatMessageIn]:
-        if not value:
-            raise PydanticCustomError("empty_messages", "at least one message is required")
-        if len(value) > MAX_MESSAGES:
-            raise PydanticCustomError(
-                "too_many_messages", "at most {limit} messages are allowed", {"limit": MAX_MESSAGES}
-            )
-        return value
-
-    @property
-    def requested_max_tokens(self) -> int | None:
-        """`max_completion_tokens` if given (the current name), else `max_tokens`."""
-        if self.max_completion_tokens is not None:
-            return self.max_completion_tokens
-        return self.max_tokens
 
 
 def _single_prompt(value: Any) -> Any:
@@ -153,8 +84,10 @@ def _single_prompt(value: Any) -> Any:
     )
 
 
-class CompletionRequest(_Common):
+class CompletionRequest(BaseModel):
     """Body of `POST /v1/completions` (the legacy text-completion endpoint)."""
+
+    model_config = ConfigDict(strict=True, extra="ignore")
 
     model: ModelName
     prompt: Annotated[str, BeforeValidator(_single_prompt)]
@@ -166,13 +99,13 @@ class CompletionRequest(_Common):
     stream_options: StreamOptions | None = None
     seed: Seed | None = None
     n: int | None = None
-    user: User | None = None
+    user: Short | None = None
     echo: Flag = False
     best_of: int | None = None
 
-    @field_validator("best_of")
+    @field_validator("n", "best_of")
     @classmethod
-    def _check_best_of(cls, value: int | None) -> int | None:
+    def _check_one(cls, value: int | None) -> int | None:
         return _only_one(value)
 
     @field_validator("echo")
@@ -182,37 +115,22 @@ class CompletionRequest(_Common):
             raise PydanticCustomError("unsupported", "echo is not supported")
         return value
 
-
-def chat_to_normalized(
-    req: ChatCompletionRequest, *, default_max_tokens: int | None = None
-) -> ChatRequestBody:
-    """The wire body for a chat request; `default_max_tokens` applies when none was asked
-    (None: none is sent; the coordinator decides against the model's context length)."""
-    messages = [
-        ChatMessage(
-            role="system" if m.role == "developer" else m.role,
-            content=m.content if m.content is not None else "",
-        )
-        for m in req.messages
-    ]
-    max_tokens = req.requested_max_tokens
-    return ChatRequestBody(
-        messages=messages,
-        max_tokens=max_tokens if max_tokens is not None else default_max_tokens,
-        temperature=req.temperature,
-        top_p=req.top_p,
-        stop=req.stop,
-        seed=req.seed,
-    )
+    @property
+    def include_usage(self) -> bool:
+        """True when a streamed response must end with a usage chunk."""
+        options = self.stream_options
+        return self.stream and options is not None and options.include_usage
 
 
-def completion_to_normalized(req: CompletionRequest) -> ChatRequestBody:
+def completion_wire_request(req: CompletionRequest) -> dict[str, Any]:
     """The wire body for a legacy completion: the prompt as a single user message."""
-    return ChatRequestBody(
-        messages=[ChatMessage(role="user", content=req.prompt)],
-        max_tokens=req.max_tokens if req.max_tokens is not None else DEFAULT_COMPLETION_MAX_TOKENS,
-        temperature=req.temperature,
-        top_p=req.top_p,
-        stop=req.stop,
-        seed=req.seed,
-    )
+    wire: dict[str, Any] = {
+        "model": req.model,
+        "messages": [{"role": "user", "content": req.prompt}],
+        "max_tokens": req.max_tokens or DEFAULT_COMPLETION_MAX_TOKENS,
+    }
+    for name in ("temperature", "top_p", "stop", "seed"):
+        value = getattr(req, name)
+        if value is not None:
+            wire[name] = value
+    return stream_wire(wire)

@@ -1,15 +1,18 @@
 """OpenAI response bodies and SSE stream encoders (pure, no I/O).
 
-Non-streaming: `build_chat_completion` (`chat.completion`) and `build_completion`
-(`text_completion`) return plain dicts for the route to serialize.
+Non-streaming: `build_chat_completion` (`chat.completion`, from the `Choices` folded out of
+the deltas) and `build_completion` (`text_completion`) return plain dicts for the route to
+serialize.
 
 Streaming: one encoder per request. Every event prefix and suffix is rendered once when the
 encoder is made, so the per-token path is one C-level string quote plus a join; several
 tokens come back as one `bytes` for one write. A chat stream is
 
     role chunk (delta {"role": "assistant", "content": ""}), sent with the first text
-    content chunks (delta {"content": ...})
-    finish chunk (delta {}, finish_reason)
+    content chunks (delta {"content": ...}), or any other delta a provider relayed
+      (reasoning_content, tool_calls, refusal; logprobs beside the delta; `index` for
+      n > 1, whose choices get their own role chunk)
+    finish chunk per choice (delta {}, finish_reason)
     usage chunk (choices [], usage) -- only with stream_options.include_usage
     data: [DONE]
 
@@ -24,11 +27,12 @@ import json
 import secrets
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from json.encoder import encode_basestring_ascii as _quote
 from typing import Any
 
 from .chat import TokenUsage
+from .chat_choices import Choices
 from .errors import ApiError
 
 _DONE = b"data: [DONE]\n\n"
@@ -45,13 +49,20 @@ def new_completion_id() -> str:
     return "cmpl-" + secrets.token_hex(12)
 
 
-def usage_dict(usage: TokenUsage) -> dict[str, int]:
-    """OpenAI `usage`: prompt, completion and total tokens."""
-    return {
+def usage_dict(usage: TokenUsage) -> dict[str, Any]:
+    """OpenAI `usage`: prompt, completion and total tokens, and the details reported."""
+    out: dict[str, Any] = {
         "prompt_tokens": usage.prompt_tokens,
         "completion_tokens": usage.completion_tokens,
         "total_tokens": usage.prompt_tokens + usage.completion_tokens,
     }
+    reasoning = getattr(usage, "reasoning_tokens", None)
+    if reasoning is not None:
+        out["completion_tokens_details"] = {"reasoning_tokens": reasoning}
+    cached = getattr(usage, "cached_tokens", None)
+    if cached is not None:
+        out["prompt_tokens_details"] = {"cached_tokens": cached}
+    return out
 
 
 def completion_finish_reason(reason: str) -> str:
@@ -60,9 +71,15 @@ def completion_finish_reason(reason: str) -> str:
 
 
 def build_chat_completion(
-    *, id: str, created: int, model: str, content: str, finish_reason: str, usage: TokenUsage
+    *,
+    id: str,
+    created: int,
+    model: str,
+    choices: Choices,
+    finish_reasons: Sequence[str],
+    usage: TokenUsage,
 ) -> dict[str, Any]:
-    """A non-streaming `chat.completion` object."""
+    """A non-streaming `chat.completion` object: choice i ends with `finish_reasons[i]`."""
     return {
         "id": id,
         "object": "chat.completion",
@@ -70,11 +87,12 @@ def build_chat_completion(
         "model": model,
         "choices": [
             {
-                "index": 0,
-                "message": {"role": "assistant", "content": content, "refusal": None},
-                "logprobs": None,
-                "finish_reason": finish_reason,
+                "index": index,
+                "message": choice.message(),
+                "logprobs": choice.logprobs,
+                "finish_reason": finish_reasons[index],
             }
+            for index, choice in enumerate(choices.choices)
         ],
         "usage": usage_dict(usage),
     }
@@ -137,12 +155,15 @@ class _StreamEncoder(ABC):
         return b"" if self._closed else _error_event(err)
 
     @abstractmethod
-    def finish_event(self, finish_reason: str) -> bytes:
-        """The last choice chunk, carrying the finish reason."""
+    def finish_event(self, finish_reason: str, index: int = 0) -> bytes:
+        """The last chunk of choice `index`, carrying its finish reason."""
 
-    def end(self, finish_reason: str, usage: TokenUsage, *, include_usage: bool) -> bytes:
-        """finish chunk, the usage chunk if asked for, then `[DONE]`, as one write."""
-        out = self.finish_event(finish_reason)
+    def end(
+        self, finish_reasons: Sequence[str], usage: TokenUsage, *, include_usage: bool
+    ) -> bytes:
+        """A finish chunk per choice, the usage chunk if asked for, then `[DONE]`, as one
+        write."""
+        out = b"".join(self.finish_event(r, i) for i, r in enumerate(finish_reasons))
         if include_usage:
             out += self.usage_event(usage)
         return out + self.done()
@@ -158,52 +179,85 @@ class _StreamEncoder(ABC):
 class ChatStreamEncoder(_StreamEncoder):
     """Encodes one `chat.completion.chunk` stream."""
 
-    __slots__ = ("_content_head", "_content_tail", "_role", "_role_sent")
+    __slots__ = ("_choice_head", "_content_head", "_content_tail", "_role", "_roles")
 
     def __init__(self, model: str, *, id: str | None = None, created: int | None = None) -> None:
         super().__init__(model, "chat.completion.chunk", id or new_chat_completion_id(), created)
         choice = '"choices":[{"index":0,"delta":{'
+        self._choice_head = f'{self._envelope}"choices":['
         self._content_head = f'{self._envelope}{choice}"content":'
         self._content_tail = '},"logprobs":null,"finish_reason":null}]}\n\n'
         self._role = (
             f'{self._envelope}{choice}"role":"assistant","content":""}},'
             '"logprobs":null,"finish_reason":null}]}\n\n'
         )
-        self._role_sent = False
+        self._roles: set[int] = set()  # choices whose role chunk went out
 
-    def role_event(self) -> bytes:
-        """The opening chunk announcing the assistant role (sent at most once)."""
-        if self._role_sent or self._closed:
+    def role_event(self, index: int = 0) -> bytes:
+        """The opening chunk of choice `index`, announcing the assistant role (once)."""
+        if index in self._roles or self._closed:
             return b""
-        self._role_sent = True
-        return self._role.encode()
+        self._roles.add(index)
+        if index == 0:
+            return self._role.encode()
+        delta = {"role": "assistant", "content": ""}
+        return self._choice(
+            {"index": index, "delta": delta, "logprobs": None, "finish_reason": None}
+        )
 
     def text_events(self, texts: Iterable[str]) -> bytes:
-        """One content chunk per non-empty text, concatenated (role chunk first if unsent)."""
+        """One content chunk of choice 0 per non-empty text (role chunk first if unsent)."""
+        return self.delta_events([{"content": text} for text in texts])
+
+    def delta_events(self, deltas: Iterable[Mapping[str, Any]]) -> bytes:
+        """One chunk per delta that shows something, in order; role deltas are skipped
+        (each choice's role chunk is sent before its first output)."""
         if self._closed:
             return b""
         head, tail = self._content_head, self._content_tail
         parts: list[str] = []
-        for text in texts:
-            if text:
-                parts += (head, _quote(text), tail)
-        if not parts:
-            return b""
-        if not self._role_sent:
-            self._role_sent = True
-            parts.insert(0, self._role)
+        for delta in deltas:
+            if len(delta) == 1:
+                text = delta.get("content")
+                if type(text) is str:  # the per-token case, from templates
+                    if text:
+                        if 0 not in self._roles:
+                            self._roles.add(0)
+                            parts.append(self._role)
+                        parts += (head, _quote(text), tail)
+                    continue
+            event = self._delta_event(delta)
+            if event:
+                parts.append(event)
         return "".join(parts).encode()
 
-    def finish_event(self, finish_reason: str) -> bytes:
-        """The final choice chunk with an empty delta and the finish reason."""
+    def _delta_event(self, delta: Mapping[str, Any]) -> str:
+        index = delta.get("index", 0)
+        shown = {k: v for k, v in delta.items() if k not in _NOT_IN_DELTA}
+        logprobs = delta.get("logprobs")
+        if not shown and logprobs is None:
+            return ""
+        opening = ""
+        if index not in self._roles:
+            opening = self.role_event(index).decode()
+        choice = {"index": index, "delta": shown, "logprobs": logprobs, "finish_reason": None}
+        return opening + self._choice(choice).decode()
+
+    def _choice(self, choice: dict[str, Any]) -> bytes:
+        body = json.dumps(choice, separators=(",", ":"))
+        return f"{self._choice_head}{body}]}}\n\n".encode()
+
+    def finish_event(self, finish_reason: str, index: int = 0) -> bytes:
+        """The final chunk of choice `index`: an empty delta and the finish reason."""
         if self._closed:
             return b""
-        opening = self.role_event()
-        event = (
-            f'{self._envelope}"choices":[{{"index":0,"delta":{{}},"logprobs":null,'
-            f'"finish_reason":{_quote(finish_reason)}}}]}}\n\n'
-        )
-        return opening + event.encode()
+        opening = self.role_event(index)
+        choice = {"index": index, "delta": {}, "logprobs": None, "finish_reason": finish_reason}
+        return opening + self._choice(choice)
+
+
+#: Delta keys that are not part of a chunk's `delta` object (or are sent on their own).
+_NOT_IN_DELTA = frozenset({"index", "logprobs", "finish_reason", "role"})
 
 
 class CompletionStreamEncoder(_StreamEncoder):
@@ -227,8 +281,8 @@ class CompletionStreamEncoder(_StreamEncoder):
                 parts += (head, _quote(text), tail)
         return "".join(parts).encode()
 
-    def finish_event(self, finish_reason: str) -> bytes:
-        """The final chunk: empty text and the finish reason."""
+    def finish_event(self, finish_reason: str, index: int = 0) -> bytes:
+        """The final chunk: empty text and the finish reason (one choice only)."""
         if self._closed:
             return b""
         reason = _quote(completion_finish_reason(finish_reason))

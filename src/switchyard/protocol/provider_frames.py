@@ -14,6 +14,7 @@ from pydantic import Field, StringConstraints, TypeAdapter, field_validator, mod
 
 from .frame_base import (
     ErrorCode,
+    Finite,
     Frame,
     HardwareValue,
     Id,
@@ -25,8 +26,23 @@ from .frame_base import (
     Text,
     UsageCount,
 )
-from .limits import MAX_BATCH_CHUNKS, MAX_COUNT, MAX_DELTAS, MAX_MODELS, MAX_ROLE_CHARS, MAX_SLOTS
+from .limits import (
+    MAX_BATCH_CHUNKS,
+    MAX_CHOICE_INDEX,
+    MAX_COUNT,
+    MAX_DELTAS,
+    MAX_ID_CHARS,
+    MAX_LOGPROB_TOKENS,
+    MAX_MODELS,
+    MAX_ROLE_CHARS,
+    MAX_SLOTS,
+    MAX_TOOL_CALL_INDEX,
+    MAX_TOOL_NAME_CHARS,
+    MAX_TOP_LOGPROBS,
+)
 from .vocabulary import Capability, Support
+
+FinishReason = Literal["stop", "length", "content_filter", "tool_calls"]
 
 # ----------------------------------------------------------------- pieces
 
@@ -82,17 +98,80 @@ class ProviderStatus(Frame):
     load: NonNegFinite = 0.0
 
 
-class ChunkDelta(Frame):
-    """An OpenAI-style delta: `{"content": ...}` (about one token) or `{"role": ...}`."""
+class TopLogprob(Frame):
+    """One alternative token and its log probability."""
 
+    token: str
+    logprob: Finite
+    bytes: Annotated[list[Annotated[int, Field(ge=0, le=255)]], Field(max_length=64)] | None = None
+
+
+class TokenLogprob(TopLogprob):
+    """A sampled token's log probability, with the most likely alternatives."""
+
+    top_logprobs: Annotated[list[TopLogprob], Field(max_length=MAX_TOP_LOGPROBS)] | None = None
+
+
+class Logprobs(Frame):
+    """A choice chunk's `logprobs`: per token of content (or of a refusal)."""
+
+    content: Annotated[list[TokenLogprob], Field(max_length=MAX_LOGPROB_TOKENS)] | None = None
+    refusal: Annotated[list[TokenLogprob], Field(max_length=MAX_LOGPROB_TOKENS)] | None = None
+
+
+class FunctionDelta(Frame):
+    """A streamed tool call's function: the name (first), then pieces of the arguments."""
+
+    name: Annotated[str, StringConstraints(max_length=MAX_TOOL_NAME_CHARS)] | None = None
+    arguments: str | None = None
+
+
+class ToolCallDelta(Frame):
+    """One tool call in a chunk, as OpenAI streams it (`index` says which call)."""
+
+    index: Annotated[int, Field(ge=0, le=MAX_TOOL_CALL_INDEX)]
+    id: Annotated[str, StringConstraints(min_length=1, max_length=MAX_ID_CHARS)] | None = None
+    type: Literal["function"] | None = None
+    function: FunctionDelta | None = None
+
+
+class Delta(Frame):
+    """The fields of one OpenAI chunk choice: content, reasoning, tool calls, logprobs...
+
+    `{"content": ...}` (about one token) and `{"role": ...}` are the common shapes (the
+    chunk codec decodes them by hand); `index` (default 0) names the choice when `n` > 1;
+    `finish_reason` ends one choice.
+    """
+
+    index: Annotated[int, Field(ge=0, le=MAX_CHOICE_INDEX)] | None = None
     role: Annotated[str, StringConstraints(min_length=1, max_length=MAX_ROLE_CHARS)] | None = None
     content: str | None = None
+    reasoning_content: str | None = None
+    refusal: str | None = None
+    tool_calls: Annotated[list[ToolCallDelta], Field(max_length=MAX_TOOL_CALL_INDEX + 1)] | None = (
+        None
+    )
+    logprobs: Logprobs | None = None
+    finish_reason: FinishReason | None = None
 
     @model_validator(mode="after")
-    def _not_empty(self) -> ChunkDelta:
-        if self.role is None and self.content is None:
-            raise ValueError("a delta needs a role or content")
+    def _not_empty(self) -> Delta:
+        fields = self.model_fields_set - {"index"}
+        if not any(getattr(self, name) is not None for name in fields):
+            raise ValueError("a delta needs a field besides its index")
         return self
+
+
+class CompletionDetails(Frame):
+    """`completion_tokens_details`: the reasoning tokens among the completion tokens."""
+
+    reasoning_tokens: UsageCount | None = None
+
+
+class PromptDetails(Frame):
+    """`prompt_tokens_details`: the prompt tokens served from the upstream's cache."""
+
+    cached_tokens: UsageCount | None = None
 
 
 class Usage(Frame):
@@ -100,6 +179,8 @@ class Usage(Frame):
 
     prompt_tokens: UsageCount
     completion_tokens: UsageCount
+    completion_tokens_details: CompletionDetails | None = None
+    prompt_tokens_details: PromptDetails | None = None
 
 
 # ----------------------------------------------------------------- frames
@@ -138,12 +219,23 @@ class RegisterFrame(Frame):
         return value
 
 
+class UpstreamReport(Frame):
+    """The agent's view of its inference server; unhealthy means: route nothing here."""
+
+    healthy: bool
+    reason: Text | None = None
+
+
 class HeartbeatFrame(Frame):
-    """Periodic liveness and load report."""
+    """Periodic liveness and load report; also sent at once when `upstream` changes.
+
+    `upstream` absent means "not reported" (treated as healthy).
+    """
 
     type: Literal["heartbeat"] = "heartbeat"
     in_use: InUse = Field(default_factory=dict)
     load: NonNegFinite = 0.0
+    upstream: UpstreamReport | None = None
 
 
 class ChallengeResponseFrame(Frame):
@@ -159,7 +251,7 @@ class ChunkItem(Frame):
     """One or more stream deltas of a request (the body of a `chunk` frame)."""
 
     request_id: Id
-    deltas: Annotated[list[ChunkDelta], Field(min_length=1, max_length=MAX_DELTAS)]
+    deltas: Annotated[list[Delta], Field(min_length=1, max_length=MAX_DELTAS)]
 
 
 class ChunkFrame(ChunkItem):
@@ -185,19 +277,25 @@ class CompleteFrame(Frame):
     type: Literal["complete"] = "complete"
     request_id: Id
     usage: Usage
-    finish_reason: Literal["stop", "length", "content_filter", "tool_calls"]
+    finish_reason: FinishReason
     #: Which of the request's stop sequences ended the output, when the backend says so.
     stop_sequence: StopText | None = None
 
 
 class ErrorFrame(Frame):
-    """The end of a failed request; `retryable` tells the coordinator it may try elsewhere."""
+    """The end of a failed request; `retryable` tells the coordinator it may try elsewhere.
+
+    `status` is the upstream's HTTP status when the upstream refused the request itself
+    (a 4xx: context too long, bad schema, bad image): the consumer gets that status and
+    `message`, and no other provider is tried.
+    """
 
     type: Literal["error"] = "error"
     request_id: Id
     code: ErrorCode
     message: Text
     retryable: bool
+    status: Annotated[int, Field(ge=400, le=499)] | None = None
 
 
 ProviderFrame = Annotated[

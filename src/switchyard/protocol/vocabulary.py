@@ -13,6 +13,7 @@ instead of repeating the literal.
   ended on a provider's error frame records that frame's code instead, and one refused at
   the HTTP layer records `Outcome.http(status)` (`"http_429"`).
 - `ApiErrorCode`: the `code` of a consumer-facing error body (`protocol/errors.py`).
+- `RequestKind`: which API an `inference_request` body is for (`kind`).
 - `StreamErrorCode`: the `code` of a provider `error` frame, and of the end of a stream the
   coordinator cuts short itself. A peer may send any code; these are the ones we produce.
 """
@@ -119,6 +120,7 @@ class Outcome(StrEnum):
     ERROR = "error"  # a provider failed it (no more specific code known)
     CANCELLED = "cancelled"  # the client went away: not the provider's fault
     CONSUMER_TOO_SLOW = "consumer_too_slow"  # the client stopped reading: cut off
+    REJECTED = "rejected"  # the upstream refused the request itself (a 4xx): not its fault
 
     @staticmethod
     def http(status: int) -> str:
@@ -127,7 +129,7 @@ class Outcome(StrEnum):
 
 
 #: Outcomes that say nothing against the provider that served the request.
-NEUTRAL_OUTCOMES: frozenset[str] = frozenset({Outcome.OK, Outcome.CANCELLED})
+NEUTRAL_OUTCOMES: frozenset[str] = frozenset({Outcome.OK, Outcome.CANCELLED, Outcome.REJECTED})
 
 
 class ApiErrorCode(StrEnum):
@@ -149,6 +151,7 @@ class ApiErrorCode(StrEnum):
     RATE_LIMIT_EXCEEDED = "rate_limit_exceeded"
     INTERNAL_ERROR = "internal_error"
     PROVIDER_ERROR = "provider_error"
+    UPSTREAM_REJECTED = "upstream_rejected"  # the provider's upstream refused it (its 4xx)
     NO_CAPACITY = "no_capacity"
     BILLING_UNAVAILABLE = "billing_unavailable"
     UNSUPPORTED_CAPABILITY = "unsupported_capability"  # every provider of the model says no
@@ -164,6 +167,12 @@ class ApiErrorCode(StrEnum):
     TRANSFER_FAILED = "transfer_failed"
     INVALID_SIGNATURE = "invalid_signature"  # a Stripe webhook's signature
     INVALID_PAYLOAD = "invalid_payload"  # a signed Stripe webhook that is no Stripe event
+
+
+class RequestKind(StrEnum):
+    """The `kind` of an `inference_request`: the API its body follows."""
+
+    CHAT = "chat"  # an OpenAI chat-completions body (issue #15 adds more)
 
 
 class StreamErrorCode(StrEnum):
@@ -184,6 +193,7 @@ class StreamErrorCode(StrEnum):
     UPSTREAM_BAD_RESPONSE = "upstream_bad_response"
     UPSTREAM_UNAVAILABLE = "upstream_unavailable"  # HTTP 429 or 5xx: retryable
     UPSTREAM_REJECTED = "upstream_rejected"  # any other HTTP 4xx
+    UPSTREAM_DOWN = "upstream_down"  # the upstream failed its health check: retryable
     # ends decided by the coordinator's provider actor
     PROVIDER_GONE = "provider_gone"
     TIMEOUT = "timeout"  # the coordinator saw the deadline pass
@@ -202,6 +212,7 @@ __all__ = [
     "Capability",
     "Outcome",
     "ProviderStatus",
+    "RequestKind",
     "StreamErrorCode",
     "Support",
     "Trust",

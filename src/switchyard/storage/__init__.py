@@ -1,4 +1,4 @@
-"""Storage: the Store protocol and its two implementations (DESIGN §7).
+"""Storage: the Store protocol and its two implementations (README, "Storage").
 
 Contract
   protocol.py         Store = per-domain Protocols (accounts, keys, ledger, holds, usage,
@@ -8,6 +8,7 @@ Contract
   validate.py         argument checks shared by both stores; reserved idempotency keys
   keys.py             object ids, raw secrets (sk-sy-/pt-sy-), SHA-256 hashing
   factory.py          open_store(database_url): async context manager yielding a Store
+  timed.py            TimedStore: wraps a Store, reports each call's latency (metrics)
 
 In memory (embedded default, nothing survives a restart)
   memory.py           MemoryStore: accounts, API keys, ledger, holds, usage, Stripe, payouts

@@ -101,10 +101,12 @@ class MemoryStore(MemoryProvidersMixin):
         self._ledger_by_key[key] = entry
         account = self._accounts[account_id]
         if kind.moves_earnings:
-            change = {"earnings_micro_usd": account.earnings_micro_usd + amount}
+            earnings = account.earnings_micro_usd + amount
+            account = dataclasses.replace(account, earnings_micro_usd=earnings)
         else:
-            change = {"balance_micro_usd": account.balance_micro_usd + amount}
-        self._accounts[account_id] = dataclasses.replace(account, **change)
+            balance = account.balance_micro_usd + amount
+            account = dataclasses.replace(account, balance_micro_usd=balance)
+        self._accounts[account_id] = account
         return entry
 
     # -- accounts -----------------------------------------------------------------------------

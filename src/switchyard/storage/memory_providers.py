@@ -36,7 +36,7 @@ class SecretTable(Generic[R]):
     def __init__(
         self, record_type: type[R], id_prefix: str, secret_prefix: str, missing: type[NotFound]
     ) -> None:
-        self._type = record_type
+        self._type: type[R] = record_type
         self._id_prefix = id_prefix
         self._secret_prefix = secret_prefix
         self._missing = missing

@@ -80,10 +80,9 @@ def limit(value: object) -> int:
 
 def credit_kind(kind: object) -> LedgerKind:
     """`credit()` accepts only kinds topup and adjustment."""
-    try:
-        parsed = LedgerKind(kind)
-    except ValueError as exc:
-        raise InvalidInput(f"unknown ledger kind {kind!r}") from exc
+    if not isinstance(kind, str) or kind not in {member.value for member in LedgerKind}:
+        raise InvalidInput(f"unknown ledger kind {kind!r}")
+    parsed = LedgerKind(kind)
     if parsed not in (LedgerKind.TOPUP, LedgerKind.ADJUSTMENT):
         raise InvalidInput("credit() accepts only kinds 'topup' and 'adjustment'")
     return parsed

@@ -1,0 +1,219 @@
+"""A fake vLLM-like upstream: records every body it receives and answers by case.
+
+The case is the text of the last user message when it is one of `CASES` (else `text`).
+Every answer is a stream (the agent always asks for one) in vLLM's shapes, ending with a
+usage chunk:
+
+- `text`: "Hello", " world"; `tools`: two parallel tool calls whose arguments arrive in
+  pieces (`TOOL_CALLS` is what they add up to), finish `tool_calls`; `reasoning`:
+  `REASONING_PIECES` reasoning pieces then "42", with `reasoning_tokens` in the usage;
+  `logprobs`: two tokens with logprobs and top alternatives; `n2`: two choices
+  interleaved, choice 1 ending on `length`; `refusal`: a refusal;
+- `context`: HTTP 400 with vLLM's context-length error body; `midstream`: a token, then
+  an error event; `error_first`: an error event before any token.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import partial
+from typing import Any
+
+import h11
+import trio
+
+CONTEXT_ERROR = (
+    "This model's maximum context length is 4096 tokens. However, you requested 9000 "
+    "tokens (8000 in the messages, 1000 in the completion). Please reduce the length."
+)
+TOOL_CALLS = [
+    {
+        "id": "call_a",
+        "type": "function",
+        "function": {"name": "get_weather", "arguments": '{"city": "Paris", "unit": "C"}'},
+    },
+    {"id": "call_b", "type": "function", "function": {"name": "get_time", "arguments": "{}"}},
+]
+REASONING_PIECES = 30
+USAGE = {"prompt_tokens": 21, "completion_tokens": 7, "total_tokens": 28}
+CASES = ("text", "tools", "reasoning", "logprobs", "n2", "refusal")
+CASES += ("context", "midstream", "error_first")
+
+
+def _sse(obj: Any) -> str:
+    return f"data: {json.dumps(obj)}\n\n"
+
+
+def _chunk(choices: list[dict[str, Any]], **extra: Any) -> str:
+    return _sse(
+        {"id": "c1", "object": "chat.completion.chunk", "model": "up", "choices": choices, **extra}
+    )
+
+
+def _delta(delta: dict[str, Any], index: int = 0, **extra: Any) -> dict[str, Any]:
+    return {"index": index, "delta": delta, "logprobs": None, "finish_reason": None, **extra}
+
+
+def _finish(reason: str, index: int = 0) -> dict[str, Any]:
+    return {"index": index, "delta": {}, "logprobs": None, "finish_reason": reason}
+
+
+def _tools() -> list[str]:
+    events = [_chunk([_delta({"role": "assistant", "content": None})])]
+    for index, call in enumerate(TOOL_CALLS):
+        name = call["function"]["name"]
+        opening = {"index": index, "id": call["id"], "type": "function"}
+        opening["function"] = {"name": name, "arguments": ""}
+        events.append(_chunk([_delta({"tool_calls": [opening]})]))
+        args = call["function"]["arguments"]
+        for start in range(0, len(args), 5):
+            piece = {"index": index, "function": {"arguments": args[start : start + 5]}}
+            events.append(_chunk([_delta({"tool_calls": [piece]})]))
+    events.append(_chunk([_finish("tool_calls")]))
+    events.append(_chunk([], usage=USAGE))
+    return events
+
+
+def _logprob(token: str, value: float) -> dict[str, Any]:
+    top = [
+        {"token": token, "logprob": value, "bytes": list(token.encode())},
+        {"token": "x", "logprob": -5.5, "bytes": [120]},
+    ]
+    return {"token": token, "logprob": value, "bytes": list(token.encode()), "top_logprobs": top}
+
+
+LOGPROB_TOKENS = [("Hi", -0.25), ("!", -1.5)]
+
+
+def _answer(case: str) -> tuple[int, list[str]]:
+    """(HTTP status, SSE events or one JSON body) of a case."""
+    role = _chunk([_delta({"role": "assistant", "content": ""})])
+    done = "data: [DONE]\n\n"
+    if case == "context":
+        body = {"object": "error", "message": CONTEXT_ERROR, "type": "BadRequestError"}
+        return 400, [json.dumps({**body, "param": None, "code": 400})]
+    if case == "tools":
+        return 200, [*_tools(), done]
+    if case == "reasoning":
+        pieces = [
+            _chunk([_delta({"reasoning_content": f"r{i} "})]) for i in range(REASONING_PIECES)
+        ]
+        usage = {
+            "prompt_tokens": 11,
+            "completion_tokens": REASONING_PIECES + 1,
+            "total_tokens": REASONING_PIECES + 12,
+            "completion_tokens_details": {"reasoning_tokens": REASONING_PIECES},
+        }
+        answer = _chunk([_delta({"content": "42"})])
+        return 200, [
+            role,
+            *pieces,
+            answer,
+            _chunk([_finish("stop")]),
+            _chunk([], usage=usage),
+            done,
+        ]
+    if case == "logprobs":
+        events = [role]
+        for token, value in LOGPROB_TOKENS:
+            logprobs = {"content": [_logprob(token, value)]}
+            events.append(_chunk([_delta({"content": token}, logprobs=logprobs)]))
+        return 200, [*events, _chunk([_finish("stop")]), _chunk([], usage=USAGE), done]
+    if case == "n2":
+        events = [_chunk([_delta({"role": "assistant", "content": ""}, i)]) for i in (0, 1)]
+        for a, b in (("A", "a"), ("B", "b")):
+            events.append(_chunk([_delta({"content": a}, 0), _delta({"content": b}, 1)]))
+        events += [_chunk([_finish("length", 1)]), _chunk([_finish("stop", 0)])]
+        return 200, [*events, _chunk([], usage=USAGE), done]
+    if case == "refusal":
+        refusal = _chunk([_delta({"refusal": "I can't help with that."})])
+        return 200, [role, refusal, _chunk([_finish("stop")]), _chunk([], usage=USAGE), done]
+    if case == "midstream":
+        error = _sse({"error": {"message": "the engine died", "type": "InternalServerError"}})
+        return 200, [role, _chunk([_delta({"content": "partial"})]), error, done]
+    if case == "error_first":
+        error = _sse({"error": {"message": "the engine died", "type": "InternalServerError"}})
+        return 200, [role, error, done]
+    pieces = [_chunk([_delta({"content": p})]) for p in ("Hello", " world")]
+    return 200, [role, *pieces, _chunk([_finish("stop")]), _chunk([], usage=USAGE), done]
+
+
+def case_of(body: dict[str, Any]) -> str:
+    """The case a request body asks for (see the module docstring)."""
+    for message in reversed(body.get("messages") or []):
+        if message.get("role") == "user":
+            content = message.get("content")
+            return content if content in CASES else "text"
+    return "text"
+
+
+class FakeUpstream:
+    """The server (see the module docstring); `bodies` holds every chat request body."""
+
+    def __init__(self, models: tuple[str, ...] = ("upstream/model",)) -> None:
+        self.models = models
+        self.bodies: list[dict[str, Any]] = []
+        self.port = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    async def run(self, *, task_status: trio.TaskStatus[FakeUpstream] = trio.TASK_STATUS_IGNORED):
+        async with trio.open_nursery() as nursery:
+            serve = partial(trio.serve_tcp, self._handle, 0, host="127.0.0.1")
+            listeners = await nursery.start(serve)
+            self.port = listeners[0].socket.getsockname()[1]
+            task_status.started(self)
+
+    async def _handle(self, stream: trio.SocketStream) -> None:
+        conn = h11.Connection(h11.SERVER)
+        request: h11.Request | None = None
+        body = b""
+        while True:
+            event = conn.next_event()
+            if event is h11.NEED_DATA:
+                data = await stream.receive_some(65536)
+                if not data:
+                    return
+                conn.receive_data(data)
+            elif isinstance(event, h11.Request):
+                request = event
+            elif isinstance(event, h11.Data):
+                body += event.data
+            elif isinstance(event, h11.EndOfMessage):
+                break
+        assert request is not None
+        out = b""
+        if request.method == b"GET" and request.target == b"/v1/models":
+            payload = json.dumps({"data": [{"id": m} for m in self.models]}).encode()
+            out += conn.send(_head(200, "application/json", len(payload))) or b""
+            out += conn.send(h11.Data(payload)) or b""
+        elif request.target != b"/v1/chat/completions":  # /health (the agent's probe) or
+            found = request.target == b"/health"  # anything else (Ollama's /api/show): 404
+            payload = b'{"status": "ok"}' if found else b'{"error": "not found"}'
+            out += conn.send(_head(200 if found else 404, "application/json", len(payload))) or b""
+            out += conn.send(h11.Data(payload)) or b""
+        else:
+            received = json.loads(body)
+            self.bodies.append(received)
+            status, parts = _answer(case_of(received))
+            if status != 200:
+                payload = parts[0].encode()
+                out += conn.send(_head(status, "application/json", len(payload))) or b""
+                out += conn.send(h11.Data(payload)) or b""
+            else:
+                out += conn.send(_head(200, "text/event-stream", None)) or b""
+                for part in parts:
+                    out += conn.send(h11.Data(part.encode())) or b""
+        out += conn.send(h11.EndOfMessage()) or b""
+        await stream.send_all(out)
+        await stream.aclose()
+
+
+def _head(status: int, content_type: str, length: int | None) -> h11.Response:
+    headers = [("content-type", content_type), ("connection", "close")]
+    headers.append(
+        ("content-length", str(length)) if length is not None else ("transfer-encoding", "chunked")
+    )
+    return h11.Response(status_code=status, headers=headers)
