@@ -45,3 +45,12 @@ def test_lists_are_comma_separated() -> None:
     assert settings.cors_origins == ("https://a.example", "https://b.example")
     assert settings.header_timeout_s == 2.5
     assert Settings().cors_origins == ()
+
+
+def test_the_max_tokens_cap_is_read_and_bounded() -> None:
+    settings = from_env({"SWITCHYARD_DEFAULT_MAX_TOKENS_CAP": "8192"})
+    assert settings.default_max_tokens_cap == 8192
+    assert Settings().default_max_tokens_cap == 32_768
+    for bad in ("0", "1000001"):
+        with pytest.raises(ValueError, match="SWITCHYARD_DEFAULT_MAX_TOKENS_CAP"):
+            from_env({"SWITCHYARD_DEFAULT_MAX_TOKENS_CAP": bad})

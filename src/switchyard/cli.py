@@ -132,8 +132,18 @@ def dev(
     "--models",
     default="",
     metavar="a,b",
-    help="Model ids to serve; `name=upstream-name` maps an id to the upstream's name. "
+    help="Model ids to serve; `name=upstream-name` maps an id to the upstream's name, and a "
+    "trailing `:N` declares its context length in tokens (`name=upstream:32768`). "
     "Default: sim-small (simulated) or every model the upstream lists (openai).",
+)
+@click.option(
+    "--capability",
+    "capability_specs",
+    multiple=True,
+    metavar="[MODEL@]CAP=yes|no|unknown,...",
+    help="Declare capabilities (tools, vision, json_schema, reasoning, completions, "
+    "embeddings) of every model, or of MODEL; wins over what the upstream reports. "
+    "Repeatable, e.g. --capability tools=yes,vision=no --capability qwen-vl@vision=yes.",
 )
 @click.option(
     "--slots",
@@ -217,6 +227,7 @@ def provider(
     upstream: str | None,
     upstream_api_key: str | None,
     models: str,
+    capability_specs: tuple[str, ...],
     slots: int,
     key_file: str,
     attestation_kind: str,
@@ -243,6 +254,7 @@ def provider(
         AgentFatalError,
         ProviderAgent,
         SimulatedConfig,
+        parse_capabilities,
         parse_models,
         run_until_signalled,
     )
@@ -252,13 +264,15 @@ def provider(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     try:
-        model_ids, model_map = parse_models(models)
+        model_ids, model_map, model_context = parse_models(models)
         config = AgentConfig(
             coordinator=coordinator,
             token=token,
             backend=backend,  # type: ignore[arg-type]
             models=model_ids,
             model_map=model_map,
+            model_context=model_context,
+            capabilities=parse_capabilities(capability_specs),
             slots=slots,
             upstream=upstream,
             upstream_api_key=upstream_api_key,

@@ -9,7 +9,7 @@ import os
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
-from .protocol.limits import DEFAULT_MAX_BODY_BYTES
+from .protocol.limits import DEFAULT_MAX_BODY_BYTES, MAX_TOKENS_LIMIT
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,7 @@ class Settings:
     platform_fee: float = 0.10
     default_rpm: int | None = 600  # requests per minute per API key (None: unlimited)
     default_tpm: int | None = 2_000_000  # tokens per minute per API key (None: unlimited)
-    default_max_tokens: int = 4096  # the cap a request holds money for when it sets none
+    default_max_tokens_cap: int = 32_768  # without max_tokens: most output held (and sent)
     stripe_secret_key: str | None = None
     stripe_webhook_secret: str | None = None
     stripe_api_base: str | None = None
@@ -61,6 +61,12 @@ class Settings:
     checkout_success_url: str | None = None  # None: this server's /v1/billing/checkout/success
     checkout_cancel_url: str | None = None  # None: this server's /v1/billing/checkout/cancel
     provider: ProviderSettings = field(default_factory=ProviderSettings)
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.default_max_tokens_cap <= MAX_TOKENS_LIMIT:
+            raise ValueError(
+                f"SWITCHYARD_DEFAULT_MAX_TOKENS_CAP must be between 1 and {MAX_TOKENS_LIMIT}"
+            )
 
     def with_overrides(self, **values: Any) -> Settings:
         """A copy with the non-None `values` applied (how CLI flags win over the env)."""
@@ -88,6 +94,7 @@ _ENV = {
     "platform_fee": "SWITCHYARD_PLATFORM_FEE",
     "default_rpm": "SWITCHYARD_DEFAULT_RPM",
     "default_tpm": "SWITCHYARD_DEFAULT_TPM",
+    "default_max_tokens_cap": "SWITCHYARD_DEFAULT_MAX_TOKENS_CAP",
     "request_timeout_s": "SWITCHYARD_REQUEST_TIMEOUT_S",
     "send_timeout_s": "SWITCHYARD_SEND_TIMEOUT_S",
 }

@@ -22,7 +22,7 @@ from switchyard.actors.scheduler_messages import (
     SchedulerConfig,
     SchedulerStats,
 )
-from switchyard.protocol.vocabulary import Trust
+from switchyard.protocol.vocabulary import Capability, Trust
 from switchyard.runtime import Actor, ActorRef, ActorSystem, ChildSpec
 
 from ..polling import wait_until
@@ -71,6 +71,8 @@ class Harness:
         min_trust: str = "self_signed",
         exclude: Iterable[str] = (),
         wait: float = 0.0,
+        needs: Iterable[Capability] = (),
+        min_context: int = 0,
     ) -> Reservation | NoCapacity:
         """Reserve with a deadline `wait` seconds from now (0: answer at once)."""
         msg = Reserve(
@@ -80,6 +82,8 @@ class Harness:
             min_trust,
             frozenset(exclude),
             deadline=trio.current_time() + wait,
+            needs=frozenset(needs),
+            min_context=min_context,
         )
         return await self.sched.ask(msg, timeout=wait + 5.0)
 

@@ -1,4 +1,8 @@
-"""Random offer/reserve/release/gone sequences keep the scheduler's books exact."""
+"""Random offer/reserve/release/gone sequences keep the scheduler's books exact.
+
+Providers may lack tools and report a context length; reserves may need tools or a long
+context: grants, waiting and the models' profiles must follow (issue 14, items 5, 6).
+"""
 
 from __future__ import annotations
 
@@ -12,12 +16,13 @@ from hypothesis import strategies as st
 
 from switchyard.actors.scheduler_messages import (
     ModelCapacity,
+    ModelsQuery,
     NoCapacity,
     Reservation,
     Reserve,
     SchedulerConfig,
 )
-from switchyard.protocol.vocabulary import Trust
+from switchyard.protocol.vocabulary import Capability, Support, Trust
 from switchyard.runtime import Ask, Reply
 
 from .sched_harness import Harness, running_scheduler
@@ -25,7 +30,9 @@ from .sched_harness import Harness, running_scheduler
 PIDS = ["p0", "p1", "p2"]
 MODELS = ["a", "b"]
 TRUSTS = ["untrusted", "self_signed", "hardware"]
-BIG = ("hardware", True)
+BIG = ("hardware", True, False, None)
+TOOLS = Capability.TOOLS
+CONTEXTS = [None, 1000, 4000]
 
 
 def offers(routable: st.SearchStrategy[bool], min_slots: int) -> st.SearchStrategy[tuple]:
@@ -35,6 +42,8 @@ def offers(routable: st.SearchStrategy[bool], min_slots: int) -> st.SearchStrate
         st.dictionaries(st.sampled_from(MODELS), st.integers(min_slots, 2), min_size=1),
         st.sampled_from(TRUSTS),
         routable,
+        st.booleans(),  # lacks tools?
+        st.sampled_from(CONTEXTS),
     )
 
 
@@ -44,6 +53,8 @@ reserves = st.tuples(
     st.sampled_from(TRUSTS[:2]) | st.sampled_from(TRUSTS),
     st.just(frozenset()) | st.frozensets(st.sampled_from(PIDS), max_size=2),
     st.sampled_from([True, True, False]),  # wait in the queue for a moment?
+    st.sampled_from([False, False, True]),  # needs tools?
+    st.sampled_from([0, 0, 2000]),  # context it needs
 )
 releases = st.tuples(
     st.just("release"), st.integers(0, 50), st.sampled_from(["ok", "error", "cancelled"])
@@ -72,6 +83,13 @@ class Offer:
     trust: Trust
     routable: bool
     slots: dict[str, int]
+    lacks_tools: bool = False
+    context: int | None = None
+
+    def fits(self, wish: Wish) -> bool:
+        if wish.tools and self.lacks_tools:
+            return False
+        return self.context is None or self.context >= wish.min_context
 
 
 @dataclass(frozen=True)
@@ -79,6 +97,12 @@ class Wish:
     model: str
     floor: Trust
     exclude: frozenset[str]
+    tools: bool = False
+    min_context: int = 0
+
+    @property
+    def needs(self) -> frozenset[Capability]:
+        return frozenset({TOOLS}) if self.tools else frozenset()
 
 
 @dataclass
@@ -103,6 +127,7 @@ class Books:
             if offer.routable
             and offer.trust >= wish.floor
             and pid not in wish.exclude
+            and offer.fits(wish)
             and self.free(pid, wish.model) > 0
         ]
 
@@ -114,6 +139,7 @@ class Books:
             if offer.routable
             and offer.trust >= wish.floor
             and pid not in wish.exclude
+            and offer.fits(wish)
             and offer.slots.get(wish.model, 0) > 0
         ]
 
@@ -128,21 +154,27 @@ class Books:
 async def apply(h: Harness, nursery: trio.Nursery, books: Books, op: tuple) -> None:
     kind = op[0]
     if kind == "offer":
-        _, pid, models, trust, routable = op
-        books.providers[pid] = Offer(Trust.parse(trust), routable, dict(models))
-        caps = {m: ModelCapacity(n) for m, n in models.items()}
+        _, pid, models, trust, routable, lacks_tools, context = op
+        offer = Offer(Trust.parse(trust), routable, dict(models), lacks_tools, context)
+        books.providers[pid] = offer
+        lacking = frozenset({TOOLS}) if lacks_tools else frozenset()
+        caps = {
+            m: ModelCapacity(n, context_length=context, lacking=lacking) for m, n in models.items()
+        }
         await h.offer(pid, caps, trust=trust, routable=routable)
     elif kind == "reserve":
-        _, model, floor, exclude, wait = op
-        wish = Wish(model, Trust.parse(floor), exclude)
+        _, model, floor, exclude, wait, tools, min_context = op
+        wish = Wish(model, Trust.parse(floor), exclude, tools, min_context)
+        asked = {"model": model, "min_trust": floor, "exclude": exclude}
+        asked |= {"needs": wish.needs, "min_context": min_context}
         if not wait:
-            books.record(wish, await h.reserve(model=model, min_trust=floor, exclude=exclude))
+            books.record(wish, await h.reserve(**asked))
             return
 
         async def waiter() -> None:
             books.waiting.append(wish)
             try:
-                result = await h.reserve(model=model, min_trust=floor, exclude=exclude, wait=0.05)
+                result = await h.reserve(**asked, wait=0.05)
             finally:
                 books.waiting.remove(wish)
             books.record(wish, result)
@@ -177,11 +209,18 @@ async def check(h: Harness, books: Books) -> None:
     assert stats["reserved_total"] == len(books.live)
     assert sum(stats["reserved_by_model"].values()) == len(books.live)
     assert stats["queued_total"] == len(books.waiting)
-    models = await h.models(include_offline=True)
+    models = await h.sched.ask(ModelsQuery(include_offline=True, profiles=True))
     for model, summary in models.items():
         online = [p for p, o in books.providers.items() if o.routable and o.slots.get(model, 0)]
         assert summary["providers_online"] == len(online)
         assert summary["slots_free"] == sum(books.free(p, model) for p in online)
+        profile = summary["profile"]
+        contexts = [books.providers[p].context for p in online]
+        known = [c for c in contexts if c is not None]
+        assert profile.context_length == (max(known) if known else None)
+        assert profile.context_bounded == (bool(online) and None not in contexts)
+        no_tools = bool(online) and all(books.providers[p].lacks_tools for p in online)
+        assert (profile.capabilities[TOOLS] is Support.NO) == no_tools
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -1,10 +1,12 @@
 """A small OpenAI-compatible streaming server for backend tests (plain trio + h11).
 
 Serves `GET /v1/models` and `POST /v1/chat/completions` with `stream: true` as server-sent
-events, the way vLLM, llama.cpp and Ollama do; records every request body it gets.
-`GET /health` answers `health_status` when set (404 otherwise, like Ollama). For health
-tests it can be stopped and restarted on the same port (`stop`, then `run` again), hold
-chat requests open without answering (`hang_chat`), or stop answering anything (`frozen`).
+events, the way vLLM, llama.cpp and Ollama do; records every request body it gets. Given
+`props` it also answers llama.cpp's `GET /props`, given `shows` Ollama's `POST /api/show`
+(by model name); every request line is recorded in `targets`. `GET /health` answers
+`health_status` when set (404 otherwise, like Ollama). For health tests it can be stopped
+and restarted on the same port (`stop`, then `run` again), hold chat requests open without
+answering (`hang_chat`), or stop answering anything (`frozen`).
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ class FakeOpenAI:
         status: int = 200,
         models: list[dict[str, Any]] | None = None,
         extra_events: tuple[str, ...] = (),
+        props: dict[str, Any] | None = None,
+        shows: dict[str, dict[str, Any]] | None = None,
     ) -> None:
         self.pieces = pieces
         self.finish_reason = finish_reason
@@ -38,6 +42,8 @@ class FakeOpenAI:
         self.status = status
         self.models = models if models is not None else [{"id": "upstream/model"}]
         self.extra_events = extra_events
+        self.props = props
+        self.shows = shows
         self.requests: list[dict[str, Any]] = []
         self.headers: list[dict[str, str]] = []
         self.targets: list[str] = []  # every request's method and path, in order
@@ -104,8 +110,16 @@ class FakeOpenAI:
             await send(_response(self.health_status, "application/json", len(payload)))
             await send(h11.Data(payload))
         elif request.method == b"GET" and target == "/v1/models":
-            payload = json.dumps({"object": "list", "data": self.models}).encode()
-            await send(_response(200, "application/json", len(payload)), h11.Data(payload))
+            await self._json(send, {"object": "list", "data": self.models})
+        elif request.method == b"GET" and target == "/props" and self.props is not None:
+            await self._json(send, self.props)
+        elif request.method == b"POST" and target == "/api/show" and self.shows is not None:
+            shown = self.shows.get(json.loads(body).get("model"))
+            if shown is None:
+                payload = b'{"error": "model not found"}'
+                await send(_response(404, "application/json", len(payload)), h11.Data(payload))
+            else:
+                await self._json(send, shown)
         elif request.method == b"POST" and target == "/v1/chat/completions":
             self.requests.append(json.loads(body))
             if self.hang_chat:
@@ -123,6 +137,11 @@ class FakeOpenAI:
             await send(_response(404, "text/plain", 0))
         await send(h11.EndOfMessage())
         await stream.aclose()
+
+    @staticmethod
+    async def _json(send: Any, obj: Any) -> None:
+        payload = json.dumps(obj).encode()
+        await send(_response(200, "application/json", len(payload)), h11.Data(payload))
 
     def _events(self) -> list[str]:
         def chunk(choices: list[dict[str, Any]], **extra: Any) -> str:

@@ -87,8 +87,8 @@ def test_websocket_url_rejects(bad: str) -> None:
 
 
 def test_parse_models() -> None:
-    assert parse_models("") == ((), {})
-    assert parse_models("a, b=org/B:7b ,") == (("a", "b"), {"b": "org/B:7b"})
+    assert parse_models("") == ((), {}, {})
+    assert parse_models("a, b=org/B:7b ,") == (("a", "b"), {"b": "org/B:7b"}, {})
     with pytest.raises(ValueError):
         parse_models("a,a")
 

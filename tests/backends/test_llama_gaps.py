@@ -42,7 +42,6 @@ def gap(item: str) -> pytest.MarkDecorator:
     return pytest.mark.xfail(strict=True, reason=f"issue #14 item {item}: not carried yet")
 
 
-@gap("5/9 (context length from llama.cpp's data[].meta.n_ctx)")
 async def test_models_show_the_context_length_llama_server_reports(
     llama_server: LlamaServer, stack: Stack
 ) -> None:

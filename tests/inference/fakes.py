@@ -4,7 +4,8 @@
 - `FakeProvider`: a provider actor's stand-in: accepts a `Dispatch` and feeds its stream
   channel a scripted list of items (closing it if the script says so).
 - `FakeScheduler`: hands out reservations on the given providers in order, skipping
-  excluded ones; `NoCapacity` when none is left.
+  excluded ones; `NoCapacity` when none is left; answers `ModelProfileQuery` with its
+  `profile` (by default: no provider said anything about context or capabilities).
 - `FakeServices`: what `ConsumerRequest` uses of the coordinator, with a real rate
   limiter and key cache over a memory store.
 """
@@ -21,6 +22,8 @@ import trio
 from switchyard.actors.billing_messages import Hold, HoldGranted, Settle
 from switchyard.actors.provider_messages import Cancel, Dispatch, StreamChunk, StreamEnd
 from switchyard.actors.scheduler_messages import (
+    ModelProfile,
+    ModelProfileQuery,
     NoCapacity,
     NoCapacityReason,
     Release,
@@ -32,7 +35,7 @@ from switchyard.inference.gate import RequestGate
 from switchyard.inference.job import Job, new_job
 from switchyard.inference.keys import ApiKeyCache
 from switchyard.inference.ratelimit import RateLimiter
-from switchyard.protocol.vocabulary import Trust
+from switchyard.protocol.vocabulary import Capability, Trust
 from switchyard.settings import Settings
 from switchyard.storage.memory import MemoryStore
 from switchyard.storage.models import ApiKeyRecord
@@ -71,6 +74,10 @@ class FakeRef:
         """Everything told of type `kind`, in order."""
         return [m for m in self.told if isinstance(m, kind)]
 
+    def of_asked(self, kind: type) -> list[Any]:
+        """Everything asked of type `kind`, in order."""
+        return [m for m in self.asked if isinstance(m, kind)]
+
 
 class FakeProvider(FakeRef):
     """Feeds each dispatched request's stream `script` (see the module docstring)."""
@@ -98,18 +105,30 @@ class FakeProvider(FakeRef):
 class FakeScheduler(FakeRef):
     """Reserves slots on `providers`, in order (see the module docstring)."""
 
-    def __init__(self, *providers: FakeProvider, refusal: NoCapacityReason | None = None) -> None:
+    def __init__(
+        self,
+        *providers: FakeProvider,
+        refusal: NoCapacityReason | None = None,
+        profile: ModelProfile | None = None,
+        context_length: int | None = None,
+    ) -> None:
         super().__init__("scheduler", self._reserve)
         self.providers = providers
         self.refusal = refusal
+        self.profile = profile or ModelProfile(len(providers), None, False, {})
+        self.context_length = context_length  # of every granted slot
         self.granted = 0
 
     def _reserve(self, msg: Any) -> Any:
+        if isinstance(msg, ModelProfileQuery):
+            return self.profile
         assert isinstance(msg, Reserve)
         for provider in self.providers:
             if provider.name not in msg.exclude and self.refusal is None:
                 self.granted += 1
-                return Reservation(f"res-{self.granted}", provider.name, provider, msg.model)
+                return Reservation(
+                    f"res-{self.granted}", provider.name, provider, msg.model, self.context_length
+                )
         return NoCapacity(self.refusal or NoCapacityReason.EXCLUDED, retry_after_s=1.0)
 
     @property
@@ -154,17 +173,19 @@ def api_key() -> ApiKeyRecord:
 
 
 def job(
-    text: str = "hello", max_tokens: int = 16, stop: list[str] | None = None, n: int = 1
+    text: str = "hello",
+    max_tokens: int | None = 16,
+    stop: list[str] | None = None,
+    n: int = 1,
+    needs: frozenset[Capability] = frozenset(),
+    settings: Settings | None = None,
 ) -> Job:
-    body: dict[str, Any] = {
-        "model": "m",
-        "messages": [{"role": "user", "content": text}],
-        "max_tokens": max_tokens,
-        "n": n,
-    }
+    body: dict[str, Any] = {"model": "m", "messages": [{"role": "user", "content": text}], "n": n}
+    if max_tokens is not None:
+        body["max_tokens"] = max_tokens
     if stop:
         body["stop"] = stop
-    return new_job("m", body, Settings(), Trust.SELF_SIGNED)
+    return new_job("m", body, settings or Settings(), Trust.SELF_SIGNED, needs=needs)
 
 
 def chunk(*texts: str) -> StreamChunk:

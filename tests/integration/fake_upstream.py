@@ -212,8 +212,8 @@ class FakeUpstream:
             payload = json.dumps({"data": [{"id": m} for m in self.models]}).encode()
             out += conn.send(_head(200, "application/json", len(payload))) or b""
             out += conn.send(h11.Data(payload)) or b""
-        elif request.method == b"GET":  # /health (the agent's probe), or anything else: 404
-            found = request.target == b"/health"
+        elif request.target != b"/v1/chat/completions":  # /health (the agent's probe) or
+            found = request.target == b"/health"  # anything else (Ollama's /api/show): 404
             payload = b'{"status": "ok"}' if found else b'{"error": "not found"}'
             out += conn.send(_head(200 if found else 404, "application/json", len(payload))) or b""
             out += conn.send(h11.Data(payload)) or b""

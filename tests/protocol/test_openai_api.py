@@ -15,7 +15,6 @@ from switchyard.protocol.frames import (
     parse_coordinator_frame,
 )
 from switchyard.protocol.openai_api import (
-    DEFAULT_CHAT_MAX_TOKENS,
     DEFAULT_COMPLETION_MAX_TOKENS,
     CompletionRequest,
     completion_wire_request,
@@ -36,7 +35,7 @@ def chat(**fields: Any) -> ChatRequestBody:
 def wire(**fields: Any) -> dict[str, Any]:
     data = json.loads(json.dumps(chat_body(**fields)))
     req = chat(**fields)
-    return wire_chat_request(data, req, req.requested_max_tokens or DEFAULT_CHAT_MAX_TOKENS)
+    return wire_chat_request(data, req, req.requested_max_tokens)
 
 
 def completion(**fields: Any) -> CompletionRequest:
@@ -58,10 +57,9 @@ def assert_fits_the_wire(body: dict[str, Any]) -> None:
 def test_minimal_chat_wire_body_with_defaults() -> None:
     req = chat()
     body = wire()
-    assert body == {
+    assert body == {  # no max_tokens: the model's own limit (the coordinator decides)
         "model": "llama-3-8b",
         "messages": [USER],
-        "max_tokens": DEFAULT_CHAT_MAX_TOKENS,
         "stream": True,
         "stream_options": {"include_usage": True},
     }

@@ -60,8 +60,8 @@ from .provider_messages import (
     StreamEnd,
     Tick,
 )
-from .provider_session import ProviderSession, SpeedModel, UpstreamView
-from .scheduler_messages import CapacityUpdate, ModelCapacity, ProviderGone
+from .provider_session import ProviderSession, SpeedModel, UpstreamView, model_capacity
+from .scheduler_messages import CapacityUpdate, ProviderGone
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +82,7 @@ class ProviderActor(Actor):
         self.status = ProviderStatus.REGISTERING
         self.trust = session.attested_trust
         self.slots = {m.id: m.slots for m in session.register.models}
+        self.specs = {m.id: m for m in session.register.models}
         self.speeds = SpeedModel(session.register)
         self.inflight: dict[str, Inflight] = {}
         self.closed_ids = session.closed_ids
@@ -374,10 +375,7 @@ class ProviderActor(Actor):
             ref=self.ref,
             trust=self.trust,
             routable=self.routable,
-            models={
-                m: ModelCapacity(slots=n, prefill_tps=speeds[m][0], decode_tps=speeds[m][1])
-                for m, n in self.slots.items()
-            },
+            models={m: model_capacity(self.specs[m], n, speeds[m]) for m, n in self.slots.items()},
         )
         try:
             self.system.lookup("scheduler").tell(update)

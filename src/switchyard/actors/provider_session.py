@@ -1,4 +1,5 @@
-"""ProviderSession (what outlives one actor instance on a socket), SpeedModel, UpstreamView."""
+"""ProviderSession (what outlives one actor instance on a socket), SpeedModel, UpstreamView,
+and `model_capacity` (one served model as the scheduler sees it)."""
 
 from __future__ import annotations
 
@@ -9,13 +10,13 @@ from typing import Any
 
 import trio
 
-from ..protocol.frames import RegisterFrame
+from ..protocol.frames import ModelSpec, RegisterFrame
 from ..protocol.provider_frames import UpstreamReport
 from ..protocol.vocabulary import Trust
 from ..settings import ProviderSettings
 from .challenges import RETIRED_NONCES
 from .provider_messages import CloseSocket
-from .scheduler_messages import DEFAULT_DECODE_TPS, DEFAULT_PREFILL_TPS
+from .scheduler_messages import DEFAULT_DECODE_TPS, DEFAULT_PREFILL_TPS, ModelCapacity
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +28,19 @@ def clamp_speed(value: float | None, default: float) -> float:
     if value is None or not (value == value) or value <= 0:
         return default
     return min(max(value, 1.0), MAX_TPS)
+
+
+def model_capacity(spec: ModelSpec, slots: int, speeds: tuple[float, float]) -> ModelCapacity:
+    """What the scheduler indexes of a served model: slots, speeds, context, capabilities."""
+    caps = spec.capabilities
+    return ModelCapacity(
+        slots=slots,
+        prefill_tps=speeds[0],
+        decode_tps=speeds[1],
+        context_length=spec.context_length,
+        lacking=caps.lacking() if caps is not None else frozenset(),
+        able=caps.having() if caps is not None else frozenset(),
+    )
 
 
 @dataclass

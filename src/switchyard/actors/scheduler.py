@@ -12,13 +12,15 @@ and tell `Release` exactly once per granted `Reservation` (see scheduler_message
   in its model's FIFO (bounded by `queue_limit`; overflow is an immediate
   `NoCapacity(queue_full=True)`) until capacity appears or its deadline passes
   (`NoCapacity("timeout")`). One `send_after` timer is armed for the earliest deadline
-  only. A Reserve no online provider could ever serve (unknown model, nobody online, trust
-  floor unmet, all excluded) is answered at once, and a waiter whose last eligible
+  only. A Reserve no online provider could ever serve (unknown model, nobody online, a
+  needed capability or context length nobody has, trust floor unmet, all excluded) is
+  answered at once, and a waiter whose last eligible
   provider leaves is answered then (`NoCapacityReason`).
 - FIFO rule: whenever capacity may have grown (Release, CapacityUpdate, a grant coming
   back) the model's queue is walked from its head and each waiter is granted the best slot
   *it* may use. A waiter that no free slot can serve (its trust floor is above every free
-  slot, or the free slots are on providers it excludes) does not block the ones behind it.
+  slot, the free slots are on providers it excludes or lack what it needs) does not block
+  the ones behind it.
   So after every message no waiting Reserve could be served, and a new Reserve takes a free
   slot directly only when no earlier waiter could have used it.
 - Invariant: `reserved_total` equals the number of live reservations; after every grant is
@@ -51,6 +53,7 @@ from .scheduler_messages import (
     CapacityUpdate,
     Expire,
     GrantLost,
+    ModelProfileQuery,
     ModelsQuery,
     NoCapacity,
     NoCapacityReason,
@@ -75,6 +78,8 @@ COUNTERS = (
     "refused_queue_full",
     "refused_unknown_model",
     "refused_offline",  # known model, nobody online
+    "refused_capability",  # every provider online lacks a capability it needs
+    "refused_context",  # no provider online has the context length it needs
     "refused_trust",  # nobody online meets the trust floor
     "refused_excluded",  # the only eligible providers were excluded
     "abandoned",  # waiters whose asker gave up before a grant
@@ -165,8 +170,10 @@ class SchedulerActor(Actor):
                 if reservation_id in self.reservations:
                     self.counters["grants_lost"] += 1
                 self._release(Release(reservation_id, Outcome.CANCELLED), lost=True)
-            case ModelsQuery(include_offline=include_offline):
-                return self.index.summary(include_offline, trio.current_time())
+            case ModelsQuery(include_offline=include_offline, profiles=profiles):
+                return self.index.summary(include_offline, trio.current_time(), profiles)
+            case ModelProfileQuery(model=model):
+                return self.index.profile(model)
             case SchedulerStats():
                 return self.stats()
             case _:
@@ -189,11 +196,14 @@ class SchedulerActor(Actor):
         if not self.index.is_known(msg.model, trio.current_time()):
             self._refuse(reply, REASON_UNKNOWN_MODEL, 0.0)
             return
-        slot = self.index.select(msg.model, msg.prompt_tokens, msg.max_tokens, floor, msg.exclude)
+        slot = self.index.select(
+            msg.model, msg.prompt_tokens, msg.max_tokens, floor, msg.exclude,
+            msg.needs, msg.min_context,
+        )  # fmt: skip
         if slot is not None:
             self._grant(reply, slot)
             return
-        why = self.index.ineligible(msg.model, floor, msg.exclude)
+        why = self.index.ineligible(msg.model, floor, msg.exclude, msg.needs, msg.min_context)
         if why is not None:
             self._refuse(reply, why, self._retry_after(msg.model))
             return
@@ -219,7 +229,9 @@ class SchedulerActor(Actor):
         model = slot.model
         self.reserved_by_model[model] = self.reserved_by_model.get(model, 0) + 1
         self.counters["granted"] += 1
-        grant = Reservation(reservation_id, provider.provider_id, provider.ref, model)
+        grant = Reservation(
+            reservation_id, provider.provider_id, provider.ref, model, slot.context_length
+        )
         reply.set(grant, on_lost=self._on_lost)
 
     def _on_lost(self, grant: Reservation) -> None:
@@ -316,9 +328,12 @@ class SchedulerActor(Actor):
             if index.free(model) <= 0:
                 break
             msg = waiter.msg
-            slot = index.select(model, msg.prompt_tokens, msg.max_tokens, waiter.floor, msg.exclude)
+            slot = index.select(
+                model, msg.prompt_tokens, msg.max_tokens, waiter.floor, msg.exclude,
+                msg.needs, msg.min_context,
+            )  # fmt: skip
             if slot is None:
-                if not msg.exclude:
+                if not (msg.exclude or msg.needs or msg.min_context):
                     blocked = waiter.floor if blocked is None else min(blocked, waiter.floor)
                     lowest = queue.min_floor()
                     if lowest is None or blocked <= lowest:
@@ -339,7 +354,10 @@ class SchedulerActor(Actor):
         for waiter in queue:
             if waiter.done:
                 continue
-            why = self.index.ineligible(model, waiter.floor, waiter.msg.exclude)
+            msg = waiter.msg
+            why = self.index.ineligible(
+                model, waiter.floor, msg.exclude, msg.needs, msg.min_context
+            )
             if why is None:
                 continue
             self.waiting.finish(queue, waiter)

@@ -11,8 +11,10 @@ so each busy slot delays a new request by about 1/slots of a typical request's s
 is observed). The third is decode time. Penalties favour hardware-attested providers and
 ones without recent errors.
 
-Index: for every (model, trust level) a heap of entries `(reference cost, random, seq, slot,
-version)` holding slots that are routable and have a free slot. The reference cost is the
+Index: for every (model, profile group, trust level) a heap of entries `(reference cost,
+random, seq, slot, version)` holding slots that are routable and have a free slot (a
+profile group gathers the slots of one model that lack the same capabilities and have the
+same context length: see scheduler_slots.py). The reference cost is the
 cost of a fixed reference request (config `ref_prompt_tokens`, `ref_max_tokens`). Any change
 to a slot or its provider bumps the slot's `version` and pushes a fresh entry, so older
 entries are stale and are dropped when they surface (lazy invalidation); a heap that grows
@@ -20,13 +22,15 @@ past twice its members is rebuilt. `select` pops from the heaps of the acceptabl
 levels in key order, skipping excluded providers, until it holds `max_candidates` entries or
 the next key is more than `scan_band` above the first; it costs those exactly for the actual
 request, picks at random among the ones within `tie_band` of the best, and pushes the rest
-back. A reservation therefore touches O(max_candidates + |exclude|) entries, each O(log n).
+back. A request needing capabilities or a context length merges only the heaps of the
+groups that fit it. A reservation therefore touches O(max_candidates + |exclude|) entries,
+each O(log n), plus O(groups) for the heap tops.
 
 Known models: a model is known while a provider serving it is online, and for
 `known_window_s` after the last one left (at most `known_limit` offline models are
-remembered, the longest gone forgotten first). `ineligible` says, in O(trust levels +
-|exclude|), why no provider could ever serve a request now, so only requests that some
-busy provider could serve are queued.
+remembered, the longest gone forgotten first). `ineligible` says, in O(groups * trust
+levels + |exclude|), why no provider could ever serve a request now, so only requests that
+some busy provider could serve are queued.
 """
 
 from __future__ import annotations
@@ -37,16 +41,26 @@ import logging
 import math
 import random
 from collections import OrderedDict
+from typing import Any
 
-from ..protocol.vocabulary import Trust
+from ..protocol.vocabulary import Capability, Trust
 from .scheduler_messages import (
     DEFAULT_DECODE_TPS,
     DEFAULT_PREFILL_TPS,
     CapacityUpdate,
+    ModelProfile,
     NoCapacityReason,
     SchedulerConfig,
 )
-from .scheduler_slots import Entry, ModelIndex, ModelSlot, ProviderEntry, cost, speed
+from .scheduler_slots import (
+    Entry,
+    ModelIndex,
+    ModelSlot,
+    ProviderEntry,
+    SlotGroup,
+    cost,
+    speed,
+)
 
 log = logging.getLogger(__name__)
 
@@ -93,8 +107,14 @@ class CapacityIndex:
             decode = speed(capacity.decode_tps, DEFAULT_DECODE_TPS)
             if slots > 0:
                 self._seen(model, now)
-            if whole or (slot.slots, slot.prefill_tps, slot.decode_tps) != (slots, prefill, decode):
+            profile = (capacity.context_length, capacity.lacking, capacity.able)
+            if (
+                whole
+                or (slot.slots, slot.prefill_tps, slot.decode_tps) != (slots, prefill, decode)
+                or (slot.context_length, slot.lacking, slot.able) != profile
+            ):
                 slot.slots, slot.prefill_tps, slot.decode_tps = slots, prefill, decode
+                slot.context_length, slot.lacking, slot.able = profile
                 slot.service_est = (
                     self.config.ref_prompt_tokens / prefill + self.config.ref_max_tokens / decode
                 )
@@ -171,13 +191,16 @@ class CapacityIndex:
         max_tokens: int,
         floor: Trust,
         exclude: frozenset[str],
+        needs: frozenset[Capability] = frozenset(),
+        min_context: int = 0,
     ) -> ModelSlot | None:
         """The cheapest eligible slot for this request (random among near-equal), or None."""
         index = self.models.get(model)
         if index is None or index.slots_free <= 0:
             return None
         config = self.config
-        heaps = index.heaps[floor.rank :]
+        rank = floor.rank
+        heaps = [h for g in index.fitting(needs, min_context) for h in g.heaps[rank:]]
         held: list[tuple[list[Entry], Entry]] = []
         candidates: list[Entry] = []
         limit = math.inf
@@ -209,13 +232,22 @@ class CapacityIndex:
         return chosen[3] if chosen is not None else None
 
     def ineligible(
-        self, model: str, floor: Trust, exclude: frozenset[str]
+        self,
+        model: str,
+        floor: Trust,
+        exclude: frozenset[str],
+        needs: frozenset[Capability] = frozenset(),
+        min_context: int = 0,
     ) -> NoCapacityReason | None:
         """Why no online provider could serve this request even once free (None: one can)."""
         index = self.models.get(model)
         if index is None or index.online <= 0:
             return NoCapacityReason.OFFLINE
-        members = index.members[floor.rank :]
+        groups = index.fitting(needs, min_context)
+        if not groups:
+            capable = any(g.fits(needs, 0) for g in index.groups.values())
+            return NoCapacityReason.CONTEXT if capable else NoCapacityReason.CAPABILITY
+        members = [bucket for g in groups for bucket in g.members[floor.rank :]]
         eligible = sum(len(bucket) for bucket in members)
         if eligible == 0:
             return NoCapacityReason.TRUST
@@ -235,9 +267,12 @@ class CapacityIndex:
         seen = self.known.get(model)
         return seen is not None and now - seen <= self.config.known_window_s
 
-    def summary(self, include_offline: bool = False, now: float = 0.0) -> dict[str, dict[str, int]]:
-        """Per model: providers online, routable slots in total and free (offline: known ones)."""
-        out: dict[str, dict[str, int]] = {}
+    def summary(
+        self, include_offline: bool = False, now: float = 0.0, profiles: bool = False
+    ) -> dict[str, dict[str, Any]]:
+        """Per model: providers online, routable slots in total and free (offline: known
+        ones), and with `profiles` its `ModelProfile` under "profile"."""
+        out: dict[str, dict[str, Any]] = {}
         names = {m for m, index in self.models.items() if index.online > 0}
         if include_offline:
             names.update(m for m in self.known if self.is_known(m, now))
@@ -250,7 +285,13 @@ class CapacityIndex:
                     "slots_total": index.slots_total if index is not None else 0,
                     "slots_free": index.slots_free if index is not None else 0,
                 }
+                if profiles:
+                    out[model]["profile"] = (index or ModelIndex()).profile()
         return out
+
+    def profile(self, model: str) -> ModelProfile:
+        """The model's context length and capabilities over its routable providers."""
+        return (self.models.get(model) or ModelIndex()).profile()
 
     def service_estimate(self, model: str) -> float:
         """A typical request duration for `model` (observed EWMA, else the reference)."""
@@ -287,29 +328,40 @@ class CapacityIndex:
         if index is None:
             index = self.models[slot.model] = ModelIndex()
         provider = slot.provider
-        if slot.listed is not None:
+        group = slot.group
+        if slot.listed is not None and group is not None:
             index.online -= 1
             index.slots_total -= slot.counted_slots
             index.slots_free -= slot.counted_free
-            del index.members[slot.listed.rank][provider.provider_id]
-            slot.listed = None
+            index.count(group.lacking, slot.counted_able, group.context_length, -1)
+            del group.members[slot.listed.rank][provider.provider_id]
+            group.size -= 1
+            if group.size == 0:
+                del index.groups[group.lacking, group.context_length]
+            slot.listed = slot.group = None
         slot.version += 1
         if not provider.routable or slot.slots <= 0:
             return
+        profile = (slot.lacking, slot.context_length)
+        group = index.groups.get(profile)
+        if group is None:
+            group = index.groups[profile] = SlotGroup(profile)
         trust = provider.trust
-        slot.listed = trust
+        slot.listed, slot.group, slot.counted_able = trust, group, slot.able
         slot.counted_slots = slot.slots
         slot.counted_free = free = slot.free
         index.online += 1
         index.slots_total += slot.slots
         index.slots_free += free
-        members = index.members[trust.rank]
+        index.count(slot.lacking, slot.able, slot.context_length, 1)
+        members = group.members[trust.rank]
         members[provider.provider_id] = slot
+        group.size += 1
         if free > 0:
-            heap = index.heaps[trust.rank]
+            heap = group.heaps[trust.rank]
             heapq.heappush(heap, self._entry(slot))
             if len(heap) > 2 * len(members) + 64:
-                index.heaps[trust.rank] = self._rebuild(members)
+                group.heaps[trust.rank] = self._rebuild(members)
 
     def _entry(self, slot: ModelSlot) -> Entry:
         key = cost(slot, self.config.ref_prompt_tokens, self.config.ref_max_tokens)

@@ -2,7 +2,9 @@
 
 Told by provider actors: `CapacityUpdate` (whenever anything changes), `ProviderGone`.
 Asked by request handlers: `Reserve` → `Reservation` | `NoCapacity`; told: `Release`.
-Asked by the HTTP layer: `ModelsQuery` (GET /v1/models), `SchedulerStats` (inspection).
+Asked by the HTTP layer: `ModelsQuery` (GET /v1/models), `SchedulerStats` (inspection);
+by a consumer request before anything is held: `ModelProfileQuery` → `ModelProfile` (the
+model's largest context length and its capabilities over the providers online).
 
 Outcomes of a `Release` (`protocol.vocabulary.Outcome`): `NEUTRAL_OUTCOMES` (ok, and
 cancelled: the client went away) do not count against the provider; any other outcome
@@ -12,7 +14,8 @@ cancelled: the client went away) do not count against the provider; any other ou
 Why a `NoCapacity` came back (`NoCapacityReason`): only a Reserve that some online,
 eligible provider could serve once it has a free slot waits in the queue (and may end in
 `timeout` or `queue_full`); every other case is answered at once — the model is unknown,
-nobody serving it is online, nobody online meets the trust floor, or the only eligible
+nobody serving it is online, every provider online lacks a capability the request needs
+or a long enough context, nobody online meets the trust floor, or the only eligible
 providers are the ones the Reserve excludes.
 """
 
@@ -24,7 +27,7 @@ from enum import StrEnum
 
 from switchyard.runtime import ActorRef
 
-from ..protocol.vocabulary import Trust
+from ..protocol.vocabulary import Capability, Support, Trust
 
 #: Speeds (tokens/s) assumed for a model whose provider states none (or a bad value).
 DEFAULT_PREFILL_TPS = 2000.0
@@ -36,6 +39,8 @@ class NoCapacityReason(StrEnum):
 
     UNKNOWN_MODEL = "unknown_model"  # never offered, or not within `known_window_s`
     OFFLINE = "offline"  # known, but no provider serving it is online
+    CAPABILITY = "capability"  # every provider online says no to a capability it needs
+    CONTEXT = "context"  # no provider online has the context length it needs
     TRUST = "trust"  # providers are online, none at or above the trust floor
     EXCLUDED = "excluded"  # the only eligible providers are excluded (failed this request)
     QUEUE_FULL = "queue_full"
@@ -54,6 +59,9 @@ class ModelCapacity:
     slots: int
     prefill_tps: float = DEFAULT_PREFILL_TPS
     decode_tps: float = DEFAULT_DECODE_TPS
+    context_length: int | None = None  # None: not reported (fits any request)
+    lacking: frozenset[Capability] = frozenset()  # capabilities it says "no" to
+    able: frozenset[Capability] = frozenset()  # capabilities it says "yes" to
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +92,9 @@ class Reserve:
     """Ask for one slot of `model`; `deadline` is a `trio.current_time()` value.
 
     Replied with `Reservation`, or `NoCapacity` (a value, not an exception). Ask with a
-    timeout a little beyond the deadline so the scheduler answers first.
+    timeout a little beyond the deadline so the scheduler answers first. Only slots that
+    do not say "no" to any of `needs`, and whose context length (when reported) is at
+    least `min_context` tokens, are granted.
     """
 
     model: str
@@ -93,6 +103,8 @@ class Reserve:
     min_trust: Trust = Trust.SELF_SIGNED
     exclude: frozenset[str] = frozenset()
     deadline: float = field(kw_only=True)
+    needs: frozenset[Capability] = field(default=frozenset(), kw_only=True)
+    min_context: int = field(default=0, kw_only=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +115,7 @@ class Reservation:
     provider_id: str
     provider_ref: ActorRef
     model: str
+    context_length: int | None = None  # the granted slot's, when its provider reported one
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,9 +140,39 @@ class Release:
 
 @dataclass(frozen=True, slots=True)
 class ModelsQuery:
-    """→ {model: {"providers_online", "slots_total", "slots_free"}} (served models only)."""
+    """→ {model: {"providers_online", "slots_total", "slots_free"}} (served models only;
+    with `profiles`, also "profile": its `ModelProfile`)."""
 
     include_offline: bool = False
+    profiles: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ModelProfileQuery:
+    """→ `ModelProfile` of `model` (answered in O(1) from the model's counters)."""
+
+    model: str
+
+
+@dataclass(frozen=True, slots=True)
+class ModelProfile:
+    """A model as its routable providers describe it.
+
+    `context_length`: the largest any of them reported (None: none did);
+    `context_bounded`: every one reported one, so nothing longer can be served.
+    `capabilities`: NO when every one says no, YES when at least one says yes, else
+    UNKNOWN (a model nobody serves is UNKNOWN throughout).
+    """
+
+    providers_online: int
+    context_length: int | None
+    context_bounded: bool
+    capabilities: dict[Capability, Support]
+
+    def lacks(self, needs: frozenset[Capability]) -> list[Capability]:
+        """The capabilities of `needs` that no provider online has, in `Capability` order."""
+        caps = self.capabilities
+        return [c for c in Capability if c in needs and caps.get(c) is Support.NO]
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,6 +233,8 @@ __all__ = [
     "Expire",
     "GrantLost",
     "ModelCapacity",
+    "ModelProfile",
+    "ModelProfileQuery",
     "ModelsQuery",
     "NoCapacity",
     "NoCapacityReason",

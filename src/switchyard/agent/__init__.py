@@ -15,12 +15,16 @@ Running:
   health.py          UpstreamHealth: probes the upstream (interval, timeout), takes request
                      failures, tells the session of every change
 Configuration and identity:
-  config.py          AgentConfig, websocket_url, parse_models, build_backend, backoff_delay
+  config.py          AgentConfig, websocket_url, parse_models, parse_capabilities, declare
+                     (operator declarations over what a backend reports), build_backend,
+                     backoff_delay
   identity.py        Ed25519 key file (0600), generated once and reused
 Backends:
   backend.py         Backend protocol, Deltas/Finish events, BackendError, ModelInfo
   openai_backend.py  OpenAIBackend: sends the request body to any OpenAI-compatible server
                      with httpx; upstream 4xx -> BackendError(status=...)
+  upstream_probe.py  describe_models: context length and capabilities from vLLM, llama.cpp
+                     (/props) and Ollama (/api/show)
   upstream_stream.py UpstreamStream: upstream chunks -> wire deltas, usage -> Finish
 The simulator:
   simulated.py       SimulatedBackend + SimulatedConfig: paced, deterministic, seeded failures
@@ -33,7 +37,7 @@ The simulator:
 
 from .backend import Backend, BackendError, Deltas, Finish, ModelInfo
 from .client import AgentFatalError, ProviderAgent, run_until_signalled
-from .config import AgentConfig, parse_models, websocket_url
+from .config import AgentConfig, parse_capabilities, parse_models, websocket_url
 from .identity import load_or_create_key
 from .openai_backend import OpenAIBackend
 from .simulated import SimulatedBackend, SimulatedConfig, simulated_text
@@ -51,6 +55,7 @@ __all__ = [
     "SimulatedBackend",
     "SimulatedConfig",
     "load_or_create_key",
+    "parse_capabilities",
     "parse_models",
     "run_until_signalled",
     "simulated_text",

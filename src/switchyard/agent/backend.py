@@ -13,8 +13,10 @@ closes the iterator.
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
+
+from switchyard.protocol.vocabulary import Capability, Support
 
 FinishReason = Literal["stop", "length", "content_filter", "tool_calls"]
 
@@ -57,12 +59,14 @@ class BackendError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class ModelInfo:
-    """A model a backend can serve, as advertised in `register`."""
+    """A model a backend can serve, as advertised in `register` (capabilities left out
+    are unknown)."""
 
     id: str
     context_length: int | None = None
     prefill_tps: float | None = None
     decode_tps: float | None = None
+    capabilities: dict[Capability, Support] = field(default_factory=dict)
 
 
 class Backend(Protocol):

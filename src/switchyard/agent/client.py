@@ -26,6 +26,7 @@ from switchyard.protocol.frames import (
     MAX_MODELS,
     PROTOCOL_VERSION,
     Attestation,
+    ModelCapabilities,
     ModelSpec,
     RegisteredFrame,
     RegisterFrame,
@@ -39,6 +40,7 @@ from .config import (
     backoff_delay,
     build_backend,
     build_upstream_health,
+    declare,
     websocket_url,
 )
 from .identity import load_or_create_key
@@ -256,7 +258,7 @@ class ProviderAgent:
                 log.warning("skipping model %r: ids are limited to %d chars", info.id, MAX_MODEL_ID)
             else:
                 usable.setdefault(info.id, info)
-        infos = list(usable.values())
+        infos = [declare(info, cfg) for info in usable.values()]
         if not infos:
             raise AgentFatalError(None, "the backend serves no models; pass --models")
         if len(infos) > MAX_MODELS:
@@ -266,6 +268,7 @@ class ProviderAgent:
                 id=i.id,
                 slots=cfg.slots,
                 context_length=i.context_length,
+                capabilities=_capabilities(i),
                 prefill_tps=i.prefill_tps,
                 decode_tps=i.decode_tps,
             )
@@ -287,6 +290,13 @@ class ProviderAgent:
                     await self.stopping.wait()
                 if self.stopping.is_set():
                     return []
+
+
+def _capabilities(info: ModelInfo) -> ModelCapabilities | None:
+    """What `register` says of a model's capabilities (None: nothing known)."""
+    if not info.capabilities:
+        return None
+    return ModelCapabilities(**{c.value: s for c, s in info.capabilities.items()})
 
 
 async def run_until_signalled(agent: ProviderAgent) -> int:

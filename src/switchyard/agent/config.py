@@ -1,15 +1,20 @@
-"""Agent configuration (`AgentConfig`), the coordinator URL rule, and backend construction."""
+"""Agent configuration (`AgentConfig`), the coordinator URL rule, the `--models` and
+`--capability` syntax, and backend construction."""
 
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit, urlunsplit
 
-from .backend import Backend
+from switchyard.protocol.vocabulary import Capability, Support
+
+from .backend import Backend, ModelInfo
 from .health import UpstreamHealth, probe_urls
 from .identity import DEFAULT_KEY_FILE
 from .openai_backend import OpenAIBackend
@@ -31,9 +36,11 @@ class AgentConfig:
 
     `models` are the ids advertised to the coordinator; empty means "ask the backend"
     (the simulated backend answers `sim-small`, the openai backend lists `<upstream>/models`).
-    `model_map` maps an advertised id to the upstream's own model name. The openai
-    backend's upstream is probed every `health_interval_s` (see health.py); `health_url`
-    overrides which URL.
+    `model_map` maps an advertised id to the upstream's own model name. `model_context`
+    (per advertised id) and `capabilities` (per id, "" for every model) are declared by
+    the operator and win over what the backend reports (`declare`). The openai backend's
+    upstream is probed every `health_interval_s` (see health.py); `health_url` overrides
+    which URL.
     """
 
     coordinator: str
@@ -45,6 +52,8 @@ class AgentConfig:
     upstream_api_key: str | None = None
     upstream_timeout_s: float = 300.0
     model_map: dict[str, str] = field(default_factory=dict)
+    model_context: dict[str, int] = field(default_factory=dict)
+    capabilities: dict[str, dict[Capability, Support]] = field(default_factory=dict)
     health_interval_s: float = 5.0
     health_timeout_s: float = 2.0
     health_url: str | None = None
@@ -89,12 +98,28 @@ def websocket_url(coordinator: str) -> str:
     return urlunsplit((scheme, parts.netloc, path, "", ""))
 
 
-def parse_models(spec: str) -> tuple[tuple[str, ...], dict[str, str]]:
-    """`"a,b=upstream-name"` → (("a", "b"), {"b": "upstream-name"})."""
+_CONTEXT_SUFFIX = re.compile(r"^(?P<name>.*\S):(?P<ctx>\d+)$")
+
+
+def parse_models(spec: str) -> tuple[tuple[str, ...], dict[str, str], dict[str, int]]:
+    """`"a,b=upstream-name:8192,c:4096"` → (("a", "b", "c"), {"b": "upstream-name"},
+    {"b": 8192, "c": 4096}).
+
+    A trailing `:<digits>` is the model's context length (tokens); other tags stay part of
+    the name (`llama3.2:3b`). A name whose own tag is all digits needs the context after it.
+    """
     ids: list[str] = []
     mapping: dict[str, str] = {}
+    contexts: dict[str, int] = {}
     for item in spec.split(","):
-        name, _, upstream = item.strip().partition("=")
+        item = item.strip()
+        context = None
+        match = _CONTEXT_SUFFIX.match(item)
+        if match:
+            item, context = match["name"], int(match["ctx"])
+            if context < 1:
+                raise ValueError(f"model {item!r}: the context length must be at least 1")
+        name, _, upstream = item.partition("=")
         name, upstream = name.strip(), upstream.strip()
         if not name:
             continue
@@ -103,7 +128,47 @@ def parse_models(spec: str) -> tuple[tuple[str, ...], dict[str, str]]:
         ids.append(name)
         if upstream:
             mapping[name] = upstream
-    return tuple(ids), mapping
+        if context is not None:
+            contexts[name] = context
+    return tuple(ids), mapping, contexts
+
+
+def parse_capabilities(specs: Iterable[str]) -> dict[str, dict[Capability, Support]]:
+    """`--capability` values, `[MODEL@]CAP=VALUE[,CAP=VALUE...]`, by model ("" for all).
+
+    `CAP` is a `Capability` (tools, vision, json_schema, reasoning, completions,
+    embeddings), `VALUE` yes, no or unknown. Later declarations win.
+    """
+    declared: dict[str, dict[Capability, Support]] = {}
+    for spec in specs:
+        model, at, rest = spec.strip().rpartition("@")
+        if at and not model.strip():
+            raise ValueError(f"--capability {spec!r}: nothing before '@'")
+        target = declared.setdefault(model.strip(), {})
+        for item in rest.split(","):
+            if not item.strip():
+                continue
+            word, eq, value = item.partition("=")
+            if not eq:
+                raise ValueError(f"--capability {spec!r}: expected CAPABILITY=yes|no|unknown")
+            try:
+                target[Capability(word.strip().lower())] = Support.parse(value)
+            except ValueError:
+                names = ", ".join(c.value for c in Capability)
+                raise ValueError(
+                    f"--capability {spec!r}: {word.strip()!r}={value.strip()!r} is not one of "
+                    f"{names} = yes, no or unknown"
+                ) from None
+    return declared
+
+
+def declare(info: ModelInfo, config: AgentConfig) -> ModelInfo:
+    """`info` as the backend reported it, with the operator's declarations applied."""
+    capabilities = dict(info.capabilities)
+    capabilities.update(config.capabilities.get("", {}))
+    capabilities.update(config.capabilities.get(info.id, {}))
+    context = config.model_context.get(info.id, info.context_length)
+    return replace(info, context_length=context, capabilities=capabilities)
 
 
 def build_backend(config: AgentConfig) -> Backend:

@@ -30,6 +30,7 @@ from .backend import (
     request_stops,
     rough_prompt_tokens,
 )
+from .upstream_probe import describe_models
 from .upstream_stream import UpstreamStream
 
 #: Upstream 4xx statuses that say nothing about the request (the provider's key, model
@@ -37,10 +38,6 @@ from .upstream_stream import UpstreamStream
 NOT_THE_REQUESTS_FAULT = frozenset({401, 403, 404, 408, 429})
 
 log = logging.getLogger(__name__)
-
-
-def _count(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
 
 
 class OpenAIBackend:
@@ -72,7 +69,8 @@ class OpenAIBackend:
             self._client = None
 
     async def list_models(self) -> list[ModelInfo]:
-        """Models from `<upstream>/models`; BackendError if the server cannot be asked."""
+        """Models from `<upstream>/models`, described further by the server's own endpoints
+        where it has them (`upstream_probe.py`); BackendError if the list cannot be had."""
         try:
             resp = await self.client.get(f"{self.base_url}/models")
             resp.raise_for_status()
@@ -83,12 +81,8 @@ class OpenAIBackend:
                 f"cannot list models at {self.base_url}: {exc}",
                 retryable=True,
             ) from exc
-        models = []
-        for entry in data if isinstance(data, list) else []:
-            if isinstance(entry, dict) and isinstance(entry.get("id"), str) and entry["id"]:
-                ctx = _count(entry.get("max_model_len")) or _count(entry.get("context_length"))
-                models.append(ModelInfo(id=entry["id"], context_length=ctx or None))
-        return models
+        entries = data if isinstance(data, list) else []
+        return await describe_models(self.client, self.base_url, entries)
 
     def _body(self, model: str, request: dict[str, Any]) -> dict[str, Any]:
         """The request as the upstream gets it: the model mapped, a stream with usage."""

@@ -15,18 +15,20 @@ provider's work cancelled."""
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator
-from typing import Any
+from typing import Any, TypeVar
 
 import trio
+from pydantic import BaseModel
 from quart import Blueprint, Response, g, jsonify, request
 
-from ..actors.scheduler_messages import ModelsQuery
+from ..actors.scheduler_messages import ModelProfile, ModelsQuery
+from ..inference.capabilities import required_capabilities
 from ..inference.job import Job, new_job
 from ..inference.request import ConsumerRequest
 from ..protocol.anthropic_request import parse_messages_request
 from ..protocol.anthropic_translate import anthropic_to_chat
 from ..protocol.chat_request import ChatRequestBody
-from ..protocol.errors import invalid_request, load_json_object, parse_json_body, validate_body
+from ..protocol.errors import invalid_request, load_json_object, validate_body
 from ..protocol.openai_api import (
     CompletionRequest,
     completion_wire_request,
@@ -40,18 +42,22 @@ from .context import authenticate, coordinator
 from .stream_body import PumpedBody
 
 consumer = Blueprint("consumer", __name__)
+M = TypeVar("M", bound=BaseModel)
 
 SSE_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
 TRUST_HEADER = "X-Switchyard-Min-Trust"
 
 
-async def parse(model_cls: type[Any]) -> Any:
+async def parse(model_cls: type[M]) -> tuple[M, dict[str, Any]]:
+    """The body validated as `model_cls`, and as the JSON object it came as."""
     raw = await request.get_data()
-    return parse_json_body(raw, model_cls, max_bytes=coordinator().settings.max_body_bytes)
+    data = load_json_object(raw, max_bytes=coordinator().settings.max_body_bytes)
+    return validate_body(data, model_cls), data
 
 
-def make_job(model: str, wire: dict[str, Any], max_tokens: int | None = None) -> Job:
-    """The job for a wire body, with the request's trust floor (400 if malformed)."""
+def make_job(model: str, wire: dict[str, Any], data: dict[str, Any]) -> Job:
+    """The job for a wire body (`data`: the consumer's body as sent), with the request's
+    trust floor and the capabilities it needs (400 if malformed)."""
     g.model = model
     try:
         trust = Trust.parse(request.headers.get(TRUST_HEADER, Trust.SELF_SIGNED).strip())
@@ -59,7 +65,7 @@ def make_job(model: str, wire: dict[str, Any], max_tokens: int | None = None) ->
         raise invalid_request(
             f"{TRUST_HEADER} must be untrusted, self_signed or hardware.", param=TRUST_HEADER
         ) from None
-    return new_job(model, wire, coordinator().settings, trust, max_tokens)
+    return new_job(model, wire, coordinator().settings, trust, needs=required_capabilities(data))
 
 
 async def run(key: ApiKeyRecord, job: Job, rendering: Rendering, stream: bool) -> Any:
@@ -110,19 +116,16 @@ async def _stream(creq: ConsumerRequest, rendering: Rendering) -> AsyncGenerator
 @consumer.post("/v1/chat/completions")
 async def chat_completions() -> Any:
     key = await authenticate()
-    raw = await request.get_data()
-    data = load_json_object(raw, max_bytes=coordinator().settings.max_body_bytes)
-    req = validate_body(data, ChatRequestBody)
-    max_tokens = req.requested_max_tokens or coordinator().settings.default_max_tokens
-    job = make_job(req.model, wire_chat_request(data, req, max_tokens))
+    req, data = await parse(ChatRequestBody)
+    job = make_job(req.model, wire_chat_request(data, req, req.requested_max_tokens), data)
     return await run(key, job, OpenAIChat(req.model, req.include_usage), req.stream)
 
 
 @consumer.post("/v1/completions")
 async def completions() -> Any:
     key = await authenticate()
-    req: CompletionRequest = await parse(CompletionRequest)
-    job = make_job(req.model, completion_wire_request(req))
+    req, data = await parse(CompletionRequest)
+    job = make_job(req.model, completion_wire_request(req), data)
     return await run(key, job, OpenAICompletion(req.model, req.include_usage), req.stream)
 
 
@@ -130,8 +133,10 @@ async def completions() -> Any:
 async def messages() -> Any:
     key = await authenticate()
     raw = await request.get_data()
-    req = parse_messages_request(raw, max_bytes=coordinator().settings.max_body_bytes)
-    job = make_job(req.model, stream_wire(anthropic_to_chat(req)))
+    max_bytes = coordinator().settings.max_body_bytes
+    req = parse_messages_request(raw, max_bytes=max_bytes)
+    data = load_json_object(raw, max_bytes=max_bytes)  # what the capabilities are read from
+    job = make_job(req.model, stream_wire(anthropic_to_chat(req)), data)
     stops = req.stop_sequences or ()
     rendering = AnthropicMessages(req.model, req.stream, stops, job.prompt_tokens)
     return await run(key, job, rendering, req.stream)
@@ -141,12 +146,13 @@ async def messages() -> Any:
 async def list_models() -> Response:
     await authenticate()
     coord = coordinator()
-    served: dict[str, dict[str, int]] = await coord.scheduler.ask(ModelsQuery())
+    served: dict[str, dict[str, Any]] = await coord.scheduler.ask(ModelsQuery(profiles=True))
     prices = {p.model: p for p in await coord.store.list_pricing()}
     data = []
     for model_id in sorted(served):
         info = served[model_id]
         price = prices.get(model_id)
+        profile: ModelProfile = info["profile"]
         entry: dict[str, Any] = {
             "id": model_id,
             "object": "model",
@@ -155,12 +161,14 @@ async def list_models() -> Response:
             "providers": info.get("providers_online", 0),
             "slots_free": info.get("slots_free", 0),
         }
+        context = profile.context_length or (price.context_length if price is not None else None)
+        if context:
+            entry["context_length"] = context
+        entry["capabilities"] = {c.value: s.value for c, s in profile.capabilities.items()}
         if price is not None:
             entry["pricing"] = {
                 "input_micro_usd_per_mtok": price.input_micro_usd_per_mtok,
                 "output_micro_usd_per_mtok": price.output_micro_usd_per_mtok,
             }
-            if price.context_length:
-                entry["context_length"] = price.context_length
         data.append(entry)
     return jsonify({"object": "list", "data": data})

@@ -3,9 +3,13 @@
 `ConsumerRequest` owns one request end to end; the HTTP layer only authenticates, parses
 it into a `Job` and renders the `Output` it hands out.
 
-- request.py    ConsumerRequest: gate → rate limit → hold → reserve → dispatch on entry,
-                output deltas, release/settle/refund/metrics/log once on exit
+- request.py    ConsumerRequest: gate → model fit → rate limit → hold → reserve → dispatch
+                on entry, output deltas, release/settle/refund/metrics/log once on exit
 - job.py        Job (a validated request, ready to run), new_job, the prompt-token estimate
+- capabilities.py  required_capabilities (what a body needs of its model), the 400 when
+                no provider has it
+- context_length.py  fit_to_model: the model's profile before the hold (400s), the tokens
+                held without max_tokens, and max_tokens per attempt when the cap needs it
 - output.py     Output batches, Final, Result and `outcome_of` (the one outcome rule), Usage
 - output_filter.py  OutputFilter: provider deltas → what the consumer sees (stop
                 sequences per choice, finish deltas)

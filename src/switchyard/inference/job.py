@@ -4,7 +4,11 @@
 (`openai_api.wire_chat_request` and friends): it serializes the body once (every
 attempt's `inference_request` frame reuses those bytes), refuses a body that could not
 fit a frame (413), estimates the prompt's tokens (what is held and rate-limited before
-the provider reports the real count) and sets the deadlines.
+the provider reports the real count) and sets the deadlines. What the request needs of
+its model (`needs`, from `capabilities.required_capabilities`) comes from the route;
+without a requested `max_tokens`, how many output tokens a choice is held for
+(`max_tokens`) is decided against the model's context length by
+`context_length.fit_to_model` before anything is held.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from ..protocol.chat import normalize_stop
 from ..protocol.errors import request_frame_too_large
 from ..protocol.frames import dump_request_body
 from ..protocol.limits import MAX_COORDINATOR_FRAME_BYTES, MAX_REQUEST_BODY_JSON_BYTES
-from ..protocol.vocabulary import Trust
+from ..protocol.vocabulary import Capability, Trust
 from ..settings import Settings
 
 #: What one image part is assumed to cost in prompt tokens before the provider reports
@@ -44,11 +48,19 @@ class Job:
     stream_buffer: int = 256
     n: int = 1  # choices
     stop: tuple[str, ...] = ()  # stop sequences, enforced by the coordinator too
+    requested_max_tokens: int | None = None  # the consumer's (None: the model's limit)
+    max_tokens_cap: int = 32_768  # the most held without max_tokens (the operator's cap)
+    needs: frozenset[Capability] = frozenset()  # capabilities the request needs of its model
 
     @property
     def max_output_tokens(self) -> int:
         """The most the whole answer may generate: every choice at `max_tokens`."""
         return self.max_tokens * self.n
+
+    @property
+    def min_context(self) -> int:
+        """The context length a provider needs to serve it (0: any)."""
+        return self.requested_max_tokens or 0
 
 
 def _text_tokens(text: Any) -> int:
@@ -89,17 +101,20 @@ def new_job(
     settings: Settings,
     min_trust: Trust,
     max_tokens: int | None = None,
+    needs: frozenset[Capability] = frozenset(),
 ) -> Job:
     """The job for the wire body `request` (see the module docstring); ApiError 413 if it
-    cannot be sent. `max_tokens` (per choice) defaults to the body's own."""
+    cannot be sent. `max_tokens` (per choice) defaults to the body's own; without either,
+    `SWITCHYARD_DEFAULT_MAX_TOKENS_CAP` is held until `fit_to_model` decides."""
     wire = dump_request_body(dict(request))  # serialized once; every attempt reuses it
     if len(wire) > MAX_REQUEST_BODY_JSON_BYTES:
         raise request_frame_too_large(MAX_COORDINATOR_FRAME_BYTES)
     now = trio.current_time()
+    requested = max_tokens if max_tokens is not None else request.get("max_tokens")
     return Job(
         model=model,
         body_json=wire.decode(),
-        max_tokens=max_tokens if max_tokens is not None else request["max_tokens"],
+        max_tokens=requested or settings.default_max_tokens_cap,
         prompt_tokens=estimate_prompt_tokens(request),
         deadline=now + settings.request_timeout_s,
         reserve_deadline=now + settings.reserve_timeout_s,
@@ -108,4 +123,7 @@ def new_job(
         stream_buffer=settings.provider.stream_buffer,
         n=request.get("n") or 1,
         stop=tuple(normalize_stop(request.get("stop")) or ()),
+        requested_max_tokens=requested,
+        max_tokens_cap=settings.default_max_tokens_cap,
+        needs=needs,
     )

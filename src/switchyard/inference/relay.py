@@ -15,7 +15,8 @@ Nothing waits for what cannot happen: the scheduler queues a request only while 
 eligible provider is busy. A model it does not know is 404 unless it has a price (then,
 like a known model nobody serves right now, 503 `no_capacity` with `Retry-After`); when
 the retries have excluded every eligible provider, the answer is the last provider's
-error (502).
+error (502); when the providers able to serve what it needs (a capability, a context
+length) left after `fit_to_model` checked, the same 400 that check gives.
 """
 
 from __future__ import annotations
@@ -46,8 +47,10 @@ from ..protocol.errors import (
     provider_failed,
     upstream_rejected,
 )
-from ..protocol.vocabulary import DEADLINE_CODES, Outcome, StreamErrorCode
+from ..protocol.vocabulary import DEADLINE_CODES, Capability, Outcome, StreamErrorCode
 from ..runtime import ActorRef, ActorStopped, AskTimeout, MailboxFull
+from .capabilities import unsupported_capability
+from .context_length import attempt_body, context_length_exceeded
 from .job import Job
 
 log = logging.getLogger(__name__)
@@ -153,7 +156,7 @@ class RelaySession:
             dispatch = Dispatch(
                 request_id=request_id,
                 model=job.model,
-                body_json=job.body_json,
+                body_json=attempt_body(job, reservation.context_length),
                 deadline_unix=time.time() + max(0.0, job.deadline - trio.current_time()),
                 stream=send,
             )
@@ -182,6 +185,8 @@ class RelaySession:
             min_trust=job.min_trust,
             exclude=frozenset(self._excluded),
             deadline=deadline,
+            needs=job.needs,
+            min_context=job.min_context,
         )
         try:
             result = await self.scheduler.ask(reserve, timeout=max(0.0, deadline - now) + 2.0)
@@ -200,6 +205,10 @@ class RelaySession:
             return model_not_found(model)
         if reason == NoCapacityReason.EXCLUDED and self._last_error is not None:
             return provider_error(self._last_error)
+        if reason == NoCapacityReason.CAPABILITY:  # the capable ones left since the check
+            return unsupported_capability(model, [c for c in Capability if c in self.job.needs])
+        if reason == NoCapacityReason.CONTEXT:
+            return context_length_exceeded(model, self.job.min_context, None)
         why = {
             NoCapacityReason.UNKNOWN_MODEL: "no provider serving it is online",
             NoCapacityReason.OFFLINE: "no provider serving it is online",

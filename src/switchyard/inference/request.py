@@ -4,16 +4,18 @@
         out = await req.next_output()        # ... until `out.final` is set
     # or, for a whole answer:  choices, final = await req.collect()
 
-Entering admits the request, in order: the gate (503 while shutting down), the key's rate
-limits (429), a hold on the account (402), a provider slot and the dispatch (404, 503, 502).
-A failure undoes what came before it, so nothing is held when entering raises. Then it hands
-out the provider's output as batches of deltas (content, reasoning, tool calls, logprobs...
-per choice), with stop sequences enforced here (`OutputFilter`, so they work whatever the
-backend does) and the end turned into a `Final`. Leaving — normally, on an error, or
-cancelled because the client went away — finishes the request exactly once and shielded: the
-slot is released (and the provider's work cancelled), the hold settled from what was
-delivered, the unused rate-limit tokens refunded, the gate left, the metrics and the access
-log line written, all from one `Result` (whose outcome `outcome_of` names)."""
+Entering admits the request, in order: the gate (503 while shutting down), the model's
+context length and capabilities (400: `context_length.fit_to_model`, which also decides how
+many output tokens are held for), the key's rate limits (429), a hold on the account (402),
+a provider slot and the dispatch (404, 503, 502). A failure undoes what came before it, so
+nothing is held when entering raises. Then it hands out the provider's output as batches of
+deltas (content, reasoning, tool calls, logprobs... per choice), with stop sequences
+enforced here (`OutputFilter`, so they work whatever the backend does) and the end turned
+into a `Final`. Leaving — normally, on an error, or cancelled because the client went away —
+finishes the request exactly once and shielded: the slot is released (and the provider's
+work cancelled), the hold settled from what was delivered, the unused rate-limit tokens
+refunded, the gate left, the metrics and the access log line written, all from one `Result`
+(whose outcome `outcome_of` names)."""
 
 from __future__ import annotations
 
@@ -33,6 +35,7 @@ from ..protocol.vocabulary import ApiErrorCode, Outcome
 from ..runtime import ActorRef
 from ..storage.models import ApiKeyRecord
 from .charge import Charge
+from .context_length import fit_to_model
 from .gate import RequestGate
 from .job import Job
 from .keys import ApiKeyCache
@@ -97,6 +100,7 @@ class ConsumerRequest:
                 "The coordinator is shutting down.", ApiErrorCode.SHUTTING_DOWN, retry_after=5
             )
         try:
+            self.job = await fit_to_model(services.scheduler, self.job)
             self._reserved = await self._admit()
             try:
                 charge = await Charge.hold(services.billing, self.key, self.job)

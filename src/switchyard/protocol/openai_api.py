@@ -7,7 +7,8 @@ own JSON object: every field the coordinator does not own, untouched, with
 - `model` the public model id (the agent maps it to its upstream's name);
 - `stream: true` and `stream_options: {"include_usage": true}` always (the coordinator
   builds a non-streamed answer from the deltas, and bills from the upstream's usage);
-- `max_tokens` as the coordinator decided (`max_completion_tokens` folded into it);
+- `max_tokens` as the consumer asked (`max_completion_tokens` folded into it), or left
+  out: the model's own limit applies (`context_length.attempt_body` may add the hold);
 - `stop` normalized (empty strings dropped), as the coordinator enforces it too;
 - `user` removed (privacy: providers never see who asks), `null` fields removed (null is
   the default), and `developer` turns sent as `system` (few chat templates know it).
@@ -28,8 +29,6 @@ from pydantic_core import PydanticCustomError
 from .chat import MAX_OUTPUT_TOKENS, SEED_MAX, SEED_MIN, normalize_stop
 from .chat_request import ChatRequestBody, Flag, ModelName, Short, StreamOptions, Temperature, TopP
 
-#: max_tokens sent to the provider when a chat request names none.
-DEFAULT_CHAT_MAX_TOKENS = 4096
 #: OpenAI's documented default for /v1/completions.
 DEFAULT_COMPLETION_MAX_TOKENS = 16
 #: Top-level fields of a chat body the coordinator sets itself (or removes).
@@ -43,15 +42,17 @@ Stop = Annotated[list[str] | None, BeforeValidator(normalize_stop)]
 
 
 def wire_chat_request(
-    data: dict[str, Any], req: ChatRequestBody, max_tokens: int
+    data: dict[str, Any], req: ChatRequestBody, max_tokens: int | None
 ) -> dict[str, Any]:
-    """The wire body for a validated chat request (`data` is the consumer's JSON object)."""
+    """The wire body for a validated chat request (`data` is the consumer's JSON object);
+    `max_tokens` None leaves it out (the model's own limit applies)."""
     wire = {k: v for k, v in data.items() if k not in OWNED_FIELDS and v is not None}
     wire["model"] = req.model
     wire["messages"] = [
         {**m, "role": "system"} if m.get("role") == "developer" else m for m in data["messages"]
     ]
-    wire["max_tokens"] = max_tokens
+    if max_tokens is not None:
+        wire["max_tokens"] = max_tokens
     if req.stop:
         wire["stop"] = req.stop
     return stream_wire(wire)

@@ -40,18 +40,46 @@ from .limits import (
     MAX_TOOL_NAME_CHARS,
     MAX_TOP_LOGPROBS,
 )
+from .vocabulary import Capability, Support
 
 FinishReason = Literal["stop", "length", "content_filter", "tool_calls"]
 
 # ----------------------------------------------------------------- pieces
 
 
+SupportField = Annotated[Support, Field(strict=False)]  # the wire word, as a str or a Support
+
+
+class ModelCapabilities(Frame):
+    """What a provider model supports; a capability left out is `unknown` (routes like yes)."""
+
+    tools: SupportField = Support.UNKNOWN
+    vision: SupportField = Support.UNKNOWN
+    json_schema: SupportField = Support.UNKNOWN
+    reasoning: SupportField = Support.UNKNOWN
+    completions: SupportField = Support.UNKNOWN
+    embeddings: SupportField = Support.UNKNOWN
+
+    def lacking(self) -> frozenset[Capability]:
+        """The capabilities this model says it does not have."""
+        return self._with(Support.NO)
+
+    def having(self) -> frozenset[Capability]:
+        """The capabilities this model says it has."""
+        return self._with(Support.YES)
+
+    def _with(self, support: Support) -> frozenset[Capability]:
+        return frozenset(c for c in Capability if getattr(self, c.value) is support)
+
+
 class ModelSpec(Frame):
-    """One model a provider serves, with its concurrency limit and optional speed hints."""
+    """One model a provider serves: concurrency limit, context length (tokens, prompt and
+    output together), capabilities, and optional speed hints."""
 
     id: ModelId
     slots: Annotated[int, Field(ge=1, le=MAX_SLOTS)]
     context_length: Annotated[int, Field(ge=1, le=MAX_COUNT)] | None = None
+    capabilities: ModelCapabilities | None = None
     prefill_tps: NonNegFinite | None = None
     decode_tps: NonNegFinite | None = None
 

@@ -7,6 +7,8 @@ instead of repeating the literal.
 - `Trust`: a provider's trust, ordered `untrusted < self_signed < hardware` (comparisons
   between members go by `rank`, never alphabetically); `Trust.parse` is the one parser.
 - `ProviderStatus`: a connected provider's state, as the admin API and metrics show it.
+- `Capability` and `Support`: what a provider model can do (tools, vision, ...) and how
+  sure it is (yes / no / unknown), as its `register` frame advertises them.
 - `Outcome`: how a request or a slot ended (usage rows, `Release`, metrics). A request that
   ended on a provider's error frame records that frame's code instead, and one refused at
   the HTTP layer records `Outcome.http(status)` (`"http_429"`).
@@ -79,6 +81,38 @@ class ProviderStatus(StrEnum):
     GONE = "gone"  # disconnected; the actor is stopping
 
 
+class Capability(StrEnum):
+    """A feature a request may need of a model (a provider model advertises each)."""
+
+    TOOLS = "tools"
+    VISION = "vision"
+    JSON_SCHEMA = "json_schema"
+    REASONING = "reasoning"
+    COMPLETIONS = "completions"
+    EMBEDDINGS = "embeddings"
+
+
+class Support(StrEnum):
+    """Whether a provider model has a capability: only `NO` keeps requests needing it away."""
+
+    YES = "yes"
+    NO = "no"
+    UNKNOWN = "unknown"
+
+    @classmethod
+    def parse(cls, value: str) -> Support:
+        """`Support` from yes/no/unknown (also true/false, 1/0, any case); ValueError else."""
+        word = str(value).strip().lower()
+        word = _SUPPORT_ALIASES.get(word, word)
+        try:
+            return cls(word)
+        except ValueError:
+            raise ValueError(f"expected yes, no or unknown, got {value!r}") from None
+
+
+_SUPPORT_ALIASES = {"true": "yes", "1": "yes", "false": "no", "0": "no"}
+
+
 class Outcome(StrEnum):
     """How a request ended, as recorded in usage rows, `Release` and metrics."""
 
@@ -120,6 +154,8 @@ class ApiErrorCode(StrEnum):
     UPSTREAM_REJECTED = "upstream_rejected"  # the provider's upstream refused it (its 4xx)
     NO_CAPACITY = "no_capacity"
     BILLING_UNAVAILABLE = "billing_unavailable"
+    UNSUPPORTED_CAPABILITY = "unsupported_capability"  # every provider of the model says no
+    CONTEXT_LENGTH_EXCEEDED = "context_length_exceeded"  # max_tokens beyond the model's context
     SHUTTING_DOWN = "shutting_down"
     STORE_UNAVAILABLE = "store_unavailable"
     TIMEOUT = "timeout"
@@ -173,9 +209,11 @@ __all__ = [
     "DEADLINE_CODES",
     "NEUTRAL_OUTCOMES",
     "ApiErrorCode",
+    "Capability",
     "Outcome",
     "ProviderStatus",
     "RequestKind",
     "StreamErrorCode",
+    "Support",
     "Trust",
 ]
