@@ -1,7 +1,11 @@
-"""What llama-server does that Switchyard does not pass through yet (issue #14).
+"""The #14 findings against llama-server: context length, upstream 400s, tool calls, a
+dead upstream, and which stop sequence ended an answer.
 
-Each test states the behaviour #14 asks for and is a strict xfail today, so the day a
-fix lands it XPASSes, fails, and its marker must go: the gap list stays true.
+All pass but the last, which is a strict xfail for a limitation of llama.cpp itself: its
+chat endpoint cuts a matched stop sequence and answers only `finish_reason: "stop"`, so
+nothing says which one matched (Switchyard passes it on where a backend reports it, as
+vLLM does, and recovers it from the text where the text lets it through). Strict, so the
+day llama.cpp starts reporting it the test XPASSes and its marker must go.
 """
 
 from __future__ import annotations
@@ -38,8 +42,8 @@ TOOLS: list[dict[str, Any]] = [
 ]
 
 
-def gap(item: str) -> pytest.MarkDecorator:
-    return pytest.mark.xfail(strict=True, reason=f"issue #14 item {item}: not carried yet")
+def upstream_limitation(what: str) -> pytest.MarkDecorator:
+    return pytest.mark.xfail(strict=True, reason=f"llama.cpp does not report {what}")
 
 
 async def test_models_show_the_context_length_llama_server_reports(
@@ -96,7 +100,7 @@ async def test_tool_calls_match_llama_server(llama_server: LlamaServer, stack: S
     ]
 
 
-@gap("9 (which stop sequence llama.cpp stopped on)")
+@upstream_limitation("which stop sequence it stopped on")
 async def test_anthropic_stop_sequence_is_named(llama_server: LlamaServer, stack: Stack) -> None:
     model, prompt = llama_server.model, "Hello!"
     full = await direct_client(llama_server).chat.completions.create(
