@@ -11,7 +11,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from trio_websocket import ConnectionClosed, WebSocketConnection, open_websocket_url
 
 from switchyard.agent import AgentConfig, SimulatedBackend, SimulatedConfig, websocket_url
-from switchyard.agent.session import Session, SessionHost, SessionOutcome
+from switchyard.agent.session import Session
+from switchyard.agent.session_host import SessionHost, SessionOutcome
 from switchyard.protocol.codes import CloseCode
 from switchyard.protocol.frames import (
     PROTOCOL_VERSION,

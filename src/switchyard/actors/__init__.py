@@ -4,7 +4,7 @@ never http/ or the coordinator).
 Providers:
 - provider.py            ProviderActor: one per connected provider; slots, trust, streams
 - provider_messages.py   frames in, commands (Dispatch, Cancel, Drain), stream items out
-- provider_inflight.py   in-flight request entries, their deadlines and early ends
+- provider_inflight.py   in-flight request entries, their deadlines, and how each ends
 - provider_session.py    ProviderSession (outlives an actor instance), SpeedModel (EWMAs),
                          UpstreamView (the agent's reported upstream health)
 - provider_registration.py  ProviderRegistrar: register frame, attestation, key proof before

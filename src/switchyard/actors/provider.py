@@ -46,7 +46,16 @@ from ..protocol.frames import (
 from ..protocol.vocabulary import ProviderStatus, Trust
 from ..runtime import Actor, MailboxFull, Refusal
 from .challenges import ChallengeSchedule, Verdict
-from .provider_inflight import Inflight, expired, expired_end, gone_end
+from .provider_inflight import (
+    Inflight,
+    complete_end,
+    error_end,
+    expired,
+    expired_end,
+    gone_end,
+    in_use_by_model,
+    remember_closed,
+)
 from .provider_messages import (
     Cancel,
     ChallengeDue,
@@ -64,8 +73,6 @@ from .provider_session import ProviderSession, SpeedModel, UpstreamView, model_c
 from .scheduler_messages import CapacityUpdate, ProviderGone
 
 log = logging.getLogger(__name__)
-
-RECENTLY_CLOSED = 4096  # request ids whose late frames are dropped silently
 
 
 class ProviderUnavailable(Refusal):
@@ -131,7 +138,7 @@ class ProviderActor(Actor):
             )
 
     def describe(self) -> dict[str, Any]:
-        in_use = self._in_use()
+        in_use = in_use_by_model(self.inflight)
         return {
             "id": self.provider_id,
             "token_id": self.session.token_id,
@@ -243,28 +250,14 @@ class ProviderActor(Actor):
             return
         self.served += 1
         self._learn_speeds(entry, msg.usage.prompt_tokens, msg.usage.completion_tokens)
-        usage = msg.usage
-        details, prompt_details = usage.completion_tokens_details, usage.prompt_tokens_details
-        end = StreamEnd(
-            finish_reason=msg.finish_reason,
-            stop_sequence=msg.stop_sequence,
-            prompt_tokens=usage.prompt_tokens,
-            completion_tokens=usage.completion_tokens,
-            reasoning_tokens=details.reasoning_tokens if details else None,
-            cached_tokens=prompt_details.cached_tokens if prompt_details else None,
-        )
-        self._finish(msg.request_id, end)
+        self._finish(msg.request_id, complete_end(msg))
 
     def _on_error(self, msg: ErrorFrame) -> None:
         entry = self.inflight.get(msg.request_id)
         if entry is None:
             self._unknown_request(msg.request_id)
             return
-        retryable = msg.retryable and entry.tokens == 0 and msg.status is None
-        end = StreamEnd(
-            error_code=msg.code, error_message=msg.message, retryable=retryable, status=msg.status
-        )
-        self._finish(msg.request_id, end)
+        self._finish(msg.request_id, error_end(msg, entry))
 
     def _unknown_request(self, request_id: str) -> None:
         if request_id in self.closed_ids:
@@ -279,9 +272,7 @@ class ProviderActor(Actor):
             except (trio.WouldBlock, trio.BrokenResourceError, trio.ClosedResourceError):
                 pass  # consumer gone or hopelessly behind: closing the channel tells it
         entry.stream.close()
-        self.closed_ids[request_id] = None
-        if len(self.closed_ids) > RECENTLY_CLOSED:
-            self.closed_ids.popitem(last=False)
+        remember_closed(self.closed_ids, request_id)
         if self.status == ProviderStatus.DRAINING and not self.inflight:
             self._close(CloseCode.DRAINED, "drained")
 
@@ -358,12 +349,6 @@ class ProviderActor(Actor):
             self._close(CloseCode.DRAINED, "drained")
 
     # -- outputs -------------------------------------------------------------------------
-
-    def _in_use(self) -> dict[str, int]:
-        counts: dict[str, int] = {}
-        for entry in self.inflight.values():
-            counts[entry.model] = counts.get(entry.model, 0) + 1
-        return counts
 
     def _push_capacity(self, force: bool = False) -> None:
         if not force and not self.speeds.changed():

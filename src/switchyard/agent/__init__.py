@@ -6,8 +6,9 @@ Running:
   client.py          ProviderAgent (reconnect loop, stop/drain), AgentFatalError,
                      run_until_signalled (SIGINT/SIGTERM handling for the CLI)
   session.py         one WebSocket connection: register, challenges, heartbeats, slots,
-                     cancel/resync/drain; SessionHost: all it sees of the agent (values
-                     and callbacks)
+                     cancel/resync/drain
+  session_host.py    SessionHost: all a session sees of the agent (values and callbacks);
+                     SessionOutcome: how it ended, what the agent does next
   outbox.py          the single writer: frames in order, deltas of many requests packed
                      into chunk / chunk_batch frames within a short window
   streaming.py       one request: backend events -> stream deltas (long ones split)

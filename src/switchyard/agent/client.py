@@ -44,7 +44,8 @@ from .config import (
     websocket_url,
 )
 from .identity import load_or_create_key
-from .session import Session, SessionHost, SessionOutcome
+from .session import Session
+from .session_host import SessionHost, SessionOutcome
 
 log = logging.getLogger(__name__)
 

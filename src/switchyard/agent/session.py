@@ -10,9 +10,10 @@ in-flight request as retryable; while it is down new requests are refused, retry
 Frames of a request that was cancelled or abandoned are dropped at send time, so after
 `cancel` or `resync` nothing more is sent for it.
 
-A session knows its agent only through a `SessionHost`: the identity, configuration and
-backend it serves with, the agent's stop signal, and callbacks for what it reports back
-(registered, draining). It never reaches into the agent or writes its state.
+A session knows its agent only through a `SessionHost` (session_host.py): the identity,
+configuration and backend it serves with, the agent's stop signal, and callbacks for what
+it reports back (registered, draining). It never reaches into the agent or writes its
+state; `run` returns a `SessionOutcome`.
 """
 
 from __future__ import annotations
@@ -25,10 +26,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 import trio
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from trio_websocket import ConnectionClosed, WebSocketConnection
 
-from switchyard.protocol.codes import FATAL_CLOSE_CODES, CloseCode, FrameError
+from switchyard.protocol.codes import CloseCode, FrameError
 from switchyard.protocol.frames import (
     CancelFrame,
     ChallengeFrame,
@@ -51,10 +51,9 @@ from switchyard.protocol.provider_frames import UpstreamReport
 from switchyard.protocol.signing import sign_challenge
 from switchyard.protocol.vocabulary import StreamErrorCode
 
-from .backend import Backend
-from .config import AgentConfig
-from .health import UpstreamHealth, UpstreamState
+from .health import UpstreamState
 from .outbox import Deltas, Outbox
+from .session_host import SessionHost, SessionOutcome
 from .streaming import stream_request
 
 log = logging.getLogger(__name__)
@@ -72,26 +71,6 @@ def _closed_by(exc: ConnectionClosed) -> tuple[int | None, str]:
     return reason.code, reason.reason or reason.name or ""
 
 
-@dataclass(frozen=True, slots=True)
-class SessionHost:
-    """What a session gets from the agent that runs it.
-
-    `stop_deadline` is read once `stopping` is set (a later stop may shorten it);
-    `on_registered` and `on_draining` report the session's progress to the agent;
-    `upstream` is the agent's view of its inference server's health.
-    """
-
-    config: AgentConfig
-    key: Ed25519PrivateKey
-    provider_id: str
-    backend: Backend
-    stopping: trio.Event
-    stop_deadline: Callable[[], float]
-    on_registered: Callable[[RegisteredFrame], None]
-    on_draining: Callable[[], None]
-    upstream: UpstreamHealth = field(default_factory=UpstreamHealth)
-
-
 @dataclass(eq=False)
 class InFlight:
     """A request being served; `abandoned` means: send nothing more for it."""
@@ -100,20 +79,6 @@ class InFlight:
     model: str
     scope: trio.CancelScope = field(default_factory=trio.CancelScope)
     abandoned: bool = False
-
-
-@dataclass
-class SessionOutcome:
-    """How a session ended and what the agent should do next."""
-
-    close_code: int | None
-    reason: str
-    registered: bool
-    finished: bool = False
-
-    @property
-    def fatal(self) -> bool:
-        return self.close_code in FATAL_CLOSE_CODES
 
 
 class Session:

@@ -24,6 +24,7 @@ Consumer APIs (pure, no I/O):
                       (load_json_object + validate_body), the factories of every ApiError
   chat.py             shared request validators, delta_texts, count_tokens, StopMatcher
   chat_request.py     ChatRequestBody: the chat-completions body, validated where it must
+  chat_parts.py       its message content parts (text, image_url, refusal) and _Strict
   chat_choices.py     Choices: whole choices folded from deltas (non-stream answers)
   openai_api.py       wire_chat_request (the body a provider gets), CompletionRequest →
                       its wire body

@@ -6,8 +6,8 @@ must refuse, and lets every other field through untouched (`extra="allow"`):
 
 - `messages`: roles system/developer/user/assistant/tool; content a string or a list of
   parts of type text or image_url (an `https:` or `data:image/...` URL), plus refusal
-  parts in assistant turns; assistant `tool_calls`; a tool message's `tool_call_id`.
-  Audio, file and any other part type is a 400.
+  parts in assistant turns (the parts are in `chat_parts.py`); assistant `tool_calls`; a
+  tool message's `tool_call_id`. Audio, file and any other part type is a 400.
 - `tools` (type function, a name of `^[a-zA-Z0-9_-]{1,64}$`, parameters an object),
   `tool_choice` (none/auto/required or a function that `tools` names), `response_format`
   (text, json_object, or json_schema with a schema object);
@@ -24,9 +24,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeAlias
 
 from pydantic import (
-    BaseModel,
     BeforeValidator,
-    ConfigDict,
     Discriminator,
     Field,
     StringConstraints,
@@ -38,6 +36,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from .chat import MAX_MESSAGES, MAX_OUTPUT_TOKENS, SEED_MAX, SEED_MIN, normalize_stop
+from .chat_parts import AssistantContent, TextContent, UserContent, _Strict
 
 #: Most choices (`n`) one request may ask for.
 MAX_CHOICES = 8
@@ -46,10 +45,6 @@ MAX_TOP_LOGPROBS = 20
 #: Most tools one request may declare, and tool calls one assistant turn may carry.
 MAX_TOOLS = 128
 MAX_TOOL_CALLS = 128
-#: Most content parts of one message.
-MAX_PARTS = 1024
-#: Image URL schemes a provider can be asked to fetch or decode.
-IMAGE_URL_PREFIXES = ("https://", "data:image/")
 
 ModelName = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 MaxTokens = Annotated[int, Field(ge=1, le=MAX_OUTPUT_TOKENS)]
@@ -81,119 +76,10 @@ else:
     Bias = _range(-100, 100)
 
 
-class _Strict(BaseModel):
-    """Strict types, unknown fields ignored (they stay in the raw body that is forwarded)."""
-
-    model_config = ConfigDict(strict=True, extra="allow")
-
-
 class StreamOptions(_Strict):
     """`stream_options`: `include_usage` is honoured."""
 
     include_usage: Flag = False
-
-
-# ----------------------------------------------------------------- content parts
-
-
-class ImageUrl(_Strict):
-    """`image_url` of an image part: an `https:` URL or a `data:image/...` URL."""
-
-    url: str
-    detail: Literal["auto", "low", "high"] | None = None
-
-    @field_validator("url")
-    @classmethod
-    def _scheme(cls, value: str) -> str:
-        if not value.startswith(IMAGE_URL_PREFIXES):
-            raise PydanticCustomError(
-                "image_url", "an image URL must start with https:// or data:image/"
-            )
-        return value
-
-
-class TextPart(_Strict):
-    """`{"type": "text", "text": ...}`."""
-
-    type: Literal["text"]
-    text: str
-
-
-class ImagePart(_Strict):
-    """`{"type": "image_url", "image_url": {"url": ...}}`."""
-
-    type: Literal["image_url"]
-    image_url: ImageUrl
-
-
-class RefusalPart(_Strict):
-    """`{"type": "refusal", "refusal": ...}` (assistant turns only)."""
-
-    type: Literal["refusal"]
-    refusal: str
-
-
-def _parts(allowed: tuple[str, ...]) -> Any:
-    """BeforeValidator: a list of content parts whose types are all in `allowed`."""
-
-    def check(value: Any) -> Any:
-        if not isinstance(value, list):
-            return value
-        if not value:
-            raise PydanticCustomError("content_parts", "content parts must not be empty")
-        if len(value) > MAX_PARTS:
-            raise PydanticCustomError(
-                "content_parts", "at most {limit} content parts", {"limit": MAX_PARTS}
-            )
-        for index, part in enumerate(value):
-            kind = part.get("type") if isinstance(part, dict) else None
-            if kind not in allowed:
-                raise PydanticCustomError(
-                    "content_part",
-                    "content part {index}: type {kind} is not supported here (supported: "
-                    "{allowed})",
-                    {"index": index, "kind": repr(kind), "allowed": ", ".join(allowed)},
-                )
-        return value
-
-    return BeforeValidator(check)
-
-
-def _by(key: str) -> Discriminator:
-    """A discriminator on `key` whose tags ("part:text") stay out of error locations."""
-    return Discriminator(lambda v: f"{key}:{v.get(key) if isinstance(v, dict) else None}")
-
-
-def _content_tag(value: Any) -> str:
-    return "content:text" if isinstance(value, str) else "content:parts"
-
-
-def _content(part: Any, allowed: tuple[str, ...]) -> Any:
-    """A string or a list of `part`s (error locations name neither union member)."""
-    union = Annotated[str, Tag("content:text")] | Annotated[list[part], Tag("content:parts")]
-    return Annotated[union, Discriminator(_content_tag), _parts(allowed)]
-
-
-if TYPE_CHECKING:
-    UserContent: TypeAlias = str | list[Any]
-    TextContent: TypeAlias = str | list[Any]
-    AssistantContent: TypeAlias = str | list[Any]
-else:
-    UserContent = _content(
-        Annotated[
-            Annotated[TextPart, Tag("type:text")] | Annotated[ImagePart, Tag("type:image_url")],
-            _by("type"),
-        ],
-        ("text", "image_url"),
-    )
-    TextContent = _content(TextPart, ("text",))
-    AssistantContent = _content(
-        Annotated[
-            Annotated[TextPart, Tag("type:text")] | Annotated[RefusalPart, Tag("type:refusal")],
-            _by("type"),
-        ],
-        ("text", "refusal"),
-    )
 
 
 # ----------------------------------------------------------------- messages

@@ -11,8 +11,9 @@ Contract
   timed.py            TimedStore: wraps a Store, reports each call's latency (metrics)
 
 In memory (embedded default, nothing survives a restart)
-  memory.py           MemoryStore: accounts, API keys, ledger, holds, usage, Stripe, payouts
+  memory.py           MemoryStore: accounts, API keys, ledger, holds, usage
   memory_providers.py SecretTable (hashed secrets), providers, provider tokens, pricing
+  memory_payments.py  Stripe events (once per event and session), payouts
 
 PostgreSQL (asyncpg through trio-asyncio)
   postgres_store.py   PostgresStore: every Store method as a pooled asyncpg call

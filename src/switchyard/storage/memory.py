@@ -26,6 +26,7 @@ from .errors import (
     UnknownProviderToken,
 )
 from .keys import API_KEY_PREFIX, PROVIDER_TOKEN_PREFIX, new_id
+from .memory_payments import MemoryPaymentsMixin
 from .memory_providers import MemoryProvidersMixin, SecretTable
 from .models import (
     Account,
@@ -48,7 +49,7 @@ from .models import (
 log = logging.getLogger(__name__)
 
 
-class MemoryStore(MemoryProvidersMixin):
+class MemoryStore(MemoryProvidersMixin, MemoryPaymentsMixin):
     """In-memory Store: no set-up, nothing persisted. See the module docstring."""
 
     def __init__(self) -> None:
@@ -351,51 +352,3 @@ class MemoryStore(MemoryProvidersMixin):
         count = v.limit(limit)
         rows = self._usage.get(self._account(account_id).id, [])
         return sorted(rows, key=lambda r: r.created_at, reverse=True)[:count]
-
-    # -- Stripe and payouts -------------------------------------------------------------------
-
-    async def record_stripe_event(
-        self, event_id: str, account_id: str, amount_micro_usd: int, session_id: str | None = None
-    ) -> bool:
-        await trio.lowlevel.checkpoint()
-        event = v.ident(event_id, "event_id")
-        amount = v.amount(amount_micro_usd)
-        session = v.optional_ident(session_id, "session_id")
-        if event in self._stripe_events or session in self._stripe_sessions:
-            return False
-        account = self._account(account_id)
-        key = v.stripe_key(event)
-        self._require_new_key(key)
-        self._stripe_events.add(event)
-        if session is not None:
-            self._stripe_sessions.add(session)
-        self._append(account.id, amount, LedgerKind.TOPUP, f"stripe event {event}", key)
-        return True
-
-    async def create_payout(
-        self, account_id: str, amount_micro_usd: int, idempotency_key: str
-    ) -> PayoutRecord:
-        await trio.lowlevel.checkpoint()
-        amount = v.amount(amount_micro_usd)
-        key = v.user_key(idempotency_key)
-        account = self._account(account_id)
-        existing = self._payouts_by_key.get(key)
-        if existing is not None:
-            if (existing.account_id, existing.amount_micro_usd) != (account.id, amount):
-                raise Conflict(f"idempotency key {key!r} was used for a different payout")
-            return existing
-        self._require_new_key(key)
-        if account.earnings_micro_usd < amount:
-            raise InsufficientFunds(f"earnings of {account.id} cannot cover {amount} micro-USD")
-        payout = PayoutRecord(new_id("po"), account.id, amount, key, utc_now())
-        self._append(account.id, -amount, LedgerKind.PAYOUT, payout.id, key)
-        self._payouts.append(payout)
-        self._payouts_by_key[key] = payout
-        return payout
-
-    async def list_payouts(self, account_id: str | None = None) -> list[PayoutRecord]:
-        await trio.lowlevel.checkpoint()
-        if account_id is None:
-            return list(self._payouts)
-        account = self._account(account_id)
-        return [p for p in self._payouts if p.account_id == account.id]
