@@ -21,7 +21,7 @@ IMAGE_URL_PREFIXES = ("https://", "data:image/")
 
 
 class _Strict(BaseModel):
-    """Strict types, unknown fields ignored (they stay in the raw body that is forwarded)."""
+    """Strict types; unknown fields pass through (they stay in the raw body that is forwarded)."""
 
     model_config = ConfigDict(strict=True, extra="allow")
 
