@@ -11,9 +11,9 @@ MAX_MONEY = 10**15  # one billion dollars in micro-USD: far beyond any sane sing
 
 
 class AdminBody(BaseModel):
-    """Strict admin bodies: wrong types are errors, unknown fields are ignored."""
+    """Strict admin bodies: wrong types and unknown fields (a typo) are 400s naming them."""
 
-    model_config = ConfigDict(strict=True, extra="ignore")
+    model_config = ConfigDict(strict=True, extra="forbid")
 
 
 class CreateAccount(AdminBody):

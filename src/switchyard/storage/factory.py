@@ -1,7 +1,7 @@
 """`open_store(database_url)`: the one way the rest of Switchyard obtains a Store.
 
     async with open_store(settings.database_url) as store:   # None -> MemoryStore
-        ...
+        account = await store.create_account("demo")
 
 A URL (postgresql://user@host:5432/db) opens a PostgresStore: its own trio-asyncio loop,
 migrations applied under an advisory lock, a connection pool; everything is closed when
