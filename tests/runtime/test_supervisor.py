@@ -169,3 +169,19 @@ def _restarts(system: ActorSystem, path: str) -> int:
 def _running_after_restarts(system: ActorSystem, path: str, restarts: int) -> bool:
     node = _node(system, path)
     return node["restarts"] == restarts and node["status"] == "running"
+
+
+async def test_a_child_killed_while_backing_off_does_not_hold_up_its_supervisor() -> None:
+    """A restart kills the siblings it restarts; one still waiting out its back-off delay
+    must die at once. It used to start after the delay and run on, so the supervisor
+    waited for it forever and the crashed child was never restarted."""
+    journal = Journal()
+    spec = sup_spec(Strategy.REST_FOR_ONE, three(journal), backoff_base=30.0, backoff_max=30.0)
+    async with ActorSystem.open([spec], shutdown_timeout=1) as system:
+        await wait_until(lambda: len(journal.starts()) == 3)
+        await crash_and_settle(system, "b", journal, 5)  # b and c restart, no back-off yet
+        system.lookup("b").tell(Crash())  # again within the window: b and c back off 30 s
+        await wait_until(lambda: system.lookup("c")._cell.status == "restarting")
+        system.lookup("a").tell(Crash())  # restarts a, b, c: b and c are killed mid-delay
+        with trio.fail_after(5):
+            assert await system.lookup("a").ask(Get()) == 0  # a was restarted

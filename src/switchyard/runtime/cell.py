@@ -94,9 +94,14 @@ class ActorCell:
         error: BaseException | None = None
         instance: Actor | None = None
         try:
-            if delay > 0:
+            if delay > 0:  # backing off; `kill` cancels the wait: then it never starts
                 self.status = "restarting"
-                await trio.sleep(delay)
+                with trio.CancelScope() as backoff:
+                    self._scope = backoff
+                    await trio.sleep(delay)
+                self._scope = None
+                if backoff.cancelled_caught:
+                    return None
             self.status = "starting"
             instance = self.factory()
             instance._cell = self
