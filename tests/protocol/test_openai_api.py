@@ -239,7 +239,7 @@ def test_completion_prompt_forms_and_defaults() -> None:
     )
     got = (full["max_tokens"], full["temperature"], full["top_p"], full["seed"])
     assert got == (5, 0, 0.9, 3)
-    assert completion(prompt="", suffix="ignored").prompt == ""
+    assert completion(prompt="").prompt == ""  # (a `suffix` is refused: see below)
 
 
 @pytest.mark.parametrize(
@@ -265,3 +265,31 @@ def test_token_prompt_message_is_specific() -> None:
     assert "exactly one string" in err.message
     err = rejected(CompletionRequest, {"model": "m", "prompt": [1, 2]})
     assert "token-id prompts are not supported" in err.message
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"suffix": "}\n"}, "suffix"),
+        ({"logprobs": 2}, "logprobs"),
+        ({"echo": True}, "echo"),
+        ({"best_of": 3}, "best_of"),
+    ],
+)
+def test_completion_fields_it_cannot_carry_are_400s_naming_them(body: dict, field: str) -> None:
+    raw = json.dumps({"model": "m", "prompt": "p", **body}).encode()
+    with pytest.raises(ApiError) as caught:
+        parse_json_body(raw, CompletionRequest)
+    assert caught.value.status == 400
+    assert caught.value.param == field
+
+
+def test_completion_nulls_are_defaults_and_sampling_fields_are_forwarded() -> None:
+    raw = json.dumps(
+        {"model": "m", "prompt": "p", "suffix": None, "logprobs": None,
+         "frequency_penalty": 0.5, "presence_penalty": -1, "logit_bias": {"42": 5}}
+    ).encode()  # fmt: skip
+    wire = completion_wire_request(parse_json_body(raw, CompletionRequest))
+    assert wire["frequency_penalty"] == 0.5 and wire["presence_penalty"] == -1
+    assert wire["logit_bias"] == {"42": 5}
+    assert "suffix" not in wire and "logprobs" not in wire

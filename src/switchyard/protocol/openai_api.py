@@ -13,8 +13,9 @@ own JSON object: every field the coordinator does not own, untouched, with
 - `user` removed (privacy: providers never see who asks), `null` fields removed (null is
   the default), and `developer` turns sent as `system` (few chat templates know it).
 
-`CompletionRequest` (`POST /v1/completions`) is a strict text-only model (unknown fields
-ignored, `n` = 1); `completion_wire_request` sends its prompt as one user message:
+`CompletionRequest` (`POST /v1/completions`) is a strict text-only model (fields it
+cannot carry are 400s, `n` = 1); `completion_wire_request` sends its prompt as one user
+message, with its sampling fields:
 providers speak chat only, so the model answers the prompt through its chat template
 rather than continuing raw text.
 """
@@ -23,11 +24,21 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from .chat import MAX_OUTPUT_TOKENS, SEED_MAX, SEED_MIN, normalize_stop
-from .chat_request import ChatRequestBody, Flag, ModelName, Short, StreamOptions, Temperature, TopP
+from .chat_request import (
+    ChatRequestBody,
+    Flag,
+    LogitBias,
+    ModelName,
+    Penalty,
+    Short,
+    StreamOptions,
+    Temperature,
+    TopP,
+)
 
 #: OpenAI's documented default for /v1/completions.
 DEFAULT_COMPLETION_MAX_TOKENS = 16
@@ -85,9 +96,19 @@ def _single_prompt(value: Any) -> Any:
 
 
 class CompletionRequest(BaseModel):
-    """Body of `POST /v1/completions` (the legacy text-completion endpoint)."""
+    """Body of `POST /v1/completions` (the legacy text-completion endpoint).
 
-    model_config = ConfigDict(strict=True, extra="ignore")
+    Fields it cannot carry yet (`suffix`, `logprobs`, `best_of` > 1 ...) are 400s naming
+    them, never dropped; a field sent as null is its default and passes."""
+
+    model_config = ConfigDict(strict=True, extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _nulls_are_defaults(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            return {k: v for k, v in data.items() if v is not None}
+        return data
 
     model: ModelName
     prompt: Annotated[str, BeforeValidator(_single_prompt)]
@@ -98,6 +119,9 @@ class CompletionRequest(BaseModel):
     stream: Flag = False
     stream_options: StreamOptions | None = None
     seed: Seed | None = None
+    frequency_penalty: Penalty | None = None
+    presence_penalty: Penalty | None = None
+    logit_bias: LogitBias | None = None
     n: int | None = None
     user: Short | None = None
     echo: Flag = False
@@ -129,7 +153,10 @@ def completion_wire_request(req: CompletionRequest) -> dict[str, Any]:
         "messages": [{"role": "user", "content": req.prompt}],
         "max_tokens": req.max_tokens or DEFAULT_COMPLETION_MAX_TOKENS,
     }
-    for name in ("temperature", "top_p", "stop", "seed"):
+    for name in (
+        "temperature", "top_p", "stop", "seed", "frequency_penalty", "presence_penalty",
+        "logit_bias",
+    ):  # fmt: skip
         value = getattr(req, name)
         if value is not None:
             wire[name] = value
