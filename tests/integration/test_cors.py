@@ -7,7 +7,6 @@ the browser send a preflight first).
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 
@@ -16,8 +15,8 @@ import trio
 
 from switchyard.settings import Settings
 
+from .browser import dump_dom
 from .harness import coordinator, fast_settings, funded_key
-from .test_inspection import chromium  # noqa: F401  (fixture)
 
 APP_ORIGIN = "https://app.example"
 
@@ -121,26 +120,13 @@ def _page_server(page: bytes) -> Callable[[trio.SocketStream], Awaitable[None]]:
     return answer
 
 
-async def test_a_browser_page_on_another_origin_calls_the_api(chromium: str) -> None:  # noqa: F811
+async def test_a_browser_page_on_another_origin_calls_the_api(chromium: str) -> None:
     listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
     origin = f"http://127.0.0.1:{listeners[0].socket.getsockname()[1]}"
     async with trio.open_nursery() as nursery, coordinator(_settings(origin)) as running:
         _, key = await funded_key(running)
         page = _PAGE.format(api=running.base_url, key=key).encode()
         nursery.start_soon(trio.serve_listeners, _page_server(page), listeners)
-        with tempfile.TemporaryDirectory(prefix="switchyard-chromium-") as profile:
-            command = [
-                chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                "--no-first-run", "--disable-background-networking",
-                "--disable-component-update", "--disable-sync",
-                f"--user-data-dir={profile}", "--virtual-time-budget=5000", "--dump-dom",
-                f"{origin}/page.html",
-            ]  # fmt: skip
-            with trio.fail_after(90):
-                result = await trio.run_process(
-                    command, capture_stdout=True, capture_stderr=True, check=False
-                )
+        dom = await dump_dom(chromium, f"{origin}/page.html")
         nursery.cancel_scope.cancel()
-    dom = result.stdout.decode("utf-8", "replace")
-    assert result.returncode == 0, result.stderr.decode("utf-8", "replace")[-2000:]
     assert "status 200 models list" in dom, dom[-2000:]

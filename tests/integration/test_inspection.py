@@ -7,21 +7,18 @@ The HTML page is rendered by headless Chromium (skipped when absent, failed unde
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
-import tempfile
 from dataclasses import replace
 from typing import Any
 
 import httpx
-import pytest
 import trio
 
 from switchyard.agent.simulated import SimulatedConfig
 from switchyard.http.app import create_app
 
 from ..polling import wait_until
+from .browser import dump_dom
 from .harness import (
     ADMIN_KEY,
     Running,
@@ -305,38 +302,9 @@ async def test_admin_page_takes_the_key_from_header_or_query() -> None:
         )
 
 
-@pytest.fixture
-def chromium() -> str:
-    """The Chromium executable; skip (or fail under CI=true) when there is none.
-
-    Synchronous, so the skip and its reason are reported before the trio test starts.
-    """
-    for name in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable"):
-        found = shutil.which(name)
-        if found:
-            return found
-    reason = "headless Chromium not installed (Debian: apt-get install chromium)"
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"{reason}; the inspection page test must run when CI=true")
-    pytest.skip(reason)
-
-
 async def test_admin_page_renders_the_tree_in_headless_chromium(chromium: str) -> None:
     async with coordinator() as running, agents(running, count=2) as fleet:
-        with tempfile.TemporaryDirectory(prefix="switchyard-chromium-") as profile:
-            command = [
-                chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                "--no-first-run", "--disable-background-networking",
-                "--disable-component-update", "--disable-sync", f"--user-data-dir={profile}",
-                "--virtual-time-budget=5000", "--dump-dom",
-                f"{running.base_url}/admin?key={ADMIN_KEY}",
-            ]  # fmt: skip
-            with trio.fail_after(90):
-                result = await trio.run_process(
-                    command, capture_stdout=True, capture_stderr=True, check=False
-                )
-        dom = result.stdout.decode("utf-8", "replace")
-        assert result.returncode == 0, result.stderr.decode("utf-8", "replace")[-2000:]
+        dom = await dump_dom(chromium, f"{running.base_url}/admin?key={ADMIN_KEY}")
         assert 'data-path="/root/scheduler"' in dom
         for path in ("/root", "/root/billing", PROVIDERS):
             assert f">{path}</td>" in dom

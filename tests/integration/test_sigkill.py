@@ -19,9 +19,7 @@ from switchyard.agent.client import ProviderAgent
 from switchyard.agent.config import AgentConfig
 from switchyard.agent.simulated import SimulatedConfig
 
-from .test_sigterm import ADMIN, _run_agent, _start_serve
-
-PRICE = {"input_micro_usd_per_mtok": 1_000_000, "output_micro_usd_per_mtok": 1_000_000}
+from .test_sigterm import ADMIN, PRICE, _run_agent, _start_serve, provision
 
 
 def _settled_without_usage(pg_url: str, schema: str) -> tuple[int, list[str], list[str]]:
@@ -56,15 +54,7 @@ async def test_sigkill_mid_traffic_leaves_every_settled_charge_with_its_usage_ro
     admin = httpx.AsyncClient(base_url=base_url, headers={"Authorization": f"Bearer {ADMIN}"})
     settled_seen = trio.Event()
     try:
-        owner = (await admin.post("/admin/accounts", json={"name": "owner"})).json()
-        token = (
-            await admin.post("/admin/provider-tokens", json={"account_id": owner["id"]})
-        ).json()["token"]
-        consumer = (await admin.post("/admin/accounts", json={"name": "c"})).json()
-        credit = {"amount_micro_usd": 100_000_000, "reason": "test"}
-        await admin.post(f"/admin/accounts/{consumer['id']}/credit", json=credit)
-        await admin.put("/admin/pricing/sim-small", json=PRICE)
-        key = (await admin.post(f"/admin/accounts/{consumer['id']}/keys", json={})).json()["key"]
+        token, key, _ = await provision(admin, 100_000_000, PRICE)
         sim = SimulatedConfig(ttft_s=0.0, tokens_per_s=2000.0, output_tokens=5)
         agent = ProviderAgent(
             AgentConfig(

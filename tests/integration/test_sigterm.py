@@ -46,6 +46,24 @@ async def _start_serve(pg_url: str, schema: str) -> tuple[trio.Process, str]:
     return process, match.group(1).decode()
 
 
+PRICE = {"input_micro_usd_per_mtok": 1_000_000, "output_micro_usd_per_mtok": 1_000_000}
+
+
+async def provision(admin: httpx.AsyncClient, credit: int, price: dict) -> tuple[str, str, str]:
+    """Over the admin API of a running `serve`: a provider token and a consumer key with
+    `credit` micro-USD, `sim-small` priced at `price`; returns (token, key, account id)."""
+    owner = (await admin.post("/admin/accounts", json={"name": "owner"})).json()
+    token = (await admin.post("/admin/provider-tokens", json={"account_id": owner["id"]})).json()[
+        "token"
+    ]
+    consumer = (await admin.post("/admin/accounts", json={"name": "c"})).json()
+    body = {"amount_micro_usd": credit, "reason": "test"}
+    await admin.post(f"/admin/accounts/{consumer['id']}/credit", json=body)
+    await admin.put("/admin/pricing/sim-small", json=price)
+    key = (await admin.post(f"/admin/accounts/{consumer['id']}/keys", json={})).json()["key"]
+    return token, key, consumer["id"]
+
+
 @pytest.mark.postgres
 async def test_sigterm_lets_streams_finish_and_leaves_no_open_holds(
     pg_url: str, pg_schema: str
@@ -53,18 +71,7 @@ async def test_sigterm_lets_streams_finish_and_leaves_no_open_holds(
     process, base_url = await _start_serve(pg_url, pg_schema)
     admin = httpx.AsyncClient(base_url=base_url, headers={"Authorization": f"Bearer {ADMIN}"})
     try:
-        owner = (await admin.post("/admin/accounts", json={"name": "owner"})).json()
-        token = (
-            await admin.post("/admin/provider-tokens", json={"account_id": owner["id"]})
-        ).json()["token"]
-        consumer = (await admin.post("/admin/accounts", json={"name": "c"})).json()
-        credit = {"amount_micro_usd": 10_000_000, "reason": "test"}
-        await admin.post(f"/admin/accounts/{consumer['id']}/credit", json=credit)
-        await admin.put(
-            "/admin/pricing/sim-small",
-            json={"input_micro_usd_per_mtok": 1_000_000, "output_micro_usd_per_mtok": 1_000_000},
-        )
-        key = (await admin.post(f"/admin/accounts/{consumer['id']}/keys", json={})).json()["key"]
+        token, key, account_id = await provision(admin, 10_000_000, PRICE)
         sim = SimulatedConfig(ttft_s=0.0, tokens_per_s=20.0, output_tokens=30)  # ~1.5 s
         agent = ProviderAgent(
             AgentConfig(
@@ -127,7 +134,7 @@ async def test_sigterm_lets_streams_finish_and_leaves_no_open_holds(
     async with open_store(pg_url, schema=pg_schema) as store:
         assert await store.list_open_holds() == []
         assert await store.ledger_mismatches() == []
-        account = await store.get_account(consumer["id"])
+        account = await store.get_account(account_id)
         assert account is not None and account.balance_micro_usd < 10_000_000
 
 

@@ -8,7 +8,6 @@ the tests stop, restart and freeze, and the official OpenAI SDK as the consumer.
 from __future__ import annotations
 
 import re
-import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -22,9 +21,9 @@ from switchyard.agent import AgentConfig, ProviderAgent
 
 from ..agent.fake_openai import FakeOpenAI
 from ..polling import wait_until
+from .browser import dump_dom
 from .harness import ADMIN_KEY, Running, coordinator, funded_key
 from .test_admin_cli import cli
-from .test_inspection import chromium  # noqa: F401  (the fixture)
 
 MESSAGES: Any = [{"role": "user", "content": "hi"}]
 
@@ -171,20 +170,7 @@ async def test_the_inspection_page_shows_a_down_upstream_and_its_reason(
                 return not (await upstream_of(running, agent))["healthy"]
 
             await wait_until(down)
-            with tempfile.TemporaryDirectory(prefix="switchyard-chromium-") as profile:
-                command = [
-                    browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                    "--no-first-run", "--disable-background-networking",
-                    "--disable-component-update", "--disable-sync", f"--user-data-dir={profile}",
-                    "--virtual-time-budget=5000", "--dump-dom",
-                    f"{running.base_url}/admin?key={ADMIN_KEY}",
-                ]  # fmt: skip
-                with trio.fail_after(90):
-                    result = await trio.run_process(
-                        command, capture_stdout=True, capture_stderr=True, check=False
-                    )
-    dom = result.stdout.decode("utf-8", "replace")
-    assert result.returncode == 0, result.stderr.decode("utf-8", "replace")[-2000:]
+            dom = await dump_dom(browser, f"{running.base_url}/admin?key={ADMIN_KEY}")
     cell = re.search(r'<td class="bad" data-upstream="down">([^<]*)</td>', dom)
     assert cell, dom[-3000:]
     assert cell.group(1).startswith("down: GET ") and "cannot connect" in cell.group(1)
