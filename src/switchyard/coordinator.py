@@ -99,6 +99,9 @@ async def open_coordinator(
     async with _maybe_store(settings, store) as raw_store:
         opened = TimedStore(raw_store, _observe_store)
         await recover_open_holds(opened)
+        purged = await opened.purge_expired_responses()
+        if purged:
+            log.info("deleted %d expired stored responses", purged)
         async with ActorSystem.open(actor_tree(settings, opened), shutdown_timeout=10) as system:
             p = settings.provider
             attestation = AttestationRegistry.default(

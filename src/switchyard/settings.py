@@ -60,9 +60,17 @@ class Settings:
     checkout_max_cents: int = 100_000
     checkout_success_url: str | None = None  # None: this server's /v1/billing/checkout/success
     checkout_cancel_url: str | None = None  # None: this server's /v1/billing/checkout/cancel
+    responses_retention_s: int = 30 * 86_400  # stored /v1/responses expire after this
+    responses_max_per_account: int = 1_000  # stored responses kept per account (oldest go)
+    responses_max_bytes_per_account: int = 256 * 2**20  # their total JSON per account
     provider: ProviderSettings = field(default_factory=ProviderSettings)
 
     def __post_init__(self) -> None:
+        for name in (
+            "responses_retention_s", "responses_max_per_account", "responses_max_bytes_per_account"
+        ):  # fmt: skip
+            if getattr(self, name) < 1:
+                raise ValueError(f"SWITCHYARD_{name.upper()} must be at least 1")
         if not 1 <= self.default_max_tokens_cap <= MAX_TOKENS_LIMIT:
             raise ValueError(
                 f"SWITCHYARD_DEFAULT_MAX_TOKENS_CAP must be between 1 and {MAX_TOKENS_LIMIT}"
@@ -97,6 +105,9 @@ _ENV = {
     "default_max_tokens_cap": "SWITCHYARD_DEFAULT_MAX_TOKENS_CAP",
     "request_timeout_s": "SWITCHYARD_REQUEST_TIMEOUT_S",
     "send_timeout_s": "SWITCHYARD_SEND_TIMEOUT_S",
+    "responses_retention_s": "SWITCHYARD_RESPONSES_RETENTION_S",
+    "responses_max_per_account": "SWITCHYARD_RESPONSES_MAX_PER_ACCOUNT",
+    "responses_max_bytes_per_account": "SWITCHYARD_RESPONSES_MAX_BYTES_PER_ACCOUNT",
 }
 
 

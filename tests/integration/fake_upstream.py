@@ -11,7 +11,8 @@ usage chunk:
   `logprobs`: two tokens with logprobs and top alternatives; `n2`: two choices
   interleaved, choice 1 ending on `length`; `refusal`: a refusal; `image`: says how many
   image parts the last user message had (`IMAGE_ANSWER`); `stop_through`: `STOP_PIECES`,
-  a backend that lets the stop sequence `END` through into the text;
+  a backend that lets the stop sequence `END` through into the text; `length`: "Hello",
+  " wor", cut with finish `length` (`max_tokens` reached);
 - `context`: HTTP 400 with vLLM's context-length error body; `midstream`: a token, then
   an error event; `error_first`: an error event before any token.
 """
@@ -43,6 +44,7 @@ IMAGE_ANSWER = "I see {} images"
 STOP_PIECES = ("one ", "two E", "ND three")
 CASES = ("text", "tools", "reasoning", "logprobs", "n2", "refusal", "image", "stop_through")
 CASES += ("context", "midstream", "error_first")
+CASES += ("length",)
 
 
 def _sse(obj: Any) -> str:
@@ -104,6 +106,9 @@ def _answer(case: str, body: dict[str, Any]) -> tuple[int, list[str]]:
         texts = [IMAGE_ANSWER.format(_image_parts(body))] if case == "image" else STOP_PIECES
         pieces = [_chunk([_delta({"content": text})]) for text in texts]
         return 200, [role, *pieces, _chunk([_finish("stop")]), _chunk([], usage=USAGE), done]
+    if case == "length":
+        pieces = [_chunk([_delta({"content": p})]) for p in ("Hello", " wor")]
+        return 200, [role, *pieces, _chunk([_finish("length")]), _chunk([], usage=USAGE), done]
     if case == "context":
         body = {"object": "error", "message": CONTEXT_ERROR, "type": "BadRequestError"}
         return 400, [json.dumps({**body, "param": None, "code": 400})]

@@ -44,10 +44,11 @@ TOOLS = [
 
 @asynccontextmanager
 async def through_agents(
-    count: int = 1,
+    count: int = 1, store: Any = None
 ) -> AsyncIterator[tuple[Running, FakeUpstream, openai.AsyncOpenAI]]:
-    """A coordinator, a fake upstream, and `count` openai-backend agents online."""
-    async with coordinator() as running, trio.open_nursery() as nursery:
+    """A coordinator (on `store`, if given), a fake upstream, and `count` openai-backend
+    agents online."""
+    async with coordinator(store=store) as running, trio.open_nursery() as nursery:
         upstream: FakeUpstream = await nursery.start(FakeUpstream().run)
         _, token = await running.provider_token()
         agents = []

@@ -14,7 +14,9 @@ App:
 Consumers:
 - consumer.py          /v1/chat/completions, /v1/completions, /v1/messages, /v1/models:
                        parse into a Job, run a ConsumerRequest, render SSE or JSON
-- consumer_formats.py  OpenAI chat, OpenAI completions and Anthropic renderings
+- consumer_formats.py  OpenAI chat, completions and Responses, and Anthropic renderings
+- responses.py         POST /v1/responses (translated to chat, stored per account),
+                       GET and DELETE /v1/responses/{id}
 - stream_body.py       PumpedBody: stream parts produced apart from the (maybe stalled) writes
 - account.py           GET /v1/account
 - billing.py           Stripe checkout and webhook

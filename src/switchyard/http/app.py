@@ -19,6 +19,7 @@ from .observe import install_request_metrics
 from .ops import ops
 from .payouts import payouts
 from .provider_ws import provider_ws
+from .responses import responses
 
 if TYPE_CHECKING:
     from ..coordinator import Coordinator
@@ -39,6 +40,7 @@ def create_app(coord: Coordinator) -> QuartTrio:
         inspection,
         payouts,
         consumer,
+        responses,
         account,
         billing,
         provider_ws,

@@ -1,5 +1,6 @@
 """Consumer API routes: `/v1/chat/completions`, `/v1/completions`, `/v1/messages`,
-`/v1/models`.
+`/v1/models`, and the path every inference route shares (`parse`, `make_job`, `run`;
+`/v1/responses` is in `responses.py`).
 
 Each route authenticates the API key, validates the body, builds the chat-completions body
 the wire carries to a provider (the consumer's own body for `/v1/chat/completions`, a
@@ -14,7 +15,7 @@ provider's work cancelled."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from typing import Any, TypeVar
 
 import trio
@@ -68,15 +69,28 @@ def make_job(model: str, wire: dict[str, Any], data: dict[str, Any]) -> Job:
     return new_job(model, wire, coordinator().settings, trust, needs=required_capabilities(data))
 
 
-async def run(key: ApiKeyRecord, job: Job, rendering: Rendering, stream: bool) -> Any:
-    """Run `job` as a `ConsumerRequest` and answer in `rendering`'s format."""
+async def run(
+    key: ApiKeyRecord,
+    job: Job,
+    rendering: Rendering,
+    stream: bool,
+    finished: Callable[[], Awaitable[None]] | None = None,
+) -> Any:
+    """Run `job` as a `ConsumerRequest` and answer in `rendering`'s format.
+
+    `finished`, if given, is awaited once the answer is complete (rendered, not failed)
+    and before its last bytes are sent (`/v1/responses` stores the response there, so a
+    client that read it can continue from it at once)."""
     coord = coordinator()
     creq = ConsumerRequest(coord, key, job, route=request.path, stream=stream)
     if not stream:
         async with creq:
             choices, final = await creq.collect()
-        return jsonify(rendering.body(choices, final))
-    events = _stream(creq, rendering)
+        answer = rendering.body(choices, final)
+        if finished is not None:
+            await finished()
+        return jsonify(answer)
+    events = _stream(creq, rendering, finished)
     try:
         first = await events.__anext__()  # raises ApiError before any byte is sent
         body = PumpedBody(first, events, job.stream_buffer, creq.too_slow)
@@ -89,7 +103,9 @@ async def run(key: ApiKeyRecord, job: Job, rendering: Rendering, stream: bool) -
     return response
 
 
-async def _stream(creq: ConsumerRequest, rendering: Rendering) -> AsyncGenerator[bytes, None]:
+async def _stream(
+    creq: ConsumerRequest, rendering: Rendering, finished: Callable[[], Awaitable[None]] | None
+) -> AsyncGenerator[bytes, None]:
     """The SSE bytes of one request's output, one part per batch of ready output.
 
     `run` starts it (entering the request and its first output decide the HTTP status),
@@ -109,6 +125,8 @@ async def _stream(creq: ConsumerRequest, rendering: Rendering) -> AsyncGenerator
                 part += rendering.error(final.error)
             else:
                 part += rendering.finish(final)
+                if finished is not None:
+                    await finished()
             yield part
             return
 

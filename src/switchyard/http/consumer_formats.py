@@ -1,9 +1,10 @@
-"""Per-API renderings of a relayed stream: OpenAI chat, OpenAI completions, Anthropic.
+"""Per-API renderings of a relayed stream: OpenAI chat, completions, Responses, Anthropic.
 
 Each `Rendering` turns batches of output deltas, the end of a stream and errors into the
 bytes of its API's SSE stream, and builds its non-streaming response body from the
 folded choices. OpenAI chat renders every delta (tool calls, reasoning, logprobs, n > 1);
-Anthropic renders choice 0's reasoning, text and tool calls as content blocks; completions
+Anthropic renders choice 0's reasoning, text and tool calls as content blocks, Responses
+as output items; completions
 renders choice 0's content. The encoders themselves live in
 `protocol/` (pure); this module only adapts them to one interface.
 """
@@ -24,6 +25,7 @@ from ..protocol.openai_format import (
     build_chat_completion,
     build_completion,
 )
+from ..protocol.responses_stream import ResponsesRenderer, responses_usage
 
 
 class Rendering(Protocol):
@@ -121,6 +123,33 @@ class AnthropicMessages:
         self.renderer.feed([folded_delta(choices.choices[0])])
         self.finish(final)
         return self.renderer.message()
+
+
+class OpenAIResponses:
+    """`/v1/responses`: choice 0 as reasoning, message and function_call output items
+    (`ResponsesRenderer`); `response` is the final response object once it finished."""
+
+    def __init__(self, model: str, echo: dict[str, Any], stream: bool) -> None:
+        self.renderer = ResponsesRenderer(model, echo, stream=stream)
+
+    def deltas(self, deltas: list[dict[str, Any]]) -> bytes:
+        return self.renderer.feed(deltas)
+
+    def finish(self, final: Final) -> bytes:
+        u = final.usage
+        usage = responses_usage(
+            u.prompt_tokens, u.completion_tokens, reasoning_tokens=u.reasoning_tokens,
+            cached_tokens=u.cached_tokens,
+        )  # fmt: skip
+        return self.renderer.finish(final.finish_reason, usage)
+
+    def error(self, err: ApiError) -> bytes:
+        return self.renderer.error_event(err)
+
+    def body(self, choices: Choices, final: Final) -> dict[str, Any]:
+        self.renderer.feed([folded_delta(choices.choices[0])])
+        self.finish(final)
+        return self.renderer.response()
 
 
 def folded_delta(choice: Choice) -> dict[str, Any]:

@@ -33,6 +33,9 @@ Consumer APIs (pure, no I/O):
                          parse_messages_request (400s name the field)
   anthropic_translate.py anthropic_to_chat: a Messages request as a chat-completions body
   anthropic_stream.py    AnthropicRenderer: chat deltas → Anthropic SSE events and body
+  responses_request.py   ResponsesRequest: the /v1/responses body (what is refused, why)
+  responses_translate.py input items checked and translated into a chat-completions body
+  responses_stream.py    ResponsesRenderer: chat deltas → Responses events and response
 
 HTTP request bodies:
   admin_api.py    admin API bodies (accounts, keys and limits, credit, tokens, pricing)

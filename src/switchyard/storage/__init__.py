@@ -3,6 +3,7 @@
 Contract
   protocol.py         Store = per-domain Protocols (accounts, keys, ledger, holds, usage,
                       providers + tokens, pricing, Stripe events, payouts); shared rules
+  stored_responses.py StoredResponse and StoredResponseStore (/v1/responses `store`)
   models.py           frozen dataclass records (Account, HoldRecord, LedgerEntry, ...)
   errors.py           StoreError and its typed subclasses; the only exceptions raised
   validate.py         argument checks shared by both stores; reserved idempotency keys
@@ -14,12 +15,14 @@ In memory (embedded default, nothing survives a restart)
   memory.py           MemoryStore: accounts, API keys, ledger, holds, usage
   memory_providers.py SecretTable (hashed secrets), providers, provider tokens, pricing
   memory_payments.py  Stripe events (once per event and session), payouts
+  memory_responses.py stored responses: per account, expiry, oldest evicted past the bounds
 
 PostgreSQL (asyncpg through trio-asyncio)
   postgres_store.py   PostgresStore: every Store method as a pooled asyncpg call
   pg_open.py          open_postgres_store: its trio-asyncio loop, migrations, the pool
   pg_money.py         money transactions: credits, holds, settlement + its usage row
   pg_payments.py      Stripe events (once per event and session), payouts
+  pg_responses.py     stored responses (table stored_responses), eviction in one statement
   pg_queries.py       accounts, hashed secrets, providers, pricing, batched usage
   pg_rows.py          column lists, row converters, the usage insert, error translation
   migrate.py          versioned migrations under an advisory lock

@@ -28,6 +28,7 @@ from .errors import (
 from .keys import API_KEY_PREFIX, PROVIDER_TOKEN_PREFIX, new_id
 from .memory_payments import MemoryPaymentsMixin
 from .memory_providers import MemoryProvidersMixin, SecretTable
+from .memory_responses import MemoryResponsesMixin
 from .models import (
     Account,
     ApiKeyRecord,
@@ -45,11 +46,12 @@ from .models import (
     UsageRecord,
     utc_now,
 )
+from .stored_responses import StoredResponse
 
 log = logging.getLogger(__name__)
 
 
-class MemoryStore(MemoryProvidersMixin, MemoryPaymentsMixin):
+class MemoryStore(MemoryProvidersMixin, MemoryPaymentsMixin, MemoryResponsesMixin):
     """In-memory Store: no set-up, nothing persisted. See the module docstring."""
 
     def __init__(self) -> None:
@@ -70,6 +72,7 @@ class MemoryStore(MemoryProvidersMixin, MemoryPaymentsMixin):
         self._stripe_sessions: set[str] = set()
         self._payouts: list[PayoutRecord] = []
         self._payouts_by_key: dict[str, PayoutRecord] = {}
+        self._responses: dict[str, StoredResponse] = {}
         log.warning(
             "using the in-memory store: accounts, keys, balances and usage are lost when "
             "the process exits (set SWITCHYARD_DATABASE_URL to keep them in Postgres)"

@@ -43,6 +43,7 @@ from .models import (
     ProviderTokenRecord,
     UsageRecord,
 )
+from .pg_responses import PgResponsesMixin
 from .pg_rows import RETRYABLE, translate
 
 log = logging.getLogger(__name__)
@@ -53,7 +54,7 @@ _ATTEMPTS = 3
 _DRIVER_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError)
 
 
-class PostgresStore:
+class PostgresStore(PgResponsesMixin):
     """Store backed by PostgreSQL. Create it with `open_postgres_store` / `open_store`."""
 
     def __init__(
