@@ -132,6 +132,19 @@ def _function_tool(value: Any) -> Any:
     return value
 
 
+def _input(value: Any) -> Any:
+    """BeforeValidator: a string, or a list of 1..MAX_INPUT_ITEMS items (checked later)."""
+    if isinstance(value, list) and 1 <= len(value) <= MAX_INPUT_ITEMS:
+        return value
+    if isinstance(value, str):
+        return value
+    raise PydanticCustomError(
+        "input",
+        "expected a string or a list of 1 to {limit} items",
+        {"limit": MAX_INPUT_ITEMS},
+    )
+
+
 def _no_include(value: Any) -> Any:
     if value:
         raise PydanticCustomError("unsupported", "'include' is not supported (send [] or omit)")
@@ -151,7 +164,7 @@ class ResponsesRequest(_Forbid):
     """Body of `POST /v1/responses` (see the module docstring)."""
 
     model: ModelName
-    input: str | Annotated[list[Any], Field(min_length=1, max_length=MAX_INPUT_ITEMS)]
+    input: Annotated[str | list[Any], BeforeValidator(_input)]
     instructions: str | None = None
     tools: (
         Annotated[

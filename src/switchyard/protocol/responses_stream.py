@@ -53,10 +53,11 @@ def responses_usage(
     reasoning_tokens: int | None = None,
     cached_tokens: int | None = None,
 ) -> dict[str, Any]:
-    """The Responses `usage` object for a chat usage report."""
+    """The Responses `usage` object for a chat usage report (`cache_write_tokens` is 0:
+    chat servers report cache reads only)."""
     return {
         "input_tokens": prompt_tokens,
-        "input_tokens_details": {"cached_tokens": cached_tokens or 0},
+        "input_tokens_details": {"cached_tokens": cached_tokens or 0, "cache_write_tokens": 0},
         "output_tokens": completion_tokens,
         "output_tokens_details": {"reasoning_tokens": reasoning_tokens or 0},
         "total_tokens": prompt_tokens + completion_tokens,
