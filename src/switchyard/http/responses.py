@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
-from quart import Blueprint, Response, jsonify
+from quart import Blueprint, Response, jsonify, request
 
 from ..protocol.errors import ApiError, invalid_request, not_found
 from ..protocol.responses_request import ResponsesRequest
@@ -114,6 +114,8 @@ async def create_response() -> Any:
 @responses.get("/v1/responses/<response_id>")
 async def get_response(response_id: str) -> Response:
     key = await authenticate()
+    if request.args.get("stream", "false").lower() not in ("false", "0"):
+        raise invalid_request("Streaming a stored response again is not supported.", param="stream")
     record = await _stored(key.account_id, response_id)
     return jsonify(record.response)
 
