@@ -54,3 +54,21 @@ def test_the_max_tokens_cap_is_read_and_bounded() -> None:
     for bad in ("0", "1000001"):
         with pytest.raises(ValueError, match="SWITCHYARD_DEFAULT_MAX_TOKENS_CAP"):
             from_env({"SWITCHYARD_DEFAULT_MAX_TOKENS_CAP": bad})
+
+
+def test_the_stored_responses_bounds_are_read_and_positive() -> None:
+    settings = from_env(
+        {
+            "SWITCHYARD_RESPONSES_RETENTION_S": "3600",
+            "SWITCHYARD_RESPONSES_MAX_PER_ACCOUNT": "5",
+            "SWITCHYARD_RESPONSES_MAX_BYTES_PER_ACCOUNT": "1048576",
+        }
+    )
+    assert settings.responses_retention_s == 3600
+    assert (settings.responses_max_per_account, settings.responses_max_bytes_per_account) == (
+        5,
+        1_048_576,
+    )
+    assert Settings().responses_retention_s == 30 * 86_400
+    with pytest.raises(ValueError, match="SWITCHYARD_RESPONSES_MAX_PER_ACCOUNT"):
+        from_env({"SWITCHYARD_RESPONSES_MAX_PER_ACCOUNT": "0"})

@@ -15,6 +15,7 @@ from openai.lib.streaming.chat import ChatCompletionStreamState
 
 from switchyard.agent.client import ProviderAgent
 from switchyard.agent.config import AgentConfig
+from switchyard.settings import Settings
 
 from ..polling import wait_until
 from .fake_upstream import (
@@ -44,11 +45,11 @@ TOOLS = [
 
 @asynccontextmanager
 async def through_agents(
-    count: int = 1, store: Any = None
+    count: int = 1, store: Any = None, settings: Settings | None = None
 ) -> AsyncIterator[tuple[Running, FakeUpstream, openai.AsyncOpenAI]]:
-    """A coordinator (on `store`, if given), a fake upstream, and `count` openai-backend
-    agents online."""
-    async with coordinator(store=store) as running, trio.open_nursery() as nursery:
+    """A coordinator (on `store` and with `settings`, if given), a fake upstream, and
+    `count` openai-backend agents online."""
+    async with coordinator(settings, store) as running, trio.open_nursery() as nursery:
         upstream: FakeUpstream = await nursery.start(FakeUpstream().run)
         _, token = await running.provider_token()
         agents = []

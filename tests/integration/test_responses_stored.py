@@ -4,10 +4,12 @@ false` keeps nothing, and another account's response is a 404 everywhere."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import openai
 import pytest
 
-from .harness import funded_key
+from .harness import fast_settings, funded_key
 from .test_billing_e2e import store_for
 from .test_openai_passthrough import MODEL, through_agents
 
@@ -88,3 +90,20 @@ async def test_another_accounts_response_is_404(
                     model=MODEL, input="text", previous_response_id=reply.id
                 )
         assert (await mine.responses.retrieve(reply.id)).output_text == "Hello world"
+
+
+async def test_what_an_account_keeps_is_bounded() -> None:
+    settings = replace(fast_settings(), max_body_bytes=8192, responses_max_per_account=2)
+    async with through_agents(settings=settings) as (_, upstream, client):
+        ids = [(await client.responses.create(model=MODEL, input=f"turn {i}")).id for i in range(3)]
+        with pytest.raises(openai.NotFoundError):
+            await client.responses.retrieve(ids[0])  # the oldest went past the count
+        assert [(await client.responses.retrieve(i)).id for i in ids[1:]] == ids[1:]
+        long = await client.responses.create(model=MODEL, input="x" * 5000)
+        with pytest.raises(openai.BadRequestError) as caught:
+            await client.responses.create(
+                model=MODEL, input="y" * 5000, previous_response_id=long.id
+            )
+        assert isinstance(caught.value.body, dict)
+        assert caught.value.body["param"] == "previous_response_id"
+    assert len(upstream.bodies) == 4  # the conversation over the limit never left
