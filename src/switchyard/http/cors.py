@@ -13,7 +13,7 @@ from __future__ import annotations
 from quart import Quart, Response, request
 
 NOT_FOR_BROWSERS = frozenset({"/v1/providers/connect", "/v1/billing/webhook"})
-ALLOW_METHODS = "GET, POST, OPTIONS"
+ALLOW_METHODS = "GET, POST, DELETE, OPTIONS"  # DELETE: /v1/responses/{id}
 EXPOSE_HEADERS = "Retry-After"
 PREFLIGHT_MAX_AGE_S = 600
 
