@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from openai.types.responses import Response
 
 from switchyard.protocol.errors import provider_failed
@@ -141,3 +143,45 @@ def test_an_empty_answer_still_opens_and_completes() -> None:
         "response.created", "response.in_progress", "response.completed",
     ]  # fmt: skip
     assert got[-1]["response"]["output"] == []
+
+
+_piece = st.text(min_size=1, max_size=4)
+_delta = st.one_of(
+    st.builds(lambda t: {"content": t}, _piece),
+    st.builds(lambda t: {"reasoning_content": t}, _piece),
+    st.builds(lambda t: {"refusal": t}, _piece),
+    st.builds(lambda i, t: {"tool_calls": [call(i, t)]}, st.integers(0, 2), _piece),
+)
+
+
+def call(index: int, arguments: str) -> dict[str, Any]:
+    function = {"name": "f", "arguments": arguments}
+    return {"index": index, "id": f"call_{index}", "function": function}
+
+
+@given(
+    deltas=st.lists(_delta, max_size=12), finish=st.sampled_from(["stop", "length", "tool_calls"])
+)
+@settings(max_examples=150, deadline=None)
+def test_any_delta_sequence_is_a_stream_the_sdk_accumulates(
+    deltas: list[dict[str, Any]], finish: str
+) -> None:
+    data = streamed(deltas, finish)
+    got = events(data)
+    assert [e["sequence_number"] for e in got] == list(range(len(got)))
+    if finish != "length":
+        with openai_client(data, sse=True) as client:
+            with client.responses.stream(model="m", input="hi") as stream:
+                final = stream.get_final_response()
+        texts = "".join(d.get("content", "") for d in deltas)
+        assert final.output_text == texts
+        arguments: dict[str, str] = {}
+        for d in deltas:
+            for c in d.get("tool_calls", ()):
+                arguments[c["id"]] = arguments.get(c["id"], "") + c["function"]["arguments"]
+        calls = {i.call_id: i.arguments for i in final.output if i.type == "function_call"}
+        assert calls == arguments
+    renderer = ResponsesRenderer("m", ECHO, stream=False)
+    renderer.feed(deltas)
+    renderer.finish(finish, USAGE)
+    Response.model_validate(renderer.response())

@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from switchyard.protocol.errors import ApiError, validate_body
 from switchyard.protocol.responses_request import ResponsesRequest
@@ -147,3 +149,34 @@ def test_tools_formats_and_reasoning() -> None:
 )  # fmt: skip
 def test_what_chat_cannot_carry_is_a_400_naming_it(body: dict[str, Any], param: str) -> None:
     assert refused(body) == param
+
+
+_KEYS = [
+    "type", "role", "content", "text", "image_url", "detail", "call_id", "name", "arguments",
+    "output", "summary", "id", "status", "encrypted_content", "annotations", "x",
+]  # fmt: skip
+_WORDS = [
+    "message", "user", "assistant", "system", "developer", "input_text", "input_image",
+    "output_text", "refusal", "function_call", "function_call_output", "reasoning",
+    "reasoning_text", "summary_text", "https://a/b.png", "c1", "f",
+]  # fmt: skip
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=8) | st.sampled_from(_WORDS),
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.dictionaries(st.sampled_from(_KEYS), children, max_size=6)
+    ),
+    max_leaves=30,
+)
+
+
+@given(items=st.lists(_json, min_size=1, max_size=5), history=st.booleans())
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_any_input_is_translated_or_a_400(items: list[Any], history: bool) -> None:
+    stored = [{"type": "function_call", "call_id": "c1", "name": "f", "arguments": "{}"}]
+    try:
+        got = wire({"input": items}, stored if history else None)
+    except ApiError as exc:
+        assert exc.status == 400 and exc.param is not None
+        return
+    assert all(m["role"] in ("system", "user", "assistant", "tool") for m in got["messages"])

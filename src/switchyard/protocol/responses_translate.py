@@ -85,7 +85,8 @@ def _part(raw: Any, param: str, allowed: tuple[str, ...]) -> dict[str, Any]:
     if kind not in allowed:
         raise _bad(
             f"{param}.type",
-            f"content part type {kind!r} is not supported here (supported: {', '.join(allowed)})",
+            f"content part type {str(kind)[:80]!r} is not supported here "
+            f"(supported: {', '.join(allowed)})",
         )
     if kind == "input_image":
         _check_keys(part, ("type", "image_url", "detail"), param)
@@ -122,8 +123,9 @@ def _item(raw: Any, param: str) -> dict[str, Any]:
         raise _bad(param, "an input item must be an object")
     item = _no_nulls(raw)
     kind = item.get("type", "message" if "role" in item else None)
-    if kind not in _ITEM_KEYS:
-        raise _bad(f"{param}.type", f"input item type {kind!r} is not supported")
+    if not isinstance(kind, str) or kind not in _ITEM_KEYS:
+        shown = repr(kind) if isinstance(kind, str) else "of a non-string"
+        raise _bad(f"{param}.type", f"input item type {shown[:80]} is not supported")
     item["type"] = kind
     _check_keys(item, _ITEM_KEYS[kind], param)
     if kind == "message":
