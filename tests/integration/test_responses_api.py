@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx
 import openai
 import pytest
 
@@ -304,3 +305,29 @@ async def test_usage_is_billed_exactly_as_chat() -> None:
     ] * 2
     assert before is not None and after is not None
     assert before.balance_micro_usd - after.balance_micro_usd == 2 * each
+
+
+async def test_malformed_bodies_and_keys_are_typed_4xx() -> None:
+    async with through_agents() as (running, upstream, client):
+        headers = {"Authorization": f"Bearer {client.api_key}"}
+        async with httpx.AsyncClient(base_url=running.base_url, timeout=10) as http:
+            cases: list[tuple[bytes, int, str | None]] = [
+                (b"not json", 400, "invalid_json"),
+                (b"[]", 400, "invalid_json"),
+                (b'{"model": "m1"}', 400, "invalid_value"),
+                (b'{"model": "m1", "input": 5}', 400, "invalid_value"),
+                (b'{"model": "m1", "input": "\\udc00"}', 400, "invalid_value"),
+                (b'{"model": "m1", "input": "' + b"x" * (5 * 2**20) + b'"}', 413, None),
+            ]
+            for raw, status, code in cases:
+                answer = await http.post("/v1/responses", content=raw, headers=headers)
+                assert answer.status_code == status, (raw[:40], answer.text)
+                error = answer.json()["error"]
+                assert set(error) == {"message", "type", "param", "code"}
+                assert code is None or error["code"] == code
+            unauthorized = await http.post("/v1/responses", json={"model": MODEL, "input": "x"})
+            assert unauthorized.status_code == 401
+            assert unauthorized.json()["error"]["code"] == "invalid_api_key"
+            stream_again = await http.get("/v1/responses/resp_x?stream=true", headers=headers)
+            assert stream_again.status_code == 400
+    assert upstream.bodies == []
