@@ -127,7 +127,7 @@ def _function_tool(value: Any) -> Any:
             "unsupported_tool",
             "type {kind} is not supported (only function tools are; built-in tools such as "
             "web_search or file_search are not)",
-            {"kind": repr(kind)},
+            {"kind": repr(kind)[:80]},
         )
     return value
 

@@ -72,7 +72,8 @@ class MemoryStore(MemoryProvidersMixin, MemoryPaymentsMixin, MemoryResponsesMixi
         self._stripe_sessions: set[str] = set()
         self._payouts: list[PayoutRecord] = []
         self._payouts_by_key: dict[str, PayoutRecord] = {}
-        self._responses: dict[str, StoredResponse] = {}
+        self._responses: dict[str, dict[str, StoredResponse]] = {}
+        self._response_owners: dict[str, str] = {}
         log.warning(
             "using the in-memory store: accounts, keys, balances and usage are lost when "
             "the process exits (set SWITCHYARD_DATABASE_URL to keep them in Postgres)"
