@@ -6,11 +6,18 @@ from __future__ import annotations
 import json
 
 import openai
+from pydantic import BaseModel
 
 from switchyard.agent.simulated import SimulatedConfig, simulated_text
 
 from ..polling import wait_until
 from .harness import agents, coordinator, funded_key, no_slots_reserved
+
+
+class Weather(BaseModel):
+    city: str
+    degrees: int
+
 
 SIM = SimulatedConfig(ttft_s=0.0, tokens_per_s=5000.0, output_tokens=12)
 TOOL = {
@@ -54,6 +61,11 @@ async def test_responses_through_simulated_providers() -> None:
             )  # fmt: skip
             assert isinstance(json.loads(shaped.output_text)["n"], int)
             assert [item.type for item in shaped.output] == ["reasoning", "message"]
+
+            parsed = await client.responses.parse(
+                model="sim-small", input="json", text_format=Weather
+            )
+            assert isinstance(parsed.output_parsed, Weather)
 
             cut = await client.responses.create(
                 model="sim-small", input="hello", max_output_tokens=5
