@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
+import trio
 from quart import Blueprint, Response, jsonify, request
 
 from ..protocol.errors import ApiError, invalid_request, not_found
@@ -37,6 +38,8 @@ log = logging.getLogger(__name__)
 
 responses = Blueprint("responses", __name__)
 
+#: How long storing a finished response may delay its last event (then it is not stored).
+STORE_TIMEOUT_S = 5.0
 #: Longest response id looked up (ours are 53 characters); longer ones are simply unknown.
 MAX_RESPONSE_ID = 128
 
@@ -76,12 +79,13 @@ def _saver(
             expires_at=now + timedelta(seconds=settings.responses_retention_s),
         )
         try:
-            await coord.store.put_response(
-                record,
-                max_count=settings.responses_max_per_account,
-                max_bytes=settings.responses_max_bytes_per_account,
-            )
-        except StoreError:  # the answer stands (and is billed); only its storing failed
+            with trio.fail_after(STORE_TIMEOUT_S):
+                await coord.store.put_response(
+                    record,
+                    max_count=settings.responses_max_per_account,
+                    max_bytes=settings.responses_max_bytes_per_account,
+                )
+        except (StoreError, trio.TooSlowError):  # the answer stands (and is billed)
             log.warning("could not store response %s", record.id, exc_info=True)
 
     return save
