@@ -158,7 +158,7 @@ async def test_limits_names_and_ranges_are_bounded() -> None:
                 assert reply.status_code == 400, body
             assert (
                 await client.post("/v1/account/management-keys", json={"name": "m" * 101})
-            ).status_code == 400  # noqa: E501
+            ).status_code == 400
             for params in (
                 {"days": "367"},
                 {"days": "0"},
@@ -172,7 +172,7 @@ async def test_limits_names_and_ranges_are_bounded() -> None:
                     assert reply.status_code == 400, (report, params, reply.text)
             ok = await client.get(
                 "/v1/account/usage", params={"since": "2026-01-01", "until": "2026-01-31"}
-            )  # noqa: E501
+            )
             assert ok.status_code == 200
             assert (ok.json()["since"], ok.json()["until"], ok.json()["days"]) == (
                 "2026-01-01",
