@@ -18,7 +18,7 @@ from typing import Protocol
 from .errors import StoreError
 
 DEVICE_CODE_PREFIX = "dc-sy-"
-SLOW_DOWN_STEP_S = 5  # RFC 8628 §3.5: each slow_down adds 5 s to the interval
+SLOW_DOWN_STEP_S = 5  # RFC 8628, section 3.5: each slow_down adds 5 s to the interval
 
 
 class DeviceCodeRefused(StoreError):
