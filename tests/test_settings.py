@@ -72,3 +72,12 @@ def test_the_stored_responses_bounds_are_read_and_positive() -> None:
     assert Settings().responses_retention_s == 30 * 86_400
     with pytest.raises(ValueError, match="SWITCHYARD_RESPONSES_MAX_PER_ACCOUNT"):
         from_env({"SWITCHYARD_RESPONSES_MAX_PER_ACCOUNT": "0"})
+
+
+def test_booleans_take_the_usual_spellings_and_refuse_others() -> None:
+    assert from_env({"SWITCHYARD_COOKIE_SECURE": "false"}).cookie_secure is False
+    assert from_env({"SWITCHYARD_COOKIE_SECURE": "On"}).cookie_secure is True
+    assert from_env({}).cookie_secure is True
+    assert from_env({"SWITCHYARD_SESSION_TTL_S": "3600"}).session_ttl_s == 3600
+    with pytest.raises(ValueError):
+        from_env({"SWITCHYARD_COOKIE_SECURE": "maybe"})

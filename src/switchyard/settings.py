@@ -63,6 +63,8 @@ class Settings:
     responses_retention_s: int = 30 * 86_400  # stored /v1/responses expire after this
     responses_max_per_account: int = 1_000  # stored responses kept per account (oldest go)
     responses_max_bytes_per_account: int = 256 * 2**20  # their total JSON per account
+    session_ttl_s: int = 7 * 24 * 3600  # a dashboard/API session lasts this long from sign-in
+    cookie_secure: bool = True  # session cookie `Secure`; false only for plain-HTTP dev setups
     provider: ProviderSettings = field(default_factory=ProviderSettings)
 
     def __post_init__(self) -> None:
@@ -108,7 +110,11 @@ _ENV = {
     "responses_retention_s": "SWITCHYARD_RESPONSES_RETENTION_S",
     "responses_max_per_account": "SWITCHYARD_RESPONSES_MAX_PER_ACCOUNT",
     "responses_max_bytes_per_account": "SWITCHYARD_RESPONSES_MAX_BYTES_PER_ACCOUNT",
+    "session_ttl_s": "SWITCHYARD_SESSION_TTL_S",
+    "cookie_secure": "SWITCHYARD_COOKIE_SECURE",
 }
+_FALSE = {"0", "false", "no", "off"}
+_TRUE = {"1", "true", "yes", "on"}
 
 
 def from_env(environ: dict[str, str] | None = None) -> Settings:
@@ -121,7 +127,11 @@ def from_env(environ: dict[str, str] | None = None) -> Settings:
         if raw is None or raw == "":
             continue
         kind = str(types[name])
-        if kind.startswith("int"):
+        if kind == "bool":
+            if raw.strip().lower() not in _TRUE | _FALSE:
+                raise ValueError(f"{var} must be one of {sorted(_TRUE | _FALSE)}")
+            values[name] = raw.strip().lower() in _TRUE
+        elif kind.startswith("int"):
             values[name] = int(raw)
         elif kind == "float":
             values[name] = float(raw)

@@ -21,6 +21,16 @@ Consumers:
 - account.py           GET /v1/account
 - billing.py           Stripe checkout and webhook
 
+Self-service (accounts without an operator; logic in switchyard.selfservice):
+- session_auth.py      current_account() (session cookie or management key),
+                       require_account, csrf_token() / check_csrf(), the session cookie
+- selfservice_auth.py  /v1/signup, /v1/account/login|logout|session
+- selfservice_account.py  a consumer's own keys, limits, balance, holds, usage, checkout
+- selfservice_provider.py an owner's nodes (drain/disconnect/revoke, leaderboard),
+                       earnings, payouts, provider tokens
+- device.py            /v1/device/*: the device-code flow that links provider agents
+- stats.py             GET /v1/stats: public stats and the leaderboard
+
 Providers:
 - provider_ws.py       GET /v1/providers/connect: pumps frames between the provider
                        WebSocket and its actor (registration is actors/provider_registration.py)
@@ -29,6 +39,7 @@ Operators:
 - admin_auth.py        the admin-key check (constant time), shared by admin blueprints
 - admin.py             accounts, keys and limits, credit, provider tokens, pricing, providers
 - payouts.py           provider payouts
+- invites.py           /admin/invite-codes: create, list, revoke
 - inspection.py        /admin/supervisor (tree + totals) and the /admin HTML page
                        (static/admin.html: no build step, no CDN)
 - ops.py               /healthz, /readyz

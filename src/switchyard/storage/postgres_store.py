@@ -43,8 +43,11 @@ from .models import (
     ProviderTokenRecord,
     UsageRecord,
 )
+from .pg_activity import PgActivityMixin
+from .pg_device_codes import PgDeviceCodesMixin
 from .pg_responses import PgResponsesMixin
 from .pg_rows import RETRYABLE, translate
+from .pg_selfservice import PgSelfServiceMixin
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +57,7 @@ _ATTEMPTS = 3
 _DRIVER_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError)
 
 
-class PostgresStore(PgResponsesMixin):
+class PostgresStore(PgResponsesMixin, PgSelfServiceMixin, PgActivityMixin, PgDeviceCodesMixin):
     """Store backed by PostgreSQL. Create it with `open_postgres_store` / `open_store`."""
 
     def __init__(

@@ -15,6 +15,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
+from .activity import ActivityStore
+from .device_codes import DeviceCodeStore
 from .models import (
     Account,
     ApiKeyRecord,
@@ -30,6 +32,7 @@ from .models import (
     ProviderTokenRecord,
     UsageRecord,
 )
+from .selfservice import SelfServiceStore
 from .stored_responses import StoredResponseStore
 
 
@@ -251,6 +254,9 @@ class Store(
     StripeStore,
     PayoutStore,
     StoredResponseStore,
+    SelfServiceStore,
+    ActivityStore,
+    DeviceCodeStore,
     Protocol,
 ):
     """Everything the coordinator persists. Obtain one with `open_store()`."""
