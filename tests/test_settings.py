@@ -81,3 +81,26 @@ def test_booleans_take_the_usual_spellings_and_refuse_others() -> None:
     assert from_env({"SWITCHYARD_SESSION_TTL_S": "3600"}).session_ttl_s == 3600
     with pytest.raises(ValueError):
         from_env({"SWITCHYARD_COOKIE_SECURE": "maybe"})
+
+
+def test_cluster_settings_come_from_the_environment_and_are_checked() -> None:
+    settings = from_env(
+        {
+            "SWITCHYARD_NATS_URL": "nats://127.0.0.1:4222",
+            "SWITCHYARD_DATABASE_URL": "postgresql://x@127.0.0.1/db",
+            "SWITCHYARD_REPLICA_ID": "a-1",
+            "SWITCHYARD_CLUSTER_NAME": "prod_eu",
+        }
+    )
+    assert (settings.nats_url, settings.replica_id, settings.cluster_name) == (
+        "nats://127.0.0.1:4222",
+        "a-1",
+        "prod_eu",
+    )
+    assert settings.cluster_problem() is None
+    assert Settings().nats_url is None and Settings().cluster_problem() is None
+    no_db = settings.with_overrides(database_url="")
+    assert "database-url" in (Settings(nats_url="nats://127.0.0.1:4222").cluster_problem() or "")
+    assert no_db.cluster_problem() is not None
+    assert "--replica-id" in (settings.with_overrides(replica_id="a.b").cluster_problem() or "")
+    assert "--cluster-name" in (settings.with_overrides(cluster_name="a b").cluster_problem() or "")

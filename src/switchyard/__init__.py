@@ -13,6 +13,7 @@ Edges:
 - billing/        pricing arithmetic, Stripe gateway, webhook, payouts
 - selfservice/    sign-up, login, sessions, own keys, device codes, views, public stats
 - agent/          the provider agent a GPU owner runs
+- cluster/        cluster mode: NATS transport, replica membership (optional)
 
 Process:
 - coordinator.py  store + actor system + provider registrar + Stripe gateway; graceful drain
@@ -20,6 +21,7 @@ Process:
                   run until SIGINT/SIGTERM
 - settings.py     Settings from flags, SWITCHYARD_* variables and defaults
 - metrics.py      the Prometheus registry and metrics
+- groups.py       sole_exception: unwrap trio's single-member exception groups
 - cli.py          the `switchyard` command: serve, dev, provider, admin
 - admin_cli.py    `switchyard admin ...` commands (admin_client.py: the admin API client;
                   admin_format.py: table renderings; admin_invites.py: invite codes)

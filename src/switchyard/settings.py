@@ -9,6 +9,7 @@ import os
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
+from .cluster.ids import NAME_RE
 from .protocol.limits import DEFAULT_MAX_BODY_BYTES, MAX_TOKENS_LIMIT
 
 
@@ -65,6 +66,11 @@ class Settings:
     responses_max_bytes_per_account: int = 256 * 2**20  # their total JSON per account
     session_ttl_s: int = 7 * 24 * 3600  # a dashboard/API session lasts this long from sign-in
     cookie_secure: bool = True  # session cookie `Secure`; false only for plain-HTTP dev setups
+    nats_url: str | None = None  # cluster mode (needs database_url); None: one process
+    replica_id: str | None = None  # this replica's name in the cluster; None: generated
+    cluster_name: str = "switchyard"  # NATS subject / KV namespace shared by the replicas
+    cluster_heartbeat_s: float = 1.0  # membership heartbeat period
+    cluster_lapse_s: float = 2.5  # no heartbeat this long: the replica is dropped
     provider: ProviderSettings = field(default_factory=ProviderSettings)
 
     def __post_init__(self) -> None:
@@ -77,6 +83,19 @@ class Settings:
             raise ValueError(
                 f"SWITCHYARD_DEFAULT_MAX_TOKENS_CAP must be between 1 and {MAX_TOKENS_LIMIT}"
             )
+
+    def cluster_problem(self) -> str | None:
+        """Why these cluster settings cannot run, or None when they can."""
+        if self.nats_url and not self.database_url:
+            return (
+                "--nats-url (cluster mode) needs a Postgres --database-url: "
+                "the replicas share accounts and money through it"
+            )
+        names = (("--replica-id", self.replica_id), ("--cluster-name", self.cluster_name))
+        for label, value in names:
+            if value is not None and not NAME_RE.match(value):
+                return f"{label} must be 1-64 letters, digits, '_' or '-'"
+        return None
 
     def with_overrides(self, **values: Any) -> Settings:
         """A copy with the non-None `values` applied (how CLI flags win over the env)."""
@@ -112,6 +131,9 @@ _ENV = {
     "responses_max_bytes_per_account": "SWITCHYARD_RESPONSES_MAX_BYTES_PER_ACCOUNT",
     "session_ttl_s": "SWITCHYARD_SESSION_TTL_S",
     "cookie_secure": "SWITCHYARD_COOKIE_SECURE",
+    "nats_url": "SWITCHYARD_NATS_URL",
+    "replica_id": "SWITCHYARD_REPLICA_ID",
+    "cluster_name": "SWITCHYARD_CLUSTER_NAME",
 }
 _FALSE = {"0", "false", "no", "off"}
 _TRUE = {"1", "true", "yes", "on"}

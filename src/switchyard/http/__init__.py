@@ -42,6 +42,7 @@ Operators:
 - invites.py           /admin/invite-codes: create, list, revoke
 - inspection.py        /admin/supervisor (tree + totals) and the /admin HTML page
                        (static/admin.html: no build step, no CDN)
-- ops.py               /healthz, /readyz
+- cluster.py           /admin/cluster: the replicas (live, last seen, providers) and NATS
+- ops.py               /healthz (with the replica id), /readyz
 - metrics.py           /metrics (Prometheus; actor state sampled at scrape time)
 """

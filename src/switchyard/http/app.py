@@ -9,6 +9,7 @@ from quart_trio import QuartTrio
 from .account import account
 from .admin import admin
 from .billing import billing
+from .cluster import cluster
 from .consumer import consumer
 from .cors import install_cors
 from .device import device_flow
@@ -45,6 +46,7 @@ def create_app(coord: Coordinator) -> QuartTrio:
         admin,
         invites,
         inspection,
+        cluster,
         payouts,
         consumer,
         responses,
