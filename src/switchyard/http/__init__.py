@@ -31,4 +31,9 @@ Operators:
                        (static/admin.html: no build step, no CDN)
 - ops.py               /healthz, /readyz
 - metrics.py           /metrics (Prometheus; actor state sampled at scrape time)
+
+Dashboard (server-rendered HTML for consumers and providers; no scripts, no CDN):
+- svg_chart.py         inline SVG line charts from daily series (axes, a11y, table fallback)
+- templates/           Jinja templates (templates/dashboard/*.html)
+- static/              static/admin.html; static/dashboard/dashboard.css
 """
