@@ -1,0 +1,92 @@
+"""What every dashboard page shares: the blueprint, rendering, headers and error pages.
+
+Pages are Jinja templates (`templates/dashboard/`) rendered by Quart with autoescaping;
+the stylesheet is `static/dashboard/dashboard.css`, served at `/dashboard/static/`. No
+page runs a script or loads anything from another origin, and the Content-Security-Policy
+says so (`script-src 'none'`), so an escaped-by-mistake name still cannot run code. Forms
+post to the dashboard itself; the billing form's answer redirects to Stripe Checkout, so
+`form-action` is not restricted.
+
+Errors raised while handling a dashboard route (a typed `ApiError`, a `StoreError`, an
+HTTP error) become an HTML page with the message and the status, never JSON or a 500.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from quart import Blueprint, Response, render_template, request
+from werkzeug.exceptions import HTTPException
+
+from ..protocol.errors import ApiError, http_error
+from ..storage.errors import StoreError
+from .errors import store_error_to_api_error
+
+log = logging.getLogger(__name__)
+
+dashboard = Blueprint(
+    "dashboard",
+    __name__,
+    url_prefix="/dashboard",
+    template_folder="templates",
+    static_folder="static/dashboard",
+    static_url_path="/static",
+)
+
+CSP = (
+    "default-src 'none'; style-src 'self'; img-src 'self' data:; script-src 'none'; "
+    "base-uri 'none'; frame-ancestors 'none'"
+)
+
+
+async def render_page(
+    template: str, *, status: int = 200, title: str = "", **context: Any
+) -> Response:
+    """`templates/dashboard/<template>` as an HTML response with `status`.
+
+    Every page gets `title`, `account` (None when signed out) and `csrf_token` unless the
+    caller passes them (the session helpers fill them in through `page_context`).
+    """
+    from .dashboard_session import page_context
+
+    merged = {**await page_context(), "title": title, **context}
+    html = await render_template(f"dashboard/{template}", **merged)
+    return Response(html, status=status, content_type="text/html; charset=utf-8")
+
+
+@dashboard.after_request
+async def _headers(response: Response) -> Response:
+    response.headers.setdefault("Content-Security-Policy", CSP)
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Referrer-Policy"] = "same-origin"
+    response.headers["X-Frame-Options"] = "DENY"
+    if request.endpoint != "dashboard.static":
+        response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+async def error_page(exc: ApiError) -> Response:
+    """`exc` as the dashboard's error page (its status, message and Retry-After)."""
+    response = await render_page(
+        "error.html", status=exc.status, title=f"Error {exc.status}", error=exc.message
+    )
+    response.headers.update(exc.headers())
+    return response
+
+
+@dashboard.errorhandler(ApiError)
+async def _api_error(exc: ApiError) -> Response:
+    return await error_page(exc)
+
+
+@dashboard.errorhandler(StoreError)
+async def _store_error(exc: StoreError) -> Response:
+    return await error_page(store_error_to_api_error(exc))
+
+
+@dashboard.errorhandler(HTTPException)
+async def _http_error(exc: HTTPException) -> Response:
+    if exc.code in (301, 302, 303, 307, 308):  # redirects raised as exceptions pass through
+        return exc.get_response()  # type: ignore[return-value]
+    return await error_page(http_error(exc.code or 500, exc.description or exc.name))
