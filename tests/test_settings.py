@@ -54,3 +54,12 @@ def test_the_max_tokens_cap_is_read_and_bounded() -> None:
     for bad in ("0", "1000001"):
         with pytest.raises(ValueError, match="SWITCHYARD_DEFAULT_MAX_TOKENS_CAP"):
             from_env({"SWITCHYARD_DEFAULT_MAX_TOKENS_CAP": bad})
+
+
+def test_booleans_take_the_usual_spellings_and_refuse_others() -> None:
+    assert from_env({"SWITCHYARD_COOKIE_SECURE": "false"}).cookie_secure is False
+    assert from_env({"SWITCHYARD_COOKIE_SECURE": "On"}).cookie_secure is True
+    assert from_env({}).cookie_secure is True
+    assert from_env({"SWITCHYARD_SESSION_TTL_S": "3600"}).session_ttl_s == 3600
+    with pytest.raises(ValueError):
+        from_env({"SWITCHYARD_COOKIE_SECURE": "maybe"})

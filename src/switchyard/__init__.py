@@ -11,6 +11,7 @@ Edges:
 - http/           Quart app factory and blueprints (no routing state)
 - storage/        Store protocol, MemoryStore, PostgresStore, migrations
 - billing/        pricing arithmetic, Stripe gateway, webhook, payouts
+- selfservice/    sign-up, login, sessions, own keys, device codes, views, public stats
 - agent/          the provider agent a GPU owner runs
 
 Process:
@@ -21,7 +22,7 @@ Process:
 - metrics.py      the Prometheus registry and metrics
 - cli.py          the `switchyard` command: serve, dev, provider, admin
 - admin_cli.py    `switchyard admin ...` commands (admin_client.py: the admin API client;
-                  admin_format.py: table renderings)
+                  admin_format.py: table renderings; admin_invites.py: invite codes)
 """
 
 __version__ = "0.1.0"

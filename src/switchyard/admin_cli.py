@@ -13,6 +13,7 @@ output flags are in `admin_client.py`, the table renderings in `admin_format.py`
     switchyard admin accounts credit acct_123 -5000000 --reason "refund reversal"
     switchyard admin pricing get sim-small
     switchyard admin supervisor
+    switchyard admin invite-codes create --uses 5   (admin_invites.py)
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from .admin_client import (
     path_segment,
 )
 from .admin_format import render_record, render_table, render_tree
+from .admin_invites import invite_codes
 
 pass_client = click.make_pass_decorator(AdminClient)
 
@@ -372,4 +374,5 @@ def supervisor(client: AdminClient) -> None:
     client.emit(client.call("GET", "/admin/supervisor"), render_tree, default=Output.TABLE)
 
 
+admin.add_command(invite_codes)
 add_output_flags(admin)  # last: every command above takes --json/--table after its name

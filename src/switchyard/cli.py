@@ -94,6 +94,7 @@ def dev(
         port=port,
         database_url=None,
         admin_key=admin_key or os.environ.get("SWITCHYARD_ADMIN_KEY") or "dev-admin-key",
+        cookie_secure=False,  # plain http://127.0.0.1: let curl's cookie jar keep the session
     )
     _run_coordinator(launch.dev, settings, providers, api_key)
 

@@ -31,6 +31,7 @@ from .inference.ratelimit import RateLimiter
 from .metrics import STORE_LATENCY
 from .protocol.codes import CloseCode
 from .runtime import ActorRef, ActorSystem, ChildSpec, MailboxFull, Strategy, Supervisor
+from .selfservice.state import SelfServiceState
 from .settings import Settings
 from .storage import open_store
 from .storage.protocol import Store
@@ -42,7 +43,7 @@ log = logging.getLogger(__name__)
 @dataclass
 class Coordinator:
     """What the HTTP layer needs: settings, store, actor system, provider registrar,
-    key cache, rate limiter, known models, Stripe gateway."""
+    key cache, rate limiter, known models, Stripe gateway, self-service state."""
 
     settings: Settings
     store: Store
@@ -53,6 +54,7 @@ class Coordinator:
     models: KnownModels  # which model names get their own metric label
     stripe: StripeGateway | None = None  # None when Stripe is not configured
     gate: RequestGate = field(default_factory=RequestGate)
+    selfservice: SelfServiceState = field(default_factory=SelfServiceState)
 
     @property
     def scheduler(self) -> ActorRef:

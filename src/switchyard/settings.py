@@ -60,6 +60,8 @@ class Settings:
     checkout_max_cents: int = 100_000
     checkout_success_url: str | None = None  # None: this server's /v1/billing/checkout/success
     checkout_cancel_url: str | None = None  # None: this server's /v1/billing/checkout/cancel
+    session_ttl_s: int = 7 * 24 * 3600  # a dashboard/API session lasts this long from sign-in
+    cookie_secure: bool = True  # session cookie `Secure`; false only for plain-HTTP dev setups
     provider: ProviderSettings = field(default_factory=ProviderSettings)
 
     def __post_init__(self) -> None:
@@ -97,7 +99,11 @@ _ENV = {
     "default_max_tokens_cap": "SWITCHYARD_DEFAULT_MAX_TOKENS_CAP",
     "request_timeout_s": "SWITCHYARD_REQUEST_TIMEOUT_S",
     "send_timeout_s": "SWITCHYARD_SEND_TIMEOUT_S",
+    "session_ttl_s": "SWITCHYARD_SESSION_TTL_S",
+    "cookie_secure": "SWITCHYARD_COOKIE_SECURE",
 }
+_FALSE = {"0", "false", "no", "off"}
+_TRUE = {"1", "true", "yes", "on"}
 
 
 def from_env(environ: dict[str, str] | None = None) -> Settings:
@@ -110,7 +116,11 @@ def from_env(environ: dict[str, str] | None = None) -> Settings:
         if raw is None or raw == "":
             continue
         kind = str(types[name])
-        if kind.startswith("int"):
+        if kind == "bool":
+            if raw.strip().lower() not in _TRUE | _FALSE:
+                raise ValueError(f"{var} must be one of {sorted(_TRUE | _FALSE)}")
+            values[name] = raw.strip().lower() in _TRUE
+        elif kind.startswith("int"):
             values[name] = int(raw)
         elif kind == "float":
             values[name] = float(raw)

@@ -19,6 +19,11 @@ Consumers:
 - account.py           GET /v1/account
 - billing.py           Stripe checkout and webhook
 
+Self-service (accounts without an operator; logic in switchyard.selfservice):
+- session_auth.py      current_account() (session cookie or management key),
+                       require_account, csrf_token() / check_csrf(), the session cookie
+- selfservice_auth.py  /v1/signup, /v1/account/login|logout|session
+
 Providers:
 - provider_ws.py       GET /v1/providers/connect: pumps frames between the provider
                        WebSocket and its actor (registration is actors/provider_registration.py)
@@ -27,6 +32,7 @@ Operators:
 - admin_auth.py        the admin-key check (constant time), shared by admin blueprints
 - admin.py             accounts, keys and limits, credit, provider tokens, pricing, providers
 - payouts.py           provider payouts
+- invites.py           /admin/invite-codes: create, list, revoke
 - inspection.py        /admin/supervisor (tree + totals) and the /admin HTML page
                        (static/admin.html: no build step, no CDN)
 - ops.py               /healthz, /readyz

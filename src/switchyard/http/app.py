@@ -14,11 +14,13 @@ from .cors import install_cors
 from .edge import EdgeMiddleware
 from .errors import install_error_handlers
 from .inspection import inspection
+from .invites import invites
 from .metrics import metrics
 from .observe import install_request_metrics
 from .ops import ops
 from .payouts import payouts
 from .provider_ws import provider_ws
+from .selfservice_auth import selfservice_auth
 
 if TYPE_CHECKING:
     from ..coordinator import Coordinator
@@ -36,10 +38,12 @@ def create_app(coord: Coordinator) -> QuartTrio:
         ops,
         metrics,
         admin,
+        invites,
         inspection,
         payouts,
         consumer,
         account,
+        selfservice_auth,
         billing,
         provider_ws,
     ):

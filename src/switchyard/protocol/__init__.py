@@ -37,4 +37,6 @@ Consumer APIs (pure, no I/O):
 HTTP request bodies:
   admin_api.py    admin API bodies (accounts, keys and limits, credit, tokens, pricing)
   billing_api.py  CheckoutRequest (buy credit) and PayoutRequest (admin payouts)
+  selfservice_api.py  self-service bodies (invite codes, sign-up, login, own keys, device
+                  codes, leaderboard choice)
 """

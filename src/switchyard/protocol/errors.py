@@ -149,9 +149,14 @@ def insufficient_credit(
     return ApiError(402, message, param=param, code=code)
 
 
-def permission_denied(message: str) -> ApiError:
-    """403: the key may not do this."""
-    return ApiError(403, message, code=ApiErrorCode.PERMISSION_DENIED)
+def permission_denied(
+    message: str,
+    *,
+    param: str | None = None,
+    code: ApiErrorCode = ApiErrorCode.PERMISSION_DENIED,
+) -> ApiError:
+    """403: the key may not do this (or: a CSRF token or an invite code is refused)."""
+    return ApiError(403, message, param=param, code=code)
 
 
 def not_found(message: str, code: ApiErrorCode = ApiErrorCode.NOT_FOUND) -> ApiError:

@@ -95,3 +95,35 @@ CHUNK_FRAME_BUDGET_BYTES = 768 * 1024
 #: The longest content of one delta: the agent splits longer tokens, so a delta is at most
 #: 6 bytes a character (a JSON `\uXXXX` escape) times this, i.e. `CHUNK_FRAME_BUDGET_BYTES`.
 MAX_DELTA_CHARS = CHUNK_FRAME_BUDGET_BYTES // 6
+
+# -- self-service (README, "Self-service"; enforced in switchyard.selfservice) --------------
+
+#: Login names: 3..64 characters of letters, digits and `._@-`, starting alphanumeric.
+LOGIN_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._@-]{2,63}$"
+#: Passphrases: at least this long (characters) ...
+MIN_PASSWORD_CHARS = 10
+#: ... and at most this long (Argon2id hashes any length; this bounds the work).
+MAX_PASSWORD_CHARS = 1024
+#: Names of keys, nodes and invite notes typed by a user.
+MAX_LABEL_CHARS = 100
+#: Failed logins per login name within `LOGIN_WINDOW_S` before it answers 429.
+LOGIN_FAILURES_PER_NAME = 5
+#: Sign-up, login and device-code requests per client address within `LOGIN_WINDOW_S`.
+AUTH_ATTEMPTS_PER_ADDRESS = 30
+LOGIN_WINDOW_S = 900.0
+#: Most names and addresses each throttle remembers (least recently seen forgotten first).
+THROTTLE_MAX_KEYS = 10_000
+#: Passphrase hashes computed at once (each takes ~19 MiB and tens of milliseconds).
+PASSWORD_HASH_CONCURRENCY = 2
+#: Live API keys and management keys an account may hold (each kind).
+MAX_KEYS_PER_ACCOUNT = 100
+#: Longest range, in days, of a per-day usage or earnings query.
+MAX_REPORT_DAYS = 366
+#: Device codes: lifetime, the polling interval the agent is told, and how many may be
+#: pending on the whole coordinator at once.
+DEVICE_CODE_TTL_S = 600
+DEVICE_POLL_INTERVAL_S = 5
+MAX_PENDING_DEVICE_CODES = 10_000
+#: Public stats and leaderboard: how long one answer is reused, and the leaderboard size.
+STATS_CACHE_S = 5.0
+LEADERBOARD_SIZE = 20

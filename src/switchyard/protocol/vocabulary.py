@@ -167,6 +167,21 @@ class ApiErrorCode(StrEnum):
     TRANSFER_FAILED = "transfer_failed"
     INVALID_SIGNATURE = "invalid_signature"  # a Stripe webhook's signature
     INVALID_PAYLOAD = "invalid_payload"  # a signed Stripe webhook that is no Stripe event
+    # self-service (README, "Self-service")
+    INVITE_CODE_INVALID = "invite_code_invalid"  # unknown, revoked, expired or used up
+    LOGIN_TAKEN = "login_taken"
+    INVALID_CREDENTIALS = "invalid_credentials"  # wrong login name or passphrase
+    NOT_SIGNED_IN = "not_signed_in"  # no session cookie and no management key
+    CSRF_FAILED = "csrf_failed"  # a cookie-authenticated change without its CSRF token
+    UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
+    LIMIT_EXCEEDED = "limit_exceeded"  # a per-key limit above the account's, too many keys
+    RANGE_TOO_LARGE = "range_too_large"  # a report over more days than allowed
+    # device-code flow (RFC 8628 names)
+    AUTHORIZATION_PENDING = "authorization_pending"
+    SLOW_DOWN = "slow_down"
+    EXPIRED_TOKEN = "expired_token"
+    ACCESS_DENIED = "access_denied"
+    INVALID_GRANT = "invalid_grant"  # unknown or already used device code
 
 
 class RequestKind(StrEnum):

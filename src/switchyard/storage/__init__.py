@@ -9,17 +9,21 @@ Contract
   keys.py             object ids, raw secrets (sk-sy-/pt-sy-), SHA-256 hashing
   factory.py          open_store(database_url): async context manager yielding a Store
   timed.py            TimedStore: wraps a Store, reports each call's latency (metrics)
+  selfservice.py      SelfServiceStore: invite codes, logins, sessions, management keys;
+                      its records and errors
 
 In memory (embedded default, nothing survives a restart)
   memory.py           MemoryStore: accounts, API keys, ledger, holds, usage
   memory_providers.py SecretTable (hashed secrets), providers, provider tokens, pricing
   memory_payments.py  Stripe events (once per event and session), payouts
+  memory_selfservice.py  invite codes, sign-up, logins, sessions, management keys
 
 PostgreSQL (asyncpg through trio-asyncio)
   postgres_store.py   PostgresStore: every Store method as a pooled asyncpg call
   pg_open.py          open_postgres_store: its trio-asyncio loop, migrations, the pool
   pg_money.py         money transactions: credits, holds, settlement + its usage row
   pg_payments.py      Stripe events (once per event and session), payouts
+  pg_selfservice.py   invite codes, sign-up, logins, sessions, management keys
   pg_queries.py       accounts, hashed secrets, providers, pricing, batched usage
   pg_rows.py          column lists, row converters, the usage insert, error translation
   migrate.py          versioned migrations under an advisory lock

@@ -28,6 +28,7 @@ from .errors import (
 from .keys import API_KEY_PREFIX, PROVIDER_TOKEN_PREFIX, new_id
 from .memory_payments import MemoryPaymentsMixin
 from .memory_providers import MemoryProvidersMixin, SecretTable
+from .memory_selfservice import MemorySelfServiceMixin, new_account_keys
 from .models import (
     Account,
     ApiKeyRecord,
@@ -45,11 +46,12 @@ from .models import (
     UsageRecord,
     utc_now,
 )
+from .selfservice import InviteCode, LoginRecord, SessionRecord
 
 log = logging.getLogger(__name__)
 
 
-class MemoryStore(MemoryProvidersMixin, MemoryPaymentsMixin):
+class MemoryStore(MemoryProvidersMixin, MemoryPaymentsMixin, MemorySelfServiceMixin):
     """In-memory Store: no set-up, nothing persisted. See the module docstring."""
 
     def __init__(self) -> None:
@@ -70,6 +72,13 @@ class MemoryStore(MemoryProvidersMixin, MemoryPaymentsMixin):
         self._stripe_sessions: set[str] = set()
         self._payouts: list[PayoutRecord] = []
         self._payouts_by_key: dict[str, PayoutRecord] = {}
+        self._invites: dict[str, InviteCode] = {}
+        self._invite_by_hash: dict[str, str] = {}
+        self._logins: dict[str, LoginRecord] = {}
+        self._login_by_account: dict[str, str] = {}
+        self._sessions: dict[str, SessionRecord] = {}
+        self._session_hashes: dict[str, list[str]] = {}
+        self._account_keys = new_account_keys()
         log.warning(
             "using the in-memory store: accounts, keys, balances and usage are lost when "
             "the process exits (set SWITCHYARD_DATABASE_URL to keep them in Postgres)"

@@ -44,6 +44,7 @@ from .models import (
     UsageRecord,
 )
 from .pg_rows import RETRYABLE, translate
+from .pg_selfservice import PgSelfServiceMixin
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +54,7 @@ _ATTEMPTS = 3
 _DRIVER_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError)
 
 
-class PostgresStore:
+class PostgresStore(PgSelfServiceMixin):
     """Store backed by PostgreSQL. Create it with `open_postgres_store` / `open_store`."""
 
     def __init__(

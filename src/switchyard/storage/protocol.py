@@ -30,6 +30,7 @@ from .models import (
     ProviderTokenRecord,
     UsageRecord,
 )
+from .selfservice import SelfServiceStore
 
 
 class AccountStore(Protocol):
@@ -249,6 +250,7 @@ class Store(
     PricingStore,
     StripeStore,
     PayoutStore,
+    SelfServiceStore,
     Protocol,
 ):
     """Everything the coordinator persists. Obtain one with `open_store()`."""
