@@ -99,21 +99,31 @@ def dev(
     _run_coordinator(launch.dev, settings, providers, api_key)
 
 
-@main.command()
+TOKEN_FILE_OPTION = click.option(
+    "--token-file",
+    envvar="SWITCHYARD_PROVIDER_TOKEN_FILE",
+    metavar="PATH",
+    default="~/.switchyard/provider_token",
+    show_default=True,
+    help="Where `provider login` keeps the provider token (mode 0600).",
+)
+
+
+@main.group(invoke_without_command=True)
 @click.option(
     "--coordinator",
     envvar="SWITCHYARD_COORDINATOR",
-    required=True,
     metavar="URL",
-    help="Coordinator base URL, e.g. http://127.0.0.1:8080 (ws(s) URL is derived).",
+    help="Coordinator base URL, e.g. http://127.0.0.1:8080 (ws(s) URL is derived). Required.",
 )
 @click.option(
     "--token",
     envvar="SWITCHYARD_PROVIDER_TOKEN",
-    required=True,
     metavar="T",
-    help="Provider token (or env SWITCHYARD_PROVIDER_TOKEN).",
+    help="Provider token (or env SWITCHYARD_PROVIDER_TOKEN); default: the --token-file "
+    "that `switchyard provider login` wrote.",
 )
+@TOKEN_FILE_OPTION
 @click.option(
     "--backend", type=click.Choice(["simulated", "openai"]), default="simulated", show_default=True
 )
@@ -221,9 +231,12 @@ def dev(
     "else the upstream's /models.",
 )
 @click.option("--log-level", default="INFO", show_default=True)
+@click.pass_context
 def provider(
-    coordinator: str,
-    token: str,
+    ctx: click.Context,
+    coordinator: str | None,
+    token: str | None,
+    token_file: str,
     backend: str,
     upstream: str | None,
     upstream_api_key: str | None,
@@ -244,7 +257,13 @@ def provider(
     health_url: str | None,
     log_level: str,
 ) -> None:
-    """Run a provider agent: serve a local backend to a Switchyard coordinator."""
+    """Run a provider agent: serve a local backend to a Switchyard coordinator.
+
+    `switchyard provider login --coordinator URL` links this machine to your account
+    first, by a code you approve while signed in; the agent then needs no --token.
+    """
+    if ctx.invoked_subcommand is not None:
+        return  # `provider login`: its own options apply
     import logging
     from pathlib import Path
 
@@ -260,10 +279,22 @@ def provider(
         run_until_signalled,
     )
     from switchyard.agent.identity import IdentityError
+    from switchyard.agent.login import load_token
 
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    if not coordinator:
+        raise click.UsageError("Missing option '--coordinator'.")
+    try:
+        token = token or load_token(token_file)
+    except OSError as exc:
+        raise click.UsageError(f"cannot read the token file {token_file}: {exc}") from exc
+    if not token:
+        raise click.UsageError(
+            "Missing option '--token' (and no token file at "
+            f"{token_file}): run `switchyard provider login --coordinator URL` first."
+        )
     try:
         model_ids, model_map, model_context = parse_models(models)
         config = AgentConfig(
@@ -301,6 +332,44 @@ def provider(
     except AgentFatalError as exc:
         raise click.ClickException(str(exc)) from exc
     raise SystemExit(code)
+
+
+@provider.command("login")
+@click.option(
+    "--coordinator",
+    envvar="SWITCHYARD_COORDINATOR",
+    required=True,
+    metavar="URL",
+    help="Coordinator base URL, e.g. https://switchyard.example.",
+)
+@click.option(
+    "--name",
+    default=None,
+    help="What to call this machine in your account [default: its host name].",
+)
+@TOKEN_FILE_OPTION
+def provider_login(coordinator: str, name: str | None, token_file: str) -> None:
+    """Link this machine to your account: show a code, wait until you approve it while
+    signed in (the dashboard's device page, or POST /v1/device/approve), then keep the
+    provider token in --token-file (mode 0600) for `switchyard provider`."""
+    import socket
+
+    from switchyard.agent.login import LoginFailed, device_login
+
+    label = (name or socket.gethostname() or "provider")[:100]
+    try:
+        linked = device_login(
+            coordinator, label, token_file, show=lambda text: click.echo(text, err=True)
+        )
+    except LoginFailed as exc:
+        raise click.ClickException(str(exc)) from exc
+    except OSError as exc:
+        raise click.ClickException(f"cannot save the token to {token_file}: {exc}") from exc
+    click.echo(
+        f"Linked to account {linked.account_id}; token {linked.token_id} saved to "
+        f"{linked.path}.\nStart serving with: switchyard provider --coordinator {coordinator}",
+        err=True,
+    )
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 """Helpers for the self-service tests: a coordinator whose cookies work over plain HTTP,
-invite codes, and signed-in httpx clients (session cookie + CSRF header)."""
+invite codes, signed-in httpx clients (session cookie + CSRF header), and a real agent
+owned by a given account."""
 
 from __future__ import annotations
 
@@ -9,10 +10,14 @@ from dataclasses import replace
 from typing import Any
 
 import httpx
+import trio
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from switchyard.agent import AgentConfig, AgentFatalError, ProviderAgent, SimulatedConfig
 from switchyard.settings import Settings
 from switchyard.storage import open_store
 
+from ..polling import wait_until
 from .harness import Running, coordinator, fast_settings
 
 PASSWORD = "correct horse battery staple"
@@ -56,3 +61,39 @@ async def signed_up(
         body = reply.json()
         client.headers["X-CSRF-Token"] = body["csrf_token"]
         yield client, body
+
+
+@asynccontextmanager
+async def agent_for(running: Running, account_id: str) -> AsyncIterator[ProviderAgent]:
+    """A real provider agent (simulated backend) owned by `account_id`, online."""
+    reply = await running.admin.post(
+        "/admin/provider-tokens", json={"account_id": account_id, "name": "gpu"}
+    )
+    config = AgentConfig(
+        coordinator=running.base_url,
+        token=reply.json()["token"],
+        simulated=SimulatedConfig(ttft_s=0.0, tokens_per_s=2000.0),
+        reconnect_base_s=0.05,
+        reconnect_cap_s=0.5,
+        shutdown_grace_s=1.0,
+    )
+    agent = ProviderAgent(config, key=Ed25519PrivateKey.generate())
+
+    async def run() -> None:
+        try:
+            await agent.run()
+        except AgentFatalError:
+            pass  # revoked by the test: the agent stops, as it should
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(run)
+
+        async def online() -> bool:
+            state = await running.provider(agent.provider_id)
+            return bool(state and state["routable"])
+
+        await wait_until(online, timeout=15)
+        try:
+            yield agent
+        finally:
+            agent.stop(0.5)

@@ -11,6 +11,8 @@ Providers:
                          replacing a live id, actor start and stop, revocation re-check
 - challenges.py          ChallengeSchedule: nonces, deadlines, misses, late/unsolicited (pure)
 - attestation.py         AttestationVerifier registry: evidence kind → trust level
+- provider_control.py    drain / disconnect a live provider, disconnect a token's holders
+                         (admin API and owners' self-service)
 
 Scheduling:
 - scheduler.py           SchedulerActor: reservations, release, wait queues, deadline timer

@@ -20,6 +20,7 @@ Configuration and identity:
                      (operator declarations over what a backend reports), build_backend,
                      backoff_delay
   identity.py        Ed25519 key file (0600), generated once and reused
+  login.py           `switchyard provider login`: the device-code flow, the token file (0600)
 Backends:
   backend.py         Backend protocol, Deltas/Finish events, BackendError, ModelInfo
   openai_backend.py  OpenAIBackend: sends the request body to any OpenAI-compatible server

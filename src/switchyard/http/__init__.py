@@ -23,6 +23,11 @@ Self-service (accounts without an operator; logic in switchyard.selfservice):
 - session_auth.py      current_account() (session cookie or management key),
                        require_account, csrf_token() / check_csrf(), the session cookie
 - selfservice_auth.py  /v1/signup, /v1/account/login|logout|session
+- selfservice_account.py  a consumer's own keys, limits, balance, holds, usage, checkout
+- selfservice_provider.py an owner's nodes (drain/disconnect/revoke, leaderboard),
+                       earnings, payouts, provider tokens
+- device.py            /v1/device/*: the device-code flow that links provider agents
+- stats.py             GET /v1/stats: public stats and the leaderboard
 
 Providers:
 - provider_ws.py       GET /v1/providers/connect: pumps frames between the provider

@@ -11,7 +11,9 @@ from typing import Any
 
 from quart import Blueprint, Response, jsonify, request
 
-from ..actors.provider_messages import PROVIDERS_PATH, Disconnect, Drain
+from ..actors import provider_control
+from ..actors.provider_control import disconnect_token_holders
+from ..actors.provider_messages import PROVIDERS_PATH
 from ..protocol.admin_api import (
     CreateAccount,
     CreateKey,
@@ -20,10 +22,8 @@ from ..protocol.admin_api import (
     KeyLimitsBody,
     SetPricing,
 )
-from ..protocol.codes import CloseCode
 from ..protocol.errors import invalid_request, not_found, parse_json_body
 from ..protocol.vocabulary import ApiErrorCode, ProviderStatus
-from ..runtime import ActorStopped
 from ..storage.errors import UnknownAccount
 from ..storage.models import Account, KeyLimits, Pricing
 from .admin_auth import require_admin_key
@@ -156,16 +156,7 @@ async def revoke_provider_token(token_id: str) -> Response:
     """
     coord = coordinator()
     record = await coord.store.revoke_provider_token(token_id)
-    disconnected = []
-    for state in coord.system.children_states(PROVIDERS_PATH):
-        if state.get("token_id") != record.id:
-            continue
-        try:
-            ref = coord.system.lookup(f"{PROVIDERS_PATH}/{state['id']}")
-            await ref.send(Disconnect(CloseCode.TOKEN_REVOKED, "provider token revoked"))
-        except (LookupError, ActorStopped):
-            continue  # gone by itself meanwhile
-        disconnected.append(state["id"])
+    disconnected = await disconnect_token_holders(coord.system, record.id)
     return jsonify({"id": record.id, "revoked": True, "disconnected": disconnected})
 
 
@@ -218,11 +209,8 @@ async def list_providers() -> Response:
 
 @admin.post("/admin/providers/<provider_id>/drain")
 async def drain_provider(provider_id: str) -> Response:
-    try:
-        ref = coordinator().system.lookup(f"{PROVIDERS_PATH}/{provider_id}")
-        await ref.send(Drain())
-    except (LookupError, ActorStopped):
-        raise not_found(f"Provider {provider_id!r} is not connected.") from None
+    if not await provider_control.drain_provider(coordinator().system, provider_id):
+        raise not_found(f"Provider {provider_id!r} is not connected.")
     return jsonify({"id": provider_id, "status": ProviderStatus.DRAINING})
 
 
@@ -232,9 +220,9 @@ async def disconnect_provider(provider_id: str) -> Response:
 
     The agent may reconnect (the close is not fatal to it); drain is the gentle way out.
     """
-    try:
-        ref = coordinator().system.lookup(f"{PROVIDERS_PATH}/{provider_id}")
-        await ref.send(Disconnect(CloseCode.NORMAL, "disconnected by an administrator"))
-    except (LookupError, ActorStopped):
-        raise not_found(f"Provider {provider_id!r} is not connected.") from None
+    system = coordinator().system
+    if not await provider_control.disconnect_provider(
+        system, provider_id, "disconnected by an administrator"
+    ):
+        raise not_found(f"Provider {provider_id!r} is not connected.")
     return jsonify({"id": provider_id, "status": "disconnected"})

@@ -11,6 +11,7 @@ from .admin import admin
 from .billing import billing
 from .consumer import consumer
 from .cors import install_cors
+from .device import device_flow
 from .edge import EdgeMiddleware
 from .errors import install_error_handlers
 from .inspection import inspection
@@ -20,7 +21,10 @@ from .observe import install_request_metrics
 from .ops import ops
 from .payouts import payouts
 from .provider_ws import provider_ws
+from .selfservice_account import selfservice_account
 from .selfservice_auth import selfservice_auth
+from .selfservice_provider import selfservice_provider
+from .stats import stats
 
 if TYPE_CHECKING:
     from ..coordinator import Coordinator
@@ -44,6 +48,10 @@ def create_app(coord: Coordinator) -> QuartTrio:
         consumer,
         account,
         selfservice_auth,
+        selfservice_account,
+        selfservice_provider,
+        device_flow,
+        stats,
         billing,
         provider_ws,
     ):

@@ -50,6 +50,12 @@ def _dollars(cents: int) -> str:
 @billing.post("/v1/billing/checkout")
 async def create_checkout() -> Response:
     key = await authenticate()
+    return await checkout_for(key.account_id)
+
+
+async def checkout_for(account_id: str) -> Response:
+    """A Checkout Session buying credit for `account_id`, from the request's body (also
+    `POST /v1/account/checkout`, for a signed-in account)."""
     gateway = coordinator().stripe
     if gateway is None:
         raise stripe_not_configured("Buying credit")
@@ -71,9 +77,7 @@ async def create_checkout() -> Response:
     )
     cancel_url = settings.checkout_cancel_url or f"{base}/v1/billing/checkout/cancel"
     try:
-        session = await gateway.create_checkout_session(
-            key.account_id, cents, success_url, cancel_url
-        )
+        session = await gateway.create_checkout_session(account_id, cents, success_url, cancel_url)
     except StripeGatewayError:
         raise bad_gateway(
             "Stripe could not create a checkout session; try again shortly.",

@@ -9,6 +9,7 @@ An account is identified by either
   never send that header by themselves). An API key (`sk-sy-…`) is not one: it calls
   the inference API only.
 
+`csrf_token()` is a coroutine (it may look the session up): await it in the route.
 `require_account` answers 401 `not_signed_in` JSON, or, given `redirect_to`, redirects
 there (the dashboard's login page). The result is cached on the request (`g`).
 """
@@ -86,10 +87,11 @@ async def _resolve() -> Principal | None:
     return Principal(session.account_id, AuthKind.SESSION, session)
 
 
-def csrf_token() -> str:
+async def csrf_token() -> str:
     """The token a form or script must echo: the session's when signed in; otherwise a
-    double-submit token, set as the `switchyard_csrf` cookie on this response."""
-    principal: Principal | None = g.get(_CACHE)
+    double-submit token, set as the `switchyard_csrf` cookie on this response. (Call it
+    in the route and hand the value to the template.)"""
+    principal = await current_account()
     if principal is not None and principal.session is not None:
         return principal.session.csrf_token
     existing = request.cookies.get(CSRF_COOKIE)

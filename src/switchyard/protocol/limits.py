@@ -124,6 +124,8 @@ MAX_REPORT_DAYS = 366
 DEVICE_CODE_TTL_S = 600
 DEVICE_POLL_INTERVAL_S = 5
 MAX_PENDING_DEVICE_CODES = 10_000
+#: Wrong user codes one account may submit within `LOGIN_WINDOW_S` before it answers 429.
+DEVICE_APPROVAL_FAILURES = 10
 #: Public stats and leaderboard: how long one answer is reused, and the leaderboard size.
 STATS_CACHE_S = 5.0
 LEADERBOARD_SIZE = 20

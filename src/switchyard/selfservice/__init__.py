@@ -9,5 +9,14 @@ Accounts and sign-in:
 - sessions.py    start/resolve/end a session (cookie `switchyard_session`, stored hashed)
 - csrf.py        CSRF tokens (session-bound; double-submit before sign-in), comparison
 - throttle.py    AttemptThrottle: fixed-window counters per key, bounded memory
-- state.py       SelfServiceState: the hasher and throttles one coordinator owns
+- state.py       SelfServiceState: the hasher, throttles and stats cache one coordinator owns
+
+Consumers and provider owners:
+- keys.py        own API keys (limits at or below the account's) and management keys
+- views.py       balance and open holds, usage per day and model, earnings per day and
+                 node, payouts; report day ranges (bounded)
+- nodes.py       an owner's nodes (live state + history); drain, disconnect, revoke;
+                 leaderboard opt-in; own provider tokens
+- device.py      the device-code flow (RFC 8628) that links a provider agent
+- stats.py       PublicStats: GET /v1/stats and the leaderboard, cached
 """

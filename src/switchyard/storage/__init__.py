@@ -11,12 +11,17 @@ Contract
   timed.py            TimedStore: wraps a Store, reports each call's latency (metrics)
   selfservice.py      SelfServiceStore: invite codes, logins, sessions, management keys;
                       its records and errors
+  activity.py         ActivityStore: usage per day, earnings per node and day, open holds,
+                      nodes, public totals, leaderboard opt-ins
+  device_codes.py     DeviceCodeStore: device codes that link provider agents (RFC 8628)
 
 In memory (embedded default, nothing survives a restart)
   memory.py           MemoryStore: accounts, API keys, ledger, holds, usage
   memory_providers.py SecretTable (hashed secrets), providers, provider tokens, pricing
   memory_payments.py  Stripe events (once per event and session), payouts
   memory_selfservice.py  invite codes, sign-up, logins, sessions, management keys
+  memory_activity.py  the self-service reports (per-account and per-provider usage lists)
+  memory_device_codes.py  device codes
 
 PostgreSQL (asyncpg through trio-asyncio)
   postgres_store.py   PostgresStore: every Store method as a pooled asyncpg call
@@ -24,6 +29,8 @@ PostgreSQL (asyncpg through trio-asyncio)
   pg_money.py         money transactions: credits, holds, settlement + its usage row
   pg_payments.py      Stripe events (once per event and session), payouts
   pg_selfservice.py   invite codes, sign-up, logins, sessions, management keys
+  pg_activity.py      the self-service reports, one indexed query each
+  pg_device_codes.py  device codes (a poll mints at most one provider token)
   pg_queries.py       accounts, hashed secrets, providers, pricing, batched usage
   pg_rows.py          column lists, row converters, the usage insert, error translation
   migrate.py          versioned migrations under an advisory lock

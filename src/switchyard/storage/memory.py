@@ -17,6 +17,7 @@ from collections.abc import Sequence
 import trio
 
 from . import validate as v
+from .device_codes import DeviceCodeRecord
 from .errors import (
     Conflict,
     InsufficientFunds,
@@ -26,6 +27,8 @@ from .errors import (
     UnknownProviderToken,
 )
 from .keys import API_KEY_PREFIX, PROVIDER_TOKEN_PREFIX, new_id
+from .memory_activity import MemoryActivityMixin
+from .memory_device_codes import MemoryDeviceCodesMixin
 from .memory_payments import MemoryPaymentsMixin
 from .memory_providers import MemoryProvidersMixin, SecretTable
 from .memory_selfservice import MemorySelfServiceMixin, new_account_keys
@@ -51,7 +54,13 @@ from .selfservice import InviteCode, LoginRecord, SessionRecord
 log = logging.getLogger(__name__)
 
 
-class MemoryStore(MemoryProvidersMixin, MemoryPaymentsMixin, MemorySelfServiceMixin):
+class MemoryStore(
+    MemoryProvidersMixin,
+    MemoryPaymentsMixin,
+    MemorySelfServiceMixin,
+    MemoryActivityMixin,
+    MemoryDeviceCodesMixin,
+):
     """In-memory Store: no set-up, nothing persisted. See the module docstring."""
 
     def __init__(self) -> None:
@@ -68,6 +77,10 @@ class MemoryStore(MemoryProvidersMixin, MemoryPaymentsMixin, MemorySelfServiceMi
         self._next_entry_id = 1
         self._holds: dict[str, HoldRecord] = {}
         self._usage: dict[str, list[UsageRecord]] = {}
+        self._usage_by_provider: dict[str, list[UsageRecord]] = {}
+        self._leaderboard: set[str] = set()  # provider ids opted in
+        self._device_codes: dict[str, DeviceCodeRecord] = {}
+        self._device_by_user_code: dict[str, str] = {}
         self._stripe_events: set[str] = set()
         self._stripe_sessions: set[str] = set()
         self._payouts: list[PayoutRecord] = []
@@ -330,7 +343,13 @@ class MemoryStore(MemoryProvidersMixin, MemoryPaymentsMixin, MemorySelfServiceMi
         """Record a closing hold's usage row with what was really charged."""
         if usage is not None:
             row = dataclasses.replace(usage, account_id=hold.account_id, cost_micro_usd=cost)
-            self._usage.setdefault(hold.account_id, []).append(row)
+            self._add_usage(row)
+
+    def _add_usage(self, row: UsageRecord) -> None:
+        """Keep a usage row, listed under its account and (if any) its provider."""
+        self._usage.setdefault(row.account_id, []).append(row)
+        if row.provider_id is not None:
+            self._usage_by_provider.setdefault(row.provider_id, []).append(row)
 
     async def list_open_holds(self) -> list[HoldRecord]:
         await trio.lowlevel.checkpoint()
@@ -354,7 +373,7 @@ class MemoryStore(MemoryProvidersMixin, MemoryPaymentsMixin, MemorySelfServiceMi
         for record in batch:
             self._account(record.account_id)
         for record in batch:
-            self._usage.setdefault(record.account_id, []).append(record)
+            self._add_usage(record)
 
     async def recent_usage(self, account_id: str, limit: int = 50) -> list[UsageRecord]:
         await trio.lowlevel.checkpoint()

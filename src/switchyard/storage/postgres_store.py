@@ -43,6 +43,8 @@ from .models import (
     ProviderTokenRecord,
     UsageRecord,
 )
+from .pg_activity import PgActivityMixin
+from .pg_device_codes import PgDeviceCodesMixin
 from .pg_rows import RETRYABLE, translate
 from .pg_selfservice import PgSelfServiceMixin
 
@@ -54,7 +56,7 @@ _ATTEMPTS = 3
 _DRIVER_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError)
 
 
-class PostgresStore(PgSelfServiceMixin):
+class PostgresStore(PgSelfServiceMixin, PgActivityMixin, PgDeviceCodesMixin):
     """Store backed by PostgreSQL. Create it with `open_postgres_store` / `open_store`."""
 
     def __init__(

@@ -15,6 +15,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
+from .activity import ActivityStore
+from .device_codes import DeviceCodeStore
 from .models import (
     Account,
     ApiKeyRecord,
@@ -251,6 +253,8 @@ class Store(
     StripeStore,
     PayoutStore,
     SelfServiceStore,
+    ActivityStore,
+    DeviceCodeStore,
     Protocol,
 ):
     """Everything the coordinator persists. Obtain one with `open_store()`."""

@@ -197,3 +197,11 @@ def key_limits(value: object) -> KeyLimits:
         if limit is not None and (type(limit) is not int or not 0 < limit <= 10**9):
             raise InvalidInput(f"{what} must be a positive integer or null")
     return value
+
+
+def time_range(since: object, until: object) -> tuple[datetime, datetime]:
+    """[since, until): two aware datetimes, since before until."""
+    start, end = timestamp(since, "since"), timestamp(until, "until")
+    if start >= end:
+        raise InvalidInput("since must be before until")
+    return start, end
