@@ -14,6 +14,7 @@ HTTP error) become an HTML page with the message and the status, never JSON or a
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from typing import Any
 
 from quart import Blueprint, Response, render_template, request
@@ -22,6 +23,7 @@ from werkzeug.exceptions import HTTPException
 from ..protocol.errors import ApiError, http_error
 from ..storage.errors import StoreError
 from .errors import store_error_to_api_error
+from .svg_chart import format_micro_usd, format_tokens
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +40,45 @@ CSP = (
     "default-src 'none'; style-src 'self'; img-src 'self' data:; script-src 'none'; "
     "base-uri 'none'; frame-ancestors 'none'"
 )
+
+
+# What a `?done=` redirect may say: fixed texts, so nothing from the URL is reflected.
+NOTICES = {
+    "limits": "Limits saved.",
+    "revoked": "Key revoked: it stops working within a few seconds.",
+    "paid": "Payment received. Your balance is credited as soon as Stripe confirms it, "
+    "usually within seconds.",
+    "cancelled": "Checkout cancelled: nothing was charged.",
+    "drain": "The node is draining: it finishes its requests and takes no new ones.",
+    "disconnect": "The node was disconnected; its agent may reconnect.",
+    "revoke": "The node's provider token is revoked and the node disconnected.",
+    "listed": "The node now appears on the public leaderboard.",
+    "unlisted": "The node no longer appears on the public leaderboard.",
+}
+
+
+def notice_for(done: str | None) -> str | None:
+    """The fixed notice for a `?done=` value (None for anything else)."""
+    return NOTICES.get(done or "")
+
+
+def when(value: str | datetime | None) -> str:
+    """A timestamp (ISO text or datetime) as `2026-11-30 09:12 UTC`; `never` for None."""
+    if value is None:
+        return "never"
+    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return moment.strftime("%Y-%m-%d %H:%M UTC")
+
+
+@dashboard.context_processor
+async def _formatters() -> dict[str, Any]:
+    return {"money": format_micro_usd, "tokens": format_tokens, "when": when}
+
+
+async def form_fields() -> dict[str, str]:
+    """The posted form's text fields (bounded by the app's body limit)."""
+    form = await request.form
+    return {key: value for key, value in form.items() if isinstance(value, str)}
 
 
 async def render_page(
