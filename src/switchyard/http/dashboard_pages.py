@@ -22,7 +22,10 @@ from werkzeug.exceptions import HTTPException
 
 from ..protocol.errors import ApiError, http_error
 from ..storage.errors import StoreError
+from ..storage.models import Account
+from .context import coordinator
 from .errors import store_error_to_api_error
+from .session_auth import csrf_token, current_account
 from .svg_chart import format_micro_usd, format_tokens
 
 log = logging.getLogger(__name__)
@@ -81,17 +84,23 @@ async def form_fields() -> dict[str, str]:
     return {key: value for key, value in form.items() if isinstance(value, str)}
 
 
+async def signed_in_account() -> Account | None:
+    """The signed-in account's record (None when signed out or the account is gone)."""
+    principal = await current_account()
+    if principal is None:
+        return None
+    return await coordinator().store.get_account(principal.account_id)
+
+
 async def render_page(
     template: str, *, status: int = 200, title: str = "", **context: Any
 ) -> Response:
     """`templates/dashboard/<template>` as an HTML response with `status`.
 
-    Every page gets `title`, `account` (None when signed out) and `csrf_token` unless the
-    caller passes them (the session helpers fill them in through `page_context`).
+    Every page gets `title`, `account` (None when signed out) and `csrf_token`.
     """
-    from .dashboard_session import page_context
-
-    merged = {**await page_context(), "title": title, **context}
+    account = await signed_in_account()
+    merged = {"account": account, "csrf_token": await csrf_token(), "title": title, **context}
     html = await render_template(f"dashboard/{template}", **merged)
     return Response(html, status=status, content_type="text/html; charset=utf-8")
 

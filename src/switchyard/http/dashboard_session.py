@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Awaitable, Callable
-from typing import Any, ParamSpec
+from typing import ParamSpec
 
 from quart import Response, redirect, request, url_for
 from werkzeug.wrappers.response import Response as WerkzeugResponse
@@ -26,13 +26,12 @@ from ..selfservice.accounts import account_gone
 from ..selfservice.sessions import SESSION_COOKIE, end_session, start_session
 from ..storage.models import Account
 from .context import coordinator
-from .dashboard_pages import dashboard, form_fields, render_page
+from .dashboard_pages import dashboard, form_fields, render_page, signed_in_account
 from .session_auth import (
     Principal,
     check_csrf,
     clear_session_cookie,
     client_address,
-    csrf_token,
     current_account,
     require_principal,
     set_session_cookie,
@@ -43,26 +42,12 @@ AnyResponse = Response | WerkzeugResponse
 MAX_NEXT_CHARS = 512
 
 
-async def signed_in_account() -> Account | None:
-    """The signed-in account's record (None when signed out or the account is gone)."""
-    principal = await current_account()
-    if principal is None:
-        return None
-    return await coordinator().store.get_account(principal.account_id)
-
-
 async def signed_in_principal() -> Principal:
     """The signed-in caller of a `signed_in_page` route (401 page if there is none)."""
     principal = await current_account()
     if principal is None:
         raise account_gone()
     return principal
-
-
-async def page_context() -> dict[str, Any]:
-    """What the base template needs: the account (or None) and the CSRF token."""
-    account = await signed_in_account()
-    return {"account": account, "csrf_token": await csrf_token()}
 
 
 def signed_in_page(
