@@ -27,7 +27,14 @@ from .billing import start_checkout
 from .context import coordinator
 from .dashboard_pages import dashboard, form_fields, notice_for, render_page
 from .dashboard_session import signed_in_page, signed_in_principal
-from .svg_chart import Chart, format_micro_usd, format_tokens, last_days, series_by_day
+from .svg_chart import (
+    Chart,
+    format_micro_usd,
+    format_tokens,
+    last_days,
+    render_chart,
+    series_by_day,
+)
 
 OVERVIEW_DAYS = 14
 USAGE_DAY_CHOICES = (7, 30, 90)
@@ -81,7 +88,7 @@ async def overview() -> Response:
         "overview.html",
         title="Overview",
         overview={**balance, "active_keys": sum(1 for k in listed if not k["revoked"])},
-        chart=tokens,
+        chart=render_chart(tokens),
         days=OVERVIEW_DAYS,
     )
 
@@ -186,8 +193,8 @@ async def usage() -> Response:
     return await render_page(
         "usage.html",
         title="Usage",
-        tokens_chart=tokens,
-        cost_chart=cost,
+        tokens_chart=render_chart(tokens),
+        cost_chart=render_chart(cost),
         rows=list(reversed(report["days"])),  # newest day first
         days=chosen,
         day_choices=USAGE_DAY_CHOICES,

@@ -22,7 +22,7 @@ from ..selfservice import device, nodes, views
 from .context import coordinator
 from .dashboard_pages import dashboard, form_fields, notice_for, render_page
 from .dashboard_session import signed_in_page, signed_in_principal
-from .svg_chart import Chart, format_micro_usd, last_days, series_by_day
+from .svg_chart import Chart, format_micro_usd, last_days, render_chart, series_by_day
 
 EARNINGS_DAYS = 30
 NODE_ACTIONS = ("drain", "disconnect", "revoke", "listed", "unlisted")
@@ -70,7 +70,7 @@ async def _providers_page(account_id: str, *, status: int = 200, error: str = ""
         nodes=listed,
         window_days=nodes.NODE_WINDOW_DAYS,
         online=sum(1 for n in listed if n["status"] == "online"),
-        chart=earnings_chart(report, last_days(days.last, EARNINGS_DAYS)),
+        chart=render_chart(earnings_chart(report, last_days(days.last, EARNINGS_DAYS))),
         days=EARNINGS_DAYS,
         payouts=list(reversed(await views.payouts_view(store, account_id))),
         earnings_micro_usd=balance["earnings_micro_usd"],

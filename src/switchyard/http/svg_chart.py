@@ -20,9 +20,9 @@ from markupsafe import Markup, escape
 
 MAX_SERIES = 6
 OTHER = "other"
-WIDTH, HEIGHT = 640, 260
-LEFT, RIGHT, TOP, BOTTOM = 64, 16, 16, 36  # plot margins inside the viewBox
-MAX_X_LABELS = 7
+WIDTH, HEIGHT = 560, 260
+LEFT, RIGHT, TOP, BOTTOM = 96, 36, 16, 40  # plot margins inside the viewBox (room for labels)
+MAX_X_LABELS = 5
 # Okabe-Ito: distinguishable with the common colour-vision deficiencies, dark enough on white.
 PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#7a6400", "#56B4E9", "#000000")
 
@@ -129,7 +129,7 @@ def render_chart(chart: Chart) -> Markup:
     )
     for i in _label_days(chart.days):
         parts.append(
-            f'<text class="tick" x="{x(i):.1f}" y="{base + 20}" text-anchor="middle">'
+            f'<text class="tick" x="{x(i):.1f}" y="{base + 24}" text-anchor="middle">'
             f"{escape(_short(chart.days[i]))}</text>"
         )
     if not chart.series:
@@ -192,10 +192,11 @@ def last_days(today: date, count: int) -> tuple[date, ...]:
 
 
 def format_micro_usd(value: float) -> str:
-    """Micro-dollars as dollars: `$1.23`, or `$0.0012` below a cent."""
+    """Micro-dollars as dollars: `$1.23`; below a cent as many digits as it takes
+    (`$0.0012`, `$0.00002`)."""
     dollars = value / 1_000_000
     if dollars and abs(dollars) < 0.01:
-        return f"${dollars:.4f}"
+        return "$" + f"{dollars:.6f}".rstrip("0")
     return f"${dollars:,.2f}"
 
 
