@@ -72,4 +72,5 @@ async def sign_up_in_browser(
     await browser.fill("invite_code", code)
     await browser.fill("login", login)
     await browser.fill("password", password)
+    await browser.screenshot("signup")
     await browser.submit()
