@@ -101,6 +101,12 @@ async def test_bad_input_is_a_4xx_page_with_the_reason() -> None:
             assert reason in reply.text, (path, form)
             assert reply.headers["content-type"].startswith("text/html")
         assert (await client.get("/dashboard/usage?days=../../etc")).status_code == 200
+        missing = await client.get("/dashboard/no/such/page")
+        assert missing.status_code == 404
+        assert missing.headers["content-type"].startswith("text/html")
+        css = await client.get("/dashboard/static/dashboard.css")
+        assert css.status_code == 200
+        assert css.headers["content-type"].startswith("text/css")
         assert (await client.get("/dashboard/device?user_code=%00%ff")).status_code == 400
         keys_page = await client.get("/dashboard/keys")
         assert "data-key-id" not in keys_page.text  # none of the refused keys exists

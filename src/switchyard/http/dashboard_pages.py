@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import Any
 
 from quart import Blueprint, Response, render_template, request
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, NotFound
 
 from ..protocol.errors import ApiError, http_error
 from ..storage.errors import StoreError
@@ -123,6 +123,12 @@ async def error_page(exc: ApiError) -> Response:
     )
     response.headers.update(exc.headers())
     return response
+
+
+@dashboard.route("/<path:unknown>")
+async def _no_such_page(unknown: str) -> Response:
+    """Any other path under /dashboard: the HTML 404 page (not the API's JSON)."""
+    raise NotFound()
 
 
 @dashboard.errorhandler(ApiError)
