@@ -6,6 +6,8 @@ names and huge report ranges are 400s."""
 from __future__ import annotations
 
 import httpx
+import openai
+import pytest
 
 from .selfservice_helpers import agent_for, self_service, signed_up
 
@@ -182,3 +184,17 @@ async def test_limits_names_and_ranges_are_bounded() -> None:
             revoked = await client.delete(f"/v1/account/keys/{key.json()['id']}")
             assert revoked.json()["revoked"] is True
             assert (await client.put(path, json={"rpm": 1})).status_code == 409
+
+
+async def test_a_keys_own_limit_is_enforced() -> None:
+    async with self_service() as running:
+        async with signed_up(running, "limited") as (client, body):
+            key = (await client.post("/v1/account/keys", json={"rpm": 1})).json()
+            async with agent_for(running, body["account"]["id"]):
+                async with openai.AsyncOpenAI(
+                    base_url=running.base_url + "/v1", api_key=key["key"], max_retries=0
+                ) as sdk:
+                    messages = [{"role": "user", "content": "hi"}]
+                    await sdk.chat.completions.create(model="sim-small", messages=messages)
+                    with pytest.raises(openai.RateLimitError):
+                        await sdk.chat.completions.create(model="sim-small", messages=messages)

@@ -19,6 +19,7 @@ from ..protocol.vocabulary import NEUTRAL_OUTCOMES, ApiErrorCode
 from ..storage.activity import EarningDay, UsageDay
 from ..storage.models import utc_now
 from ..storage.protocol import Store
+from .accounts import account_gone
 
 DEFAULT_REPORT_DAYS = 30
 OPEN_HOLDS_SHOWN = 100
@@ -80,7 +81,8 @@ async def balance_view(store: Store, account_id: str) -> dict[str, Any]:
     holds = await store.open_holds_of(account_id, OPEN_HOLDS_SHOWN)  # before the balance
     count = await store.count_open_holds(account_id)
     account = await store.get_account(account_id)
-    assert account is not None  # open_holds_of raised UnknownAccount otherwise
+    if account is None:
+        raise account_gone()
     return {
         "balance_micro_usd": account.balance_micro_usd,
         "earnings_micro_usd": account.earnings_micro_usd,
