@@ -44,6 +44,27 @@ async def _fits(browser: Browser) -> bool:
     )
 
 
+PAGES = ("/dashboard/", "/dashboard/keys", "/dashboard/usage", "/dashboard/billing",
+         "/dashboard/providers", "/dashboard/device")  # fmt: skip
+UNLABELLED = """
+return [...document.querySelectorAll('input:not([type=hidden]), select, button')]
+  .filter(e => e.labels ? (e.tagName !== 'BUTTON' && e.labels.length === 0) : false)
+  .concat([...document.querySelectorAll('button')].filter(b => !b.textContent.trim()))
+  .map(e => e.outerHTML.slice(0, 120));
+"""
+
+
+async def _accessible_pages(browser: Browser, running: Running) -> None:
+    """Every page has its landmarks and a language, and every control a label or text."""
+    for page in PAGES:
+        await browser.get(f"{running.base_url}{page}")
+        assert await browser.attribute("html", "lang") == "en"
+        for landmark in ("header", "nav", "main", "footer", "h1"):
+            assert await browser.count(landmark) == 1, (page, landmark)
+        assert await browser.script(UNLABELLED) == [], page
+        assert await browser.count("a.skip[href='#main']") == 1
+
+
 async def _buy_credit(browser: Browser, running: Running, fake: FakeStripe) -> None:
     await browser.get(f"{running.base_url}/dashboard/billing")
     await browser.fill("amount_usd", "20")
@@ -190,6 +211,7 @@ async def _serve_and_look(browser: Browser, running: Running, api_key: str) -> N
     assert "sim-small" in row and " 3 " in f" {row} "  # three requests today
     await _charts_at_both_sizes(browser, running)
 
+    await _accessible_pages(browser, running)
     await browser.get(f"{running.base_url}/dashboard/providers")
     assert await _chart_points(browser, "earnings") == 30
     assert "Drain" in await browser.text("#nodes")
