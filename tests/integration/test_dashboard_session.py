@@ -3,6 +3,8 @@ the attacks: missing CSRF, wrong passphrase, bad invite, open redirects, HTML in
 
 from __future__ import annotations
 
+from switchyard.protocol.limits import LOGIN_FAILURES_PER_NAME
+
 from .dashboard_helpers import dashboard_client, sign_up_form
 from .selfservice_helpers import PASSWORD, invite, self_service
 
@@ -64,6 +66,13 @@ async def test_refused_forms_are_shown_again_with_the_reason() -> None:
 
         missing = await client.post("/dashboard/login", {"login": "mallory"}, csrf=False)
         assert missing.status_code == 403  # no CSRF token before even checking the name
+
+        for _ in range(LOGIN_FAILURES_PER_NAME):
+            await client.post("/dashboard/login", {"login": "mallory", "password": "y" * 12})
+        right = {"login": "mallory", "password": PASSWORD}
+        throttled = await client.post("/dashboard/login", right)  # even the right passphrase
+        assert throttled.status_code == 429 and "Too many" in throttled.text
+        assert int(throttled.headers["retry-after"]) > 0
 
 
 async def test_markup_in_input_is_escaped_and_next_stays_on_the_dashboard() -> None:

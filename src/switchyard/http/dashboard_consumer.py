@@ -104,7 +104,7 @@ async def _keys_page(
         keys=await own_keys.list_api_keys(coord.store, account_id),
         account_limits=own_keys.account_limits(coord.settings),
         new_key=new_key,
-        api_base=request.host_url.rstrip("/") + "/v1",
+        site=request.host_url.rstrip("/"),
         max_name=MAX_LABEL_CHARS,
         error=error or None,
         notice=notice_for(request.args.get("done")),
