@@ -217,6 +217,12 @@ async def _serve_and_look(browser: Browser, running: Running, api_key: str) -> N
     assert "Drain" in await browser.text("#nodes")
     await browser.screenshot("providers")
     await browser.viewport(PHONE)
-    await browser.get(f"{running.base_url}/dashboard/providers")
-    assert await _fits(browser)
-    await browser.screenshot("providers-phone")
+    for page, table in (("providers", "#nodes"), ("keys", "#keys")):
+        await browser.get(f"{running.base_url}/dashboard/{page}")
+        assert await _fits(browser)
+        # On a phone the rows become labelled cards: nothing to scroll sideways.
+        assert await browser.script(
+            f"const t = document.querySelector('{table}').parentElement;"
+            "return t.scrollWidth <= t.clientWidth + 1;"
+        ), page
+        await browser.screenshot(f"{page}-phone")
