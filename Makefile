@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 BENCH_STAMP := $(VENV)/.installed-bench
 BACKENDS_STAMP := $(VENV)/.installed-backends
 
-.PHONY: dev test test-backends lint fmt bench bench-runtime bench-scheduler bench-load bench-transport clean
+.PHONY: dev test test-backends lint fmt bench bench-runtime bench-scheduler bench-load bench-transport bench-dashboard clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -53,8 +53,8 @@ fmt: $(STAMP)
 	$(BIN)/ruff check --fix src tests bench
 	$(BIN)/ruff format src tests bench
 
-# Bounded and loopback-only; together they take about 4 minutes.
-bench: bench-runtime bench-scheduler bench-load bench-transport
+# Bounded and loopback-only; together they take about 4-5 minutes.
+bench: bench-runtime bench-scheduler bench-load bench-transport bench-dashboard
 
 bench-runtime: $(BENCH_STAMP)
 	$(BIN)/python bench/runtime.py
@@ -68,6 +68,10 @@ bench-load: $(BENCH_STAMP)
 # Needs the local nats-server (SWITCHYARD_TEST_NATS_URL, default nats://127.0.0.1:4222).
 bench-transport: $(BENCH_STAMP)
 	$(BIN)/python bench/transport.py
+
+# Dashboard page times (server render + loopback HTTP) with 90 days of usage; ~15 s.
+bench-dashboard: $(BENCH_STAMP)
+	$(BIN)/python bench/dashboard.py
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .ruff_cache .mypy_cache

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from .browser import find_chromium
+from .browser import find_chromedriver, find_chromium
 
 
 @pytest.fixture
@@ -14,3 +14,9 @@ def chromium() -> str:
     Synchronous, so the skip and its reason are reported before the trio test starts.
     """
     return find_chromium()
+
+
+@pytest.fixture
+def chromedriver(chromium: str) -> str:
+    """Debian's chromedriver for Selenium; skip (or fail under CI=true) when there is none."""
+    return find_chromedriver()

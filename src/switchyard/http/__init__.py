@@ -45,4 +45,15 @@ Operators:
 - cluster.py           /admin/cluster: the replicas (live, last seen, providers) and NATS
 - ops.py               /healthz (with the replica id), /readyz
 - metrics.py           /metrics (Prometheus; actor state sampled at scrape time)
+
+Dashboard (server-rendered HTML for consumers and providers; no scripts, no CDN):
+- dashboard.py         the /dashboard blueprint assembled (imports its page modules)
+- dashboard_pages.py   blueprint, render_page, CSP and headers, HTML error pages, notices
+- dashboard_session.py login, sign-up, logout forms; signed_in_page (redirects to login)
+- dashboard_consumer.py overview, API keys (raw key shown once), usage, buy credit
+- dashboard_provider.py nodes (drain/disconnect/revoke, leaderboard), earnings, payouts,
+                       device-code approval (/dashboard/device)
+- svg_chart.py         inline SVG line charts from daily series (axes, a11y, table fallback)
+- templates/           Jinja templates (templates/dashboard/*.html)
+- static/              static/admin.html; static/dashboard/dashboard.css
 """

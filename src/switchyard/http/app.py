@@ -12,6 +12,7 @@ from .billing import billing
 from .cluster import cluster
 from .consumer import consumer
 from .cors import install_cors
+from .dashboard import dashboard
 from .device import device_flow
 from .edge import EdgeMiddleware
 from .errors import install_error_handlers
@@ -58,6 +59,7 @@ def create_app(coord: Coordinator) -> QuartTrio:
         stats,
         billing,
         provider_ws,
+        dashboard,
     ):
         app.register_blueprint(blueprint)
     install_error_handlers(app)

@@ -15,6 +15,8 @@ The `StripeGateway` is the coordinator's (`Coordinator.stripe`, opened and close
 
 from __future__ import annotations
 
+from typing import Any
+
 from quart import Blueprint, Response, jsonify, request
 
 from ..billing.stripe_gateway import StripeGatewayError
@@ -56,13 +58,29 @@ async def create_checkout() -> Response:
 async def checkout_for(account_id: str) -> Response:
     """A Checkout Session buying credit for `account_id`, from the request's body (also
     `POST /v1/account/checkout`, for a signed-in account)."""
-    gateway = coordinator().stripe
-    if gateway is None:
+    if coordinator().stripe is None:
         raise stripe_not_configured("Buying credit")
     settings = coordinator().settings
     body = parse_json_body(
         await request.get_data(), CheckoutRequest, max_bytes=settings.max_body_bytes
     )
+    return jsonify(await start_checkout(account_id, body))
+
+
+async def start_checkout(
+    account_id: str,
+    body: CheckoutRequest,
+    *,
+    success_url: str | None = None,
+    cancel_url: str | None = None,
+) -> dict[str, Any]:
+    """`{"id", "url", "amount_cents"}` of a new Checkout Session for `account_id` (also the
+    dashboard's billing form). The return URLs default to the configured ones, else the
+    pages below; 503 without Stripe, 400 outside the configured bounds."""
+    gateway = coordinator().stripe
+    if gateway is None:
+        raise stripe_not_configured("Buying credit")
+    settings = coordinator().settings
     cents = body.cents
     low, high = settings.checkout_min_cents, settings.checkout_max_cents
     if not low <= cents <= high:
@@ -72,10 +90,14 @@ async def checkout_for(account_id: str) -> Response:
             code=ApiErrorCode.AMOUNT_OUT_OF_RANGE,
         )
     base = request.host_url.rstrip("/")
-    success_url = settings.checkout_success_url or (
-        f"{base}/v1/billing/checkout/success?session_id={SESSION_PLACEHOLDER}"
+    success_url = (
+        success_url
+        or settings.checkout_success_url
+        or (f"{base}/v1/billing/checkout/success?session_id={SESSION_PLACEHOLDER}")
     )
-    cancel_url = settings.checkout_cancel_url or f"{base}/v1/billing/checkout/cancel"
+    cancel_url = (
+        cancel_url or settings.checkout_cancel_url or (f"{base}/v1/billing/checkout/cancel")
+    )
     try:
         session = await gateway.create_checkout_session(account_id, cents, success_url, cancel_url)
     except StripeGatewayError:
@@ -84,7 +106,7 @@ async def checkout_for(account_id: str) -> Response:
             ApiErrorCode.STRIPE_ERROR,
             retry_after=5,
         ) from None
-    return jsonify({"id": session.id, "url": session.url, "amount_cents": cents})
+    return {"id": session.id, "url": session.url, "amount_cents": cents}
 
 
 @billing.post("/v1/billing/webhook")

@@ -1,0 +1,1 @@
+"""Tests for the server-rendered dashboard: its charts (pure code) and pages."""
