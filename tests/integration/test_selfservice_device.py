@@ -116,8 +116,23 @@ async def test_denied_expired_guessed_and_malformed_codes() -> None:
             for _ in range(DEVICE_APPROVAL_FAILURES):
                 guess = await owner.post("/v1/device/approve", json={"user_code": "ZZZZ-ZZZZ"})
                 statuses.append(guess.status_code)
-            # The late approval above was this account's first wrong code.
-            assert statuses == [404] * (DEVICE_APPROVAL_FAILURES - 1) + [429]
+            # The late approval and the lookup above were this account's first wrong codes.
+            assert statuses == [404] * (DEVICE_APPROVAL_FAILURES - 2) + [429] * 2
             assert (
                 await agent.post("/v1/device/code", json={"name": "n" * 101})
             ).status_code == 400
+
+
+async def test_looking_codes_up_spends_the_same_wrong_code_budget() -> None:
+    """Looking a code up shows the agent's name: guessing by lookup is throttled like
+    guessing by approval, and the budget is the account's, not the route's."""
+    async with self_service() as running:
+        async with signed_up(running, "looker") as (owner, _):
+            statuses = []
+            for i in range(DEVICE_APPROVAL_FAILURES + 1):
+                route = "/v1/device/pending" if i % 2 else "/dashboard/device"
+                guess = await owner.get(route, params={"user_code": "ZZZZ-ZZZ" + "BC"[i % 2]})
+                statuses.append(guess.status_code)
+            assert statuses == [404] * DEVICE_APPROVAL_FAILURES + [429]
+            approve = await owner.post("/v1/device/approve", json={"user_code": "ZZZZ-ZZZZ"})
+            assert approve.status_code == 429

@@ -135,8 +135,12 @@ async def device_page() -> Response:
     user_code = request.args.get("user_code", "")[:MAX_USER_CODE_CHARS]
     if not user_code:
         return await _device_page()
+    principal = await signed_in_principal()
+    coord = coordinator()
     try:
-        pending = await device.describe(coordinator().store, user_code)
+        pending = await device.describe(
+            coord.selfservice, coord.store, principal.account_id, user_code
+        )
     except ApiError as exc:
         return await _device_page(status=exc.status, user_code=user_code, error=exc.message)
     return await _device_page(user_code=user_code, pending=pending)
@@ -152,7 +156,9 @@ async def device_decision() -> Response:
     coord = coordinator()
     try:
         if decision not in ("approve", "deny"):  # the code was typed: show what it links
-            pending = await device.describe(coord.store, user_code)
+            pending = await device.describe(
+                coord.selfservice, coord.store, principal.account_id, user_code
+            )
             return await _device_page(user_code=user_code, pending=pending)
         decided = await device.decide(
             coord.selfservice, coord.store, principal.account_id, user_code, decision == "approve"

@@ -48,11 +48,14 @@ async def token() -> Response:
 
 @device_flow.get("/v1/device/pending")
 async def pending() -> Response:
-    await require_principal()
+    principal = await require_principal()
     user_code = request.args.get("user_code")
     if not user_code:
         raise invalid_request("Give the code the agent shows.", param="user_code")
-    return jsonify(await device.describe(coordinator().store, user_code))
+    coord = coordinator()
+    return jsonify(
+        await device.describe(coord.selfservice, coord.store, principal.account_id, user_code)
+    )
 
 
 async def _decide(approve: bool) -> Response:

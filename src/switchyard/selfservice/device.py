@@ -92,12 +92,17 @@ async def start(
     }
 
 
-async def describe(store: Store, user_code: str) -> dict[str, Any]:
+async def describe(
+    state: SelfServiceState, store: Store, account_id: str, user_code: str
+) -> dict[str, Any]:
     """What the owner is about to approve: the agent's name and when it asked (404 if the
-    code is unknown or no longer pending)."""
+    code is unknown or no longer pending). A miss counts against the account's wrong-code
+    budget, as in `decide`, so looking codes up cannot be used to guess them."""
+    _admit_guess(state, account_id)
     code = normalize_user_code(user_code)
     record = await store.get_device_code(code)
     if record is None or record.decided_at is not None or record.expires_at <= utc_now():
+        state.device_failures.hit(account_id)
         raise not_found(
             "No pending device code like that; start `switchyard provider login` again."
         )
@@ -113,9 +118,7 @@ async def decide(
     state: SelfServiceState, store: Store, account_id: str, user_code: str, approve: bool
 ) -> dict[str, Any]:
     """Approve (link the agent to `account_id`) or deny a pending code."""
-    wait = state.device_failures.retry_after(account_id)
-    if wait is not None:
-        raise rate_limited(wait, "Too many wrong device codes; try again later.")
+    _admit_guess(state, account_id)
     code = normalize_user_code(user_code)
     try:
         record = await store.decide_device_code(code, account_id, approve, utc_now())
@@ -131,6 +134,13 @@ async def decide(
             ) from None
         raise conflict("This code was already used.", param="user_code") from None
     return {"user_code": record.user_code, "name": record.name, "approved": approve}
+
+
+def _admit_guess(state: SelfServiceState, account_id: str) -> None:
+    """429 while `account_id` has used up its wrong-code budget."""
+    wait = state.device_failures.retry_after(account_id)
+    if wait is not None:
+        raise rate_limited(wait, "Too many wrong device codes; try again later.")
 
 
 def _poll_error(status: PollStatus, interval: int | None) -> ApiError:
