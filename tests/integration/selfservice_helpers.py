@@ -4,6 +4,8 @@ owned by a given account."""
 
 from __future__ import annotations
 
+import re
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import replace
@@ -21,6 +23,20 @@ from ..polling import wait_until
 from .harness import Running, coordinator, fast_settings
 
 PASSWORD = "correct horse battery staple"
+CLI = [sys.executable, "-c", "from switchyard.cli import main; main()"]
+PRICE = {"input_micro_usd_per_mtok": 1_000_000, "output_micro_usd_per_mtok": 2_000_000}
+USER_CODE = re.compile(rb"enter the code ([A-Z]{4}-[A-Z]{4})")
+
+
+async def read_until(stream: trio.abc.ReceiveStream, pattern: re.Pattern[bytes]) -> bytes:
+    """The first group of `pattern` once it appears in `stream` (the CLI's output)."""
+    seen = b""
+    with trio.fail_after(30):
+        while (match := pattern.search(seen)) is None:
+            chunk = await stream.receive_some(4096)
+            assert chunk, f"the CLI ended without printing a code: {seen!r}"
+            seen += chunk
+    return match.group(1)
 
 
 def plain_http_settings(**overrides: Any) -> Settings:

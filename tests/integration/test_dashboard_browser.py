@@ -28,7 +28,7 @@ from ..polling import wait_until
 from .browser import DESKTOP, PHONE, Browser, open_browser
 from .dashboard_helpers import sign_up_in_browser
 from .harness import Running, coordinator, fast_settings
-from .test_selfservice_e2e import CLI, PRICE, USER_CODE, _read_until
+from .selfservice_helpers import CLI, PRICE, USER_CODE, read_until
 
 AGENT = ["--ttft", "0", "--tokens-per-s", "2000", "--output-tokens", "12"]
 
@@ -95,7 +95,7 @@ async def _link_provider(browser: Browser, running: Running, token_file: Path) -
             partial(trio.run_process, command, check=False, stdout=subprocess.DEVNULL,
                     stderr=subprocess.PIPE)
         )  # fmt: skip
-        user_code = (await _read_until(proc.stderr, USER_CODE)).decode()
+        user_code = (await read_until(proc.stderr, USER_CODE)).decode()
         await browser.get(f"{running.base_url}/dashboard/device")
         await browser.fill("user_code", user_code.lower().replace("-", " "))  # typed loosely
         await browser.submit("#device-lookup")

@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import signal
 import stat
 import subprocess
-import sys
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -28,21 +26,15 @@ from ..billing.fake_stripe import running_fake_stripe
 from ..billing.helpers import WEBHOOK_SECRET, event_payload, stripe_signature
 from ..polling import wait_until
 from .harness import coordinator
-from .selfservice_helpers import PASSWORD, invite, plain_http_settings
-
-CLI = [sys.executable, "-c", "from switchyard.cli import main; main()"]
-PRICE = {"input_micro_usd_per_mtok": 1_000_000, "output_micro_usd_per_mtok": 2_000_000}
-USER_CODE = re.compile(rb"enter the code ([A-Z]{4}-[A-Z]{4})")
-
-
-async def _read_until(stream: trio.abc.ReceiveStream, pattern: re.Pattern[bytes]) -> bytes:
-    seen = b""
-    with trio.fail_after(30):
-        while (match := pattern.search(seen)) is None:
-            chunk = await stream.receive_some(4096)
-            assert chunk, f"the CLI ended without printing a code: {seen!r}"
-            seen += chunk
-    return match.group(1)
+from .selfservice_helpers import (
+    CLI,
+    PASSWORD,
+    PRICE,
+    USER_CODE,
+    invite,
+    plain_http_settings,
+    read_until,
+)
 
 
 async def link_provider(base_url: str, session: httpx.AsyncClient, token_file: Path) -> str:
@@ -54,7 +46,7 @@ async def link_provider(base_url: str, session: httpx.AsyncClient, token_file: P
             partial(trio.run_process, command, check=False, stdout=subprocess.DEVNULL,
                     stderr=subprocess.PIPE)
         )  # fmt: skip
-        user_code = (await _read_until(proc.stderr, USER_CODE)).decode()
+        user_code = (await read_until(proc.stderr, USER_CODE)).decode()
         pending = await session.get("/v1/device/pending", params={"user_code": user_code})
         assert pending.status_code == 200 and pending.json()["name"] == "gpu-box-1"
         approved = await session.post("/v1/device/approve", json={"user_code": user_code})
