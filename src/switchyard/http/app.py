@@ -12,13 +12,16 @@ from .billing import billing
 from .consumer import consumer
 from .cors import install_cors
 from .edge import EdgeMiddleware
+from .embeddings import embeddings
 from .errors import install_error_handlers
 from .inspection import inspection
 from .metrics import metrics
+from .models import models
 from .observe import install_request_metrics
 from .ops import ops
 from .payouts import payouts
 from .provider_ws import provider_ws
+from .token_count import token_count
 
 if TYPE_CHECKING:
     from ..coordinator import Coordinator
@@ -39,6 +42,9 @@ def create_app(coord: Coordinator) -> QuartTrio:
         inspection,
         payouts,
         consumer,
+        embeddings,
+        models,
+        token_count,
         account,
         billing,
         provider_ws,
