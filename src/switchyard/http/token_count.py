@@ -42,5 +42,8 @@ async def count_tokens() -> Any:
     req = parse_messages_request(body)
     g.model = req.model
     wire = anthropic_to_chat(req)
-    tokens, _counted = await count_prompt_tokens(coord, coord.settings, key, req.model, wire)
+    priced = await coord.store.get_pricing(req.model) is not None
+    tokens, _counted = await count_prompt_tokens(
+        coord, coord.settings, key, req.model, wire, model_priced=priced
+    )
     return jsonify({"input_tokens": tokens})

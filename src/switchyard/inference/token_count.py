@@ -44,8 +44,11 @@ async def count_prompt_tokens(
     key: ApiKeyRecord,
     model: str,
     wire: dict[str, Any],
+    *,
+    model_priced: bool = False,
 ) -> tuple[int, bool]:
-    """(the prompt tokens of chat body `wire`, whether a provider counted them)."""
+    """(the prompt tokens of chat body `wire`, whether a provider counted them);
+    `model_priced`: a model nobody serves is known (estimated) rather than 404."""
     limits = await services.keys.limits(key.id)
     refusal = services.limiter.admit(key.id, limits, 0, trio.current_time())
     if refusal is not None:
@@ -63,7 +66,7 @@ async def count_prompt_tokens(
     )
     if not services.gate.enter():
         return job.prompt_tokens, False
-    relay = RelaySession(services.scheduler, job)
+    relay = RelaySession(services.scheduler, job, model_priced=model_priced)
     try:
         with trio.move_on_at(job.deadline):
             await relay.start()

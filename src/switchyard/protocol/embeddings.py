@@ -9,8 +9,8 @@ object without `user` and `encoding_format` (the agent always asks its upstream 
 floats and sends each embedding as float32 in base64, one `embedding` delta per input).
 
 The hold must cover the charge (it is clamped to the hold), so `prompt_tokens_bound` is
-an upper bound, not an estimate: a text input has at most one token per UTF-8 byte plus
-the tokenizer's special tokens, a token array exactly its ids.
+an upper bound, not an estimate: a text input has at most one token per UTF-8 byte, a
+token array its ids, each plus the special tokens a server may add.
 
 `EmbeddingFold` gathers the pieces by input index (a retried attempt overwrites, never
 duplicates), bounded by `MAX_EMBEDDING_OUTPUT_CHARS`, and renders OpenAI's list.
@@ -86,10 +86,10 @@ class EmbeddingRequest(_Strict):
         """The most prompt tokens the inputs can be (see the module docstring)."""
         total = 0
         for item in embedding_inputs(self.input):
-            if isinstance(item, str):
-                total += len(item.encode("utf-8", "surrogatepass")) + SPECIAL_TOKENS_PER_INPUT
-            else:
-                total += len(item)
+            size = (
+                len(item.encode("utf-8", "surrogatepass")) if isinstance(item, str) else len(item)
+            )
+            total += size + SPECIAL_TOKENS_PER_INPUT
         return total
 
 
