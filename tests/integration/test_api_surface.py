@@ -51,10 +51,10 @@ class Stack:
     """A running coordinator, its fake upstream, an account and SDK clients."""
 
     def __init__(
-        self, running: Running, upstream: FakeUpstream, account: str, key: str, agent: str
+        self, running: Running, upstreams: list[FakeUpstream], account: str, key: str
     ) -> None:
-        self.running, self.upstream, self.account, self.key = running, upstream, account, key
-        self.agent_config = agent
+        self.running, self.upstreams, self.account, self.key = running, upstreams, account, key
+        self.upstream = upstreams[0]
         base = running.base_url
         self.openai = openai.AsyncOpenAI(base_url=base + "/v1", api_key=key, max_retries=0)
         self.anthropic = anthropic.AsyncAnthropic(base_url=base, api_key=key, max_retries=0)
@@ -68,52 +68,66 @@ class Stack:
 
         return await wait_until(settled, timeout=5)
 
-    def calls(self, route: str) -> list[dict[str, Any]]:
-        """What the upstream received on `route` (the agent's start-up probes left out)."""
-        return [c for c in self.upstream.calls.get(route, []) if c.get("input") != "probe"]
+    def calls(self, route: str, upstream: int = 0) -> list[dict[str, Any]]:
+        """What an upstream received on `route` (the agent's start-up probes left out)."""
+        received = self.upstreams[upstream].calls.get(route, [])
+        return [c for c in received if c.get("input") != "probe"]
+
+
+def agent_config(running: Running, token: str, upstream: FakeUpstream, *caps: str) -> AgentConfig:
+    """An openai-backend agent serving MODEL and EMBED from `upstream` (`caps` declared)."""
+    return AgentConfig(
+        coordinator=running.base_url,
+        token=token,
+        backend="openai",
+        upstream=upstream.url,
+        models=(MODEL, EMBED),
+        model_map={MODEL: UPSTREAM_MODEL, EMBED: UPSTREAM_EMBED},
+        capabilities=parse_capabilities(list(caps)),
+        slots=4,
+        reconnect_base_s=0.05,
+        reconnect_cap_s=0.5,
+        shutdown_grace_s=1.0,
+    )
 
 
 @asynccontextmanager
-async def stack(*capabilities: str) -> AsyncIterator[Stack]:
-    """One agent serving MODEL and EMBED from a vLLM-like fake (`capabilities` declared)."""
+async def stack(*capabilities: tuple[str, ...]) -> AsyncIterator[Stack]:
+    """One agent per entry of `capabilities` (what it declares; one agent with nothing
+    declared by default), each in front of its own vLLM-like fake serving MODEL and EMBED;
+    `Stack.upstream` is the first one's."""
     async with coordinator() as running, trio.open_nursery() as nursery:
-        upstream = FakeUpstream(
-            (UPSTREAM_MODEL,), embed_models=(UPSTREAM_EMBED,), max_model_len=4096
-        )
-        await nursery.start(upstream.run)
         for model, price in PRICES.items():
             await running.admin.put(f"/admin/pricing/{model}", json=price)
         _, token = await running.provider_token()
-        config = AgentConfig(
-            coordinator=running.base_url,
-            token=token,
-            backend="openai",
-            upstream=upstream.url,
-            models=(MODEL, EMBED),
-            model_map={MODEL: UPSTREAM_MODEL, EMBED: UPSTREAM_EMBED},
-            capabilities=parse_capabilities(list(capabilities)),
-            slots=4,
-            reconnect_base_s=0.05,
-            reconnect_cap_s=0.5,
-            shutdown_grace_s=1.0,
-        )
-        agent = ProviderAgent(config, key=Ed25519PrivateKey.generate())
-        nursery.start_soon(agent.run)
+        agents, upstreams = [], []
+        for caps in capabilities or ((),):
+            upstream = FakeUpstream(
+                (UPSTREAM_MODEL,), embed_models=(UPSTREAM_EMBED,), max_model_len=4096
+            )
+            await nursery.start(upstream.run)
+            agent = ProviderAgent(
+                agent_config(running, token, upstream, *caps), key=Ed25519PrivateKey.generate()
+            )
+            nursery.start_soon(agent.run)
+            agents.append(agent)
+            upstreams.append(upstream)
 
         async def online() -> bool:
             providers = await running.providers()
-            return len(providers) == 1 and providers[0]["routable"]
+            return len(providers) == len(agents) and all(p["routable"] for p in providers)
 
         await wait_until(online, timeout=15)
         account, key = await funded_key(running, FUNDS)
-        s = Stack(running, upstream, account, key, "")
+        s = Stack(running, upstreams, account, key)
         try:
             yield s
             await wait_until(lambda: no_slots_reserved(running))
         finally:
             await s.openai.close()
             await s.anthropic.close()
-            agent.stop(0.5)
+            for agent in agents:
+                agent.stop(0.5)
             nursery.cancel_scope.cancel()
 
 
@@ -192,13 +206,24 @@ async def test_stop_sequences_are_still_enforced_on_completions() -> None:
 
 
 async def test_a_provider_declaring_no_completions_is_not_chosen() -> None:
-    async with stack(f"{MODEL}@completions=no") as s:
+    async with stack((f"{MODEL}@completions=no",)) as s:
         with pytest.raises(openai.BadRequestError) as caught:
             await s.openai.completions.create(model=MODEL, prompt="p")
         body: Any = caught.value.body
         assert body["code"] == "unsupported_capability" and body["param"] == "prompt"
         assert s.calls("/v1/completions") == []
         assert await s.balance() == FUNDS
+
+
+async def test_completions_go_only_to_the_providers_that_have_them() -> None:
+    async with stack(("completions=no",), ()) as s:
+        for _ in range(4):
+            got = await s.openai.completions.create(model=MODEL, prompt="p")
+            assert got.choices[0].text == "".join(COMPLETION_PIECES)
+        assert (len(s.calls("/v1/completions", 0)), len(s.calls("/v1/completions", 1))) == (0, 4)
+        # chat still goes to both: only completions need the capability
+        info: Any = (await s.openai.models.retrieve(MODEL)).model_extra
+        assert info["providers"] == 2 and info["capabilities"]["completions"] == "yes"
 
 
 # ----------------------------------------------------------------- embeddings
