@@ -28,6 +28,7 @@ from switchyard.protocol.frames import (
     ModelSpec,
     ResyncFrame,
 )
+from switchyard.protocol.limits import PROTOCOL_VERSION
 from switchyard.protocol.provider_frames import ModelCapabilities
 from switchyard.protocol.signing import new_nonce, public_key_b64, verify_challenge
 from switchyard.protocol.vocabulary import Support
@@ -93,7 +94,7 @@ async def test_register_challenge_and_heartbeats(nursery: trio.Nursery, tmp_path
     assert conn.path == "/v1/providers/connect"
     assert conn.auth == "Bearer secret"
     reg = conn.register
-    assert reg.protocol_version == 2
+    assert reg.protocol_version == PROTOCOL_VERSION
     assert reg.public_key == public_key_b64(key)
     assert reg.attestation.kind == "none"
     caps = ModelCapabilities(completions=Support.YES, embeddings=Support.NO)

@@ -51,8 +51,10 @@ MAX_REQUEST_BODY_JSON_BYTES = MAX_COORDINATOR_FRAME_BYTES - INFERENCE_ENVELOPE_B
 # Characters (Python `len`) and counts; the frames in `frames.py` enforce them, and the
 # chunk codec's fast decoder checks the same numbers by hand.
 
-#: Supported wire protocol version (the `register` frame's `protocol_version`).
-PROTOCOL_VERSION = 2
+#: Supported wire protocol version (the `register` frame's `protocol_version`). 3 added the
+#: request kinds beyond chat (`inference_request.kind`), which a version-2 agent cannot
+#: parse: it is told to upgrade at registration rather than dropping its socket later.
+PROTOCOL_VERSION = 3
 #: Request and provider ids.
 MAX_ID_CHARS = 128
 #: Model ids.
