@@ -46,6 +46,7 @@ def test_inputs_and_the_hold_bound() -> None:
         ({"input": [[]]}, "input"),
         ({"input": [-1]}, "input"),
         ({"input": [True]}, "input"),
+        ({"input": [2**31]}, "input"),
         ({"input": ["a", [1]]}, "input"),
         ({"input": ["a"] * 2049}, "input"),
         ({"input": "a", "dimensions": 0}, "dimensions"),

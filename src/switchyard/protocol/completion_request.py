@@ -36,7 +36,7 @@ from .chat_request import (
     Temperature,
     TopP,
 )
-from .limits import MAX_COMPLETION_CHOICES
+from .limits import MAX_COMPLETION_CHOICES, MAX_TOKEN_ID
 from .openai_api import stream_wire
 
 #: OpenAI's documented default `max_tokens` for /v1/completions.
@@ -47,8 +47,6 @@ MAX_COMPLETION_LOGPROBS = 20
 OWNED_FIELDS = frozenset({"model", "stream", "stream_options", "max_tokens", "user", "stop"})
 
 Choices = Annotated[int, Field(ge=1, le=MAX_COMPLETION_CHOICES)]
-#: The largest token id a prompt may hold.
-MAX_TOKEN_ID = 2**31 - 1
 _PROMPT_FORMS = (
     "prompt must be a string, a list of strings, a non-empty list of token ids (integers "
     "from 0) or a list of such lists"

@@ -29,7 +29,12 @@ from pydantic_core import PydanticCustomError
 from .chat_parts import _Strict
 from .chat_request import ModelName, Short
 from .errors import provider_failed
-from .limits import MAX_EMBEDDING_DIMENSIONS, MAX_EMBEDDING_INPUTS, MAX_EMBEDDING_OUTPUT_CHARS
+from .limits import (
+    MAX_EMBEDDING_DIMENSIONS,
+    MAX_EMBEDDING_INPUTS,
+    MAX_EMBEDDING_OUTPUT_CHARS,
+    MAX_TOKEN_ID,
+)
 
 #: Fields of an embeddings body the coordinator owns.
 OWNED_FIELDS = frozenset({"model", "user", "encoding_format"})
@@ -49,7 +54,11 @@ def embedding_inputs(value: Any) -> list[Any]:
 
 
 def _token_ids(value: Any) -> bool:
-    return isinstance(value, list) and bool(value) and all(type(v) is int and v >= 0 for v in value)
+    return (
+        isinstance(value, list)
+        and bool(value)
+        and all(type(v) is int and 0 <= v <= MAX_TOKEN_ID for v in value)
+    )
 
 
 def _check_input(value: Any) -> Any:

@@ -80,6 +80,8 @@ MAX_COMPLETION_CHOICES = MAX_CHOICE_INDEX + 1
 #: each embedding travels in one delta of its own (a batch spreads over as many frames as
 #: it needs).
 MAX_EMBEDDING_INPUTS = 2048
+#: The largest token id a prompt or an embedding input may hold.
+MAX_TOKEN_ID = 2**31 - 1
 MAX_EMBEDDING_DIMENSIONS = 16_384
 #: The base64 characters of all the embeddings of one request: a batch whose answer
 #: would exceed this is refused (400, split it) instead of being held in memory.
