@@ -309,6 +309,21 @@ async def test_count_tokens_asks_the_upstream_tokenizer_and_is_never_billed() ->
         assert caught.value.body["error"]["type"] == "invalid_request_error"  # type: ignore[index]
 
 
+async def test_count_tokens_counts_against_the_keys_request_rate() -> None:
+    async with stack() as s:
+        created = await s.running.admin.post(f"/admin/accounts/{s.account}/keys", json={"rpm": 1})
+        key = created.json()["key"]
+        ask = {"model": MODEL, "messages": [{"role": "user", "content": "hi"}]}
+        async with anthropic.AsyncAnthropic(
+            base_url=s.running.base_url, api_key=key, max_retries=0
+        ) as limited:
+            await limited.messages.count_tokens(**ask)  # type: ignore[arg-type]
+            with pytest.raises(anthropic.RateLimitError) as caught:
+                await limited.messages.count_tokens(**ask)  # type: ignore[arg-type]
+        assert caught.value.response.headers["retry-after"]
+        assert len(s.calls("/tokenize")) == 1
+
+
 async def test_count_tokens_without_a_provider_is_the_documented_estimate() -> None:
     async with stack() as s:
         await s.running.admin.put("/admin/pricing/ghost", json=PRICES[MODEL])
