@@ -16,6 +16,7 @@ from switchyard.protocol.anthropic_request import parse_messages_request
 from switchyard.protocol.anthropic_translate import anthropic_to_chat
 from switchyard.protocol.chat_request import ChatRequestBody
 from switchyard.protocol.completion_request import CompletionRequest, completion_wire_request
+from switchyard.protocol.embeddings import EmbeddingRequest, embedding_wire_request
 from switchyard.protocol.errors import ApiError, parse_json_body, validation_error_to_api_error
 from switchyard.protocol.frames import dump_request_body
 from switchyard.protocol.openai_api import wire_chat_request
@@ -184,7 +185,7 @@ KEYS = [
     "model", "messages", "role", "content", "type", "text", "max_tokens", "max_completion_tokens",
     "temperature", "top_p", "top_k", "stop", "stop_sequences", "stream", "stream_options",
     "include_usage", "seed", "n", "user", "prompt", "echo", "best_of", "system", "metadata",
-    "user_id",
+    "user_id", "input", "dimensions", "encoding_format", "suffix", "logprobs",
 ]  # fmt: skip
 SCALARS = (
     st.none()
@@ -206,6 +207,7 @@ JSON = st.recursive(
 MODELS = {
     ChatRequestBody: lambda req, data: wire_chat_request(data, req, 16),
     CompletionRequest: lambda req, data: completion_wire_request(data, req),
+    EmbeddingRequest: lambda req, data: embedding_wire_request(data, req),
 }
 
 
@@ -291,6 +293,8 @@ def check_only_api_errors(raw: bytes) -> None:
         body: Any = normalize(req, json.loads(raw))  # type: ignore[operator]
         if model_cls is CompletionRequest:  # the prompt goes as it came ("" is a prompt)
             assert isinstance(body, dict) and "prompt" in body
+        elif model_cls is EmbeddingRequest:
+            assert isinstance(body, dict) and body["input"]
         else:
             assert isinstance(body, dict) and body["messages"]
         dump_request_body(body).decode()  # and can be sent to a provider
