@@ -89,6 +89,15 @@ async def test_sim_server_serves_the_kinds_to_the_sdk_and_to_the_openai_backend(
             model="sim-small", prompt="p", max_tokens=2, stream=True
         )
         assert "".join([c.choices[0].text async for c in stream if c.choices]) == "tok0 tok1"
+    async with httpx.AsyncClient(base_url=server.url, timeout=5) as raw:
+        for route, bad in (
+            ("/embeddings", {"model": "sim-embed", "input": "x", "dimensions": "9"}),
+            ("/embeddings", {"model": "sim-embed", "input": []}),
+            ("/completions", {"model": "sim-small", "prompt": [], "stream": True}),
+            ("/completions", {"model": "sim-small", "prompt": "p", "stream_options": [1]}),
+        ):
+            resp = await raw.post(route, json=bad)
+            assert resp.status_code == 400, (route, bad, resp.text)
     backend = OpenAIBackend(server.url)
     try:
         events = await run(backend, "sim-embed", {"input": "hi"}, RequestKind.EMBEDDING)

@@ -30,14 +30,16 @@ import h11
 import trio
 from pydantic import BaseModel, ConfigDict, Field
 
+from switchyard.protocol.completion_request import CompletionRequest
+from switchyard.protocol.embeddings import EmbeddingRequest
 from switchyard.protocol.errors import (
     ApiError,
-    invalid_request,
     load_json_object,
     model_not_found,
     not_found,
     parse_json_body,
     request_too_large,
+    validate_body,
 )
 from switchyard.protocol.vocabulary import RequestKind, StreamErrorCode
 
@@ -173,6 +175,9 @@ class SimOpenAIServer:
     ) -> None:
         """A text completion, embeddings or a token count (see `sim_routes.py`)."""
         body = load_json_object(raw, max_bytes=MAX_BODY_BYTES)
+        checked = _CHECKED.get(kind)
+        if checked is not None:  # what the coordinator checks, so the simulator can trust it
+            validate_body(body, checked)
         model = body.get("model")
         if not isinstance(model, str) or model not in self.backend.models:
             raise model_not_found(str(model))
@@ -186,7 +191,8 @@ class SimOpenAIServer:
                 first = await anext(events)
             except (BackendError, StopAsyncIteration) as exc:
                 raise _api_error(_ended_early(exc)) from None
-            include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+            options = body.get("stream_options")
+            include_usage = isinstance(options, dict) and options.get("include_usage") is True
             streamed = kind is RequestKind.COMPLETION and body.get("stream") is True
             if streamed:
                 head = h11.Response(
@@ -214,11 +220,7 @@ class SimOpenAIServer:
         elif kind is RequestKind.COMPLETION:
             await _send_json(conn, stream, 200, completion_body(model, deltas, event))
         elif kind is RequestKind.EMBEDDING:
-            encoding = body.get("encoding_format", "float")
-            if encoding not in ("float", "base64"):
-                raise invalid_request(
-                    "encoding_format must be float or base64", param="encoding_format"
-                )
+            encoding = body.get("encoding_format") or "float"
             await _send_json(conn, stream, 200, embeddings_body(model, deltas, event, encoding))
         else:
             context = self.backend.config.context_length
@@ -260,6 +262,10 @@ class SimOpenAIServer:
             await stream.send_all(conn.send(h11.EndOfMessage()) or b"")
 
 
+_CHECKED: dict[RequestKind, type[BaseModel]] = {
+    RequestKind.COMPLETION: CompletionRequest,
+    RequestKind.EMBEDDING: EmbeddingRequest,
+}
 _KINDS = {
     b"/v1/chat/completions": RequestKind.CHAT,
     b"/v1/completions": RequestKind.COMPLETION,
