@@ -193,10 +193,17 @@ async def test_llama_cpp_token_counts_go_through_its_chat_template() -> None:
     assert [path for path, _ in seen] == ["/tokenize", "/apply-template", "/tokenize"]
     assert seen[2][1]["content"] == "<|user|>hi<|end|>"
     await backend.aclose()
-    failing = answering({"detail": "Not Found"}, status=404)
-    with pytest.raises(BackendError):
-        await run(failing, "m", chat, RequestKind.TOKENIZE)
-    await failing.aclose()
+    for status in (404, 405, 501):  # no tokenizer: a neutral refusal, not a failure
+        failing = answering({"detail": "Not Found"}, status=status)
+        with pytest.raises(BackendError) as caught:
+            await run(failing, "m", chat, RequestKind.TOKENIZE)
+        assert (caught.value.status, caught.value.retryable) == (404, False)
+        await failing.aclose()
+    no_count = answering({"tokens": []})  # llama.cpp-like, but no /apply-template answer
+    with pytest.raises(BackendError) as caught:
+        await run(no_count, "m", chat, RequestKind.TOKENIZE)
+    assert caught.value.status == 404
+    await no_count.aclose()
 
 
 def test_a_large_embedding_batch_travels_in_several_frames() -> None:

@@ -25,7 +25,7 @@ Beyond chat, in vLLM's shapes (every body recorded in `calls`, by route):
   (`fake_embedding`: `dimensions` long, float32-exact values), floats or base64 as asked,
   `EMBED_TOKENS` prompt tokens per input; any other model is vLLM's 400 refusal;
 - `POST /tokenize`: vLLM's `{"count", "max_model_len", "tokens"}`, counting
-  `TOKENIZE_BASE` plus `TOKENIZE_PER_MESSAGE` per message.
+  `TOKENIZE_BASE` plus `TOKENIZE_PER_MESSAGE` per message (a 404 with `tokenizer=False`).
 
 With `max_model_len` set, `/v1/models` reports it (so the agent probes it as vLLM).
 """
@@ -267,10 +267,12 @@ class FakeUpstream:
         *,
         embed_models: tuple[str, ...] = (),
         max_model_len: int | None = None,
+        tokenizer: bool = True,
     ) -> None:
         self.models = models + embed_models
         self.embed_models = embed_models
         self.max_model_len = max_model_len
+        self.tokenizer = tokenizer
         self.bodies: list[dict[str, Any]] = []
         self.calls: dict[str, list[dict[str, Any]]] = {}
         self.port = 0
@@ -346,6 +348,8 @@ class FakeUpstream:
         await stream.aclose()
 
     def _json_answer(self, target: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        if target == "/tokenize" and not self.tokenizer:
+            return 404, {"detail": "Not Found"}
         if target == "/tokenize":
             count = TOKENIZE_BASE + TOKENIZE_PER_MESSAGE * len(body.get("messages") or [])
             return 200, {"count": count, "max_model_len": 4096, "tokens": list(range(count))}

@@ -6,6 +6,7 @@ was charged (exactly)."""
 from __future__ import annotations
 
 import base64
+import json
 import struct
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -92,7 +93,7 @@ def agent_config(running: Running, token: str, upstream: FakeUpstream, *caps: st
 
 
 @asynccontextmanager
-async def stack(*capabilities: tuple[str, ...]) -> AsyncIterator[Stack]:
+async def stack(*capabilities: tuple[str, ...], tokenizer: bool = True) -> AsyncIterator[Stack]:
     """One agent per entry of `capabilities` (what it declares; one agent with nothing
     declared by default), each in front of its own vLLM-like fake serving MODEL and EMBED;
     `Stack.upstream` is the first one's."""
@@ -103,8 +104,9 @@ async def stack(*capabilities: tuple[str, ...]) -> AsyncIterator[Stack]:
         agents, upstreams = [], []
         for caps in capabilities or ((),):
             upstream = FakeUpstream(
-                (UPSTREAM_MODEL,), embed_models=(UPSTREAM_EMBED,), max_model_len=4096
-            )
+                (UPSTREAM_MODEL,), embed_models=(UPSTREAM_EMBED,), max_model_len=4096,
+                tokenizer=tokenizer,
+            )  # fmt: skip
             await nursery.start(upstream.run)
             agent = ProviderAgent(
                 agent_config(running, token, upstream, *caps), key=Ed25519PrivateKey.generate()
@@ -324,12 +326,24 @@ async def test_count_tokens_counts_against_the_keys_request_rate() -> None:
         assert len(s.calls("/tokenize")) == 1
 
 
+async def test_a_server_without_tokenizer_gets_the_estimate() -> None:
+    async with stack(tokenizer=False) as s:
+        body = {"model": MODEL, "messages": [{"role": "user", "content": "y" * 80}]}
+        for _ in range(3):
+            counted = await s.anthropic.messages.count_tokens(**body)  # type: ignore[arg-type]
+        request = parse_messages_request(json.dumps({**body, "max_tokens": 1}))
+        assert counted.input_tokens == estimate_prompt_tokens(anthropic_to_chat(request))
+        assert len(s.calls("/tokenize")) == 3  # asked each time, refused each time
+        providers = await s.running.providers()
+        assert len(providers) == 1 and providers[0]["routable"]  # not blamed: still in use
+
+
 async def test_count_tokens_without_a_provider_is_the_documented_estimate() -> None:
     async with stack() as s:
         await s.running.admin.put("/admin/pricing/ghost", json=PRICES[MODEL])
         body = {"model": "ghost", "messages": [{"role": "user", "content": "x" * 400}]}
         counted = await s.anthropic.messages.count_tokens(**body)  # type: ignore[arg-type]
-        request = parse_messages_request(__import__("json").dumps({**body, "max_tokens": 1}))
+        request = parse_messages_request(json.dumps({**body, "max_tokens": 1}))
         assert counted.input_tokens == estimate_prompt_tokens(anthropic_to_chat(request))
         assert s.calls("/tokenize") == []
 

@@ -10,8 +10,10 @@
 - `count_prompt` counts a chat body's prompt tokens with the server's own tokenizer:
   vLLM's `POST /tokenize` takes the messages (and tools) and answers `count`; llama.cpp's
   takes only `content` (it answers a `tokens` list without `count`), so the messages
-  are first rendered by its `POST /apply-template`. A server with neither fails
-  (`BackendError`), and the coordinator estimates instead.
+  are first rendered by its `POST /apply-template`. A server with neither (a 404, 405 or
+  501 on those routes, or answers without a count) is refused as a 404 `no tokenizer`:
+  not the provider's fault, so its routing record is untouched, and the coordinator
+  estimates instead.
 """
 
 from __future__ import annotations
@@ -48,15 +50,27 @@ def input_count(value: Any) -> int:
     return 1
 
 
+#: Statuses that say a route does not exist on the server.
+ROUTE_MISSING = frozenset({404, 405, 501})
+
+
 async def post_json(
-    client: httpx.AsyncClient, url: str, body: Mapping[str, Any], timeout: float | None = None
+    client: httpx.AsyncClient,
+    url: str,
+    body: Mapping[str, Any],
+    timeout: float | None = None,
+    *,
+    missing: BackendError | None = None,
 ) -> Any:
-    """POST `body`; the JSON answer (BackendError for an HTTP error, a bad or huge answer)."""
+    """POST `body`; the JSON answer (BackendError for an HTTP error, a bad or huge answer;
+    `missing` when the route does not exist, if given)."""
     kwargs: dict[str, Any] = {"json": body}
     if timeout is not None:
         kwargs["timeout"] = timeout
     try:
         async with client.stream("POST", url, **kwargs) as resp:
+            if missing is not None and resp.status_code in ROUTE_MISSING:
+                raise missing
             if resp.status_code >= 400:
                 raise status_error(resp.status_code, (await resp.aread())[:4096])
             raw = bytearray()
@@ -141,28 +155,39 @@ async def count_prompt(
     ask: dict[str, Any] = {"model": model, "messages": messages, "add_generation_prompt": True}
     if body.get("tools"):
         ask["tools"] = body["tools"]
-    answer = await post_json(client, f"{root}/tokenize", ask, TOKENIZE_TIMEOUT_S)
+    none = _no_tokenizer()
+    answer = await post_json(client, f"{root}/tokenize", ask, TOKENIZE_TIMEOUT_S, missing=none)
     count = answer.get("count") if isinstance(answer, dict) else None
     if type(count) is int and count >= 0:
         return count  # vLLM
     template: dict[str, Any] = {"messages": messages}
     if body.get("tools"):
         template["tools"] = body["tools"]
-    rendered = await post_json(client, f"{root}/apply-template", template, TOKENIZE_TIMEOUT_S)
+    url = f"{root}/apply-template"
+    rendered = await post_json(client, url, template, TOKENIZE_TIMEOUT_S, missing=none)
     prompt = rendered.get("prompt") if isinstance(rendered, dict) else None
     if not isinstance(prompt, str):
-        raise _bad("no token count and no chat template at /apply-template")
+        raise none
     content = {"content": prompt, "add_special": True, "parse_special": True}
-    answer = await post_json(client, f"{root}/tokenize", content, TOKENIZE_TIMEOUT_S)
+    answer = await post_json(client, f"{root}/tokenize", content, TOKENIZE_TIMEOUT_S, missing=none)
     tokens = answer.get("tokens") if isinstance(answer, dict) else None
     if not isinstance(tokens, list):
-        raise _bad("a /tokenize answer without tokens")
+        raise none
     return len(tokens)
 
 
 def _bad(what: str) -> BackendError:
     return BackendError(
         StreamErrorCode.UPSTREAM_BAD_RESPONSE, f"upstream sent {what}", retryable=True
+    )
+
+
+def _no_tokenizer() -> BackendError:
+    return BackendError(
+        StreamErrorCode.UPSTREAM_REJECTED,
+        "the upstream has no tokenizer route (/tokenize)",
+        retryable=False,
+        status=404,
     )
 
 
