@@ -1,7 +1,7 @@
 """What the simulator answers to the request kinds other than chat (pure, no I/O).
 
-- Embeddings: each input's vector is derived from a SHA-256 of the input (its text, or
-  its token ids), `dimensions` long (`DEFAULT_DIMENSIONS` without it), unit length, so
+- Embeddings: each input's vector is drawn from a PRNG seeded with a SHA-256 of the input
+  (its text, or its token ids), `dimensions` long (`DEFAULT_DIMENSIONS` without it), unit length, so
   the same input always gets the same vector; it counts one token per word of a text
   input (at least one) and one per id of a token-array input.
 - Text completions: the prompt is answered like a chat turn whose user message is the
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-import struct
+import random
 from collections.abc import Mapping
 from typing import Any
 
@@ -55,16 +55,12 @@ def input_tokens(item: str | list[int]) -> int:
 
 
 def sim_embedding(item: str | list[int], dimensions: int) -> list[float]:
-    """The unit vector of `item` (see the module docstring)."""
+    """The unit vector of `item` (see the module docstring): a PRNG seeded with the
+    input's SHA-256, cheap enough for thousands of inputs of thousands of dimensions."""
     seed = (item if isinstance(item, str) else ",".join(map(str, item))).encode()
-    values: list[float] = []
-    block = 0
-    while len(values) < dimensions:
-        digest = hashlib.sha256(seed + block.to_bytes(4, "little")).digest()
-        values += [(v - 32768) / 32768 for v in struct.unpack("<16H", digest)]
-        block += 1
-    values = values[:dimensions]
-    norm = math.sqrt(sum(v * v for v in values)) or 1.0
+    rng = random.Random(hashlib.sha256(seed).digest())
+    values = [rng.uniform(-1.0, 1.0) for _ in range(dimensions)]
+    norm = math.hypot(*values) or 1.0
     return [v / norm for v in values]
 
 

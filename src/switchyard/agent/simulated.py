@@ -46,6 +46,8 @@ from .sim_kinds import (
 __all__ = ["DEFAULT_MODEL", "SimulatedBackend", "SimulatedConfig", "simulated_text"]
 
 DEFAULT_MODEL = "sim-small"
+#: Embeddings made (and sent) per step: a large batch never holds the event loop long.
+EMBED_BATCH = 32
 
 
 @dataclass(frozen=True)
@@ -106,7 +108,15 @@ class SimulatedBackend:
         if kind is RequestKind.EMBEDDING:
             inputs = embedding_inputs(request.get("input"))
             dims = request.get("dimensions") or DEFAULT_DIMENSIONS
-            yield Deltas([embedding_delta(i, sim_embedding(x, dims)) for i, x in enumerate(inputs)])
+            for start in range(0, len(inputs), EMBED_BATCH):  # a few at a time: the agent's
+                batch = inputs[start : start + EMBED_BATCH]  # loop keeps serving the rest
+                yield Deltas(
+                    [
+                        embedding_delta(start + i, sim_embedding(x, dims))
+                        for i, x in enumerate(batch)
+                    ]
+                )
+                await trio.lowlevel.checkpoint()
             yield Finish(sum(input_tokens(x) for x in inputs), 0, "stop")
             return
         async for event in self._generate(request, kind is RequestKind.COMPLETION):

@@ -5,16 +5,20 @@ known to lack embeddings (`Capability.EMBEDDINGS`; a model whose providers all s
 a 400 naming the capability), and run as a `ConsumerRequest` that generates nothing:
 the hold is the inputs' upper-bound token count at the model's input price, and the
 charge the provider's reported prompt tokens at that price. The answer is folded by
-input (`EmbeddingFold`) and rendered as floats or base64, as the consumer asked; a
+input (`EmbeddingFold`) and rendered as floats or base64, as the consumer asked, in
+parts with a checkpoint between them (a batch of millions of floats takes about a second
+to format, which must not stall every other stream); a
 provider that answers fewer embeddings than inputs, or more than the output bound, is a
 502.
 """
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
-from quart import Blueprint, jsonify
+import trio
+from quart import Blueprint, Response
 
 from ..inference.request import ConsumerRequest
 from ..protocol.embeddings import EmbeddingFold, EmbeddingRequest, embedding_wire_request
@@ -38,4 +42,11 @@ async def create_embeddings() -> Any:
     creq = ConsumerRequest(coordinator(), key, job, route="/v1/embeddings", stream=False)
     async with creq:
         final = await creq.collect_into(fold)
-    return jsonify(fold.body(req.model, req.encoding_format or "float", final.usage.prompt_tokens))
+    parts = fold.render(req.model, req.encoding_format or "float", final.usage.prompt_tokens)
+
+    async def body() -> AsyncIterator[bytes]:
+        for part in parts:
+            yield part
+            await trio.lowlevel.checkpoint()  # formatting floats is slow: let others run
+
+    return Response(body(), content_type="application/json")

@@ -19,8 +19,10 @@ duplicates), bounded by `MAX_EMBEDDING_OUTPUT_CHARS`, and renders OpenAI's list.
 from __future__ import annotations
 
 import base64
+import json
 import struct
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from json.encoder import encode_basestring_ascii as _quote
 from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field
@@ -36,6 +38,8 @@ from .limits import (
     MAX_TOKEN_ID,
 )
 
+#: Vectors rendered per part of an answer (see `EmbeddingFold.render`).
+RENDER_PART = 32
 #: Fields of an embeddings body the coordinator owns.
 OWNED_FIELDS = frozenset({"model", "user", "encoding_format"})
 #: Special tokens a tokenizer may add to one input (BOS, EOS, a separator...).
@@ -143,13 +147,31 @@ class EmbeddingFold:
 
     def body(self, model: str, encoding: str, prompt_tokens: int) -> dict[str, Any]:
         """OpenAI's embeddings list, each vector as floats or base64 (`encoding`)."""
-        data = []
-        for index in range(self.inputs):
-            b64 = self.pieces[index]
-            value: Any = b64 if encoding == "base64" else floats_of(b64)
-            data.append({"object": "embedding", "index": index, "embedding": value})
+        rendered = b"".join(self.render(model, encoding, prompt_tokens))
+        body: dict[str, Any] = json.loads(rendered)
+        return body
+
+    def render(
+        self, model: str, encoding: str, prompt_tokens: int, per_part: int = RENDER_PART
+    ) -> Iterator[bytes]:
+        """The same list as JSON bytes, `per_part` vectors a part, so that writing a large
+        answer (millions of floats take about a second to format) never holds the event
+        loop for long: the route awaits between parts."""
+        yield b'{"object":"list","data":['
+        for start in range(0, self.inputs, per_part):
+            items = []
+            for index in range(start, min(start + per_part, self.inputs)):
+                b64 = self.pieces[index]
+                value = _quote(b64) if encoding == "base64" else _floats_json(b64)
+                items.append(f'{{"object":"embedding","index":{index},"embedding":{value}}}')
+            yield (("," if start else "") + ",".join(items)).encode()
         usage = {"prompt_tokens": prompt_tokens, "total_tokens": prompt_tokens}
-        return {"object": "list", "data": data, "model": model, "usage": usage}
+        tail = json.dumps({"model": model, "usage": usage}, separators=(",", ":"))
+        yield b"]," + tail[1:].encode()
+
+
+def _floats_json(b64: str) -> str:
+    return json.dumps(floats_of(b64), separators=(",", ":"))
 
 
 def floats_of(b64: str) -> list[float]:
