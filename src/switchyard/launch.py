@@ -46,6 +46,8 @@ from .storage.protocol import Store
 log = logging.getLogger(__name__)
 
 DEMO_MODEL = "sim-small"
+#: The simulated embedding model `dev` serves too (`agent/sim_kinds.py`).
+DEMO_EMBED_MODEL = "sim-embed"
 # Fixed and public on purpose: only `dev` uses it, an in-memory coordinator for trying
 # things out, so snippets keep working across restarts. Never seeded by `serve`.
 DEMO_API_KEY = "sk-sy-dev-demo-key"
@@ -210,6 +212,7 @@ async def seed_demo(coord: Coordinator, api_key: str) -> tuple[str, str]:
     await store.credit(account.id, DEMO_CREDIT_MICRO_USD, kind="topup", reason="dev demo credit")
     _, key = await store.create_api_key(account.id, "demo", raw_key=api_key)
     await store.set_pricing(DEMO_MODEL, *DEMO_PRICE, context_length=8192)
+    await store.set_pricing(DEMO_EMBED_MODEL, DEMO_PRICE[0], 0, context_length=8192)
     owner = await store.create_account("demo-provider-owner")
     _, token = await store.create_provider_token(owner.id, "dev")
     return key, token
@@ -236,7 +239,7 @@ async def _dev(settings: Settings, providers: int, api_key: str, out: TextIO) ->
                 AgentConfig(
                     coordinator=base_url,
                     token=token,
-                    models=(DEMO_MODEL,),
+                    models=(DEMO_MODEL, DEMO_EMBED_MODEL),
                     slots=8,
                     simulated=DEMO_SIM,
                     shutdown_grace_s=2.0,
@@ -269,9 +272,10 @@ def banner(base_url: str, key: str, admin_key: str, providers: int) -> str:
     )
     return (
         f"\nSwitchyard dev coordinator on {base_url} (in-memory store: nothing is kept)\n"
-        f"  simulated providers: {providers} serving {DEMO_MODEL}\n"
+        f"  simulated providers: {providers} serving {DEMO_MODEL} and {DEMO_EMBED_MODEL}\n"
         f"                       (it answers 'tok0 tok1 ... tok{DEMO_SIM.output_tokens - 1}' "
-        "to any prompt, cut at max_tokens)\n"
+        "to any prompt, cut at max_tokens;\n"
+        f"                       {DEMO_EMBED_MODEL} embeds anything as 16 deterministic numbers)\n"
         f"  demo API key:        {key}  ($100 of credit; {origin})\n"
         f"  admin key:           {admin_key}\n\n"
         f"Try it:\n  {curl}\n\n"

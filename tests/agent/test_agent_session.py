@@ -28,7 +28,10 @@ from switchyard.protocol.frames import (
     ModelSpec,
     ResyncFrame,
 )
+from switchyard.protocol.limits import PROTOCOL_VERSION
+from switchyard.protocol.provider_frames import ModelCapabilities
 from switchyard.protocol.signing import new_nonce, public_key_b64, verify_challenge
+from switchyard.protocol.vocabulary import Support
 
 from ..polling import wait_until
 from .fakecoord import FakeConn, FakeCoordinator
@@ -91,10 +94,13 @@ async def test_register_challenge_and_heartbeats(nursery: trio.Nursery, tmp_path
     assert conn.path == "/v1/providers/connect"
     assert conn.auth == "Bearer secret"
     reg = conn.register
-    assert reg.protocol_version == 2
+    assert reg.protocol_version == PROTOCOL_VERSION
     assert reg.public_key == public_key_b64(key)
     assert reg.attestation.kind == "none"
-    assert reg.models == [ModelSpec(id="sim-small", slots=2, context_length=8192)]
+    caps = ModelCapabilities(completions=Support.YES, embeddings=Support.NO)
+    assert reg.models == [
+        ModelSpec(id="sim-small", slots=2, context_length=8192, capabilities=caps)
+    ]
     assert agent.provider_id == conn.provider_id
 
     with trio.fail_after(10):
@@ -281,7 +287,9 @@ class TrackingBackend:
     async def aclose(self) -> None:
         await self.inner.aclose()
 
-    async def generate(self, model: str, body: dict[str, Any]) -> AsyncGenerator[Event, None]:
+    async def generate(
+        self, model: str, body: dict[str, Any], kind: str = "chat"
+    ) -> AsyncGenerator[Event, None]:
         tag = body["messages"][0]["content"]
         self.running.add(tag)
         try:

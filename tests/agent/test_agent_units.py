@@ -20,6 +20,7 @@ from switchyard.agent import (
 )
 from switchyard.agent.backend import Event
 from switchyard.agent.config import backoff_delay
+from switchyard.protocol.vocabulary import Capability, Support
 
 INSTANT = SimulatedConfig(ttft_s=0, tokens_per_s=math.inf, output_tokens=6)
 
@@ -56,10 +57,12 @@ def replace_cfg(**kw: object) -> SimulatedConfig:
 
 
 async def test_simulator_models_and_validation() -> None:
-    backend = SimulatedBackend(SimulatedConfig(tokens_per_s=40), models=("a", "b"))
+    backend = SimulatedBackend(SimulatedConfig(tokens_per_s=40), models=("a", "b-embed"))
+    chat = {Capability.COMPLETIONS: Support.YES, Capability.EMBEDDINGS: Support.NO}
+    embeds = {Capability.COMPLETIONS: Support.NO, Capability.EMBEDDINGS: Support.YES}
     assert await backend.list_models() == [
-        ModelInfo("a", 8192, None, 40),
-        ModelInfo("b", 8192, None, 40),
+        ModelInfo("a", 8192, None, 40, chat),
+        ModelInfo("b-embed", 8192, None, 40, embeds),
     ]
     with pytest.raises(ValueError):
         SimulatedConfig(fail_rate=2)

@@ -19,6 +19,8 @@ from switchyard.agent import (
 )
 from switchyard.agent.backend import Event
 from switchyard.protocol.frames import ModelSpec
+from switchyard.protocol.provider_frames import ModelCapabilities
+from switchyard.protocol.vocabulary import Support
 
 from .fake_openai import FakeOpenAI
 from .fakecoord import FakeCoordinator
@@ -262,7 +264,10 @@ async def test_agent_relays_an_upstream_stream(nursery: trio.Nursery, tmp_path: 
     config = make_config(coord.url, tmp_path, backend="openai", upstream=upstream.url, slots=2)
     nursery.start_soon(ProviderAgent(config).run)
     conn = await coord.next_connection()
-    assert conn.register.models == [ModelSpec(id="llama", slots=2, context_length=4096)]
+    served = ModelCapabilities(completions=Support.YES, embeddings=Support.NO)  # probed
+    assert conn.register.models == [
+        ModelSpec(id="llama", slots=2, context_length=4096, capabilities=served)
+    ]
 
     await conn.send(request("r1", model="llama"))
     text, done = await conn.result("r1")

@@ -85,7 +85,9 @@ class ScriptedBackend:
     async def aclose(self) -> None:
         return None
 
-    async def generate(self, model: str, request: dict[str, Any]) -> AsyncGenerator[Event, None]:
+    async def generate(
+        self, model: str, request: dict[str, Any], kind: str = "chat"
+    ) -> AsyncGenerator[Event, None]:
         for i, token in enumerate(self.tokens):
             if self.gap:
                 await trio.sleep(self.gap)

@@ -23,6 +23,8 @@ from .test_agent_session import make_config
 
 YES, NO = Support.YES, Support.NO
 TOOLS, VISION = Capability.TOOLS, Capability.VISION
+#: vLLM and llama.cpp serve /v1/completions; the fake's /v1/embeddings is a 404 (no).
+SERVED = {Capability.COMPLETIONS: YES, Capability.EMBEDDINGS: NO}
 
 LLAMA_PROPS = {
     "default_generation_settings": {"n_ctx": 4096, "params": {}},
@@ -53,22 +55,24 @@ async def test_vllm_context_comes_from_max_model_len(nursery: trio.Nursery) -> N
     models, fake = await described(
         nursery, models=[{"id": "q", "owned_by": "vllm", "max_model_len": 32768}], shows={}
     )
-    assert models == [ModelInfo("q", 32768)]
-    assert fake.targets == ["GET /v1/models"]  # vLLM says it all: nothing else asked
+    assert models == [ModelInfo("q", 32768, capabilities=SERVED)]
+    # vLLM says all but whether it embeds: only that is asked
+    assert fake.targets == ["GET /v1/models", "POST /v1/embeddings"]
 
 
 async def test_llama_cpp_context_and_capabilities_come_from_props(nursery: trio.Nursery) -> None:
     entry = {"id": "tiny.gguf", "owned_by": "llamacpp", "meta": {"n_ctx": 16384, "n_ctx_train": 1}}
     models, fake = await described(nursery, models=[entry], props=LLAMA_PROPS)
     # /props' n_ctx is one slot's context, what limits one request: it wins over meta's
-    assert models == [ModelInfo("tiny.gguf", 4096, capabilities={TOOLS: YES, VISION: NO})]
-    assert fake.targets == ["GET /v1/models", "GET /props"]
+    caps = {TOOLS: YES, VISION: NO, **SERVED}
+    assert models == [ModelInfo("tiny.gguf", 4096, capabilities=caps)]
+    assert fake.targets == ["GET /v1/models", "GET /props", "POST /v1/embeddings"]
 
 
 async def test_llama_cpp_without_props_keeps_meta_n_ctx(nursery: trio.Nursery) -> None:
     entry = {"id": "tiny.gguf", "owned_by": "llamacpp", "meta": {"n_ctx": 16384}}
     models, _ = await described(nursery, models=[entry])
-    assert models == [ModelInfo("tiny.gguf", 16384)]
+    assert models == [ModelInfo("tiny.gguf", 16384, capabilities=SERVED)]
 
 
 async def test_ollama_capabilities_and_num_ctx_come_from_api_show(nursery: trio.Nursery) -> None:
@@ -133,7 +137,9 @@ async def test_register_carries_probed_and_declared_profiles(
     assert conn.register.models == [
         ModelSpec(
             id="tiny", slots=2, context_length=4096,
-            capabilities=ModelCapabilities(tools=NO, vision=NO, json_schema=YES),
+            capabilities=ModelCapabilities(
+                tools=NO, vision=NO, json_schema=YES, completions=YES, embeddings=NO
+            ),
         ),
         ModelSpec(
             id="other", slots=2, context_length=2048,

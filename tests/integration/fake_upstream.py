@@ -15,11 +15,27 @@ usage chunk:
   " wor", cut with finish `length` (`max_tokens` reached);
 - `context`: HTTP 400 with vLLM's context-length error body; `midstream`: a token, then
   an error event; `error_first`: an error event before any token.
+
+Beyond chat, in vLLM's shapes (every body recorded in `calls`, by route):
+
+- `POST /v1/completions`: a stream of `COMPLETION_PIECES` per choice (one choice per
+  prompt and `n`, index `prompt * n + sample`), the prompt first when `echo`, legacy
+  `logprobs` (tokens, token_logprobs, top_logprobs, text_offset) when asked, a finish per
+  choice, then usage (`completion_usage`);
+- `POST /v1/embeddings`: for the models in `embed_models`, one embedding per input
+  (`fake_embedding`: `dimensions` long, float32-exact values), floats or base64 as asked,
+  `EMBED_TOKENS` prompt tokens per input; any other model is vLLM's 400 refusal;
+- `POST /tokenize`: vLLM's `{"count", "max_model_len", "tokens"}`, counting
+  `TOKENIZE_BASE` plus `TOKENIZE_PER_MESSAGE` per message (a 404 with `tokenizer=False`).
+
+With `max_model_len` set, `/v1/models` reports it (so the agent probes it as vLLM).
 """
 
 from __future__ import annotations
 
+import base64
 import json
+import struct
 from functools import partial
 from typing import Any
 
@@ -158,6 +174,78 @@ def _answer(case: str, body: dict[str, Any]) -> tuple[int, list[str]]:
     return 200, [role, *pieces, _chunk([_finish("stop")]), _chunk([], usage=USAGE), done]
 
 
+COMPLETION_PIECES = ("Hello", " world")
+EMBED_TOKENS = 3
+TOKENIZE_BASE, TOKENIZE_PER_MESSAGE = 17, 5
+
+
+def completion_prompts(body: dict[str, Any]) -> list[str]:
+    """The prompts of a completions body as text (token ids joined by spaces)."""
+    prompt = body.get("prompt")
+    if isinstance(prompt, str):
+        return [prompt]
+    if prompt and all(isinstance(p, int) for p in prompt):
+        return [" ".join(map(str, prompt))]
+    return [p if isinstance(p, str) else " ".join(map(str, p)) for p in prompt or []]
+
+
+def completion_usage(body: dict[str, Any]) -> dict[str, int]:
+    """The usage the fake reports for a completions body."""
+    choices = len(completion_prompts(body)) * (body.get("n") or 1)
+    completion = len(COMPLETION_PIECES) * choices
+    return {"prompt_tokens": 5, "completion_tokens": completion, "total_tokens": 5 + completion}
+
+
+def text_logprobs(piece: str, offset: int) -> dict[str, Any]:
+    """The legacy logprobs of one streamed piece."""
+    return {
+        "tokens": [piece],
+        "token_logprobs": [-0.5],
+        "top_logprobs": [{piece: -0.5, "x": -3.0}],
+        "text_offset": [offset],
+    }
+
+
+def _completion_answer(body: dict[str, Any]) -> list[str]:
+    prompts, n = completion_prompts(body), body.get("n") or 1
+    head = {"id": "cmpl-up", "object": "text_completion", "created": 1, "model": "up"}
+    events = []
+    for index in range(len(prompts) * n):
+        offset = 0
+        pieces = list(COMPLETION_PIECES)
+        if body.get("echo"):
+            pieces.insert(0, prompts[index // n])
+        for piece in pieces:
+            logprobs = text_logprobs(piece, offset) if body.get("logprobs") is not None else None
+            choice = {"index": index, "text": piece, "logprobs": logprobs, "finish_reason": None}
+            events.append(_sse({**head, "choices": [choice]}))
+            offset += len(piece)
+        final = {"index": index, "text": "", "logprobs": None, "finish_reason": "length"}
+        events.append(_sse({**head, "choices": [final]}))
+    events.append(_sse({**head, "choices": [], "usage": completion_usage(body)}))
+    return [*events, "data: [DONE]\n\n"]
+
+
+def fake_embedding(index: int, dimensions: int) -> list[float]:
+    """Input `index`'s vector: multiples of 1/8, exact in float32."""
+    return [((index + 1) * (k + 1) % 16 - 8) / 8 for k in range(dimensions)]
+
+
+def _embeddings_answer(body: dict[str, Any]) -> dict[str, Any]:
+    value = body["input"]
+    inputs = 1 if isinstance(value, str) or all(isinstance(v, int) for v in value) else len(value)
+    data = []
+    for index in range(inputs):
+        vector = fake_embedding(index, body.get("dimensions") or 4)
+        embedding: Any = vector
+        if body.get("encoding_format") == "base64":
+            raw = struct.pack(f"<{len(vector)}f", *vector)
+            embedding = base64.b64encode(raw).decode()
+        data.append({"object": "embedding", "index": index, "embedding": embedding})
+    usage = {"prompt_tokens": EMBED_TOKENS * inputs, "total_tokens": EMBED_TOKENS * inputs}
+    return {"object": "list", "data": data, "model": body["model"], "usage": usage}
+
+
 def last_user_content(body: dict[str, Any]) -> Any:
     """The content of the body's last user message (None if it has none)."""
     for message in reversed(body.get("messages") or []):
@@ -178,9 +266,20 @@ def case_of(body: dict[str, Any]) -> str:
 class FakeUpstream:
     """The server (see the module docstring); `bodies` holds every chat request body."""
 
-    def __init__(self, models: tuple[str, ...] = ("upstream/model",)) -> None:
-        self.models = models
+    def __init__(
+        self,
+        models: tuple[str, ...] = ("upstream/model",),
+        *,
+        embed_models: tuple[str, ...] = (),
+        max_model_len: int | None = None,
+        tokenizer: bool = True,
+    ) -> None:
+        self.models = models + embed_models
+        self.embed_models = embed_models
+        self.max_model_len = max_model_len
+        self.tokenizer = tokenizer
         self.bodies: list[dict[str, Any]] = []
+        self.calls: dict[str, list[dict[str, Any]]] = {}
         self.port = 0
 
     @property
@@ -213,10 +312,25 @@ class FakeUpstream:
                 break
         assert request is not None
         out = b""
+        target = request.target.decode()
         if request.method == b"GET" and request.target == b"/v1/models":
-            payload = json.dumps({"data": [{"id": m} for m in self.models]}).encode()
+            extra = {"max_model_len": self.max_model_len} if self.max_model_len else {}
+            entries = [{"id": m, **extra} for m in self.models]
+            payload = json.dumps({"data": entries}).encode()
             out += conn.send(_head(200, "application/json", len(payload))) or b""
             out += conn.send(h11.Data(payload)) or b""
+        elif target in ("/v1/completions", "/v1/embeddings", "/tokenize"):
+            received = json.loads(body)
+            self.calls.setdefault(target, []).append(received)
+            if target == "/v1/completions":
+                out += conn.send(_head(200, "text/event-stream", None)) or b""
+                for part in _completion_answer(received):
+                    out += conn.send(h11.Data(part.encode())) or b""
+            else:
+                status, answer = self._json_answer(target, received)
+                payload = json.dumps(answer).encode()
+                out += conn.send(_head(status, "application/json", len(payload))) or b""
+                out += conn.send(h11.Data(payload)) or b""
         elif request.target != b"/v1/chat/completions":  # /health (the agent's probe) or
             found = request.target == b"/health"  # anything else (Ollama's /api/show): 404
             payload = b'{"status": "ok"}' if found else b'{"error": "not found"}'
@@ -237,6 +351,17 @@ class FakeUpstream:
         out += conn.send(h11.EndOfMessage()) or b""
         await stream.send_all(out)
         await stream.aclose()
+
+    def _json_answer(self, target: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        if target == "/tokenize" and not self.tokenizer:
+            return 404, {"detail": "Not Found"}
+        if target == "/tokenize":
+            count = TOKENIZE_BASE + TOKENIZE_PER_MESSAGE * len(body.get("messages") or [])
+            return 200, {"count": count, "max_model_len": 4096, "tokens": list(range(count))}
+        if body.get("model") not in self.embed_models:
+            message = "The model does not support Embeddings API"
+            return 400, {"object": "error", "message": message, "type": "BadRequestError"}
+        return 200, _embeddings_answer(body)
 
 
 def _head(status: int, content_type: str, length: int | None) -> h11.Response:

@@ -20,7 +20,7 @@ import pytest
 import trio
 
 from switchyard.agent.simulated import simulated_text
-from switchyard.launch import DEMO_API_KEY, DEMO_MODEL
+from switchyard.launch import DEMO_API_KEY, DEMO_EMBED_MODEL, DEMO_MODEL
 
 CLI = [sys.executable, "-m", "switchyard.cli"]
 LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ [A-Z]+ ")
@@ -121,6 +121,14 @@ async def ask(base_url: str, key: str) -> str:
     return reply.choices[0].message.content or ""
 
 
+async def embed(base_url: str, key: str) -> int:
+    """One embedding of the dev embedding model; returns its dimensions."""
+    client = openai.AsyncOpenAI(base_url=f"{base_url}/v1", api_key=key, max_retries=0)
+    async with client:
+        reply = await client.embeddings.create(model=DEMO_EMBED_MODEL, input="Hello!")
+    return len(reply.data[0].embedding)
+
+
 async def test_dev_demo_key_is_stable_across_restarts() -> None:
     keys = []
     for _ in range(2):
@@ -128,6 +136,7 @@ async def test_dev_demo_key_is_stable_across_restarts() -> None:
             keys.append(key)
             # What the README promises sim-small answers: tok0 tok1 ... (cut at max_tokens).
             assert await ask(base_url, key) == simulated_text(5)
+            assert await embed(base_url, key) == 16  # and sim-embed embeds
     assert keys == [DEMO_API_KEY, DEMO_API_KEY]
 
 

@@ -172,9 +172,13 @@ async def routes_and_refuses(
     tiny, notools = listed["tiny"], listed["notools"]
     assert (tiny["context_length"], notools["context_length"]) == (4096, 2048)
     assert tiny["capabilities"] == {
-        "tools": "yes", "vision": "yes", "json_schema": "unknown",
-        "reasoning": "unknown", "completions": "unknown", "embeddings": "unknown",
-    }  # fmt: skip
+        "tools": "yes",
+        "vision": "yes",
+        "json_schema": "unknown",
+        "reasoning": "unknown",
+        "completions": "yes",
+        "embeddings": "no",
+    }  # fmt: skip  (llama.cpp serves completions; the fake's /v1/embeddings is a 404)
     assert (notools["capabilities"]["tools"], tiny["providers"]) == ("no", 2)
     assert notools["capabilities"]["vision"] == "no"  # declared for tiny only
 

@@ -234,15 +234,15 @@ async def test_register_twice_and_non_register_first() -> None:
             assert code == CloseCode.UNSUPPORTED_VERSION
 
 
-async def test_a_version_1_agent_is_told_to_upgrade() -> None:
+async def test_an_older_agent_is_told_to_upgrade() -> None:
     async with coordinator() as running:
         _, token = await running.provider_token()
         async with raw_provider(running, token) as p:
-            await p.send(p.register_frame(protocol_version=1))
+            await p.send(p.register_frame(protocol_version=2))  # before the request kinds
             code, error = await p.closed_with()
     assert code == CloseCode.UNSUPPORTED_VERSION
     assert error is not None and error["message"] == (
-        "protocol version 1 is not supported: upgrade the agent (this coordinator speaks 2)"
+        "protocol version 2 is not supported: upgrade the agent (this coordinator speaks 3)"
     )
 
 

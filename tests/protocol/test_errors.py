@@ -15,13 +15,11 @@ from switchyard.protocol import errors
 from switchyard.protocol.anthropic_request import parse_messages_request
 from switchyard.protocol.anthropic_translate import anthropic_to_chat
 from switchyard.protocol.chat_request import ChatRequestBody
+from switchyard.protocol.completion_request import CompletionRequest, completion_wire_request
+from switchyard.protocol.embeddings import EmbeddingRequest, embedding_wire_request
 from switchyard.protocol.errors import ApiError, parse_json_body, validation_error_to_api_error
 from switchyard.protocol.frames import dump_request_body
-from switchyard.protocol.openai_api import (
-    CompletionRequest,
-    completion_wire_request,
-    wire_chat_request,
-)
+from switchyard.protocol.openai_api import wire_chat_request
 
 ANTHROPIC_TYPES = {
     400: "invalid_request_error",
@@ -170,7 +168,7 @@ def test_surrogate_pairs_and_escaped_backslashes_are_fine() -> None:
     req = parse_json_body(raw, CompletionRequest)
     assert req.prompt == "\U0001f600 and \\udc00"
     assert req.stop == ["\\uD800"]
-    dump_request_body(completion_wire_request(req))
+    dump_request_body(completion_wire_request(json.loads(raw), req))
 
 
 def test_size_limit_counts_utf8_bytes_of_text_bodies() -> None:
@@ -187,7 +185,7 @@ KEYS = [
     "model", "messages", "role", "content", "type", "text", "max_tokens", "max_completion_tokens",
     "temperature", "top_p", "top_k", "stop", "stop_sequences", "stream", "stream_options",
     "include_usage", "seed", "n", "user", "prompt", "echo", "best_of", "system", "metadata",
-    "user_id",
+    "user_id", "input", "dimensions", "encoding_format", "suffix", "logprobs",
 ]  # fmt: skip
 SCALARS = (
     st.none()
@@ -208,7 +206,8 @@ JSON = st.recursive(
 )
 MODELS = {
     ChatRequestBody: lambda req, data: wire_chat_request(data, req, 16),
-    CompletionRequest: lambda req, data: completion_wire_request(req),
+    CompletionRequest: lambda req, data: completion_wire_request(data, req),
+    EmbeddingRequest: lambda req, data: embedding_wire_request(data, req),
 }
 
 
@@ -292,7 +291,12 @@ def check_only_api_errors(raw: bytes) -> None:
             assert json.dumps(err.openai_body()) and json.dumps(err.anthropic_body())
             continue
         body: Any = normalize(req, json.loads(raw))  # type: ignore[operator]
-        assert isinstance(body, dict) and body["messages"]
+        if model_cls is CompletionRequest:  # the prompt goes as it came ("" is a prompt)
+            assert isinstance(body, dict) and "prompt" in body
+        elif model_cls is EmbeddingRequest:
+            assert isinstance(body, dict) and body["input"]
+        else:
+            assert isinstance(body, dict) and body["messages"]
         dump_request_body(body).decode()  # and can be sent to a provider
     try:  # /v1/messages: its own parser, and checks across fields in the translation
         body = anthropic_to_chat(parse_messages_request(raw, max_bytes=1 << 20))

@@ -326,7 +326,7 @@ def test_register_accepts_any_protocol_version() -> None:
          "request": []},
         {"type": "inference_request", "request_id": "r", "model": "m", "deadline": 1.0},
         {"type": "inference_request", "request_id": "r", "model": "m", "deadline": 1.0,
-         "kind": "embedding", "request": {}},
+         "kind": "translation", "request": {}},
         {"type": "inference_request", "request_id": "r" * 129, "model": "m", "deadline": 1.0,
          "request": {"messages": [{"role": "user", "content": "x"}], "max_tokens": 5}},
         {"type": "protocol_error", "code": 4004, "message": "m" * 4097},

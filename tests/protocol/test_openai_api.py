@@ -8,18 +8,18 @@ from typing import Any
 import pytest
 
 from switchyard.protocol.chat_request import ChatRequestBody
+from switchyard.protocol.completion_request import (
+    DEFAULT_COMPLETION_MAX_TOKENS,
+    CompletionRequest,
+    completion_wire_request,
+)
 from switchyard.protocol.errors import ApiError, parse_json_body
 from switchyard.protocol.frames import (
     InferenceRequestFrame,
     dump_frame,
     parse_coordinator_frame,
 )
-from switchyard.protocol.openai_api import (
-    DEFAULT_COMPLETION_MAX_TOKENS,
-    CompletionRequest,
-    completion_wire_request,
-    wire_chat_request,
-)
+from switchyard.protocol.openai_api import wire_chat_request
 
 USER = {"role": "user", "content": "hello"}
 
@@ -229,67 +229,49 @@ def test_missing_model_is_reported_as_missing() -> None:
 
 def test_completion_prompt_forms_and_defaults() -> None:
     req = completion(prompt=["Hi there"], stop="\n", user="u")
-    body = completion_wire_request(req)
-    assert body["messages"] == [{"role": "user", "content": "Hi there"}]
+    body = completion_wire_request(req.model_dump(exclude_unset=True), req)
+    assert body["prompt"] == ["Hi there"] and "messages" not in body
     assert body["max_tokens"] == DEFAULT_COMPLETION_MAX_TOKENS
     assert body["stop"] == ["\n"] and "user" not in body and body["stream"] is True
     assert_fits_the_wire(body)
-    full = completion_wire_request(
-        completion(max_tokens=5, temperature=0, top_p=0.9, seed=3, echo=False, best_of=1)
-    )
-    got = (full["max_tokens"], full["temperature"], full["top_p"], full["seed"])
-    assert got == (5, 0, 0.9, 3)
-    assert completion(prompt="").prompt == ""  # (a `suffix` is refused: see below)
+    for prompt, choices in (("x", 1), (["a", "b"], 2), ([1, 2, 3], 1), ([[1], [2, 3]], 2)):
+        assert completion(prompt=prompt, n=2).choices == 2 * choices
+    fields = {"max_tokens": 5, "suffix": "}", "echo": True, "logprobs": 3, "best_of": 2, "top_k": 4}
+    full = completion(**fields)
+    wire = completion_wire_request({"model": "m", "prompt": "p", **fields}, full)
+    assert {k: wire[k] for k in fields} == fields  # sent as the consumer wrote them
 
 
 @pytest.mark.parametrize(
     ("fields", "param"),
     [
-        ({"prompt": ["a", "b"]}, "prompt"),
         ({"prompt": []}, "prompt"),
-        ({"prompt": [1, 2, 3]}, "prompt"),
+        ({"prompt": [[]]}, "prompt"),
+        ({"prompt": [-1]}, "prompt"),
         ({"prompt": None}, "prompt"),
-        ({"echo": True}, "echo"),
-        ({"best_of": 3}, "best_of"),
-        ({"n": 4}, "n"),
+        ({"prompt": ["p"] * 129}, "prompt"),
+        ({"best_of": 1, "n": 2}, None),
+        ({"n": 200}, "n"),
+        ({"logprobs": 21}, "logprobs"),
+        ({"suffix": 3}, "suffix"),
         ({"max_tokens": -1}, "max_tokens"),
     ],
 )
-def test_completion_rejections(fields: dict[str, Any], param: str) -> None:
+def test_completion_rejections(fields: dict[str, Any], param: str | None) -> None:
     err = rejected(CompletionRequest, {"model": "m", "prompt": "p", **fields})
     assert (err.status, err.param) == (400, param)
 
 
-def test_token_prompt_message_is_specific() -> None:
-    err = rejected(CompletionRequest, {"model": "m", "prompt": [[1, 2]]})
-    assert "exactly one string" in err.message
-    err = rejected(CompletionRequest, {"model": "m", "prompt": [1, 2]})
-    assert "token-id prompts are not supported" in err.message
-
-
-@pytest.mark.parametrize(
-    ("body", "field"),
-    [
-        ({"suffix": "}\n"}, "suffix"),
-        ({"logprobs": 2}, "logprobs"),
-        ({"echo": True}, "echo"),
-        ({"best_of": 3}, "best_of"),
-    ],
-)
-def test_completion_fields_it_cannot_carry_are_400s_naming_them(body: dict, field: str) -> None:
-    raw = json.dumps({"model": "m", "prompt": "p", **body}).encode()
-    with pytest.raises(ApiError) as caught:
-        parse_json_body(raw, CompletionRequest)
-    assert caught.value.status == 400
-    assert caught.value.param == field
+def test_completion_choices_are_bounded_by_the_wire_index() -> None:
+    err = rejected(CompletionRequest, {"model": "m", "prompt": ["a"] * 20, "n": 8})
+    assert err.status == 400 and "at most 128" in err.message
 
 
 def test_completion_nulls_are_defaults_and_sampling_fields_are_forwarded() -> None:
-    raw = json.dumps(
-        {"model": "m", "prompt": "p", "suffix": None, "logprobs": None,
-         "frequency_penalty": 0.5, "presence_penalty": -1, "logit_bias": {"42": 5}}
-    ).encode()  # fmt: skip
-    wire = completion_wire_request(parse_json_body(raw, CompletionRequest))
+    data = {"model": "m", "prompt": "p", "suffix": None, "logprobs": None,
+            "frequency_penalty": 0.5, "presence_penalty": -1, "logit_bias": {"42": 5}}  # fmt: skip
+    req = parse_json_body(json.dumps(data).encode(), CompletionRequest)
+    wire = completion_wire_request(data, req)
     assert wire["frequency_penalty"] == 0.5 and wire["presence_penalty"] == -1
     assert wire["logit_bias"] == {"42": 5}
     assert "suffix" not in wire and "logprobs" not in wire

@@ -60,13 +60,33 @@ def test_chat_completion_object_validates_and_round_trips_through_sdk() -> None:
 
 
 def test_completion_object_validates_and_maps_finish_reason() -> None:
+    choices = Choices(2)
+    logprobs = {"tokens": ["on", "ce"], "token_logprobs": [-0.5, -1.0], "text_offset": [0, 2]}
+    choices.add([{"content": "on", "text_logprobs": {**logprobs, "tokens": ["on"]}}])
+    choices.add([{"content": "ce"}, {"index": 1, "content": "twice"}])
     obj = build_completion(
-        id="cmpl-1", created=1, model="m", text="once", finish_reason="tool_calls", usage=USAGE
-    )
+        id="cmpl-1", created=1, model="m", choices=choices,
+        finish_reasons=["tool_calls", "length"], usage=USAGE,
+    )  # fmt: skip
     parsed = Completion.model_validate(obj)
     assert parsed.choices[0].finish_reason == "stop"
+    assert parsed.choices[1].finish_reason == "length" and parsed.choices[1].text == "twice"
+    assert parsed.choices[0].logprobs is not None
+    assert parsed.choices[0].logprobs.tokens == ["on"]
     result = openai_client(json.dumps(obj).encode()).completions.create(model="m", prompt="p")
     assert result.choices[0].text == "once"
+
+
+def test_completion_stream_renders_every_choice_and_its_logprobs() -> None:
+    enc = CompletionStreamEncoder("m", id="cmpl-x", created=5)
+    lp = {"tokens": ["a"], "token_logprobs": [-0.1], "top_logprobs": [{"a": -0.1}]}
+    body = enc.delta_events([{"content": "a", "text_logprobs": lp}, {"index": 1, "content": "b"}])
+    body += enc.end(["stop", "length"], USAGE, include_usage=False)
+    chunks = [c["choices"][0] for c in chunks_of(body)]
+    assert [(c["index"], c["text"], c["finish_reason"]) for c in chunks] == [
+        (0, "a", None), (1, "b", None), (0, "", "stop"), (1, "", "length")
+    ]  # fmt: skip
+    assert chunks[0]["logprobs"] == lp and chunks[1]["logprobs"] is None
 
 
 def test_chat_stream_sequence_validates_chunk_by_chunk() -> None:

@@ -220,7 +220,9 @@ class ProviderActor(Actor):
         deadline = now + max(0.0, msg.deadline_unix - time.time())
         self.inflight[msg.request_id] = Inflight(msg.model, msg.stream, now, deadline)
         self._send_text(
-            dump_inference_request(msg.request_id, msg.model, msg.body_json, msg.deadline_unix)
+            dump_inference_request(
+                msg.request_id, msg.model, msg.body_json, msg.deadline_unix, msg.kind
+            )
         )
         return True
 

@@ -13,6 +13,8 @@ from typing import Any
 
 import trio
 
+from ..protocol.vocabulary import RequestKind
+
 #: Where provider actors live in the supervision tree.
 PROVIDERS_PATH = "/root/providers"
 
@@ -59,6 +61,7 @@ class Dispatch:
     body_json: str
     deadline_unix: float
     stream: trio.MemorySendChannel[StreamChunk | StreamEnd] = field(repr=False)
+    kind: RequestKind = RequestKind.CHAT
 
 
 @dataclass(frozen=True)

@@ -23,11 +23,14 @@ Configuration and identity:
   login.py           `switchyard provider login`: the device-code flow, the token file (0600)
 Backends:
   backend.py         Backend protocol, Deltas/Finish events, BackendError, ModelInfo
-  openai_backend.py  OpenAIBackend: sends the request body to any OpenAI-compatible server
-                     with httpx; upstream 4xx -> BackendError(status=...)
+  openai_backend.py  OpenAIBackend: sends each request kind's body to its route of any
+                     OpenAI-compatible server with httpx
   upstream_probe.py  describe_models: context length and capabilities from vLLM, llama.cpp
                      (/props) and Ollama (/api/show)
-  upstream_stream.py UpstreamStream: upstream chunks -> wire deltas, usage -> Finish
+  upstream_stream.py UpstreamStream: upstream chunks (chat or text) -> wire deltas,
+                     usage -> Finish
+  upstream_calls.py  embed (/v1/embeddings) and count_prompt (/tokenize): one-shot routes
+  upstream_errors.py an upstream's HTTP errors -> BackendError (its 4xx is the request's)
 The simulator:
   simulated.py       SimulatedBackend + SimulatedConfig: paced, deterministic, seeded failures
   sim_answer.py      plan_answer: what it answers (text, tool call, JSON, reasoning)
@@ -35,6 +38,8 @@ The simulator:
   sim_server.py      SimOpenAIServer: SimulatedBackend as an OpenAI-compatible HTTP server
                      (`python -m switchyard.agent.sim_server`; the load benchmark's baseline)
   sim_render.py      ChunkRenderer: its events as OpenAI chunks or one chat.completion
+  sim_kinds.py       what it answers to completions, embeddings and token counts
+  sim_routes.py      its server's /v1/completions, /v1/embeddings and /tokenize answers
 """
 
 from .backend import Backend, BackendError, Deltas, Finish, ModelInfo

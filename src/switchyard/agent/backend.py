@@ -1,22 +1,27 @@
 """The `Backend` interface the agent serves requests through, and its event types.
 
-A backend turns one `inference_request` body (an OpenAI chat-completions body, as a dict)
-into an async iterator of events: zero or more `Deltas` (the fields of OpenAI chunk
-choices, see `protocol.provider_frames.Delta`: content, reasoning, tool calls, logprobs,
-per-choice index and finish) and then exactly one `Finish`. Failures are raised as
-`BackendError`, carrying the wire error code, whether another provider may retry, and the
-upstream's HTTP status when the upstream refused the request itself (a 4xx the consumer
-sees as it is). Cancellation is trio's: the agent cancels the scope it iterates in and
-closes the iterator.
+A backend turns one `inference_request` body (an OpenAI-shaped body, as a dict, of the
+frame's `kind`: chat completions, text completions, embeddings, or a chat body to count
+the prompt tokens of) into an async iterator of events: zero or more `Deltas` (the fields
+of OpenAI chunk choices, see `protocol.provider_frames.Delta`: content, reasoning, tool
+calls, logprobs, per-choice index and finish) and then exactly one `Finish`. Failures are
+raised as `BackendError`, carrying the wire error code, whether another provider may
+retry, and the upstream's HTTP status when the upstream refused the request itself (a 4xx
+the consumer sees as it is). A text completion's text travels as `content` deltas (its
+logprobs as `text_logprobs`), embeddings as `embedding` deltas (`embedding_delta`), and a
+token count as the `Finish`'s `prompt_tokens` alone. Cancellation is trio's: the agent
+cancels the scope it iterates in and closes the iterator.
 """
 
 from __future__ import annotations
 
+import base64
+import struct
 from collections.abc import AsyncGenerator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
-from switchyard.protocol.vocabulary import Capability, Support
+from switchyard.protocol.vocabulary import Capability, RequestKind, Support
 
 FinishReason = Literal["stop", "length", "content_filter", "tool_calls"]
 
@@ -75,9 +80,11 @@ class Backend(Protocol):
     async def list_models(self) -> list[ModelInfo]:
         """Models this backend can serve when none are configured explicitly."""
 
-    def generate(self, model: str, request: dict[str, Any]) -> AsyncGenerator[Event, None]:
-        """Stream events for one request (`model` is the public id the request names):
-        Deltas, then one Finish; raises BackendError."""
+    def generate(
+        self, model: str, request: dict[str, Any], kind: RequestKind = RequestKind.CHAT
+    ) -> AsyncGenerator[Event, None]:
+        """Stream events for one request (`model` is the public id the request names) of
+        `kind`: Deltas, then one Finish; raises BackendError."""
 
     async def aclose(self) -> None:
         """Release resources (HTTP clients and the like)."""
@@ -97,6 +104,12 @@ def rough_prompt_tokens(request: Mapping[str, Any]) -> int:
     if not isinstance(messages, list):
         return 0
     return sum(_words(m.get("content")) + 3 for m in messages if isinstance(m, Mapping))
+
+
+def embedding_delta(index: int, values: list[float]) -> dict[str, Any]:
+    """The wire delta of input `index`'s embedding: float32 little-endian, base64."""
+    packed = struct.pack(f"<{len(values)}f", *values)
+    return {"embedding": {"index": index, "b64": base64.b64encode(packed).decode("ascii")}}
 
 
 def request_stops(request: Mapping[str, Any]) -> list[str]:

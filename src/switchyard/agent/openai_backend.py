@@ -1,43 +1,42 @@
 """A backend that streams from any OpenAI-compatible server (vLLM, llama.cpp, Ollama, ...).
 
-It POSTs the request body as it came (its model mapped to the upstream's name, no
-`max_tokens` added) to `<upstream>/chat/completions` with `stream: true` and
-`stream_options: {include_usage: true}`, reads the server-sent events, and relays each
-chunk's choices as deltas (`upstream_stream.UpstreamStream`); the final usage and choice
-0's finish reason become the `Finish`. An upstream 4xx (context too long, bad schema, bad
-image...) is its refusal of the request: `BackendError(status=...)`, not retryable, so the
-consumer gets that status and message. 401, 403, 404, 408 and 429 are the provider's
-problem (its key, its model list, its load): retryable, like 5xx and network failures.
+Each request kind goes to the upstream's route for it, its model mapped to the upstream's
+name and nothing else changed (no `max_tokens` added):
+
+- chat → `<upstream>/chat/completions`, text completions → `<upstream>/completions`, both
+  with `stream: true` and `stream_options: {include_usage: true}`: the server-sent events'
+  choices are relayed as deltas (`upstream_stream.UpstreamStream`), the final usage and
+  choice 0's finish reason become the `Finish`;
+- embeddings → `<upstream>/embeddings` and tokenize → the server's `/tokenize`, one JSON
+  answer each (`upstream_calls.py`).
+
+Upstream HTTP errors are classified by `upstream_errors.py` (a 4xx is the upstream's
+refusal of the request, passed to the consumer; the rest retryable).
 """
 
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import AsyncGenerator, Mapping
 from typing import Any
 
 import httpx
 
-from switchyard.protocol.limits import MAX_MESSAGE_CHARS
-from switchyard.protocol.vocabulary import StreamErrorCode
+from switchyard.protocol.vocabulary import RequestKind, StreamErrorCode
 
 from .backend import (
     BackendError,
     Deltas,
     Event,
+    Finish,
     ModelInfo,
     request_stops,
     rough_prompt_tokens,
 )
-from .upstream_probe import describe_models
+from .upstream_calls import count_prompt, embed
+from .upstream_errors import status_error, stream_error
+from .upstream_probe import describe_models, server_root
 from .upstream_stream import UpstreamStream
-
-#: Upstream 4xx statuses that say nothing about the request (the provider's key, model
-#: list or load): another provider may well serve it.
-NOT_THE_REQUESTS_FAULT = frozenset({401, 403, 404, 408, 429})
-
-log = logging.getLogger(__name__)
 
 
 class OpenAIBackend:
@@ -92,14 +91,34 @@ class OpenAIBackend:
         body["stream_options"] = {"include_usage": True}
         return body
 
-    async def generate(self, model: str, request: dict[str, Any]) -> AsyncGenerator[Event, None]:
-        url = f"{self.base_url}/chat/completions"
+    async def generate(
+        self, model: str, request: dict[str, Any], kind: RequestKind = RequestKind.CHAT
+    ) -> AsyncGenerator[Event, None]:
+        if kind is RequestKind.EMBEDDING:
+            body = dict(request, model=self.model_map.get(model, model))
+            deltas, prompt = await embed(self.client, f"{self.base_url}/embeddings", body)
+            if deltas:
+                yield Deltas(deltas)
+            yield Finish(prompt if prompt is not None else 0, 0, "stop")
+            return
+        if kind is RequestKind.TOKENIZE:
+            upstream_model = self.model_map.get(model, model)
+            count = await count_prompt(
+                self.client, server_root(self.base_url), upstream_model, request
+            )
+            yield Finish(count, 0, "stop")
+            return
+        text = kind is RequestKind.COMPLETION
+        url = f"{self.base_url}/completions" if text else f"{self.base_url}/chat/completions"
         n = request.get("n")
-        stream = UpstreamStream(request_stops(request), n if isinstance(n, int) else 1)
+        choices = n if isinstance(n, int) else 1
+        if text:
+            choices *= _prompt_count(request.get("prompt"))
+        stream = UpstreamStream(request_stops(request), choices, text=text)
         try:
             async with self.client.stream("POST", url, json=self._body(model, request)) as resp:
                 if resp.status_code >= 400:
-                    raise _status_error(resp.status_code, (await resp.aread())[:4096])
+                    raise status_error(resp.status_code, (await resp.aread())[:4096])
                 async for line in resp.aiter_lines():
                     obj = _sse_data(line)
                     if obj is None:
@@ -107,7 +126,7 @@ class OpenAIBackend:
                     if isinstance(obj, str):  # "[DONE]", the only string payload
                         break
                     if "error" in obj:
-                        raise _stream_error(obj, started=stream.relayed > 0)
+                        raise stream_error(obj, started=stream.relayed > 0)
                     deltas = stream.chunk(obj)
                     if deltas:
                         yield Deltas(deltas)
@@ -120,6 +139,13 @@ class OpenAIBackend:
                 StreamErrorCode.UPSTREAM_UNREACHABLE, f"upstream failed: {exc!r}", retryable=True
             ) from exc
         yield stream.finish(rough_prompt_tokens(request))
+
+
+def _prompt_count(prompt: Any) -> int:
+    """How many prompts a completions `prompt` holds (each gets `n` choices)."""
+    if isinstance(prompt, list) and prompt and not all(isinstance(p, int) for p in prompt):
+        return len(prompt)
+    return 1
 
 
 def _sse_data(line: str) -> dict[str, Any] | str | None:
@@ -146,48 +172,3 @@ def _sse_data(line: str) -> dict[str, Any] | str | None:
             retryable=True,
         )
     return obj
-
-
-def _error_text(obj: Any) -> str:
-    """The message of an upstream error body: OpenAI's `{"error": {"message"}}`, vLLM's
-    `{"message"}`, or `{"error": "..."}`."""
-    if not isinstance(obj, dict):
-        return str(obj)[:MAX_MESSAGE_CHARS]
-    err = obj.get("error")
-    message = err.get("message") if isinstance(err, dict) else err
-    if message is None:
-        message = obj.get("message", obj)
-    return str(message)[:MAX_MESSAGE_CHARS]
-
-
-def _status_error(status: int, body: bytes) -> BackendError:
-    """An upstream HTTP error: its own refusal of the request (a 4xx the consumer made,
-    `status` set, not retryable), or a failure another provider may not have."""
-    text = body.decode("utf-8", "replace")
-    log.warning("upstream answered HTTP %d: %s", status, text[:1000])
-    try:
-        message = _error_text(json.loads(text))
-    except ValueError:
-        message = text[:MAX_MESSAGE_CHARS] or f"HTTP {status}"
-    if 400 <= status < 500 and status not in NOT_THE_REQUESTS_FAULT:
-        return BackendError(
-            StreamErrorCode.UPSTREAM_REJECTED, message, retryable=False, status=status
-        )
-    code = StreamErrorCode.UPSTREAM_UNAVAILABLE
-    return BackendError(
-        code, f"upstream HTTP {status}: {message}"[:MAX_MESSAGE_CHARS], retryable=True
-    )
-
-
-def _stream_error(obj: dict[str, Any], *, started: bool) -> BackendError:
-    """An error event in the upstream's stream. Before any output, one carrying a 4xx code
-    (vLLM validates some requests only once streaming) is the upstream's refusal."""
-    err = obj.get("error")
-    code = err.get("code") if isinstance(err, dict) else None
-    message = _error_text(obj)
-    if not started and type(code) is int and 400 <= code < 500:
-        if code not in NOT_THE_REQUESTS_FAULT:
-            return BackendError(
-                StreamErrorCode.UPSTREAM_REJECTED, message, retryable=False, status=code
-            )
-    return BackendError(StreamErrorCode.UPSTREAM_ERROR, message, retryable=False)

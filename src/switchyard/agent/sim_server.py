@@ -1,6 +1,7 @@
 """An OpenAI-compatible HTTP server in front of `SimulatedBackend` (plain trio + h11).
 
-Serves `GET /v1/models` and `POST /v1/chat/completions`, streaming (server-sent events,
+Serves `GET /v1/models`, `POST /v1/completions`, `POST /v1/embeddings` and `POST /tokenize`
+(vLLM's shapes, `sim_routes.py`) and `POST /v1/chat/completions`, streaming (server-sent events,
 one chunk per delta, written as the token is produced, like vLLM) or not, over HTTP/1.1
 keep-alive. It answers what the backend plans (plain text, tool calls, structured JSON,
 `reasoning_content`; see `sim_answer.py`) in OpenAI's shapes: streamed tool calls by
@@ -29,17 +30,22 @@ import h11
 import trio
 from pydantic import BaseModel, ConfigDict, Field
 
+from switchyard.protocol.completion_request import CompletionRequest
+from switchyard.protocol.embeddings import EmbeddingRequest
 from switchyard.protocol.errors import (
     ApiError,
+    load_json_object,
     model_not_found,
     not_found,
     parse_json_body,
     request_too_large,
+    validate_body,
 )
-from switchyard.protocol.vocabulary import StreamErrorCode
+from switchyard.protocol.vocabulary import RequestKind, StreamErrorCode
 
 from .backend import BackendError, Deltas, Event, Finish
 from .sim_render import ChunkRenderer
+from .sim_routes import completion_body, completion_chunk, embeddings_body, tokenize_body
 from .simulated import DEFAULT_MODEL, SimulatedBackend, SimulatedConfig
 
 log = logging.getLogger(__name__)
@@ -152,14 +158,73 @@ class SimOpenAIServer:
         if request.method == b"GET" and target == b"/v1/models":
             models = [{"id": m, "object": "model", "owned_by": "sim"} for m in self.backend.models]
             await _send_json(conn, stream, 200, {"object": "list", "data": models})
-        elif request.method == b"POST" and target == b"/v1/chat/completions":
+        elif request.method == b"POST" and target in _KINDS:
             try:
-                await self._chat(conn, stream, bytes(body))
+                if target == b"/v1/chat/completions":
+                    await self._chat(conn, stream, bytes(body))
+                else:
+                    await self._other(conn, stream, bytes(body), _KINDS[target])
             except ApiError as exc:
                 await _send_error(conn, stream, exc)
         else:
             await _send_error(conn, stream, not_found("No such route."))
         return conn.our_state is h11.DONE and conn.their_state is h11.DONE
+
+    async def _other(
+        self, conn: h11.Connection, stream: trio.SocketStream, raw: bytes, kind: RequestKind
+    ) -> None:
+        """A text completion, embeddings or a token count (see `sim_routes.py`)."""
+        body = load_json_object(raw, max_bytes=MAX_BODY_BYTES)
+        checked = _CHECKED.get(kind)
+        if checked is not None:  # what the coordinator checks, so the simulator can trust it
+            validate_body(body, checked)
+        model = body.get("model")
+        if not isinstance(model, str) or model not in self.backend.models:
+            raise model_not_found(str(model))
+        if kind is RequestKind.TOKENIZE and not isinstance(body.get("messages"), list):
+            prompt = body.get("prompt")
+            words = len(prompt.split()) if isinstance(prompt, str) else 0
+            body = {"messages": [{"role": "user", "content": " ".join(["w"] * words)}]}
+        deltas: list[dict[str, Any]] = []
+        async with aclosing(self.backend.generate(model, body, kind)) as events:
+            try:
+                first = await anext(events)
+            except (BackendError, StopAsyncIteration) as exc:
+                raise _api_error(_ended_early(exc)) from None
+            options = body.get("stream_options")
+            include_usage = isinstance(options, dict) and options.get("include_usage") is True
+            streamed = kind is RequestKind.COMPLETION and body.get("stream") is True
+            if streamed:
+                head = h11.Response(
+                    status_code=200, headers=[("content-type", "text/event-stream")]
+                )
+                await stream.send_all(conn.send(head) or b"")
+            event = first
+            while True:
+                if streamed:
+                    data = completion_chunk(model, event, include_usage)
+                    await stream.send_all(conn.send(h11.Data(data=data)) or b"")
+                elif isinstance(event, Deltas):
+                    deltas += event.items
+                if isinstance(event, Finish):
+                    break
+                try:
+                    event = await anext(events)
+                except (BackendError, StopAsyncIteration) as exc:
+                    if streamed:  # after the first token: end the stream
+                        await stream.send_all(conn.send(h11.EndOfMessage()) or b"")
+                        return
+                    raise _api_error(_ended_early(exc)) from None
+        if streamed:
+            await stream.send_all(conn.send(h11.EndOfMessage()) or b"")
+        elif kind is RequestKind.COMPLETION:
+            await _send_json(conn, stream, 200, completion_body(model, deltas, event))
+        elif kind is RequestKind.EMBEDDING:
+            encoding = body.get("encoding_format") or "float"
+            await _send_json(conn, stream, 200, embeddings_body(model, deltas, event, encoding))
+        else:
+            context = self.backend.config.context_length
+            await _send_json(conn, stream, 200, tokenize_body(event.prompt_tokens, context))
 
     async def _chat(self, conn: h11.Connection, stream: trio.SocketStream, raw: bytes) -> None:
         req = parse_json_body(raw, SimChatRequest)
@@ -195,6 +260,18 @@ class SimOpenAIServer:
                     await stream.send_all(conn.send(h11.Data(data=data)) or b"")
                     break
             await stream.send_all(conn.send(h11.EndOfMessage()) or b"")
+
+
+_CHECKED: dict[RequestKind, type[BaseModel]] = {
+    RequestKind.COMPLETION: CompletionRequest,
+    RequestKind.EMBEDDING: EmbeddingRequest,
+}
+_KINDS = {
+    b"/v1/chat/completions": RequestKind.CHAT,
+    b"/v1/completions": RequestKind.COMPLETION,
+    b"/v1/embeddings": RequestKind.EMBEDDING,
+    b"/tokenize": RequestKind.TOKENIZE,
+}
 
 
 def _api_error(exc: BackendError) -> ApiError:

@@ -10,8 +10,11 @@ The first token's deltas open with `{"role": "assistant"}`, as an OpenAI stream 
 Stop sequences are ignored by default, like a backend that does not support them, which
 leaves enforcing (and reporting) them to the coordinator; with `honor_stop=True` it
 behaves like vLLM and ends the content just before a stop sequence (finish reason `stop`).
-Failure injection is seeded: each request fails with probability `fail_rate`, after
-`fail_after_tokens` tokens, with a retryable `backend_error`.
+The other request kinds (`sim_kinds.py`): embeddings are deterministic unit vectors,
+text completions answer the prompt as a chat turn would (one choice per prompt and `n`,
+`echo` first), a token count is the rough word count. Failure injection is seeded: each
+request fails with probability `fail_rate`, after `fail_after_tokens` tokens, with a
+retryable `backend_error`.
 """
 
 from __future__ import annotations
@@ -25,14 +28,26 @@ from typing import Any
 import trio
 
 from switchyard.protocol.chunk_codec import ASSISTANT_ROLE
-from switchyard.protocol.vocabulary import StreamErrorCode
+from switchyard.protocol.vocabulary import RequestKind, StreamErrorCode
 
-from .backend import BackendError, Deltas, Event, Finish, FinishReason, ModelInfo
+from .backend import BackendError, Deltas, Event, Finish, FinishReason, ModelInfo, embedding_delta
 from .sim_answer import plan_answer, simulated_text, wants_reasoning
+from .sim_kinds import (
+    DEFAULT_DIMENSIONS,
+    completion_as_chat,
+    completion_prompts,
+    embedding_inputs,
+    input_tokens,
+    is_embedding_model,
+    sim_capabilities,
+    sim_embedding,
+)
 
 __all__ = ["DEFAULT_MODEL", "SimulatedBackend", "SimulatedConfig", "simulated_text"]
 
 DEFAULT_MODEL = "sim-small"
+#: Embeddings made (and sent) per step: a large batch never holds the event loop long.
+EMBED_BATCH = 32
 
 
 @dataclass(frozen=True)
@@ -71,16 +86,53 @@ class SimulatedBackend:
     async def list_models(self) -> list[ModelInfo]:
         cfg = self.config
         decode = None if math.isinf(cfg.tokens_per_s) else cfg.tokens_per_s
-        return [ModelInfo(m, cfg.context_length, None, decode) for m in self.models]
+        return [
+            ModelInfo(m, cfg.context_length, None, decode, sim_capabilities(m)) for m in self.models
+        ]
 
     async def aclose(self) -> None:
         return None
 
-    async def generate(self, model: str, request: dict[str, Any]) -> AsyncGenerator[Event, None]:
+    async def generate(
+        self, model: str, request: dict[str, Any], kind: RequestKind = RequestKind.CHAT
+    ) -> AsyncGenerator[Event, None]:
+        await trio.sleep(self.config.ttft_s if kind is not RequestKind.TOKENIZE else 0)
+        if kind is RequestKind.TOKENIZE:
+            yield Finish(prompt_tokens(request), 0, "stop")
+            return
+        if (kind is RequestKind.EMBEDDING) != is_embedding_model(model):
+            what = "an embedding model" if is_embedding_model(model) else "not an embedding model"
+            raise BackendError(
+                StreamErrorCode.UPSTREAM_REJECTED, f"{model} is {what}", retryable=False, status=400
+            )
+        if kind is RequestKind.EMBEDDING:
+            inputs = embedding_inputs(request.get("input"))
+            dims = request.get("dimensions") or DEFAULT_DIMENSIONS
+            for start in range(0, len(inputs), EMBED_BATCH):  # a few at a time: the agent's
+                batch = inputs[start : start + EMBED_BATCH]  # loop keeps serving the rest
+                yield Deltas(
+                    [
+                        embedding_delta(start + i, sim_embedding(x, dims))
+                        for i, x in enumerate(batch)
+                    ]
+                )
+                await trio.lowlevel.checkpoint()
+            yield Finish(sum(input_tokens(x) for x in inputs), 0, "stop")
+            return
+        async for event in self._generate(request, kind is RequestKind.COMPLETION):
+            yield event
+
+    async def _generate(
+        self, request: dict[str, Any], completion: bool
+    ) -> AsyncGenerator[Event, None]:
         cfg = self.config
         fails = cfg.fail_rate > 0 and self._rng.random() < cfg.fail_rate
+        prompts = completion_prompts(request) if completion else []
+        fan = len(prompts) * (request.get("n") or 1) if completion else 1
         answer = plan_answer(
-            request, output_tokens=cfg.output_tokens, reasoning_tokens=cfg.reasoning_tokens
+            completion_as_chat(request, prompts[0]) if completion else request,
+            output_tokens=cfg.output_tokens,
+            reasoning_tokens=cfg.reasoning_tokens,
         )
         steps = answer.reasoning + answer.body
         reason: FinishReason = answer.finish_reason
@@ -90,7 +142,10 @@ class SimulatedBackend:
         stops = stop_sequences(request) if cfg.honor_stop else []
         tail_len = max((len(s) for s in stops), default=0)
         interval = 0.0 if math.isinf(cfg.tokens_per_s) else 1.0 / cfg.tokens_per_s
-        start = trio.current_time() + cfg.ttft_s
+        start = trio.current_time()
+        if completion and request.get("echo"):
+            each = len(prompts) and fan // len(prompts)
+            yield Deltas(_fanned([{"content": prompts[c // each]} for c in range(fan)]))
         text = ""
         produced = reasoned = 0
         matched: str | None = None
@@ -108,7 +163,10 @@ class SimulatedBackend:
                 text = window[-tail_len:]
             produced += 1
             reasoned += "reasoning_content" in step[0]
-            yield Deltas([{"role": ASSISTANT_ROLE}, *step] if i == 0 else step)
+            if completion:
+                yield Deltas(_fanned([dict(d) for _ in range(fan) for d in step]))
+            else:
+                yield Deltas([{"role": ASSISTANT_ROLE}, *step] if i == 0 else step)
         if fails:
             await trio.sleep_until(start + produced * interval)
             raise BackendError(
@@ -116,7 +174,18 @@ class SimulatedBackend:
             )
         await trio.lowlevel.checkpoint()
         reasoning = reasoned if wants_reasoning(request) else None
-        yield Finish(prompt_tokens(request), produced, reason, matched, reasoning)
+        if completion and fan > 1:
+            yield Deltas([{"index": c, "finish_reason": reason} for c in range(fan)])
+        prompt = sum(len(p.split()) for p in prompts) if completion else prompt_tokens(request)
+        yield Finish(prompt, produced * fan, reason, matched, reasoning)
+
+
+def _fanned(deltas: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Deltas listed choice by choice (one per choice, in order) with their index set."""
+    for index, delta in enumerate(deltas):
+        if index:
+            delta["index"] = index
+    return deltas
 
 
 def prompt_tokens(request: Mapping[str, Any]) -> int:

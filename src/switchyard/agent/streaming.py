@@ -47,7 +47,7 @@ async def stream_request(
     request_id = frame.request_id
     first = True
     try:
-        async with aclosing(backend.generate(frame.model, frame.request)) as events:
+        async with aclosing(backend.generate(frame.model, frame.request, frame.kind)) as events:
             async for event in events:
                 if isinstance(event, Finish):
                     return terminal_frame(request_id, event)

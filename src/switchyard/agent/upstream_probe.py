@@ -15,6 +15,13 @@ does not answer it is simply not described further):
   (Ollama's default context is a server setting it does not report, so nothing is
   claimed otherwise).
 
+vLLM and llama.cpp both serve `/v1/completions` (completions: yes). Neither says in its
+lists whether a model is an embedding model, so the agent asks: one tiny
+`POST /v1/embeddings` per model at start-up, where a 2xx with an embedding means yes and
+a refusal (400, 404, 422 or 501: vLLM's "does not support the Embeddings API" or a route
+it did not register, llama.cpp started without `--embeddings`) means no; anything else
+(a timeout, a 5xx) leaves it unknown. `--capability embeddings=...` declares it instead.
+
 Nothing here is trusted blindly: counts must be positive integers, flags booleans.
 """
 
@@ -22,6 +29,7 @@ from __future__ import annotations
 
 import logging
 import re
+from dataclasses import replace
 from typing import Any
 
 import httpx
@@ -65,10 +73,11 @@ async def describe_models(
     root = server_root(base_url)
     if any(_is_llama_cpp(e) for e in listed):
         props = await _get_json(client, "GET", f"{root}/props")
-        return [_llama_cpp_model(e, props) for e in listed]
+        models = [_llama_cpp_model(e, props) for e in listed]
+        return [await _served_kinds(client, base_url, m) for m in models]
     models = [ModelInfo(id=e["id"], context_length=_listed_context(e)) for e in listed]
-    if any(m.context_length is not None for m in models):
-        return models  # vLLM (or a server that says it all in its list)
+    if any(m.context_length is not None for m in models):  # vLLM
+        return [await _served_kinds(client, base_url, m) for m in models]
     described: list[ModelInfo] = []
     for info in models:
         shown = await _ollama_show(client, root, info.id)
@@ -103,6 +112,34 @@ def _llama_cpp_model(entry: dict[str, Any], props: dict[str, Any] | None) -> Mod
             if isinstance(tools, bool):
                 caps[Capability.TOOLS] = Support.YES if tools else Support.NO
     return ModelInfo(id=entry["id"], context_length=context or None, capabilities=caps)
+
+
+#: What an embeddings probe's refusal looks like: the model (or server) does not embed.
+_NO_EMBEDDINGS = frozenset({400, 404, 422, 501})
+
+
+async def _served_kinds(client: httpx.AsyncClient, base_url: str, info: ModelInfo) -> ModelInfo:
+    """`info` with completions yes and what an embeddings probe says (module docstring)."""
+    caps = {Capability.COMPLETIONS: Support.YES, **info.capabilities}
+    try:
+        resp = await client.post(
+            f"{base_url}/embeddings",
+            json={"model": info.id, "input": "probe"},
+            timeout=PROBE_TIMEOUT_S,
+        )
+    except httpx.HTTPError as exc:
+        log.debug("embeddings probe of %s failed: %s", info.id, exc)
+        return replace(info, capabilities=caps)
+    if resp.status_code in _NO_EMBEDDINGS:
+        caps[Capability.EMBEDDINGS] = Support.NO
+    elif resp.status_code == 200:
+        try:
+            data = resp.json().get("data")
+        except (ValueError, AttributeError):
+            data = None
+        if isinstance(data, list) and data:
+            caps[Capability.EMBEDDINGS] = Support.YES
+    return replace(info, capabilities=caps)
 
 
 async def _ollama_show(client: httpx.AsyncClient, root: str, model: str) -> dict[str, Any] | None:

@@ -9,6 +9,11 @@ request asked for several choices (`n` > 1) each choice's finish travels as a de
 Anything else is checked against the wire model here, so a malformed upstream fails its
 own request (`upstream_bad_response`) instead of costing the provider its socket.
 
+A text completion's chunks (`text=True`: the upstream's `/v1/completions`) carry each
+choice's `text` instead of a `delta`: it travels as `content` (so stop sequences and
+token counts work as for chat), and its legacy `logprobs` (`tokens`, `token_logprobs`,
+`top_logprobs`, `text_offset`) as `text_logprobs`, every field kept.
+
 The last chunk's usage (`stream_options.include_usage`) becomes the `Finish`, with its
 details (reasoning and cached tokens); without one, the completion tokens are the tokens
 relayed (`protocol.chat.count_tokens`) and the prompt a rough word count. vLLM names the
@@ -49,8 +54,9 @@ def _count(value: Any) -> int | None:
 class UpstreamStream:
     """Folds one upstream stream (see the module docstring)."""
 
-    def __init__(self, stops: list[str], n: int = 1) -> None:
+    def __init__(self, stops: list[str], n: int = 1, *, text: bool = False) -> None:
         self.stops = stops
+        self.text = text
         self.several = n > 1
         self.relayed = 0  # tokens relayed so far
         self.finish_reason: FinishReason = "stop"
@@ -75,10 +81,17 @@ class UpstreamStream:
         index = choice.get("index", 0)
         if type(index) is not int or not 0 <= index <= MAX_CHOICE_INDEX:
             raise self._bad("a choice index out of range")
-        delta = _delta(choice.get("delta"))
-        logprobs = _logprobs(choice.get("logprobs"))
-        if logprobs:
-            delta["logprobs"] = logprobs
+        if self.text:
+            piece = choice.get("text")
+            delta: dict[str, Any] = {"content": piece} if isinstance(piece, str) and piece else {}
+            text_logprobs = _text_logprobs(choice.get("logprobs"))
+            if text_logprobs:
+                delta["text_logprobs"] = text_logprobs
+        else:
+            delta = _delta(choice.get("delta"))
+            logprobs = _logprobs(choice.get("logprobs"))
+            if logprobs:
+                delta["logprobs"] = logprobs
         reason = choice.get("finish_reason")
         if isinstance(reason, str):
             finish = _FINISH.get(reason, "stop")
@@ -180,4 +193,28 @@ def _token_logprob(entry: Any) -> Any:
     top = entry.get("top_logprobs")
     if isinstance(top, list):
         out["top_logprobs"] = [_token_logprob(t) for t in top]
+    return out
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return MIN_LOGPROB
+    return value
+
+
+def _text_logprobs(raw: Any) -> dict[str, Any] | None:
+    """A text completion's logprobs, every list kept (impossible tokens at `MIN_LOGPROB`)."""
+    if not isinstance(raw, dict) or not isinstance(raw.get("tokens"), list) or not raw["tokens"]:
+        return None
+    out: dict[str, Any] = {"tokens": raw["tokens"]}
+    values = raw.get("token_logprobs")
+    out["token_logprobs"] = [_finite(v) for v in values] if isinstance(values, list) else values
+    top = raw.get("top_logprobs")
+    if isinstance(top, list):
+        out["top_logprobs"] = [
+            {k: _finite(v) for k, v in t.items()} if isinstance(t, dict) else t for t in top
+        ]
+    offsets = raw.get("text_offset")
+    if offsets is not None:
+        out["text_offset"] = offsets
     return out

@@ -12,11 +12,14 @@ App:
 - send_timeout.py      hypercorn with every socket write bounded (SWITCHYARD_SEND_TIMEOUT_S)
 
 Consumers:
-- consumer.py          /v1/chat/completions, /v1/completions, /v1/messages, /v1/models:
-                       parse into a Job, run a ConsumerRequest, render SSE or JSON
+- consumer.py          /v1/chat/completions, /v1/completions, /v1/messages: parse into
+                       a Job, run a ConsumerRequest, render SSE or JSON
 - consumer_formats.py  OpenAI chat, completions and Responses, and Anthropic renderings
 - responses.py         POST /v1/responses (translated to chat, stored per account),
                        GET and DELETE /v1/responses/{id}
+- embeddings.py        /v1/embeddings: a ConsumerRequest folded by input, floats or base64
+- token_count.py       /v1/messages/count_tokens (Anthropic's shape, never billed)
+- models.py            /v1/models and /v1/models/{id}, OpenAI's or Anthropic's shape
 - stream_body.py       PumpedBody: stream parts produced apart from the (maybe stalled) writes
 - account.py           GET /v1/account
 - billing.py           Stripe checkout and webhook

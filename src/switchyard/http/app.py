@@ -15,10 +15,12 @@ from .cors import install_cors
 from .dashboard import dashboard
 from .device import device_flow
 from .edge import EdgeMiddleware
+from .embeddings import embeddings
 from .errors import install_error_handlers
 from .inspection import inspection
 from .invites import invites
 from .metrics import metrics
+from .models import models
 from .observe import install_request_metrics
 from .ops import ops
 from .payouts import payouts
@@ -28,6 +30,7 @@ from .selfservice_account import selfservice_account
 from .selfservice_auth import selfservice_auth
 from .selfservice_provider import selfservice_provider
 from .stats import stats
+from .token_count import token_count
 
 if TYPE_CHECKING:
     from ..coordinator import Coordinator
@@ -51,6 +54,9 @@ def create_app(coord: Coordinator) -> QuartTrio:
         payouts,
         consumer,
         responses,
+        embeddings,
+        models,
+        token_count,
         account,
         selfservice_auth,
         selfservice_account,

@@ -1,10 +1,11 @@
-"""Consumer API routes: `/v1/chat/completions`, `/v1/completions`, `/v1/messages`,
-`/v1/models`, and the path every inference route shares (`parse`, `make_job`, `run`;
-`/v1/responses` is in `responses.py`).
+"""Consumer API routes: `/v1/chat/completions`, `/v1/completions`, `/v1/messages`, and the
+helpers the other inference routes share (`parse`, `make_job`, `run`; `/v1/responses` is
+in `responses.py`).
 
-Each route authenticates the API key, validates the body, builds the chat-completions body
-the wire carries to a provider (the consumer's own body for `/v1/chat/completions`, a
-translation for the others), hands the job to a `ConsumerRequest` (which admits, holds,
+Each route authenticates the API key, validates the body, builds the body the wire
+carries to a provider (the consumer's own body for `/v1/chat/completions` and
+`/v1/completions`, whose kind sends it to the upstream's own route; a translation for
+`/v1/messages`), hands the job to a `ConsumerRequest` (which admits, holds,
 relays and settles it) and renders what it produces. Streams wait for the first output
 before answering, so a failure before the first token is still a proper HTTP status;
 afterwards failures become an in-stream error event. A stream's parts are produced by a pump
@@ -22,21 +23,16 @@ import trio
 from pydantic import BaseModel
 from quart import Blueprint, Response, g, jsonify, request
 
-from ..actors.scheduler_messages import ModelProfile, ModelsQuery
 from ..inference.capabilities import required_capabilities
 from ..inference.job import Job, new_job
 from ..inference.request import ConsumerRequest
 from ..protocol.anthropic_request import parse_messages_request
 from ..protocol.anthropic_translate import anthropic_to_chat
 from ..protocol.chat_request import ChatRequestBody
+from ..protocol.completion_request import CompletionRequest, completion_wire_request
 from ..protocol.errors import invalid_request, load_json_object, validate_body
-from ..protocol.openai_api import (
-    CompletionRequest,
-    completion_wire_request,
-    stream_wire,
-    wire_chat_request,
-)
-from ..protocol.vocabulary import Trust
+from ..protocol.openai_api import stream_wire, wire_chat_request
+from ..protocol.vocabulary import Capability, RequestKind, Trust
 from ..storage.models import ApiKeyRecord
 from .consumer_formats import AnthropicMessages, OpenAIChat, OpenAICompletion, Rendering
 from .context import authenticate, coordinator
@@ -56,9 +52,10 @@ async def parse(model_cls: type[M]) -> tuple[M, dict[str, Any]]:
     return validate_body(data, model_cls), data
 
 
-def make_job(model: str, wire: dict[str, Any], data: dict[str, Any]) -> Job:
+def make_job(model: str, wire: dict[str, Any], data: dict[str, Any], **job: Any) -> Job:
     """The job for a wire body (`data`: the consumer's body as sent), with the request's
-    trust floor and the capabilities it needs (400 if malformed)."""
+    trust floor and the capabilities it needs (400 if malformed); `job`: more of
+    `new_job`'s arguments (a kind, its needs, its prompt estimate...)."""
     g.model = model
     try:
         trust = Trust.parse(request.headers.get(TRUST_HEADER, Trust.SELF_SIGNED).strip())
@@ -66,7 +63,8 @@ def make_job(model: str, wire: dict[str, Any], data: dict[str, Any]) -> Job:
         raise invalid_request(
             f"{TRUST_HEADER} must be untrusted, self_signed or hardware.", param=TRUST_HEADER
         ) from None
-    return new_job(model, wire, coordinator().settings, trust, needs=required_capabilities(data))
+    job.setdefault("needs", required_capabilities(data))
+    return new_job(model, wire, coordinator().settings, trust, **job)
 
 
 async def run(
@@ -143,7 +141,11 @@ async def chat_completions() -> Any:
 async def completions() -> Any:
     key = await authenticate()
     req, data = await parse(CompletionRequest)
-    job = make_job(req.model, completion_wire_request(req), data)
+    job = make_job(
+        req.model, completion_wire_request(data, req), data,
+        kind=RequestKind.COMPLETION, needs=frozenset({Capability.COMPLETIONS}),
+        prompt_tokens=req.prompt_tokens_estimate(), n=req.choices,
+    )  # fmt: skip
     return await run(key, job, OpenAICompletion(req.model, req.include_usage), req.stream)
 
 
@@ -158,35 +160,3 @@ async def messages() -> Any:
     stops = req.stop_sequences or ()
     rendering = AnthropicMessages(req.model, req.stream, stops, job.prompt_tokens)
     return await run(key, job, rendering, req.stream)
-
-
-@consumer.get("/v1/models")
-async def list_models() -> Response:
-    await authenticate()
-    coord = coordinator()
-    served: dict[str, dict[str, Any]] = await coord.scheduler.ask(ModelsQuery(profiles=True))
-    prices = {p.model: p for p in await coord.store.list_pricing()}
-    data = []
-    for model_id in sorted(served):
-        info = served[model_id]
-        price = prices.get(model_id)
-        profile: ModelProfile = info["profile"]
-        entry: dict[str, Any] = {
-            "id": model_id,
-            "object": "model",
-            "created": 0,
-            "owned_by": "switchyard",
-            "providers": info.get("providers_online", 0),
-            "slots_free": info.get("slots_free", 0),
-        }
-        context = profile.context_length or (price.context_length if price is not None else None)
-        if context:
-            entry["context_length"] = context
-        entry["capabilities"] = {c.value: s.value for c, s in profile.capabilities.items()}
-        if price is not None:
-            entry["pricing"] = {
-                "input_micro_usd_per_mtok": price.input_micro_usd_per_mtok,
-                "output_micro_usd_per_mtok": price.output_micro_usd_per_mtok,
-            }
-        data.append(entry)
-    return jsonify({"object": "list", "data": data})

@@ -4,8 +4,8 @@ Each `Rendering` turns batches of output deltas, the end of a stream and errors 
 bytes of its API's SSE stream, and builds its non-streaming response body from the
 folded choices. OpenAI chat renders every delta (tool calls, reasoning, logprobs, n > 1);
 Anthropic renders choice 0's reasoning, text and tool calls as content blocks, Responses
-as output items; completions
-renders choice 0's content. The encoders themselves live in
+as output items; completions renders every choice's text with its legacy `logprobs`. The
+encoders themselves live in
 `protocol/` (pure); this module only adapts them to one interface.
 """
 
@@ -16,7 +16,6 @@ from typing import Any, Protocol
 
 from ..inference.output import Final
 from ..protocol.anthropic_stream import AnthropicRenderer
-from ..protocol.chat import delta_texts
 from ..protocol.chat_choices import Choice, Choices
 from ..protocol.errors import ApiError
 from ..protocol.openai_format import (
@@ -65,19 +64,17 @@ class OpenAIChat:
 
 
 class OpenAICompletion:
-    """`/v1/completions`: choice 0's text."""
+    """`/v1/completions`: every choice's text and legacy logprobs, by index."""
 
     def __init__(self, model: str, include_usage: bool) -> None:
         self.include_usage = include_usage
         self.encoder = CompletionStreamEncoder(model)
 
     def deltas(self, deltas: list[dict[str, Any]]) -> bytes:
-        return self.encoder.text_events(delta_texts(deltas))
+        return self.encoder.delta_events(deltas)
 
     def finish(self, final: Final) -> bytes:
-        return self.encoder.end(
-            final.finish_reasons[:1], final.usage, include_usage=self.include_usage
-        )
+        return self.encoder.end(final.finish_reasons, final.usage, include_usage=self.include_usage)
 
     def error(self, err: ApiError) -> bytes:
         return self.encoder.error_event(err) + self.encoder.done()
@@ -85,8 +82,8 @@ class OpenAICompletion:
     def body(self, choices: Choices, final: Final) -> dict[str, Any]:
         e = self.encoder
         return build_completion(
-            id=e.id, created=e.created, model=e.model, text=choices.choices[0].text,
-            finish_reason=final.finish_reason, usage=final.usage,
+            id=e.id, created=e.created, model=e.model, choices=choices,
+            finish_reasons=final.finish_reasons, usage=final.usage,
         )  # fmt: skip
 
 

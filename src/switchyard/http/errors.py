@@ -1,7 +1,8 @@
 """Error rendering: every failure becomes a typed JSON body, never a stack trace.
 
-Routes raise `ApiError` (or a `StoreError`, mapped here); `/v1/messages` errors use the
-Anthropic shape, everything else the OpenAI shape. The handlers also run for the provider
+Routes raise `ApiError` (or a `StoreError`, mapped here); `/v1/messages` errors (and
+`/v1/models` ones asked with an `anthropic-version` header) use the Anthropic shape,
+everything else the OpenAI shape. The handlers also run for the provider
 WebSocket (no request context there): an error before the upgrade is answered as HTTP, one
 after it is logged and the socket closed.
 """
@@ -56,8 +57,19 @@ def current_target() -> tuple[str, str]:
 
 
 def error_body(exc: ApiError, path: str) -> dict[str, Any]:
-    """`exc` in the shape the clients of `path` expect (Anthropic on /v1/messages)."""
-    return exc.anthropic_body() if path.startswith("/v1/messages") else exc.openai_body()
+    """`exc` in the shape the clients of `path` expect (Anthropic on /v1/messages, and on
+    /v1/models when the request carries an `anthropic-version` header)."""
+    return exc.anthropic_body() if _anthropic_client(path) else exc.openai_body()
+
+
+def _anthropic_client(path: str) -> bool:
+    if path.startswith("/v1/messages"):
+        return True
+    return (
+        path.startswith("/v1/models")
+        and has_request_context()
+        and "anthropic-version" in request.headers
+    )
 
 
 def error_response(exc: ApiError) -> Response:

@@ -24,7 +24,7 @@ from ..protocol.chat import normalize_stop
 from ..protocol.errors import request_frame_too_large
 from ..protocol.frames import dump_request_body
 from ..protocol.limits import MAX_COORDINATOR_FRAME_BYTES, MAX_REQUEST_BODY_JSON_BYTES
-from ..protocol.vocabulary import Capability, Trust
+from ..protocol.vocabulary import Capability, RequestKind, Trust
 from ..settings import Settings
 
 #: What one image part is assumed to cost in prompt tokens before the provider reports
@@ -51,6 +51,7 @@ class Job:
     requested_max_tokens: int | None = None  # the consumer's (None: the model's limit)
     max_tokens_cap: int = 32_768  # the most held without max_tokens (the operator's cap)
     needs: frozenset[Capability] = frozenset()  # capabilities the request needs of its model
+    kind: RequestKind = RequestKind.CHAT  # the API of the wire body (the upstream route)
 
     @property
     def max_output_tokens(self) -> int:
@@ -102,10 +103,16 @@ def new_job(
     min_trust: Trust,
     max_tokens: int | None = None,
     needs: frozenset[Capability] = frozenset(),
+    *,
+    kind: RequestKind = RequestKind.CHAT,
+    prompt_tokens: int | None = None,
+    n: int | None = None,
 ) -> Job:
     """The job for the wire body `request` (see the module docstring); ApiError 413 if it
     cannot be sent. `max_tokens` (per choice) defaults to the body's own; without either,
-    `SWITCHYARD_DEFAULT_MAX_TOKENS_CAP` is held until `fit_to_model` decides."""
+    `SWITCHYARD_DEFAULT_MAX_TOKENS_CAP` is held until `fit_to_model` decides (0: the
+    request generates nothing, as an embedding). `prompt_tokens` and `n` (choices)
+    default to the chat body's estimate and `n`."""
     wire = dump_request_body(dict(request))  # serialized once; every attempt reuses it
     if len(wire) > MAX_REQUEST_BODY_JSON_BYTES:
         raise request_frame_too_large(MAX_COORDINATOR_FRAME_BYTES)
@@ -114,16 +121,17 @@ def new_job(
     return Job(
         model=model,
         body_json=wire.decode(),
-        max_tokens=requested or settings.default_max_tokens_cap,
-        prompt_tokens=estimate_prompt_tokens(request),
+        max_tokens=settings.default_max_tokens_cap if requested is None else requested,
+        prompt_tokens=estimate_prompt_tokens(request) if prompt_tokens is None else prompt_tokens,
         deadline=now + settings.request_timeout_s,
         reserve_deadline=now + settings.reserve_timeout_s,
         min_trust=min_trust,
         max_attempts=settings.max_attempts,
         stream_buffer=settings.provider.stream_buffer,
-        n=request.get("n") or 1,
+        n=n or request.get("n") or 1,
         stop=tuple(normalize_stop(request.get("stop")) or ()),
         requested_max_tokens=requested,
         max_tokens_cap=settings.default_max_tokens_cap,
         needs=needs,
+        kind=kind,
     )

@@ -159,6 +159,7 @@ class RelaySession:
                 body_json=attempt_body(job, reservation.context_length),
                 deadline_unix=time.time() + max(0.0, job.deadline - trio.current_time()),
                 stream=send,
+                kind=job.kind,
             )
             attempt = _Attempt(reservation, request_id, receive, trio.current_time())
             self._attempt = attempt  # from here on, leaving the session releases it

@@ -23,7 +23,7 @@ import json
 import logging
 import time
 from types import TracebackType
-from typing import Protocol
+from typing import Any, Protocol
 
 import trio
 
@@ -45,6 +45,15 @@ from .ratelimit import RateLimiter
 from .relay import RelaySession, provider_error
 
 ACCESS = logging.getLogger("switchyard.access")
+
+
+class Fold(Protocol):
+    """Where a whole answer's deltas are gathered (`Choices` is one)."""
+
+    def add(self, deltas: list[dict[str, Any]]) -> None: ...
+
+    def end(self) -> None:
+        """The stream ended well: raise ApiError if the answer is not usable."""
 
 
 class RequestServices(Protocol):
@@ -173,16 +182,24 @@ class ConsumerRequest:
         """The whole answer, folded per choice, and how it ended; a provider failure
         raises (502), and the output counts as delivered only once this returns."""
         choices = Choices(self.job.n)
+        return choices, await self.collect_into(choices)
+
+    async def collect_into(self, fold: Fold) -> Final:
+        """The whole answer folded into `fold` (`Choices`, or an embeddings fold), and how
+        it ended; as `collect`: a failure raises, and delivery counts only on return. A
+        fold that raises ApiError in `add` or `end` (the answer is unusable) fails the
+        request before it counts as delivered."""
         while True:
             out = await self.next_output()
-            choices.add(out.deltas)
+            fold.add(out.deltas)
             if out.final is not None:
                 break
         final = out.final
         if final.error is not None:
             raise final.error
+        fold.end()
         self._delivered = True
-        return choices, final
+        return final
 
     def too_slow(self) -> None:
         """The client stopped reading its stream, which is being ended for it."""

@@ -8,8 +8,8 @@ Provider wire protocol (README, "Trust and the wire protocol"):
     frame_base.py          Frame (the strict, frozen base) and the bounded field types
     provider_frames.py     provider → coordinator frames (Delta: one chunk choice's
                            fields) and their union
-    coordinator_frames.py  coordinator → provider frames (inference_request carries a
-                           chat-completions body as a dict) and their union
+    coordinator_frames.py  coordinator → provider frames (inference_request carries an
+                           OpenAI-shaped body of its `kind` as a dict) and their union
   chunk_codec.py  chunk / chunk_batch by hand: ChunkPacker (the agent's encoder),
                decode_provider_frame (the coordinator's fast decoder), ChunkIn/ChunkBatchIn
   limits.py    every limit: bytes (body, request head, frames each way, WebSocket),
@@ -26,8 +26,9 @@ Consumer APIs (pure, no I/O):
   chat_request.py     ChatRequestBody: the chat-completions body, validated where it must
   chat_parts.py       its message content parts (text, image_url, refusal) and _Strict
   chat_choices.py     Choices: whole choices folded from deltas (non-stream answers)
-  openai_api.py       wire_chat_request (the body a provider gets), CompletionRequest →
-                      its wire body
+  openai_api.py       wire_chat_request (the body a provider gets), stream_wire
+  completion_request.py  CompletionRequest (native /v1/completions) → its wire body
+  embeddings.py       EmbeddingRequest → its wire body; EmbeddingFold (the answer by input)
   openai_format.py    OpenAI bodies; ChatStreamEncoder, CompletionStreamEncoder (SSE)
   anthropic_request.py   the full Messages request (blocks, tools, thinking) and
                          parse_messages_request (400s name the field)

@@ -4,8 +4,9 @@ A non-streamed chat answer is built from the same deltas a stream relays: `Choic
 folds them, per choice `index`, the way the OpenAI SDK's stream accumulator does —
 content, `reasoning_content` and refusal pieces concatenated, tool calls merged by their
 `index` (the id, type and name from the first piece, the argument pieces concatenated),
-logprob entries appended — and `message` renders one choice as a `chat.completion`
-message. Role and finish deltas carry nothing to fold (the caller tracks finish reasons).
+logprob entries (and a text completion's legacy `text_logprobs` lists) appended — and
+`message` renders one choice as a `chat.completion` message. Role and finish deltas
+carry nothing to fold (the caller tracks finish reasons).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ class Choice:
     refusal: list[str] = field(default_factory=list)
     tool_calls: dict[int, _ToolCall] = field(default_factory=dict)
     logprobs: dict[str, list[Any]] | None = None
+    text_logprobs: dict[str, list[Any]] | None = None  # a text completion's (legacy shape)
 
     def add(self, delta: Mapping[str, Any]) -> None:
         """Fold one delta into the choice."""
@@ -54,6 +56,13 @@ class Choice:
                 if entries:
                     merged.setdefault(key, []).extend(entries)
             self.logprobs = merged
+        text_logprobs = delta.get("text_logprobs")
+        if text_logprobs:
+            folded = self.text_logprobs if self.text_logprobs is not None else {}
+            for key, entries in text_logprobs.items():
+                if isinstance(entries, list):
+                    folded.setdefault(key, []).extend(entries)
+            self.text_logprobs = folded
 
     def _add_call(self, call: Mapping[str, Any]) -> None:
         index = call.get("index", 0)
@@ -98,6 +107,9 @@ class Choices:
 
     def __init__(self, n: int = 1) -> None:
         self.choices = [Choice() for _ in range(n)]
+
+    def end(self) -> None:
+        """The stream ended: nothing to check (a choice is whole however long it is)."""
 
     def add(self, deltas: Iterable[Mapping[str, Any]]) -> None:
         """Fold deltas of any choices (a delta of an index out of range is dropped)."""

@@ -1,8 +1,10 @@
 """Coordinator → provider frames and their union, `CoordinatorFrame`.
 
-An `inference_request` carries the consumer's request as an OpenAI chat-completions body
-(`request`, a JSON object: see `openai_api.wire_chat_request`); `kind` says which API the
-body is for (only "chat" today). The agent passes the body to its backend as it is.
+An `inference_request` carries the consumer's request as an OpenAI-shaped body (`request`,
+a JSON object: see `openai_api.wire_chat_request`); `kind` says which API the body is for
+(`RequestKind`: a chat-completions body, a completions body, an embeddings body, or a chat
+body whose prompt is only to be counted). The agent passes the body to its backend as it
+is, and the backend sends it to the upstream's route for that kind.
 """
 
 from __future__ import annotations

@@ -65,6 +65,7 @@ from .provider_frames import (
     RegisterFrame,
     Usage,
 )
+from .vocabulary import RequestKind
 
 __all__ = [
     "COORDINATOR_FRAME_ADAPTER",
@@ -191,10 +192,16 @@ def dump_request_body(body: dict[str, Any]) -> bytes:
     return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
 
 
-def dump_inference_request(request_id: str, model: str, body_json: str, deadline: float) -> str:
+def dump_inference_request(
+    request_id: str,
+    model: str,
+    body_json: str,
+    deadline: float,
+    kind: RequestKind = RequestKind.CHAT,
+) -> str:
     """The wire text of an `inference_request` around an already serialized body.
 
     The envelope is validated like any frame; it adds at most `INFERENCE_ENVELOPE_BYTES`.
     """
-    envelope = InferenceEnvelope(request_id=request_id, model=model, deadline=deadline)
+    envelope = InferenceEnvelope(request_id=request_id, model=model, deadline=deadline, kind=kind)
     return f'{dump_frame(envelope)[:-1]},"request":{body_json}}}'

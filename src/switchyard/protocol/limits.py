@@ -51,8 +51,10 @@ MAX_REQUEST_BODY_JSON_BYTES = MAX_COORDINATOR_FRAME_BYTES - INFERENCE_ENVELOPE_B
 # Characters (Python `len`) and counts; the frames in `frames.py` enforce them, and the
 # chunk codec's fast decoder checks the same numbers by hand.
 
-#: Supported wire protocol version (the `register` frame's `protocol_version`).
-PROTOCOL_VERSION = 2
+#: Supported wire protocol version (the `register` frame's `protocol_version`). 3 added the
+#: request kinds beyond chat (`inference_request.kind`), which a version-2 agent cannot
+#: parse: it is told to upgrade at registration rather than dropping its socket later.
+PROTOCOL_VERSION = 3
 #: Request and provider ids.
 MAX_ID_CHARS = 128
 #: Model ids.
@@ -70,6 +72,20 @@ MAX_TOOL_CALL_INDEX = 127
 MAX_TOOL_NAME_CHARS = 256
 MAX_LOGPROB_TOKENS = 4096
 MAX_TOP_LOGPROBS = 64
+#: Completion choices one request may ask for (prompts times `best_of` or `n`): a delta's
+#: choice `index` must stay within `MAX_CHOICE_INDEX`.
+MAX_COMPLETION_CHOICES = MAX_CHOICE_INDEX + 1
+#: Inputs of one embeddings request (OpenAI's own limit), and the most dimensions one
+#: embedding may have: as float32 in base64 it is at most `MAX_DELTA_CHARS` characters, so
+#: each embedding travels in one delta of its own (a batch spreads over as many frames as
+#: it needs).
+MAX_EMBEDDING_INPUTS = 2048
+#: The largest token id a prompt or an embedding input may hold.
+MAX_TOKEN_ID = 2**31 - 1
+MAX_EMBEDDING_DIMENSIONS = 16_384
+#: The base64 characters of all the embeddings of one request: a batch whose answer
+#: would exceed this is refused (400, split it) instead of being held in memory.
+MAX_EMBEDDING_OUTPUT_CHARS = 32 * MiB
 #: A stop sequence (a request's, or the one a `complete` frame names).
 MAX_STOP_CHARS = 1024
 #: Models one provider may serve, and slots one model may have.

@@ -99,9 +99,16 @@ def build_chat_completion(
 
 
 def build_completion(
-    *, id: str, created: int, model: str, text: str, finish_reason: str, usage: TokenUsage
+    *,
+    id: str,
+    created: int,
+    model: str,
+    choices: Choices,
+    finish_reasons: Sequence[str],
+    usage: TokenUsage,
 ) -> dict[str, Any]:
-    """A non-streaming `text_completion` object."""
+    """A non-streaming `text_completion`: every choice's text, its legacy `logprobs`
+    (the upstream's lists, concatenated) and finish reason."""
     return {
         "id": id,
         "object": "text_completion",
@@ -109,11 +116,12 @@ def build_completion(
         "model": model,
         "choices": [
             {
-                "text": text,
-                "index": 0,
-                "logprobs": None,
-                "finish_reason": completion_finish_reason(finish_reason),
+                "text": choice.text,
+                "index": index,
+                "logprobs": choice.text_logprobs,
+                "finish_reason": completion_finish_reason(finish_reasons[index]),
             }
+            for index, choice in enumerate(choices.choices)
         ],
         "usage": usage_dict(usage),
     }
@@ -261,17 +269,20 @@ _NOT_IN_DELTA = frozenset({"index", "logprobs", "finish_reason", "role"})
 
 
 class CompletionStreamEncoder(_StreamEncoder):
-    """Encodes one streamed `text_completion`."""
+    """Encodes one streamed `text_completion`: a chunk per delta with text or logprobs
+    (its choice's `index`, its `logprobs` as the upstream sent them), then a finish chunk
+    per choice."""
 
-    __slots__ = ("_text_head", "_text_tail")
+    __slots__ = ("_head", "_text_head", "_text_tail")
 
     def __init__(self, model: str, *, id: str | None = None, created: int | None = None) -> None:
         super().__init__(model, "text_completion", id or new_completion_id(), created)
-        self._text_head = f'{self._envelope}"choices":[{{"text":'
+        self._head = f'{self._envelope}"choices":['
+        self._text_head = f'{self._head}{{"text":'
         self._text_tail = ',"index":0,"logprobs":null,"finish_reason":null}]}\n\n'
 
     def text_events(self, texts: Iterable[str]) -> bytes:
-        """One chunk per non-empty text, concatenated."""
+        """One chunk per non-empty text of choice 0, concatenated."""
         if self._closed:
             return b""
         head, tail = self._text_head, self._text_tail
@@ -281,11 +292,30 @@ class CompletionStreamEncoder(_StreamEncoder):
                 parts += (head, _quote(text), tail)
         return "".join(parts).encode()
 
+    def delta_events(self, deltas: Iterable[Mapping[str, Any]]) -> bytes:
+        """One chunk per delta that shows text or logprobs, of any choice."""
+        if self._closed:
+            return b""
+        parts: list[str] = []
+        for delta in deltas:
+            text = delta.get("content") or ""
+            logprobs = delta.get("text_logprobs")
+            if len(delta) == 1 and text:
+                parts += (self._text_head, _quote(text), self._text_tail)
+            elif text or logprobs:
+                choice = {
+                    "text": text, "index": delta.get("index", 0), "logprobs": logprobs,
+                    "finish_reason": None,
+                }  # fmt: skip
+                parts += (self._head, json.dumps(choice, separators=(",", ":")), "]}\n\n")
+        return "".join(parts).encode()
+
     def finish_event(self, finish_reason: str, index: int = 0) -> bytes:
-        """The final chunk: empty text and the finish reason (one choice only)."""
+        """The last chunk of choice `index`: empty text and the finish reason."""
         if self._closed:
             return b""
         reason = _quote(completion_finish_reason(finish_reason))
         return (
-            f'{self._text_head}"","index":0,"logprobs":null,"finish_reason":{reason}}}]}}\n\n'
+            f'{self._text_head}"","index":{int(index)},"logprobs":null,'
+            f'"finish_reason":{reason}}}]}}\n\n'
         ).encode()

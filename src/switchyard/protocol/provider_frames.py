@@ -30,7 +30,9 @@ from .limits import (
     MAX_BATCH_CHUNKS,
     MAX_CHOICE_INDEX,
     MAX_COUNT,
+    MAX_DELTA_CHARS,
     MAX_DELTAS,
+    MAX_EMBEDDING_INPUTS,
     MAX_ID_CHARS,
     MAX_LOGPROB_TOKENS,
     MAX_MODELS,
@@ -119,6 +121,31 @@ class Logprobs(Frame):
     refusal: Annotated[list[TokenLogprob], Field(max_length=MAX_LOGPROB_TOKENS)] | None = None
 
 
+class TextLogprobs(Frame):
+    """A text completion's `logprobs` (the legacy shape), for the tokens of one chunk."""
+
+    tokens: Annotated[list[str], Field(max_length=MAX_LOGPROB_TOKENS)]
+    token_logprobs: Annotated[list[Finite | None], Field(max_length=MAX_LOGPROB_TOKENS)]
+    top_logprobs: (
+        Annotated[
+            list[Annotated[dict[str, Finite], Field(max_length=MAX_TOP_LOGPROBS)] | None],
+            Field(max_length=MAX_LOGPROB_TOKENS),
+        ]
+        | None
+    ) = None
+    text_offset: (
+        Annotated[list[Annotated[int, Field(ge=0)]], Field(max_length=MAX_LOGPROB_TOKENS)] | None
+    ) = None
+
+
+class EmbeddingPiece(Frame):
+    """One input's embedding: little-endian float32 values in base64 (compact and exact
+    for what servers compute), `index` the input's position in the request."""
+
+    index: Annotated[int, Field(ge=0, lt=MAX_EMBEDDING_INPUTS)]
+    b64: Annotated[str, StringConstraints(max_length=MAX_DELTA_CHARS, pattern=r"^[A-Za-z0-9+/=]*$")]
+
+
 class FunctionDelta(Frame):
     """A streamed tool call's function: the name (first), then pieces of the arguments."""
 
@@ -140,7 +167,8 @@ class Delta(Frame):
 
     `{"content": ...}` (about one token) and `{"role": ...}` are the common shapes (the
     chunk codec decodes them by hand); `index` (default 0) names the choice when `n` > 1;
-    `finish_reason` ends one choice.
+    `finish_reason` ends one choice. A text completion's text travels as `content`, its
+    logprobs as `text_logprobs`; an embeddings request's answer as `embedding` pieces.
     """
 
     index: Annotated[int, Field(ge=0, le=MAX_CHOICE_INDEX)] | None = None
@@ -152,6 +180,8 @@ class Delta(Frame):
         None
     )
     logprobs: Logprobs | None = None
+    text_logprobs: TextLogprobs | None = None
+    embedding: EmbeddingPiece | None = None
     finish_reason: FinishReason | None = None
 
     @model_validator(mode="after")

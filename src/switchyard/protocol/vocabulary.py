@@ -187,7 +187,10 @@ class ApiErrorCode(StrEnum):
 class RequestKind(StrEnum):
     """The `kind` of an `inference_request`: the API its body follows."""
 
-    CHAT = "chat"  # an OpenAI chat-completions body (issue #15 adds more)
+    CHAT = "chat"  # an OpenAI chat-completions body → the upstream's /v1/chat/completions
+    COMPLETION = "completion"  # an OpenAI completions body → /v1/completions
+    EMBEDDING = "embedding"  # an OpenAI embeddings body → /v1/embeddings
+    TOKENIZE = "tokenize"  # a chat body to count the prompt tokens of → /tokenize (no output)
 
 
 class StreamErrorCode(StrEnum):
