@@ -90,6 +90,7 @@ class CapacityIndex:
                 update.provider_id, update.ref
             )
         provider.ref = update.ref
+        provider.replica = update.replica
         routable = bool(update.routable)
         whole = provider.trust is not trust or provider.routable != routable
         if provider.routable != routable:

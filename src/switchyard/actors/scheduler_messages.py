@@ -34,6 +34,29 @@ DEFAULT_PREFILL_TPS = 2000.0
 DEFAULT_DECODE_TPS = 50.0
 
 
+#: The counters of `SchedulerStats` (and of `SchedulerActor.describe`).
+COUNTERS = (
+    "granted",  # Reservations delivered
+    "queued",  # Reserves that had to wait
+    "refused",  # NoCapacity replies, of which:
+    "refused_timeout",
+    "refused_queue_full",
+    "refused_unknown_model",
+    "refused_offline",  # known model, nobody online
+    "refused_capability",  # every provider online lacks a capability it needs
+    "refused_context",  # no provider online has the context length it needs
+    "refused_trust",  # nobody online meets the trust floor
+    "refused_excluded",  # the only eligible providers were excluded
+    "abandoned",  # waiters whose asker gave up before a grant
+    "grants_lost",  # grants whose asker vanished after the grant: slot taken back
+    "released",  # Releases of live reservations
+    "release_unknown",  # Releases of unknown or already released ids (no-ops)
+    "dropped_by_gone",  # reservations dropped because their provider disconnected
+    "confirmed",  # ReserveOn granted: a slot here for another replica's request
+    "confirm_refused",  # ReserveOn refused (the other replica's view was stale)
+)
+
+
 class NoCapacityReason(StrEnum):
     """`NoCapacity.reason`: why no slot was granted (see the module docstring)."""
 
@@ -78,6 +101,7 @@ class CapacityUpdate:
     trust: Trust
     routable: bool
     models: dict[str, ModelCapacity]
+    replica: str | None = None  # the owning replica of a remote provider (None: local)
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +140,7 @@ class Reservation:
     provider_ref: ActorRef
     model: str
     context_length: int | None = None  # the granted slot's, when its provider reported one
+    replica: str | None = None  # a remote provider's owning replica (None: this process)
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,6 +249,7 @@ class SchedulerConfig:
 
 
 __all__ = [
+    "COUNTERS",
     "DEFAULT_DECODE_TPS",
     "DEFAULT_PREFILL_TPS",
     "REASON_QUEUE_FULL",
