@@ -13,6 +13,8 @@ from typing import Any
 
 import trio
 
+from .scheduler_messages import Reservation, Reserve
+
 #: Where provider actors live in the supervision tree.
 PROVIDERS_PATH = "/root/providers"
 
@@ -51,7 +53,9 @@ class Dispatch:
     """Send a request to this provider; its stream comes back on `stream`.
 
     `body_json` is the normalized request's wire JSON (`frames.dump_request_body`),
-    serialized and size-checked once for all attempts.
+    serialized and size-checked once for all attempts. `remote` is set when the slot is
+    on another replica (the grant and what was asked, for the owner to confirm); a local
+    provider actor ignores it.
     """
 
     request_id: str
@@ -59,6 +63,7 @@ class Dispatch:
     body_json: str
     deadline_unix: float
     stream: trio.MemorySendChannel[StreamChunk | StreamEnd] = field(repr=False)
+    remote: tuple[Reservation, Reserve] | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)

@@ -6,4 +6,14 @@ Transport (the only code that imports nats):
 - transport.py   Transport over NATS under trio-asyncio: bulk publish queue, subscriptions
                  into bounded trio channels, request/reply, JetStream KV, status
 - errors.py      TransportUnavailable, TransportTimeout, KeyValueConflict, MessageTooLarge
+
+Routing across replicas (providers on one replica serve consumers on any other):
+- routing.py          open_routing: spawns the remote-providers actor, runs the rest
+- capacity.py         CapacityPublisher (our providers' snapshots), CapacityMirror (theirs
+                      into our scheduler; a silent or restarted replica lapses)
+- remote_provider.py  RemoteProviderActor: the stand-in the scheduler dispatches remote
+                      providers through; dispatch request, stream in, cancel, lapse
+- stream_server.py    StreamServer: other replicas' requests on our providers (confirm the
+                      slot, dispatch, pump batches, release)
+- routing_wire.py     the JSON of snapshots, dispatch requests/answers, cancels and batches
 """

@@ -95,3 +95,16 @@ CHUNK_FRAME_BUDGET_BYTES = 768 * 1024
 #: The longest content of one delta: the agent splits longer tokens, so a delta is at most
 #: 6 bytes a character (a JSON `\uXXXX` escape) times this, i.e. `CHUNK_FRAME_BUDGET_BYTES`.
 MAX_DELTA_CHARS = CHUNK_FRAME_BUDGET_BYTES // 6
+
+# ------------------------------------------------------- between replicas (cluster mode)
+
+#: Providers one replica may publish in its capacity snapshot (more are not published).
+MAX_CLUSTER_PROVIDERS = 10_000
+#: Replicas a snapshot may name in its per-origin slot counts.
+MAX_CLUSTER_REPLICAS = 256
+#: Streams one replica relays to or from other replicas at once (more are refused, and
+#: the relay tries another provider).
+MAX_REMOTE_STREAMS = 10_000
+#: Bytes of stream items packed into one message to the consumer's replica: below NATS's
+#: default max_payload (1 MiB).
+REMOTE_BATCH_BYTES = 512 * 1024
