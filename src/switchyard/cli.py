@@ -132,8 +132,11 @@ def dev(
     "--coordinator",
     envvar="SWITCHYARD_COORDINATOR",
     required=True,
+    multiple=True,
     metavar="URL",
-    help="Coordinator base URL, e.g. http://127.0.0.1:8080 (ws(s) URL is derived).",
+    help="Coordinator base URL, e.g. http://127.0.0.1:8080 (ws(s) URL is derived). Repeat "
+    "it, or separate URLs with commas, to list several replicas of a cluster: the agent "
+    "fails over to the next one whenever its connection ends.",
 )
 @click.option(
     "--token",
@@ -250,7 +253,7 @@ def dev(
 )
 @click.option("--log-level", default="INFO", show_default=True)
 def provider(
-    coordinator: str,
+    coordinator: tuple[str, ...],
     token: str,
     backend: str,
     upstream: str | None,
@@ -295,7 +298,7 @@ def provider(
     try:
         model_ids, model_map, model_context = parse_models(models)
         config = AgentConfig(
-            coordinator=coordinator,
+            coordinator=",".join(coordinator),
             token=token,
             backend=backend,  # type: ignore[arg-type]
             models=model_ids,
@@ -323,7 +326,7 @@ def provider(
         agent = ProviderAgent(config)
     except (ValueError, OSError, IdentityError) as exc:
         raise click.UsageError(str(exc)) from exc
-    click.echo(f"provider {agent.provider_id} connecting to {coordinator}", err=True)
+    click.echo(f"provider {agent.provider_id} connecting to {config.coordinator}", err=True)
     try:
         code = trio.run(run_until_signalled, agent)
     except AgentFatalError as exc:

@@ -9,9 +9,10 @@
   exit it publishes an empty one: the others drop its providers at once.
 - `CapacityMirror`: subscribes to every replica's snapshots, sizes each remote provider
   for this viewer (`offered_slots`) and tells the scheduler `RemoteCapacity`. A replica
-  whose snapshots stop for `lapse_s` (3 s), or which restarted (a new `epoch`), lapses:
-  the scheduler is told `ReplicaGone` and every `on_lapse` callback runs (the remote
-  streams through it end; requests it sent us are cancelled).
+  whose snapshots stop for `lapse_s` (3 s), which restarted (a new `epoch`), or which
+  membership reports lapsed or left (`forget`), lapses: the scheduler is told
+  `ReplicaGone` and every `on_lapse` callback runs (the remote streams through it end;
+  requests it sent us are cancelled).
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from ..actors.scheduler_remote import (
     ReplicaGone,
     offered_slots,
 )
-from ..runtime import ActorRef, ActorStopped, AskTimeout
+from ..runtime import ActorRef, ActorStopped, AskTimeout, MailboxFull
 from .errors import TransportError
 from .routing_wire import Snapshot, WireError, dump_snapshot, load_snapshot
 from .transport import Transport
@@ -134,7 +135,7 @@ class CapacityMirror:
             return
         seen = self.replicas.get(replica)
         if seen is not None and seen.epoch != snapshot.epoch:
-            await self._lapse(replica, "restarted")
+            self.forget(replica, "restarted")
             seen = None
         if seen is not None and snapshot.seq <= seen.seq:
             return  # an older publication overtaken by a newer one
@@ -163,13 +164,17 @@ class CapacityMirror:
             await trio.sleep(self.lapse_s / 6)
             cutoff = trio.current_time() - self.lapse_s
             for replica in [r for r, seen in self.replicas.items() if seen.at < cutoff]:
-                await self._lapse(replica, f"silent for {self.lapse_s:g} s")
+                self.forget(replica, f"silent for {self.lapse_s:g} s")
 
-    async def _lapse(self, replica: str, why: str) -> None:
+    def forget(self, replica: str, why: str) -> None:
+        """`replica` lapsed or left: drop its providers, run the `on_lapse` callbacks."""
         log.warning("replica %s lapsed (%s): dropping its providers and streams", replica, why)
         self.replicas.pop(replica, None)
         self.lapsed += 1
-        await self.scheduler.send(ReplicaGone(replica))
+        try:
+            self.scheduler.tell(ReplicaGone(replica))
+        except MailboxFull:
+            log.error("scheduler full: replica %s's providers stay until its next lapse", replica)
         for callback in self.on_lapse:
             callback(replica)
 

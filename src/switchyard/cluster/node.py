@@ -19,6 +19,7 @@ import trio
 
 from ..settings import Settings
 from .membership import Membership
+from .routing import Routing
 from .transport import Transport, open_transport
 
 log = logging.getLogger(__name__)
@@ -32,6 +33,7 @@ class Cluster:
     replica_id: str
     transport: Transport
     membership: Membership
+    routing: Routing | None = None  # cross-replica routing (set by the coordinator)
 
 
 @asynccontextmanager

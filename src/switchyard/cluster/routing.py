@@ -23,6 +23,7 @@ import trio
 
 from ..runtime import ActorRef, ActorStopped, ActorSystem, AskTimeout, ChildSpec, MailboxFull
 from .capacity import CapacityMirror, CapacityPublisher
+from .membership import Membership, MembershipChange, MembershipEvent
 from .remote_provider import RemoteProviderActor, ReplicaLapsed
 from .stream_server import StreamServer
 from .transport import Transport
@@ -60,8 +61,10 @@ async def open_routing(
     replica_id: str,
     *,
     lapse_s: float = 3.0,
+    membership: Membership | None = None,
 ) -> AsyncIterator[Routing]:
-    """Route requests across the cluster while the block runs (module docstring)."""
+    """Route requests across the cluster while the block runs (module docstring); a
+    replica `membership` reports lapsed or left is dropped at once."""
     spec = ChildSpec(
         PROXY_NAME, lambda: RemoteProviderActor(transport, replica_id), mailbox_size=100_000
     )
@@ -78,6 +81,12 @@ async def open_routing(
         lapse_s=lapse_s,
     )  # fmt: skip
     publisher = CapacityPublisher(transport, scheduler, replica_id)
+
+    def on_member(event: MembershipEvent) -> None:
+        if event.change in (MembershipChange.LAPSED, MembershipChange.LEFT):
+            mirror.forget(event.replica_id, f"membership: {event.change}")
+
+    unlisten = membership.listen(on_member) if membership is not None else None
     try:
         async with trio.open_nursery() as nursery:
             await nursery.start(server.run)
@@ -86,6 +95,8 @@ async def open_routing(
             yield Routing(proxy, server, mirror, publisher)
             nursery.cancel_scope.cancel()
     finally:
+        if unlisten is not None:
+            unlisten()
         with trio.CancelScope(shield=True):
             try:
                 await system.stop(proxy.path)
