@@ -175,7 +175,7 @@ async def _maybe_cluster(
     from .cluster.routing import open_routing
 
     async with (
-        open_cluster(settings, replica_id, info) as cluster,
+        open_cluster(settings, replica_id, system, info) as cluster,
         open_routing(
             system, cluster.transport, replica_id, membership=cluster.membership
         ) as routing,

@@ -12,7 +12,7 @@ from switchyard.cluster.errors import (
     TransportTimeout,
     TransportUnavailable,
 )
-from switchyard.cluster.transport import Message, Transport, open_transport
+from switchyard.cluster.transport import KeyValue, Message, Transport, open_transport
 from tests.polling import wait_until
 
 from .nats_proxy import nats_proxy
@@ -149,6 +149,20 @@ async def test_key_value_compare_and_set(transport: Transport) -> None:
             await kv.get("bad key")
     finally:
         await transport.delete_key_value("cas")
+
+
+async def test_key_value_ttl_expires_values(transport: Transport) -> None:
+    kv = await transport.key_value("short", ttl_s=1.0)
+    try:
+        await kv.put("k", b"soon gone")
+        assert await kv.get("k") is not None
+        await wait_until(lambda: _absent(kv, "k"), timeout=10, interval=0.2)
+    finally:
+        await transport.delete_key_value("short")
+
+
+async def _absent(kv: KeyValue, key: str) -> bool:
+    return await kv.get(key) is None
 
 
 async def test_disconnect_is_observed_and_recovered(nats_url: str, cluster_name: str) -> None:

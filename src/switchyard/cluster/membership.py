@@ -104,7 +104,8 @@ class Membership:
         self.transport = transport
         self.replica_id = replica_id
         self.incarnation = secrets.token_hex(8)
-        self.url = url  # set once the HTTP server knows its address
+        self._url = url
+        self._running = False
         self.interval_s = interval_s
         self.lapse_s = lapse_s
         self.started_at = time.time()
@@ -115,6 +116,17 @@ class Membership:
         self._listeners: list[Callable[[MembershipEvent], None]] = []
         self._subject = transport.subject("members", "heartbeat")
         self._changed = trio.Event()
+
+    @property
+    def url(self) -> str | None:
+        """This replica's HTTP base URL, once the server knows its address."""
+        return self._url
+
+    @url.setter
+    def url(self, url: str | None) -> None:
+        self._url = url
+        if self._running:
+            self._beat()  # tell the others now, not at the next heartbeat
 
     # -- what others read ----------------------------------------------------------------
 
@@ -179,6 +191,7 @@ class Membership:
         ):
             nursery.start_soon(self._receive, heartbeats)
             nursery.start_soon(self._check_lapses)
+            self._running = True
             self._beat()
             task_status.started()
             try:
@@ -186,6 +199,7 @@ class Membership:
                     await trio.sleep(self.interval_s)
                     self._beat()
             finally:
+                self._running = False
                 self._beat(leaving=True)
                 with trio.CancelScope(shield=True), contextlib.suppress(TransportError):
                     await self.transport.flush(timeout=1)

@@ -221,6 +221,9 @@ class Transport:
                     await nc.publish(subject, data, reply=reply)
                 except (nats.errors.Error, OSError):
                     self.stats.publish_errors += 1
+                except Exception:  # never let one message stop the drainer
+                    self.stats.publish_errors += 1
+                    log.exception("nats: publishing to %s failed", subject)
                 else:
                     self.stats.published += 1
             emptied, self._emptied = self._emptied, trio.Event()
@@ -333,7 +336,8 @@ class Transport:
     # -- JetStream key/value -----------------------------------------------------------
 
     async def key_value(self, bucket: str, *, ttl_s: float | None = None) -> KeyValue:
-        """The bucket `<cluster>_<bucket>`, created (history 1, optional TTL) if missing."""
+        """The bucket `<cluster>_<bucket>`, created (history 1, values expiring after
+        `ttl_s` if given) if missing; an existing bucket is used as it is."""
         name = self._bucket_name(bucket)
         js = self._nc.jetstream()
 
