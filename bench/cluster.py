@@ -175,15 +175,11 @@ async def hop(fleet: Fleet, args: argparse.Namespace) -> dict[str, Any]:
         runs: dict[str, list[dict[str, Any]]] = {"same": [], "cross": []}
         for _ in range(args.hop_rounds):  # alternate, so drift hits both alike
             for path, replica in (("same", 0), ("cross", 1)):
-                runs[path].append(
-                    await measure(
-                        cluster,
-                        cluster.targets([replica]),
-                        args.hop_concurrency,
-                        timing,
-                        args.hop_measure,
-                    )  # fmt: skip
+                targets = cluster.targets([replica])
+                point = await measure(
+                    cluster, targets, args.hop_concurrency, timing, args.hop_measure
                 )
+                runs[path].append(point)
         same = sorted(r["ttft_ms"]["p50"] for r in runs["same"])
         cross = sorted(r["ttft_ms"]["p50"] for r in runs["cross"])
         added = cross[len(cross) // 2] - same[len(same) // 2]
