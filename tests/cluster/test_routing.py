@@ -196,3 +196,26 @@ async def test_nothing_to_route_to_is_still_a_clean_refusal(
             with pytest.raises(ApiError) as refused:
                 await relay.start()
             assert refused.value.status == 404
+
+
+async def test_the_owner_stopping_cleanly_ends_its_streams_at_once(
+    nats_url: str, cluster_name: str
+) -> None:
+    async with trio.open_nursery() as nursery:
+        async with replica(nursery, nats_url, cluster_name, "ra", lapse_s=60.0) as a:
+            async with replica(nursery, nats_url, cluster_name, "rb", lapse_s=60.0) as b:
+                await b.add_provider("pb")
+                await a.sees(1)
+                relay = RelaySession(a.scheduler, job())
+                await relay.start()
+                request_id = await until_dispatched(b, "pb")
+                b.providers["pb"].tell(Emit(request_id, [chunk("partial")]))
+                await relay.next_batch()
+            with trio.fail_after(10):  # long before any lapse (60 s here)
+                batch = await relay.next_batch()
+            end = batch[-1]
+            assert type(end) is StreamEnd
+            assert end.error_code == StreamErrorCode.PROVIDER_GONE
+            assert "rb stopped" in end.error_message
+            await a.sees(0)  # its last snapshot listed nothing
+            await until_idle(a)

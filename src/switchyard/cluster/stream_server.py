@@ -13,7 +13,8 @@ elsewhere). For each one, in its own task:
    token, numbered so the consumer side notices a lost one;
 4. at the end, on a `route.<this replica>.cancel` for it, or when the origin replica
    lapses, the provider is told `Cancel` (if its work may still run) and the slot is
-   released here — exactly once, shielded.
+   released here — exactly once, shielded. When this replica stops first, the origin is
+   sent the stream's end (`provider_gone`, retryable while no token was relayed).
 
 At most `MAX_REMOTE_STREAMS` requests run at once; more are refused.
 """
@@ -56,6 +57,9 @@ STREAM_BUFFER = 4096  # items a provider actor may queue for one remote request
 class _Serving:
     origin: str
     scope: trio.CancelScope = field(default_factory=trio.CancelScope)
+    by_peer: bool = False  # cancelled by its origin (or the origin lapsed)
+    seq: int = 0  # batches published
+    tokens: int = 0  # tokens relayed
 
 
 @dataclass
@@ -94,6 +98,7 @@ class StreamServer:
         """The replica `replica` stopped: cancel the requests it sent us."""
         for serving in self.active.values():
             if serving.origin == replica:
+                serving.by_peer = True
                 serving.scope.cancel()
 
     async def _cancels(self, cancels: trio.MemoryReceiveChannel[Message]) -> None:
@@ -106,6 +111,7 @@ class StreamServer:
             serving = self.active.get(request_id)
             if serving is not None:
                 self.counters["cancelled"] += 1
+                serving.by_peer = True
                 serving.scope.cancel()
 
     def _answer(self, message: Message, ok: bool, error: str = "") -> None:
@@ -135,7 +141,7 @@ class StreamServer:
         reservation: Reservation | None = None
         outcome: str = Outcome.CANCELLED
         dispatched = ended = False
-        tokens = 0
+        receive: trio.MemoryReceiveChannel[StreamChunk | StreamEnd] | None = None
         started = trio.current_time()
         try:
             with serving.scope:
@@ -162,43 +168,55 @@ class StreamServer:
                 dispatched = True
                 self._answer(message, True)
                 self.counters["served"] += 1
-                outcome, tokens = await self._pump(request, receive)
+                outcome = await self._pump(request, serving, receive)
                 ended = True
         except (ActorStopped, AskTimeout) as exc:  # the scheduler restarted or is stuck
             self._answer(message, False, str(exc))
         finally:
+            if receive is not None:
+                receive.close()
+            if dispatched and not ended and not serving.by_peer:  # we are shutting down
+                self._end_remote(request, serving, f"replica {self.replica_id} stopped")
             with trio.CancelScope(shield=True):
                 if dispatched and not ended and reservation is not None:
                     with contextlib.suppress(MailboxFull):
                         reservation.provider_ref.tell(Cancel(request.request_id))
                 if reservation is not None:
                     release = Release(
-                        reservation.id, outcome, tokens=tokens,
+                        reservation.id, outcome, tokens=serving.tokens,
                         duration_s=trio.current_time() - started,
                     )  # fmt: skip
                     await self.scheduler.tell_or_send(release, timeout=10)
 
+    def _end_remote(self, request: DispatchRequest, serving: _Serving, why: str) -> None:
+        """Tell the origin its stream ends here (retryable while no token was relayed)."""
+        serving.seq += 1
+        batch = dump_batch(serving.seq, [encode_item(vanished_end(serving.tokens, why))])
+        self._publish(self.transport.subject("stream", request.origin, request.request_id), batch)
+
     async def _pump(
-        self, request: DispatchRequest, receive: trio.MemoryReceiveChannel[StreamChunk | StreamEnd]
-    ) -> tuple[str, int]:
-        """Relay the stream to the origin; the release outcome and the tokens relayed."""
+        self,
+        request: DispatchRequest,
+        serving: _Serving,
+        receive: trio.MemoryReceiveChannel[StreamChunk | StreamEnd],
+    ) -> str:
+        """Relay the stream to the origin; the release outcome."""
         subject = self.transport.subject("stream", request.origin, request.request_id)
-        seq = tokens = 0
         while True:
             try:
                 first = await receive.receive()
             except trio.EndOfChannel:
-                first = vanished_end(tokens)
+                first = vanished_end(serving.tokens)
             batch: list[str] = []
             size = 0
             item: StreamChunk | StreamEnd = first
             while True:
                 if type(item) is StreamChunk:
-                    tokens += item.tokens
+                    serving.tokens += item.tokens
                 encoded = encode_item(item)
                 if batch and size + len(encoded) > REMOTE_BATCH_BYTES:
-                    seq += 1
-                    self._publish(subject, dump_batch(seq, batch))
+                    serving.seq += 1
+                    self._publish(subject, dump_batch(serving.seq, batch))
                     batch, size = [], 0
                 batch.append(encoded)
                 size += len(encoded)
@@ -209,11 +227,11 @@ class StreamServer:
                 except trio.WouldBlock:
                     break
                 except trio.EndOfChannel:
-                    item = vanished_end(tokens)
-            seq += 1
-            self._publish(subject, dump_batch(seq, batch))
+                    item = vanished_end(serving.tokens)
+            serving.seq += 1
+            self._publish(subject, dump_batch(serving.seq, batch))
             if type(item) is StreamEnd:
-                return release_outcome(item), tokens
+                return release_outcome(item)
 
     def _publish(self, subject: str, data: bytes) -> None:
         self.counters["batches"] += 1
