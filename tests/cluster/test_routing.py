@@ -9,6 +9,8 @@ import trio
 from switchyard.actors.provider import ProviderUnavailable
 from switchyard.actors.provider_messages import Dispatch, StreamChunk, StreamEnd
 from switchyard.actors.scheduler_messages import Release, Reservation, Reserve
+from switchyard.cluster.routing_wire import load_answer
+from switchyard.cluster.transport import Transport
 from switchyard.inference.relay import RelaySession
 from switchyard.protocol.errors import ApiError
 from switchyard.protocol.vocabulary import StreamErrorCode, Trust
@@ -219,3 +221,42 @@ async def test_the_owner_stopping_cleanly_ends_its_streams_at_once(
             assert "rb stopped" in end.error_message
             await a.sees(0)  # its last snapshot listed nothing
             await until_idle(a)
+
+
+async def test_malformed_messages_are_refused_not_crashes(
+    nats_url: str, cluster_name: str, transport: Transport
+) -> None:
+    async with trio.open_nursery() as nursery:
+        async with (
+            replica(nursery, nats_url, cluster_name, "ra") as a,
+            replica(nursery, nats_url, cluster_name, "rb") as b,
+        ):
+            await b.add_provider("pb")
+            await a.sees(1)
+            answer = await transport.request(
+                transport.subject("route", "rb", "dispatch"), b"junk", timeout=5
+            )
+            ok, why = load_answer(answer)
+            assert not ok and why.startswith("bad dispatch request")
+            transport.publish(transport.subject("capacity", "rx"), b'{"replica": 1}')
+            transport.publish(transport.subject("route", "rb", "cancel"), b"[]")
+
+            async def counted() -> bool:
+                return a.routing.mirror.rejected == 1 and b.routing.server.counters["bad"] == 2
+
+            await wait_until(counted, timeout=10)
+
+            relay = RelaySession(a.scheduler, job())
+            await relay.start()
+            request_id = await until_dispatched(b, "pb")
+            transport.publish(transport.subject("stream", "ra", request_id), b"\xff garbage")
+            with pytest.raises(ApiError) as failed:  # nothing relayed, no other provider
+                await relay.next_batch()
+            assert failed.value.status == 502
+
+            async def cancelled() -> bool:
+                return request_id in (await b.provider_state("pb"))["cancelled"]
+
+            await wait_until(cancelled, timeout=10)
+            await until_idle(a, b)
+            assert a.routing.proxy.alive and (await b.stats())["reserved_total"] == 0
