@@ -14,15 +14,13 @@ and tell `Release` exactly once per granted `Reservation` (see scheduler_message
   (`NoCapacity("timeout")`). One `send_after` timer is armed for the earliest deadline
   only. A Reserve no online provider could ever serve (unknown model, nobody online, a
   needed capability or context length nobody has, trust floor unmet, all excluded) is
-  answered at once, and a waiter whose last eligible
-  provider leaves is answered then (`NoCapacityReason`).
+  answered at once, and a waiter when its last eligible provider leaves.
 - FIFO rule: whenever capacity may have grown (Release, CapacityUpdate, a grant coming
   back) the model's queue is walked from its head and each waiter is granted the best slot
   *it* may use. A waiter that no free slot can serve (its trust floor is above every free
   slot, the free slots are on providers it excludes or lack what it needs) does not block
-  the ones behind it.
-  So after every message no waiting Reserve could be served, and a new Reserve takes a free
-  slot directly only when no earlier waiter could have used it.
+  the ones behind it. So after every message no waiting Reserve could be served, and a new
+  Reserve takes a free slot directly only when no earlier waiter could have used it.
 - Invariant: `reserved_total` equals the number of live reservations; after every grant is
   released (or its provider gone) it is 0.
 - In a cluster, remote providers sit in the same indexes tagged with their replica, and a
@@ -46,6 +44,7 @@ import trio
 from switchyard.runtime import Actor, ActorStopped, MailboxFull, Reply
 
 from ..protocol.vocabulary import NEUTRAL_OUTCOMES, Outcome, Trust
+from . import scheduler_remote as remote
 from .provider_messages import PROVIDERS_PATH, PushCapacity
 from .scheduler_index import CapacityIndex, ModelSlot
 from .scheduler_messages import (
@@ -68,16 +67,6 @@ from .scheduler_messages import (
     SchedulerStats,
 )
 from .scheduler_queue import Waiter, WaitQueues
-from .scheduler_remote import (
-    CHANGES_LOCAL,
-    ClusterLedger,
-    LocalCapacityQuery,
-    RemoteCapacity,
-    ReplicaGone,
-    ReserveOn,
-    describe_remote,
-    on_cluster_message,
-)
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +89,7 @@ class SchedulerActor(Actor):
         self._timer_at = math.inf
         self._timer_token = 0
         self._timer_scope: trio.CancelScope | None = None
-        self.ledger = ClusterLedger()  # slots confirmed here for other replicas
+        self.ledger = remote.ClusterLedger()  # slots confirmed here for other replicas
         self.local_version = 0  # bumped whenever local capacity may have changed
 
     # -- lifecycle and inspection ------------------------------------------------------
@@ -137,7 +126,7 @@ class SchedulerActor(Actor):
             "queued_by_model": self.waiting.by_model(),
             "providers_indexed": self.index.routable_count,
             "providers_known": len(self.index.providers),
-            "providers_by_replica": describe_remote(self.index),
+            "providers_by_replica": remote.describe_remote(self.index),
             "models_known": len(self.index.known),
             "counters": dict(self.counters),
         }
@@ -145,8 +134,10 @@ class SchedulerActor(Actor):
     # -- dispatch ------------------------------------------------------------------------
 
     async def handle(self, msg: Any) -> Any:
-        if isinstance(msg, CHANGES_LOCAL):
+        if isinstance(msg, remote.CHANGES_LOCAL):
             self.local_version += 1
+        if isinstance(msg, remote.CLUSTER_MESSAGES):
+            return remote.on_cluster_message(self, msg)
         match msg:
             case Reserve():
                 try:
@@ -174,8 +165,6 @@ class SchedulerActor(Actor):
                 return self.index.profile(model)
             case SchedulerStats():
                 return self.stats()
-            case ReserveOn() | LocalCapacityQuery() | RemoteCapacity() | ReplicaGone():
-                return on_cluster_message(self, msg)
             case _:
                 return await super().handle(msg)
         return None
@@ -230,13 +219,9 @@ class SchedulerActor(Actor):
         self.reserved_by_model[model] = self.reserved_by_model.get(model, 0) + 1
         self.counters["granted"] += 1
         grant = Reservation(
-            reservation_id,
-            provider.provider_id,
-            provider.ref,
-            model,
-            slot.context_length,
+            reservation_id, provider.provider_id, provider.ref, model, slot.context_length,
             provider.replica,
-        )
+        )  # fmt: skip
         reply.set(grant, on_lost=self._on_lost)
         return reservation_id
 

@@ -105,6 +105,8 @@ class ReserveOn:
     origin: str
 
 
+#: The messages `on_cluster_message` handles.
+CLUSTER_MESSAGES = (ReserveOn, LocalCapacityQuery, RemoteCapacity, ReplicaGone)
 #: Messages after which the local providers' published capacity may have changed.
 CHANGES_LOCAL = (Reserve, ReserveOn, Release, CapacityUpdate, ProviderGone, GrantLost)
 
@@ -251,6 +253,7 @@ def describe_remote(index: CapacityIndex) -> dict[str, Any]:
 
 __all__ = [
     "CHANGES_LOCAL",
+    "CLUSTER_MESSAGES",
     "ClusterLedger",
     "LocalCapacity",
     "LocalCapacityQuery",

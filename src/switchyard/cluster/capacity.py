@@ -34,6 +34,7 @@ from ..actors.scheduler_remote import (
     ReplicaGone,
     offered_slots,
 )
+from ..protocol.limits import MAX_CLUSTER_REPLICAS
 from ..runtime import ActorRef, ActorStopped, AskTimeout, MailboxFull
 from .errors import TransportError
 from .routing_wire import Snapshot, WireError, dump_snapshot, load_snapshot
@@ -139,6 +140,12 @@ class CapacityMirror:
             seen = None
         if seen is not None and snapshot.seq <= seen.seq:
             return  # an older publication overtaken by a newer one
+        if seen is None and len(self.replicas) >= MAX_CLUSTER_REPLICAS:
+            self.rejected += 1
+            log.warning(
+                "more than %d replicas publish capacity; %s ignored", len(self.replicas), replica
+            )
+            return
         self.replicas[replica] = _Seen(snapshot.epoch, snapshot.seq, trio.current_time())
         await self.scheduler.send(RemoteCapacity(replica, self._updates(snapshot)))
 

@@ -100,7 +100,8 @@ MAX_DELTA_CHARS = CHUNK_FRAME_BUDGET_BYTES // 6
 
 #: Providers one replica may publish in its capacity snapshot (more are not published).
 MAX_CLUSTER_PROVIDERS = 10_000
-#: Replicas a snapshot may name in its per-origin slot counts.
+#: Replicas a snapshot may name in its per-origin slot counts, and replicas whose
+#: providers one replica mirrors.
 MAX_CLUSTER_REPLICAS = 256
 #: Streams one replica relays to or from other replicas at once (more are refused, and
 #: the relay tries another provider).
