@@ -7,13 +7,14 @@ import json
 import pytest
 
 from switchyard.actors.provider_messages import StreamChunk, StreamEnd
-from switchyard.actors.scheduler_messages import ModelCapacity
+from switchyard.actors.scheduler_messages import ModelCapacity, Reserve
 from switchyard.actors.scheduler_remote import OfferedModel, OfferedProvider
 from switchyard.cluster.routing_wire import (
     WireError,
     dump_answer,
     dump_batch,
     dump_cancel,
+    dump_dispatch,
     dump_snapshot,
     encode_item,
     load_answer,
@@ -99,6 +100,16 @@ def test_dispatch_answers_and_cancels() -> None:
             load_cancel(bad)
     with pytest.raises(WireError):
         load_answer(b"[1]")
+
+
+def test_a_dispatch_request_round_trips() -> None:
+    reserve = Reserve("m", 3, 5, Trust.HARDWARE, deadline=0.0, needs=frozenset({Capability.TOOLS}))
+    request = load_dispatch(dump_dispatch("req_1", "r0", "p", '{"a":1}', 1e9, reserve))
+    assert (request.request_id, request.origin, request.provider_id) == ("req_1", "r0", "p")
+    assert request.body_json == '{"a":1}'
+    assert request.reserve(2.0) == Reserve(
+        "m", 3, 5, Trust.HARDWARE, deadline=2.0, needs=frozenset({Capability.TOOLS})
+    )
 
 
 def test_a_dispatch_request_is_validated() -> None:

@@ -25,7 +25,6 @@ At most `MAX_REMOTE_STREAMS` streams are open at once; more are refused.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -38,7 +37,7 @@ from ..inference.relay import vanished_end
 from ..protocol.limits import MAX_REMOTE_STREAMS
 from ..runtime import Actor, ActorStopped, AskTimeout, Reply
 from .errors import MessageTooLarge, TransportError, TransportTimeout
-from .routing_wire import WireError, dump_cancel, load_answer, load_batch
+from .routing_wire import WireError, dump_cancel, dump_dispatch, load_answer, load_batch
 from .transport import Transport
 
 log = logging.getLogger(__name__)
@@ -144,21 +143,12 @@ class RemoteProviderActor(Actor):
         owner = reservation.replica
         assert owner is not None
         self.routes[msg.request_id] = _Route(owner, msg.stream, reply)
-        body = {
-            "request_id": msg.request_id,
-            "origin": self.replica_id,
-            "provider_id": reservation.provider_id,
-            "model": msg.model,
-            "body_json": msg.body_json,
-            "deadline_unix": msg.deadline_unix,
-            "prompt_tokens": reserve.prompt_tokens,
-            "max_tokens": reserve.max_tokens,
-            "min_trust": str(reserve.min_trust),
-            "needs": sorted(reserve.needs),
-            "min_context": reserve.min_context,
-        }
+        data = dump_dispatch(
+            msg.request_id, self.replica_id, reservation.provider_id, msg.body_json,
+            msg.deadline_unix, reserve,
+        )  # fmt: skip
         subject = self.transport.subject("route", owner, "dispatch")
-        self.start_task(self._ask_owner, msg.request_id, subject, json.dumps(body).encode(), reply)
+        self.start_task(self._ask_owner, msg.request_id, subject, data, reply)
 
     async def _ask_owner(self, request_id: str, subject: str, data: bytes, reply: Reply) -> None:
         error: BaseException | None = None

@@ -159,6 +159,27 @@ class DispatchRequest(_Strict):
         )
 
 
+def dump_dispatch(
+    request_id: str, origin: str, provider_id: str, body_json: str, deadline_unix: float,
+    reserve: Reserve,
+) -> bytes:  # fmt: skip
+    """The dispatch request for running `reserve`'s request on `provider_id`."""
+    body = {
+        "request_id": request_id,
+        "origin": origin,
+        "provider_id": provider_id,
+        "model": reserve.model,
+        "body_json": body_json,
+        "deadline_unix": deadline_unix,
+        "prompt_tokens": reserve.prompt_tokens,
+        "max_tokens": reserve.max_tokens,
+        "min_trust": str(reserve.min_trust),
+        "needs": sorted(reserve.needs),
+        "min_context": reserve.min_context,
+    }
+    return json.dumps(body, separators=(",", ":")).encode()
+
+
 def load_dispatch(data: bytes) -> DispatchRequest:
     try:
         return DispatchRequest.model_validate_json(data)
@@ -242,6 +263,7 @@ __all__ = [
     "dump_answer",
     "dump_batch",
     "dump_cancel",
+    "dump_dispatch",
     "dump_snapshot",
     "encode_item",
     "load_answer",
