@@ -8,8 +8,9 @@ import trio
 
 from switchyard.actors.provider import ProviderUnavailable
 from switchyard.actors.provider_messages import Dispatch, StreamChunk, StreamEnd
-from switchyard.actors.scheduler_messages import Release, Reservation, Reserve
-from switchyard.cluster.routing_wire import load_answer
+from switchyard.actors.scheduler_messages import ModelCapacity, Release, Reservation, Reserve
+from switchyard.actors.scheduler_remote import OfferedModel, OfferedProvider
+from switchyard.cluster.routing_wire import dump_snapshot, load_answer
 from switchyard.cluster.transport import Transport
 from switchyard.inference.relay import RelaySession
 from switchyard.protocol.errors import ApiError
@@ -260,3 +261,22 @@ async def test_malformed_messages_are_refused_not_crashes(
             await wait_until(cancelled, timeout=10)
             await until_idle(a, b)
             assert a.routing.proxy.alive and (await b.stats())["reserved_total"] == 0
+
+
+async def test_a_restarted_or_silent_replica_is_dropped(
+    nats_url: str, cluster_name: str, transport: Transport
+) -> None:
+    model = OfferedModel(ModelCapacity(2), in_use=0, by_origin={})
+    offered = [OfferedProvider("px", Trust.SELF_SIGNED, True, {"m": model})]
+    subject = transport.subject("capacity", "rx")
+    async with trio.open_nursery() as nursery:
+        async with replica(nursery, nats_url, cluster_name, "ra", lapse_s=1.0) as a:
+            transport.publish(subject, dump_snapshot("rx", "epoch1", 5, offered))
+            await a.sees(1)
+            transport.publish(subject, dump_snapshot("rx", "epoch1", 4, []))  # stale: ignored
+            transport.publish(subject, dump_snapshot("rx", "epoch2", 0, offered))  # restarted
+            await wait_until(lambda: a.routing.mirror.lapsed == 1, timeout=10)
+            await a.sees(1)  # the new instance's providers
+            await wait_until(lambda: a.routing.mirror.lapsed == 2, timeout=10)  # then silent
+            await a.sees(0)
+            assert a.routing.mirror.live() == []
