@@ -17,6 +17,7 @@ from switchyard.actors.scheduler_messages import ModelsQuery
 from switchyard.coordinator import open_coordinator
 from switchyard.settings import Settings
 from tests.integration.harness import Running, coordinator, fast_settings
+from tests.integration.test_launch import error_lines, run_cli
 from tests.polling import wait_until
 
 
@@ -124,3 +125,25 @@ def test_single_process_does_not_import_nats() -> None:
 async def _when(view: Any, predicate: Any) -> Any:
     value = await view
     return value if predicate(value) else None
+
+
+async def test_serve_refuses_cluster_mode_without_postgres_in_one_line() -> None:
+    result = await run_cli("serve", "--port", "0", "--nats-url", "nats://127.0.0.1:4222")
+    assert result.returncode == 2
+    assert "--nats-url (cluster mode) needs a Postgres --database-url" in result.stderr.decode()
+    result = await run_cli("serve", "--replica-id", "no spaces", "--database-url", "x",
+                           "--nats-url", "nats://127.0.0.1:4222")  # fmt: skip
+    assert result.returncode == 2 and "--replica-id must be" in result.stderr.decode()
+
+
+@pytest.mark.postgres
+async def test_serve_with_nats_unreachable_says_so_in_one_line(pg_url: str, pg_schema: str) -> None:
+    result = await run_cli(
+        "serve", "--port", "0", "--database-url", pg_url,
+        "--nats-url", "nats://user:secret@127.0.0.1:1",
+        env={"SWITCHYARD_DATABASE_SCHEMA": pg_schema},
+    )  # fmt: skip
+    assert result.returncode == 1
+    (line,) = error_lines(result.stderr)
+    assert line.startswith("Error: cannot connect to NATS at nats://***@127.0.0.1:1")
+    assert b"secret" not in result.stderr

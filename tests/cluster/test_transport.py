@@ -12,7 +12,7 @@ from switchyard.cluster.errors import (
     TransportTimeout,
     TransportUnavailable,
 )
-from switchyard.cluster.transport import KeyValue, Message, Transport, open_transport
+from switchyard.cluster.transport import KeyValue, Message, Transport, open_transport, redact
 from tests.polling import wait_until
 
 from .nats_proxy import nats_proxy
@@ -251,10 +251,13 @@ async def test_bad_names_and_sizes_are_refused(transport: Transport, nats_url: s
             pass
 
 
-async def test_unreachable_server_is_unavailable() -> None:
+async def test_unreachable_server_is_unavailable_and_credentials_are_not_shown() -> None:
+    assert redact("nats://u:secret@10.0.0.1:4222") == "nats://***@10.0.0.1:4222"
+    assert redact("nats://127.0.0.1:4222") == "nats://127.0.0.1:4222"
     with trio.fail_after(5):
-        with pytest.raises(TransportUnavailable):
+        with pytest.raises(TransportUnavailable) as caught:
             async with open_transport(
-                "nats://127.0.0.1:1", cluster="c", name="x", connect_timeout=1
+                "nats://user:secret@127.0.0.1:1", cluster="c", name="x", connect_timeout=1
             ):
                 pass
+    assert "secret" not in str(caught.value)

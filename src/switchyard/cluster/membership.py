@@ -4,7 +4,7 @@ Every replica publishes a heartbeat on `<cluster>.members.heartbeat` every
 `interval_s` (1 s): its id, an incarnation token (new on every process start), its URL,
 its start time and a small `info` dict other modules fill (provider counts...). Every
 replica listens to all heartbeats. A replica is *live* while its heartbeats keep
-coming; with none for `lapse_s` (2.8 s, checked every 0.1 s) it *lapses*, so a replica
+coming; with none for `lapse_s` (2.5 s, checked every 0.05 s) it *lapses*, so a replica
 that stops heartbeating — killed, partitioned — is out of every view within 3 s. A
 replica that stops cleanly says so (`leaving`) and is dropped at once. A replica seen
 again after a lapse *rejoins*; one seen with a new incarnation restarted: its old
@@ -37,8 +37,8 @@ from .transport import Transport
 log = logging.getLogger(__name__)
 
 HEARTBEAT_INTERVAL_S = 1.0
-LAPSE_S = 2.8  # with the 0.1 s check: dropped within 3 s of the last heartbeat
-CHECK_INTERVAL_S = 0.1
+LAPSE_S = 2.5  # with the 0.05 s check: dropped within 3 s of the last heartbeat
+CHECK_INTERVAL_S = 0.05
 MAX_REPLICAS = 1000  # replicas remembered; beyond this new ids are ignored (and logged)
 FORGET_AFTER_S = 600.0  # a lapsed replica stays listed (not live) this long
 MAX_HEARTBEAT_BYTES = 16 * 1024

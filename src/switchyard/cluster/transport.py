@@ -113,6 +113,13 @@ def check_token(part: str) -> str:
     return part
 
 
+def redact(url: str) -> str:
+    """`url` without its credentials (`nats://user:secret@host` → `nats://***@host`)."""
+    scheme, sep, rest = url.rpartition("://")
+    _, at, host = rest.rpartition("@")
+    return f"{scheme}{sep}***@{host}" if at else url
+
+
 def check_key(key: str) -> str:
     if len(key) > 1024 or not _KEY_RE.match(key):
         raise ValueError(f"invalid KV key {key!r}")
@@ -489,7 +496,8 @@ async def _opened(
             with trio.fail_after(connect_timeout):
                 nc = await connecting()
         except (trio.TooSlowError, OSError, nats.errors.Error) as exc:
-            raise TransportUnavailable(f"cannot connect to NATS at {url}: {exc!r}") from exc
+            where = redact(url)
+            raise TransportUnavailable(f"cannot connect to NATS at {where}: {exc!r}") from exc
         transport = Transport(loop, nc, cluster, name)
         holder.append(transport)
 
@@ -499,7 +507,7 @@ async def _opened(
 
         try:
             transport._drainer = await trio_asyncio.aio_as_trio(start, loop=loop)()
-            log.info("nats: connected to %s as %s (cluster %s)", url, name, cluster)
+            log.info("nats: connected to %s as %s (cluster %s)", redact(url), name, cluster)
             yield transport
         finally:
             with trio.CancelScope(shield=True), trio.move_on_after(CALL_TIMEOUT_S):
