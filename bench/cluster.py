@@ -257,6 +257,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     started = time.time()
+    load_before = os.getloadavg()[0]
     measured = trio.run(run, args)
     stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%SZ")
     args.out.mkdir(parents=True, exist_ok=True)
@@ -266,11 +267,16 @@ def main(argv: list[str] | None = None) -> None:
         "commit": git_commit(),
         "started": datetime.datetime.fromtimestamp(started, datetime.UTC).isoformat(),
         "duration_s": round(time.time() - started, 1),
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "load_average_1min": [round(load_before, 2), round(os.getloadavg()[0], 2)],
+        },
         "params": params,
         **measured,
     }
     print(table(measured))
+    print(f"load average (1 min) before/after: {load_before:.1f} / {os.getloadavg()[0]:.1f}")
     out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"wrote {out}")
 

@@ -173,3 +173,18 @@ def test_offered_slots_never_goes_negative() -> None:
     model = OfferedModel(ModelCapacity(2), in_use=5, by_origin={"a": 1})
     assert offered_slots(model, "a") == 0
     assert offered_slots(OfferedModel(ModelCapacity(3), 1, {"a": 1}), "a") == 3
+
+
+async def test_an_equally_good_local_provider_wins_over_a_remote_one() -> None:
+    async with running_scheduler() as h:
+        await h.offer("near", slots=4)
+        await h.sched.send(RemoteCapacity("rep-b", [remote(h, "far", slots=4)]))
+        for _ in range(5):  # both idle: beyond the 5 % tie band, the local one always wins
+            grant = await h.grant()
+            assert grant.provider_id == "near"
+            h.release(grant)
+        first = await h.grant()
+        second = await h.grant()  # near is busier now: the remote one is cheaper
+        assert (first.provider_id, second.provider_id) == ("near", "far")
+        h.release(first)
+        h.release(second)

@@ -233,6 +233,7 @@ class SchedulerConfig:
         default_factory=lambda: {Trust.HARDWARE: 1.0, Trust.SELF_SIGNED: 1.2, Trust.UNTRUSTED: 1.5}
     )
     error_weight: float = 3.0  # cost * (1 + error_weight * error EWMA)
+    remote_penalty: float = 1.1  # cost * this on another replica's provider (past tie_band)
     error_alpha: float = 0.1  # EWMA weight of one Release outcome
     service_alpha: float = 0.2  # EWMA weight of one observed request duration
     retry_after_min_s: float = 1.0
@@ -244,7 +245,8 @@ class SchedulerConfig:
     def __post_init__(self) -> None:
         if self.queue_limit < 0 or self.max_candidates < 1 or self.known_limit < 1:
             raise ValueError("queue_limit >= 0, max_candidates >= 1, known_limit >= 1")
-        if not all(math.isfinite(p) and p > 0 for p in self.trust_penalty.values()):
+        penalties = [*self.trust_penalty.values(), self.remote_penalty]
+        if not all(math.isfinite(p) and p > 0 for p in penalties):
             raise ValueError("trust penalties must be positive")
 
 
