@@ -160,7 +160,7 @@ async def test_kill_9_of_the_owner_mid_stream_fails_only_its_streams(
         failover = f"{r1.base_url},{r2.base_url}"
         async with (
             running_agent(nursery, failover, token, slow, slots=1) as on_r1,
-            running_agent(nursery, r2.base_url, token, slow, slots=1),
+            running_agent(nursery, r2.base_url, token, slow, slots=1) as on_r2,
         ):
             await until_providers_indexed(r0, 2)
             outcomes: dict[str, list[str]] = {"complete": [], "error": []}
@@ -197,8 +197,11 @@ async def test_kill_9_of_the_owner_mid_stream_fails_only_its_streams(
                 assert len(outcomes["error"]) == 1  # the one through r1: a clean error event
 
                 # r1's provider fails over to r2 and serves r0's consumers again.
-                with trio.fail_after(20):
-                    await on_r1.wait_online()
+                async def both_on_r2() -> bool:
+                    providers = (await r2.admin.get("/admin/providers")).json()["providers"]
+                    return {p["id"] for p in providers} == {on_r1.provider_id, on_r2.provider_id}
+
+                await wait_until(both_on_r2, timeout=20, interval=0.1)
                 await until_providers_indexed(r0, 2)
                 text, _ = await openai_stream(client)
                 assert text == simulated_text(80)
