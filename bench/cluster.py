@@ -26,6 +26,7 @@ import json
 import os
 import platform
 import secrets
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -207,6 +208,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     finally:
         fleet.kill_all()
         drop_schema(args.database_url, args.schema)
+        shutil.rmtree(fleet.workdir, ignore_errors=True)
 
 
 def table(result: dict[str, Any]) -> str:
