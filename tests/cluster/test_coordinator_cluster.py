@@ -17,6 +17,7 @@ from switchyard.actors.scheduler_messages import ModelsQuery
 from switchyard.coordinator import open_coordinator
 from switchyard.settings import Settings
 from tests.integration.harness import Running, coordinator, fast_settings
+from tests.integration.test_admin_cli import cli
 from tests.integration.test_launch import error_lines, run_cli
 from tests.polling import wait_until
 
@@ -71,6 +72,12 @@ async def test_replicas_list_each_other(
         b.coord.cluster.registry.register(ModelsQuery)
         scheduler_b = a.coord.cluster.endpoint.ref("beta", "/root/scheduler")
         assert await scheduler_b.ask(ModelsQuery(), timeout=5) == {}
+        table = await cli(b, "cluster", "--table")  # the same view from the admin CLI
+        lines = table.stdout.splitlines()
+        assert lines[0] == f"cluster {cluster_name} · replica beta · NATS connected"
+        assert lines[1].split() == ["id", "self", "live", "providers", "seen_s_ago", "url"]
+        rows = {line.split()[0]: line.split() for line in lines[2:]}
+        assert rows["alpha"][1:4] == ["no", "yes", "0"] and rows["alpha"][-1] == a.base_url
     # (beta stopped first, then alpha: each said goodbye)
 
 
@@ -103,6 +110,8 @@ async def test_without_nats_the_coordinator_is_one_replica() -> None:
             (running.coord.replica_id, True, True)
         ]
         assert running.coord.cluster is None
+        table = (await cli(running, "--table", "cluster")).stdout
+        assert table.startswith("cluster - · replica r-") and "no NATS (one process)" in table
 
 
 async def test_cluster_mode_without_postgres_is_refused() -> None:
