@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 BENCH_STAMP := $(VENV)/.installed-bench
 BACKENDS_STAMP := $(VENV)/.installed-backends
 
-.PHONY: dev test test-backends lint fmt bench bench-runtime bench-scheduler bench-load bench-transport bench-dashboard clean
+.PHONY: dev test test-backends lint fmt bench bench-runtime bench-scheduler bench-load bench-transport bench-cluster bench-dashboard clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -53,8 +53,8 @@ fmt: $(STAMP)
 	$(BIN)/ruff check --fix src tests bench
 	$(BIN)/ruff format src tests bench
 
-# Bounded and loopback-only; together they take about 4-5 minutes.
-bench: bench-runtime bench-scheduler bench-load bench-transport bench-dashboard
+# Bounded and loopback-only; together they take about 6-7 minutes.
+bench: bench-runtime bench-scheduler bench-load bench-transport bench-cluster bench-dashboard
 
 bench-runtime: $(BENCH_STAMP)
 	$(BIN)/python bench/runtime.py
@@ -72,6 +72,10 @@ bench-transport: $(BENCH_STAMP)
 # Dashboard page times (server render + loopback HTTP) with 90 days of usage; ~15 s.
 bench-dashboard: $(BENCH_STAMP)
 	$(BIN)/python bench/dashboard.py
+
+# Needs nats-server and Postgres (a fresh schema in postgresql://postgres@127.0.0.1/test).
+bench-cluster: $(BENCH_STAMP)
+	$(BIN)/python bench/cluster.py
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .ruff_cache .mypy_cache

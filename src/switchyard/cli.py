@@ -143,8 +143,11 @@ TOKEN_FILE_OPTION = click.option(
 @click.option(
     "--coordinator",
     envvar="SWITCHYARD_COORDINATOR",
+    multiple=True,
     metavar="URL",
-    help="Coordinator base URL, e.g. http://127.0.0.1:8080 (ws(s) URL is derived). Required.",
+    help="Coordinator base URL, e.g. http://127.0.0.1:8080 (ws(s) URL is derived). Required. "
+    "Repeat it, or separate URLs with commas, to list several replicas of a cluster: the "
+    "agent fails over to the next one whenever its connection ends.",
 )
 @click.option(
     "--token",
@@ -264,7 +267,7 @@ TOKEN_FILE_OPTION = click.option(
 @click.pass_context
 def provider(
     ctx: click.Context,
-    coordinator: str | None,
+    coordinator: tuple[str, ...],
     token: str | None,
     token_file: str,
     backend: str,
@@ -328,7 +331,7 @@ def provider(
     try:
         model_ids, model_map, model_context = parse_models(models)
         config = AgentConfig(
-            coordinator=coordinator,
+            coordinator=",".join(coordinator),
             token=token,
             backend=backend,  # type: ignore[arg-type]
             models=model_ids,
@@ -356,7 +359,7 @@ def provider(
         agent = ProviderAgent(config)
     except (ValueError, OSError, IdentityError) as exc:
         raise click.UsageError(str(exc)) from exc
-    click.echo(f"provider {agent.provider_id} connecting to {coordinator}", err=True)
+    click.echo(f"provider {agent.provider_id} connecting to {config.coordinator}", err=True)
     try:
         code = trio.run(run_until_signalled, agent)
     except AgentFatalError as exc:

@@ -177,7 +177,15 @@ async def _maybe_cluster(
     def info() -> dict[str, Any]:
         return {"providers": len(system.children_refs(PROVIDERS_PATH))}
 
-    async with open_cluster(settings, replica_id, system, info) as cluster:
+    from .cluster.routing import open_routing
+
+    async with (
+        open_cluster(settings, replica_id, system, info) as cluster,
+        open_routing(
+            system, cluster.transport, replica_id, membership=cluster.membership
+        ) as routing,
+    ):
+        cluster.routing = routing
         yield cluster
 
 

@@ -10,6 +10,7 @@ import pytest
 import trio
 
 from switchyard.agent import AgentFatalError, ProviderAgent, SimulatedConfig, simulated_text
+from switchyard.agent.config import AgentConfig
 from switchyard.agent.identity import load_or_create_key
 from switchyard.protocol.codes import CloseCode
 from switchyard.protocol.frames import DrainFrame, ProtocolErrorFrame
@@ -130,6 +131,32 @@ async def test_reconnects_after_coordinator_restart(nursery: trio.Nursery, tmp_p
     text, done = await conn2.result("after")
     assert (text, done.type) == (simulated_text(3), "complete")
     assert agent.registrations == 2
+
+
+async def test_fails_over_to_the_next_coordinator(nursery: trio.Nursery, tmp_path: Path) -> None:
+    first, second = FakeCoordinator(), FakeCoordinator()
+    await nursery.start(first.run)
+    await nursery.start(second.run)
+    with socket.socket() as s:  # a port nobody listens on: the list's first entry is dead
+        s.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{s.getsockname()[1]}"
+    urls = f"{dead}, {first.url},{second.url}"
+    runner = await run_agent(nursery, first, tmp_path, coordinator=urls)
+    conn = await first.next_connection()  # the dead one was skipped
+    await conn.close(CloseCode.SHUTDOWN, "replica going away")
+    conn2 = await second.next_connection()  # failed over to the next, not back to first
+    await conn2.send(request("moved", max_tokens=3))
+    text, done = await conn2.result("moved")
+    assert (text, done.type) == (simulated_text(3), "complete")
+    assert runner.agent.registrations == 2
+    assert first.pending_connections() == 0
+
+
+def test_coordinators_are_listed_in_order() -> None:
+    config = AgentConfig(coordinator="http://a:1, http://b:2,,", token="t")
+    assert config.coordinators == ("http://a:1", "http://b:2")
+    with pytest.raises(ValueError, match="coordinator URL"):
+        AgentConfig(coordinator="http://a:1,ftp://b", token="t")
 
 
 @pytest.mark.parametrize("code", [CloseCode.SHUTDOWN, CloseCode.HEARTBEAT_TIMEOUT, 1011])

@@ -119,3 +119,29 @@ async def test_health_flags_probe_the_upstream_and_log_once_each_way(
     back = [line for line in lines if "upstream is back" in line]
     assert len(down) == 1 and " WARNING " in down[0] and "HTTP 503" in down[0], lines
     assert len(back) == 1 and " INFO " in back[0], lines
+
+
+@pytest.mark.parametrize("form", ["repeated", "env"])
+async def test_several_coordinators_fail_over_to_a_live_one(
+    nursery: trio.Nursery, tmp_path: Path, form: str
+) -> None:
+    coord = FakeCoordinator()
+    await nursery.start(coord.run)
+    dead = "http://127.0.0.1:9"  # discard port: nothing listens
+    env = {**os.environ, "SWITCHYARD_PROVIDER_TOKEN": "secret"}
+    argv = [*CLI, "--key-file", str(tmp_path / "key"), "--models", "sim-a", "--ttft", "0"]
+    if form == "repeated":
+        argv += ["--coordinator", dead, "--coordinator", coord.url]
+    else:
+        env["SWITCHYARD_COORDINATOR"] = f"{dead},{coord.url}"
+    proc = await nursery.start(
+        partial(
+            trio.run_process, argv, check=False, env=env,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+    )  # fmt: skip
+    conn = await coord.next_connection(timeout=30)  # the dead one first, then this one
+    assert [m.id for m in conn.register.models] == ["sim-a"]
+    proc.send_signal(signal.SIGTERM)
+    with trio.fail_after(30):
+        assert await proc.wait() == 0

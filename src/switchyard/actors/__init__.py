@@ -20,6 +20,8 @@ Scheduling:
 - scheduler_slots.py     its records (provider, model slot, model index) and the cost function
 - scheduler_queue.py     per-model FIFO wait queues and the deadline heap
 - scheduler_messages.py  CapacityUpdate, Reserve/Reservation/NoCapacity, Release, config
+- scheduler_remote.py    cluster: remote providers in the indexes, ReserveOn confirmations,
+                         the local capacity snapshot other replicas mirror
 
 Money:
 - billing.py             BillingActor: holds, settlement with its usage row; start-up recovery

@@ -14,6 +14,7 @@ from typing import Any
 import trio
 
 from ..protocol.vocabulary import RequestKind
+from .scheduler_messages import Reservation, Reserve
 
 #: Where provider actors live in the supervision tree.
 PROVIDERS_PATH = "/root/providers"
@@ -53,7 +54,9 @@ class Dispatch:
     """Send a request to this provider; its stream comes back on `stream`.
 
     `body_json` is the normalized request's wire JSON (`frames.dump_request_body`),
-    serialized and size-checked once for all attempts.
+    serialized and size-checked once for all attempts. `remote` is set when the slot is
+    on another replica (the grant and what was asked, for the owner to confirm); a local
+    provider actor ignores it.
     """
 
     request_id: str
@@ -62,6 +65,7 @@ class Dispatch:
     deadline_unix: float
     stream: trio.MemorySendChannel[StreamChunk | StreamEnd] = field(repr=False)
     kind: RequestKind = RequestKind.CHAT
+    remote: tuple[Reservation, Reserve] | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)

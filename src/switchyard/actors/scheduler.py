@@ -14,17 +14,17 @@ and tell `Release` exactly once per granted `Reservation` (see scheduler_message
   (`NoCapacity("timeout")`). One `send_after` timer is armed for the earliest deadline
   only. A Reserve no online provider could ever serve (unknown model, nobody online, a
   needed capability or context length nobody has, trust floor unmet, all excluded) is
-  answered at once, and a waiter whose last eligible
-  provider leaves is answered then (`NoCapacityReason`).
+  answered at once, and a waiter when its last eligible provider leaves.
 - FIFO rule: whenever capacity may have grown (Release, CapacityUpdate, a grant coming
   back) the model's queue is walked from its head and each waiter is granted the best slot
   *it* may use. A waiter that no free slot can serve (its trust floor is above every free
   slot, the free slots are on providers it excludes or lack what it needs) does not block
-  the ones behind it.
-  So after every message no waiting Reserve could be served, and a new Reserve takes a free
-  slot directly only when no earlier waiter could have used it.
+  the ones behind it. So after every message no waiting Reserve could be served, and a new
+  Reserve takes a free slot directly only when no earlier waiter could have used it.
 - Invariant: `reserved_total` equals the number of live reservations; after every grant is
   released (or its provider gone) it is 0.
+- In a cluster, remote providers sit in the same indexes tagged with their replica, and a
+  grant on one is confirmed by its owner (`scheduler_remote.py`).
 - On stop (crash or shutdown) every waiting Reserve fails with `ActorStopped`. A restarted
   scheduler starts empty; provider actors re-push their capacity when they notice it
   restarted, and Releases of reservations from the old instance are counted no-ops.
@@ -44,9 +44,11 @@ import trio
 from switchyard.runtime import Actor, ActorStopped, MailboxFull, Reply
 
 from ..protocol.vocabulary import NEUTRAL_OUTCOMES, Outcome, Trust
+from . import scheduler_remote as remote
 from .provider_messages import PROVIDERS_PATH, PushCapacity
 from .scheduler_index import CapacityIndex, ModelSlot
 from .scheduler_messages import (
+    COUNTERS,
     REASON_QUEUE_FULL,
     REASON_TIMEOUT,
     REASON_UNKNOWN_MODEL,
@@ -70,25 +72,6 @@ log = logging.getLogger(__name__)
 
 _EXPIRY_SLACK = 1e-6  # a timer wakes at its deadline; absorb float rounding of `now`
 
-COUNTERS = (
-    "granted",  # Reservations delivered
-    "queued",  # Reserves that had to wait
-    "refused",  # NoCapacity replies, of which:
-    "refused_timeout",
-    "refused_queue_full",
-    "refused_unknown_model",
-    "refused_offline",  # known model, nobody online
-    "refused_capability",  # every provider online lacks a capability it needs
-    "refused_context",  # no provider online has the context length it needs
-    "refused_trust",  # nobody online meets the trust floor
-    "refused_excluded",  # the only eligible providers were excluded
-    "abandoned",  # waiters whose asker gave up before a grant
-    "grants_lost",  # grants whose asker vanished after the grant: slot taken back
-    "released",  # Releases of live reservations
-    "release_unknown",  # Releases of unknown or already released ids (no-ops)
-    "dropped_by_gone",  # reservations dropped because their provider disconnected
-)
-
 
 class SchedulerActor(Actor):
     """Reservations by message passing over a per-model capacity index (see module doc)."""
@@ -106,6 +89,8 @@ class SchedulerActor(Actor):
         self._timer_at = math.inf
         self._timer_token = 0
         self._timer_scope: trio.CancelScope | None = None
+        self.ledger = remote.ClusterLedger()  # slots confirmed here for other replicas
+        self.local_version = 0  # bumped whenever local capacity may have changed
 
     # -- lifecycle and inspection ------------------------------------------------------
 
@@ -141,6 +126,7 @@ class SchedulerActor(Actor):
             "queued_by_model": self.waiting.by_model(),
             "providers_indexed": self.index.routable_count,
             "providers_known": len(self.index.providers),
+            "providers_by_replica": remote.describe_remote(self.index),
             "models_known": len(self.index.known),
             "counters": dict(self.counters),
         }
@@ -148,6 +134,10 @@ class SchedulerActor(Actor):
     # -- dispatch ------------------------------------------------------------------------
 
     async def handle(self, msg: Any) -> Any:
+        if isinstance(msg, remote.CHANGES_LOCAL):
+            self.local_version += 1
+        if isinstance(msg, remote.CLUSTER_MESSAGES):
+            return remote.on_cluster_message(self, msg)
         match msg:
             case Reserve():
                 try:
@@ -160,10 +150,9 @@ class SchedulerActor(Actor):
                 self._release(msg)
             case CapacityUpdate():
                 for model in set(self.index.upsert(msg, trio.current_time())):
-                    self._drain(model)
-                    self._refuse_stranded(model)
+                    self.capacity_changed(model)
             case ProviderGone(provider_id=provider_id):
-                self._provider_gone(provider_id)
+                self.provider_gone(provider_id)
             case Expire(token=token):
                 self._expire(token)
             case GrantLost(reservation_id=reservation_id):
@@ -201,7 +190,7 @@ class SchedulerActor(Actor):
             msg.needs, msg.min_context,
         )  # fmt: skip
         if slot is not None:
-            self._grant(reply, slot)
+            self.grant(reply, slot)
             return
         why = self.index.ineligible(msg.model, floor, msg.exclude, msg.needs, msg.min_context)
         if why is not None:
@@ -218,7 +207,7 @@ class SchedulerActor(Actor):
         self.counters["queued"] += 1
         self._arm_timer(msg.deadline)
 
-    def _grant(self, reply: Reply, slot: ModelSlot) -> None:
+    def grant(self, reply: Reply, slot: ModelSlot) -> str:
         """Reserve `slot` for the asker behind `reply` (who must not have abandoned)."""
         self._next_id += 1
         reservation_id = f"{self._id_prefix}{self._next_id}"
@@ -230,9 +219,11 @@ class SchedulerActor(Actor):
         self.reserved_by_model[model] = self.reserved_by_model.get(model, 0) + 1
         self.counters["granted"] += 1
         grant = Reservation(
-            reservation_id, provider.provider_id, provider.ref, model, slot.context_length
-        )
+            reservation_id, provider.provider_id, provider.ref, model, slot.context_length,
+            provider.replica,
+        )  # fmt: skip
         reply.set(grant, on_lost=self._on_lost)
+        return reservation_id
 
     def _on_lost(self, grant: Reservation) -> None:
         """Runs in the asker's task when it gave up after the grant: hand the slot back."""
@@ -278,6 +269,7 @@ class SchedulerActor(Actor):
             return
         if not lost:
             self.counters["released"] += 1
+        self.ledger.drop(msg.reservation_id)
         slot.provider.reservations.discard(msg.reservation_id)
         self._count_down(slot.model)
         ok = msg.outcome == Outcome.OK
@@ -292,7 +284,7 @@ class SchedulerActor(Actor):
         else:
             del self.reserved_by_model[model]
 
-    def _provider_gone(self, provider_id: str) -> None:
+    def provider_gone(self, provider_id: str) -> None:
         entry = self.index.providers.get(provider_id)
         models = list(entry.models) if entry is not None else []
         provider = self.index.remove(provider_id, trio.current_time())
@@ -300,6 +292,7 @@ class SchedulerActor(Actor):
             return
         for reservation_id in provider.reservations:
             slot = self.reservations.pop(reservation_id, None)
+            self.ledger.drop(reservation_id)
             if slot is not None:
                 self.counters["dropped_by_gone"] += 1
                 self._count_down(slot.model)
@@ -308,6 +301,11 @@ class SchedulerActor(Actor):
             self._refuse_stranded(model)
 
     # -- the wait queues -----------------------------------------------------------------
+
+    def capacity_changed(self, model: str) -> None:
+        """A provider of `model` changed: serve the waiters it now can, refuse the stranded."""
+        self._drain(model)
+        self._refuse_stranded(model)
 
     def _drain(self, model: str) -> None:
         """Grant waiting Reserves of `model` in FIFO order while free slots suit them."""
@@ -340,7 +338,7 @@ class SchedulerActor(Actor):
                         break
                 continue
             self.waiting.finish(queue, waiter)
-            self._grant(waiter.reply, slot)
+            self.grant(waiter.reply, slot)
         queue.compact()
 
     def _refuse_stranded(self, model: str) -> None:

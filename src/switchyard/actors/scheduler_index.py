@@ -3,13 +3,14 @@
 Cost of serving a request (prompt P tokens, up to M new tokens) on a provider's model slot:
 
     ((in_use / slots) * service_s + P / prefill_tps  +  M / decode_tps)
-        * trust_penalty[trust] * (1 + error_weight * error_ewma)
+        * trust_penalty[trust] * (1 + error_weight * error_ewma) [* remote_penalty]
 
 The first two terms are the expected time to first token: a provider batches its slots,
 so each busy slot delays a new request by about 1/slots of a typical request's service time
 (`service_s`: an EWMA of observed durations, or the reference request's estimate until one
 is observed). The third is decode time. Penalties favour hardware-attested providers and
-ones without recent errors.
+ones without recent errors, and (`remote_penalty`) a provider on this replica over one of
+another replica, so a request crosses NATS only when that is clearly better.
 
 Index: for every (model, profile group, trust level) a heap of entries `(reference cost,
 random, seq, slot, version)` holding slots that are routable and have a free slot (a
@@ -91,7 +92,12 @@ class CapacityIndex:
             )
         provider.ref = update.ref
         routable = bool(update.routable)
-        whole = provider.trust is not trust or provider.routable != routable
+        whole = (
+            provider.trust is not trust
+            or provider.routable != routable
+            or provider.replica != update.replica
+        )
+        provider.replica = update.replica
         if provider.routable != routable:
             self.routable_count += 1 if routable else -1
         provider.trust = trust
@@ -321,6 +327,8 @@ class CapacityIndex:
         provider.penalty = config.trust_penalty.get(provider.trust, 1.0) * (
             1.0 + config.error_weight * provider.error_ewma
         )
+        if provider.replica is not None:
+            provider.penalty *= config.remote_penalty
 
     def _refresh(self, slot: ModelSlot) -> None:
         """Re-count `slot` in its model's aggregates and re-index it at a new version."""

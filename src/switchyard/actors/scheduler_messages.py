@@ -34,6 +34,29 @@ DEFAULT_PREFILL_TPS = 2000.0
 DEFAULT_DECODE_TPS = 50.0
 
 
+#: The counters of `SchedulerStats` (and of `SchedulerActor.describe`).
+COUNTERS = (
+    "granted",  # Reservations delivered
+    "queued",  # Reserves that had to wait
+    "refused",  # NoCapacity replies, of which:
+    "refused_timeout",
+    "refused_queue_full",
+    "refused_unknown_model",
+    "refused_offline",  # known model, nobody online
+    "refused_capability",  # every provider online lacks a capability it needs
+    "refused_context",  # no provider online has the context length it needs
+    "refused_trust",  # nobody online meets the trust floor
+    "refused_excluded",  # the only eligible providers were excluded
+    "abandoned",  # waiters whose asker gave up before a grant
+    "grants_lost",  # grants whose asker vanished after the grant: slot taken back
+    "released",  # Releases of live reservations
+    "release_unknown",  # Releases of unknown or already released ids (no-ops)
+    "dropped_by_gone",  # reservations dropped because their provider disconnected
+    "confirmed",  # ReserveOn granted: a slot here for another replica's request
+    "confirm_refused",  # ReserveOn refused (the other replica's view was stale)
+)
+
+
 class NoCapacityReason(StrEnum):
     """`NoCapacity.reason`: why no slot was granted (see the module docstring)."""
 
@@ -78,6 +101,7 @@ class CapacityUpdate:
     trust: Trust
     routable: bool
     models: dict[str, ModelCapacity]
+    replica: str | None = None  # the owning replica of a remote provider (None: local)
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +140,7 @@ class Reservation:
     provider_ref: ActorRef
     model: str
     context_length: int | None = None  # the granted slot's, when its provider reported one
+    replica: str | None = None  # a remote provider's owning replica (None: this process)
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,6 +233,7 @@ class SchedulerConfig:
         default_factory=lambda: {Trust.HARDWARE: 1.0, Trust.SELF_SIGNED: 1.2, Trust.UNTRUSTED: 1.5}
     )
     error_weight: float = 3.0  # cost * (1 + error_weight * error EWMA)
+    remote_penalty: float = 1.1  # cost * this on another replica's provider (past tie_band)
     error_alpha: float = 0.1  # EWMA weight of one Release outcome
     service_alpha: float = 0.2  # EWMA weight of one observed request duration
     retry_after_min_s: float = 1.0
@@ -219,11 +245,13 @@ class SchedulerConfig:
     def __post_init__(self) -> None:
         if self.queue_limit < 0 or self.max_candidates < 1 or self.known_limit < 1:
             raise ValueError("queue_limit >= 0, max_candidates >= 1, known_limit >= 1")
-        if not all(math.isfinite(p) and p > 0 for p in self.trust_penalty.values()):
+        penalties = [*self.trust_penalty.values(), self.remote_penalty]
+        if not all(math.isfinite(p) and p > 0 for p in penalties):
             raise ValueError("trust penalties must be positive")
 
 
 __all__ = [
+    "COUNTERS",
     "DEFAULT_DECODE_TPS",
     "DEFAULT_PREFILL_TPS",
     "REASON_QUEUE_FULL",

@@ -33,6 +33,7 @@ class ProviderEntry:
         "penalty",
         "provider_id",
         "ref",
+        "replica",
         "reservations",
         "routable",
         "trust",
@@ -41,6 +42,7 @@ class ProviderEntry:
     def __init__(self, provider_id: str, ref: ActorRef) -> None:
         self.provider_id = provider_id
         self.ref = ref
+        self.replica: str | None = None  # owning replica of a remote provider; None: local
         self.trust = Trust.UNTRUSTED
         self.routable = False
         self.error_ewma = 0.0

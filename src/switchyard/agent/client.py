@@ -5,7 +5,8 @@ Run it in-process with ``await ProviderAgent(config).run()`` inside any trio nur
 drained it) and raises `AgentFatalError` on a close code that retrying cannot fix
 (4001 unauthorized, 4011 attestation refused, 4012 unsupported version, 4015 token
 revoked, or an HTTP 401/403 at the handshake). Every other disconnect is retried with
-capped exponential back-off and jitter. Cancelling the surrounding scope is the hard stop.
+capped exponential back-off and jitter, on the next of `config.coordinators` (failover
+between the replicas of a cluster). Cancelling the surrounding scope is the hard stop.
 """
 
 from __future__ import annotations
@@ -89,6 +90,7 @@ class ProviderAgent:
         self.registrations = 0
         self.models: list[ModelSpec] = []
         self._rng = random.Random()
+        self._next_coordinator = 0  # index into config.coordinators of the next dial
         self._connect_scope: trio.CancelScope | None = None
         self._online = trio.Event()
 
@@ -194,7 +196,9 @@ class ProviderAgent:
         self.state = "draining"
 
     async def _connect_once(self, register: RegisterFrame) -> SessionOutcome:
-        url = websocket_url(self.config.coordinator)
+        urls = self.config.coordinators
+        url = websocket_url(urls[self._next_coordinator % len(urls)])
+        self._next_coordinator += 1  # the next attempt (a reconnect) fails over to the next
         headers = [(b"authorization", f"Bearer {self.config.token}".encode())]
         self.state = "connecting"
         outcome = SessionOutcome(None, "stop requested before connecting", registered=False)

@@ -40,7 +40,9 @@ class AgentConfig:
     (per advertised id) and `capabilities` (per id, "" for every model) are declared by
     the operator and win over what the backend reports (`declare`). The openai backend's
     upstream is probed every `health_interval_s` (see health.py); `health_url` overrides
-    which URL.
+    which URL. `coordinator` may list several replicas of one cluster, comma-separated
+    (`coordinators`): the agent dials the first and, whenever a connection ends, the next
+    one (round robin), so it fails over to a live replica when its own dies.
     """
 
     coordinator: str
@@ -83,7 +85,16 @@ class AgentConfig:
             raise ValueError("health_interval_s and health_timeout_s must be > 0")
         if self.chunk_window_s < 0 or self.shutdown_grace_s < 0:
             raise ValueError("chunk_window_s and shutdown_grace_s must be >= 0")
-        websocket_url(self.coordinator)
+        for url in self.coordinators:
+            websocket_url(url)
+
+    @property
+    def coordinators(self) -> tuple[str, ...]:
+        """The coordinator URLs, in the order they are tried (at least one)."""
+        urls = tuple(u.strip() for u in self.coordinator.split(",") if u.strip())
+        if not urls:
+            raise ValueError("coordinator URL must be http(s)://host[:port], got ''")
+        return urls
 
 
 def websocket_url(coordinator: str) -> str:

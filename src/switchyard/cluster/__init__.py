@@ -13,4 +13,14 @@ Replicas:
                  endpoint (runtime/remote.py) — the coordinator's optional `cluster`
 - membership.py  heartbeats every 1 s, the live set, joined/lapsed/left events (lapse:
                  no heartbeat for 2.5 s, so dropped within 3 s)
+
+Routing across replicas (providers on one replica serve consumers on any other):
+- routing.py          open_routing: spawns the remote-providers actor, runs the rest
+- capacity.py         CapacityPublisher (our providers' snapshots), CapacityMirror (theirs
+                      into our scheduler; a silent or restarted replica lapses)
+- remote_provider.py  RemoteProviderActor: the stand-in the scheduler dispatches remote
+                      providers through; dispatch request, stream in, cancel, lapse
+- stream_server.py    StreamServer: other replicas' requests on our providers (confirm the
+                      slot, dispatch, pump batches, release)
+- routing_wire.py     the JSON of snapshots, dispatch requests/answers, cancels and batches
 """

@@ -22,6 +22,7 @@ import trio
 from ..runtime import ActorSystem, MessageRegistry, RemoteEndpoint
 from ..settings import Settings
 from .membership import Membership
+from .routing import Routing
 from .transport import Transport, open_transport
 
 log = logging.getLogger(__name__)
@@ -37,6 +38,7 @@ class Cluster:
     membership: Membership
     endpoint: RemoteEndpoint  # serves this replica's actors; refs to other replicas' actors
     registry: MessageRegistry  # what may cross: register messages before sending them
+    routing: Routing | None = None  # cross-replica routing (set by the coordinator)
 
 
 @asynccontextmanager

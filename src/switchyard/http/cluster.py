@@ -47,11 +47,13 @@ async def show_cluster() -> Response:
     transport = coord.cluster.transport
     nats: dict[str, Any] = {"connected": transport.connected, **asdict(transport.stats)}
     replicas = [r.as_json(coord.replica_id) for r in membership.replicas()]
+    routing = coord.cluster.routing
     return jsonify(
         {
             "cluster": coord.cluster.name,
             "replica_id": coord.replica_id,
             "nats": nats,
             "replicas": replicas,
+            "routing": routing.describe() if routing is not None else None,
         }
     )

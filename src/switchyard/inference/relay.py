@@ -134,7 +134,7 @@ class RelaySession:
                 attempt.ended = True  # the provider side is done with this request id
                 if await self._should_retry(attempt, last):
                     continue
-                await self._finish(attempt, _release_outcome(last))
+                await self._finish(attempt, release_outcome(last))
                 if not last.ok and self.relayed_tokens == 0:  # nothing sent yet: an HTTP error
                     if last.error_code in DEADLINE_CODES:
                         raise gateway_timeout()
@@ -150,7 +150,7 @@ class RelaySession:
             if self.attempts >= job.max_attempts:
                 raise provider_error(self._last_error)
             self.attempts += 1
-            reservation = await self._reserve()
+            reservation, reserve = await self._reserve()
             send, receive = trio.open_memory_channel[Item](job.stream_buffer)
             request_id = "req_" + secrets.token_hex(12)
             dispatch = Dispatch(
@@ -160,6 +160,7 @@ class RelaySession:
                 deadline_unix=time.time() + max(0.0, job.deadline - trio.current_time()),
                 stream=send,
                 kind=job.kind,
+                remote=(reservation, reserve) if reservation.replica is not None else None,
             )
             attempt = _Attempt(reservation, request_id, receive, trio.current_time())
             self._attempt = attempt  # from here on, leaving the session releases it
@@ -175,7 +176,7 @@ class RelaySession:
             self.provider_id = reservation.provider_id
             return
 
-    async def _reserve(self) -> Reservation:
+    async def _reserve(self) -> tuple[Reservation, Reserve]:
         job = self.job
         now = trio.current_time()
         deadline = min(job.reserve_deadline, job.deadline)
@@ -197,7 +198,7 @@ class RelaySession:
             QUEUE_WAIT.observe(trio.current_time() - now)
         if isinstance(result, NoCapacity):
             raise self._refusal(result)
-        return result
+        return result, reserve
 
     def _refusal(self, refused: NoCapacity) -> ApiError:
         """The answer to a request the scheduler could not place (see the module doc)."""
@@ -280,7 +281,7 @@ def provider_error(end: StreamEnd | None) -> ApiError:
     return provider_failed(f"The provider failed: {end.error_message or end.error_code}")
 
 
-def _release_outcome(end: StreamEnd) -> str:
+def release_outcome(end: StreamEnd) -> str:
     """How a slot whose stream ended is released: a 4xx refusal is not the provider's fault."""
     if end.ok:
         return Outcome.OK
@@ -288,9 +289,12 @@ def _release_outcome(end: StreamEnd) -> str:
 
 
 def _vanished(attempt: _Attempt) -> StreamEnd:
-    """The provider side closed the stream without an end: it went away or fell behind."""
+    return vanished_end(attempt.tokens)
+
+
+def vanished_end(tokens: int, why: str = "the provider stopped streaming") -> StreamEnd:
+    """The provider side closed the stream without an end: it went away or fell behind
+    (retryable while no token was relayed)."""
     return StreamEnd(
-        error_code=StreamErrorCode.PROVIDER_GONE,
-        error_message="the provider stopped streaming",
-        retryable=attempt.tokens == 0,
+        error_code=StreamErrorCode.PROVIDER_GONE, error_message=why, retryable=tokens == 0
     )

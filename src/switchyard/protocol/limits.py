@@ -145,3 +145,17 @@ DEVICE_APPROVAL_FAILURES = 10
 #: Public stats and leaderboard: how long one answer is reused, and the leaderboard size.
 STATS_CACHE_S = 5.0
 LEADERBOARD_SIZE = 20
+
+# ------------------------------------------------------- between replicas (cluster mode)
+
+#: Providers one replica may publish in its capacity snapshot (more are not published).
+MAX_CLUSTER_PROVIDERS = 10_000
+#: Replicas a snapshot may name in its per-origin slot counts, and replicas whose
+#: providers one replica mirrors.
+MAX_CLUSTER_REPLICAS = 256
+#: Streams one replica relays to or from other replicas at once (more are refused, and
+#: the relay tries another provider).
+MAX_REMOTE_STREAMS = 10_000
+#: Bytes of stream items packed into one message to the consumer's replica: below NATS's
+#: default max_payload (1 MiB).
+REMOTE_BATCH_BYTES = 512 * 1024

@@ -1,0 +1,236 @@
+"""RemoteProviderActor: this replica's stand-in for every provider connected elsewhere.
+
+The scheduler indexes a remote provider with this actor's ref, so `RelaySession` talks to
+it exactly as to a local provider actor: `Dispatch` (asked) and `Cancel` (told).
+
+- `Dispatch` (with `remote` set) becomes one NATS request to the owning replica's
+  `route.<owner>.dispatch`, answered once the owner's scheduler confirmed the slot and its
+  provider actor took the request. A refusal (the slot was taken meanwhile, the provider
+  left, the body is over NATS's max_payload, nobody answers) is `ProviderUnavailable`, so
+  the relay tries the next candidate; no answer in time is `AskTimeout` (the relay then
+  cancels, in case it runs).
+- The stream comes back on `stream.<this replica>.<request_id>`, one message per batch of
+  items in order (`seq`). One subscription for all of them; a helper task hands each
+  message to the actor. Items go into the request's local channel without blocking: a
+  consumer too slow for its buffer, or gone, has the request cancelled at the owner; a
+  gap in `seq` (a message shed on the way) ends the stream with an error.
+- `Cancel` (the consumer left) is published to `route.<owner>.cancel`.
+- `ReplicaLapsed`: every stream through that replica ends with `provider_gone`,
+  retryable while no token was relayed (the relay then retries elsewhere); a dispatch
+  still waiting for its answer fails with `ProviderUnavailable`.
+
+At most `MAX_REMOTE_STREAMS` streams are open at once; more are refused.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import trio
+
+from ..actors.provider import ProviderUnavailable
+from ..actors.provider_messages import Cancel, Dispatch, StreamChunk, StreamEnd
+from ..inference.relay import vanished_end
+from ..protocol.limits import MAX_REMOTE_STREAMS
+from ..runtime import Actor, ActorStopped, AskTimeout, Reply
+from .errors import MessageTooLarge, TransportError, TransportTimeout
+from .routing_wire import WireError, dump_cancel, dump_dispatch, load_answer, load_batch
+from .transport import Transport
+
+log = logging.getLogger(__name__)
+
+DISPATCH_TIMEOUT_S = 5.0
+
+
+@dataclass(frozen=True)
+class Answered:
+    """Internal: the owner answered (or did not) the dispatch of `request_id`."""
+
+    request_id: str
+    reply: Reply
+    error: BaseException | None
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Internal: one stream message for `request_id`."""
+
+    request_id: str
+    data: bytes
+
+
+@dataclass(frozen=True)
+class ReplicaLapsed:
+    """`replica` stopped: end every stream through it."""
+
+    replica: str
+
+
+@dataclass
+class _Route:
+    replica: str
+    stream: trio.MemorySendChannel[StreamChunk | StreamEnd]
+    reply: Reply | None  # until the owner answered
+    seq: int = 0
+    tokens: int = 0
+
+
+COUNTERS = ("dispatched", "refused", "batches", "gaps", "late", "too_slow", "lapsed", "cancelled")
+
+
+class RemoteProviderActor(Actor):
+    """The stand-in for remote providers (see the module docstring)."""
+
+    def __init__(self, transport: Transport, replica_id: str, limit: int = MAX_REMOTE_STREAMS):
+        self.transport = transport
+        self.replica_id = replica_id
+        self.limit = limit
+        self.routes: dict[str, _Route] = {}
+        self.counters = dict.fromkeys(COUNTERS, 0)
+
+    async def on_start(self) -> None:
+        self.start_task(self._receive_streams)
+
+    async def on_stop(self) -> None:
+        for request_id in list(self.routes):
+            self._end(request_id, vanished_end(self.routes[request_id].tokens), cancel=True)
+
+    def describe(self) -> dict[str, Any]:
+        return {"streams": len(self.routes), **self.counters}
+
+    async def _receive_streams(self) -> None:
+        subject = self.transport.subject("stream", self.replica_id, "*")
+        async with self.transport.subscribe(subject, buffer=4096) as messages:
+            async for message in messages:
+                request_id = message.subject.rpartition(".")[2]
+                with contextlib.suppress(ActorStopped):
+                    await self.ref.send(Batch(request_id, message.data))
+
+    # -- messages ------------------------------------------------------------------------
+
+    async def handle(self, msg: Any) -> Any:
+        match msg:
+            case Batch(request_id=request_id, data=data):
+                self._on_batch(request_id, data)
+            case Dispatch():
+                self._dispatch(msg)
+            case Answered(request_id=request_id, reply=reply, error=error):
+                self._answered(request_id, reply, error)
+            case Cancel(request_id=request_id):
+                if request_id in self.routes:
+                    self.counters["cancelled"] += 1
+                    self._end(request_id, None, cancel=True)
+            case ReplicaLapsed(replica=replica):
+                for request_id, route in list(self.routes.items()):
+                    if route.replica == replica:
+                        self.counters["lapsed"] += 1
+                        end = vanished_end(route.tokens, f"replica {replica} stopped")
+                        self._end(request_id, end, cancel=False)
+            case _:
+                return await super().handle(msg)
+        return None
+
+    def _dispatch(self, msg: Dispatch) -> None:
+        if msg.remote is None or msg.remote[0].replica is None:
+            raise ProviderUnavailable("not a remote provider")
+        reservation, reserve = msg.remote
+        if msg.request_id in self.routes or len(self.routes) >= self.limit:
+            raise ProviderUnavailable("too many remote streams")
+        reply = self.defer()
+        owner = reservation.replica
+        assert owner is not None
+        self.routes[msg.request_id] = _Route(owner, msg.stream, reply)
+        data = dump_dispatch(
+            msg.request_id, self.replica_id, reservation.provider_id, msg.body_json,
+            msg.deadline_unix, reserve, msg.kind,
+        )  # fmt: skip
+        subject = self.transport.subject("route", owner, "dispatch")
+        self.start_task(self._ask_owner, msg.request_id, subject, data, reply)
+
+    async def _ask_owner(self, request_id: str, subject: str, data: bytes, reply: Reply) -> None:
+        error: BaseException | None = None
+        try:
+            ok, why = load_answer(
+                await self.transport.request(subject, data, timeout=DISPATCH_TIMEOUT_S)
+            )
+            if not ok:
+                error = ProviderUnavailable(f"the owning replica refused: {why}")
+        except TransportTimeout:
+            error = AskTimeout(subject, DISPATCH_TIMEOUT_S)
+        except MessageTooLarge:
+            error = ProviderUnavailable("the request is too large to cross to another replica")
+        except (TransportError, WireError) as exc:
+            error = ProviderUnavailable(f"the owning replica is unreachable: {exc}")
+        with contextlib.suppress(ActorStopped):
+            await self.ref.send(Answered(request_id, reply, error))
+
+    def _answered(self, request_id: str, reply: Reply, error: BaseException | None) -> None:
+        route = self.routes.get(request_id)
+        if route is None or route.reply is not reply:
+            reply.fail(ProviderUnavailable("the stream ended before the owner answered"))
+            return
+        route.reply = None
+        if error is None:
+            self.counters["dispatched"] += 1
+            reply.set(True)
+            return
+        self.counters["refused"] += 1
+        reply.fail(error)
+        # A refusal ran nothing; after a timeout it may run: cancel it at the owner.
+        self._end(request_id, None, cancel=isinstance(error, AskTimeout))
+
+    def _on_batch(self, request_id: str, data: bytes) -> None:
+        route = self.routes.get(request_id)
+        if route is None:
+            self.counters["late"] += 1  # cancelled or ended here already
+            return
+        self.counters["batches"] += 1
+        try:
+            seq, items = load_batch(data)
+        except WireError as exc:
+            self._end(request_id, vanished_end(route.tokens, str(exc)), cancel=True)
+            return
+        if seq != route.seq + 1:
+            self.counters["gaps"] += 1
+            end = vanished_end(route.tokens, "part of the stream was lost between replicas")
+            self._end(request_id, end, cancel=True)
+            return
+        route.seq = seq
+        for item in items:
+            if type(item) is StreamEnd:
+                self._end(request_id, item, cancel=False)
+                return
+            assert type(item) is StreamChunk
+            route.tokens += item.tokens
+            try:
+                route.stream.send_nowait(item)
+            except trio.WouldBlock:
+                self.counters["too_slow"] += 1
+                log.info("request %s: consumer too slow, cancelling it", request_id)
+                self._end(request_id, None, cancel=True)
+                return
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                self._end(request_id, None, cancel=True)
+                return
+
+    def _end(self, request_id: str, end: StreamEnd | None, *, cancel: bool) -> None:
+        """Close the request's stream (after `end`, if any); `cancel`: tell the owner."""
+        route = self.routes.pop(request_id)
+        if end is not None:
+            with contextlib.suppress(
+                trio.WouldBlock, trio.BrokenResourceError, trio.ClosedResourceError
+            ):
+                route.stream.send_nowait(end)
+        route.stream.close()
+        if route.reply is not None:
+            route.reply.fail(ProviderUnavailable(end.error_message if end else "cancelled"))
+        if cancel:
+            with contextlib.suppress(TransportError):
+                subject = self.transport.subject("route", route.replica, "cancel")
+                self.transport.publish(subject, dump_cancel(request_id))
+
+
+__all__ = ["Answered", "Batch", "RemoteProviderActor", "ReplicaLapsed"]
