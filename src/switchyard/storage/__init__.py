@@ -9,21 +9,25 @@ Contract
   keys.py             object ids, raw secrets (sk-sy-/pt-sy-), SHA-256 hashing
   factory.py          open_store(database_url): async context manager yielding a Store
   timed.py            TimedStore: wraps a Store, reports each call's latency (metrics)
+  replica_holds.py    ReplicaHoldStore: replica liveness, atomic adoption of gone replicas' holds
 
 In memory (embedded default, nothing survives a restart)
   memory.py           MemoryStore: accounts, API keys, ledger, holds, usage
   memory_providers.py SecretTable (hashed secrets), providers, provider tokens, pricing
   memory_payments.py  Stripe events (once per event and session), payouts
+  memory_replica_holds.py  replica liveness and hold adoption (monotonic clock)
 
 PostgreSQL (asyncpg through trio-asyncio)
   postgres_store.py   PostgresStore: every Store method as a pooled asyncpg call
   pg_open.py          open_postgres_store: its trio-asyncio loop, migrations, the pool
   pg_money.py         money transactions: credits, holds, settlement + its usage row
   pg_payments.py      Stripe events (once per event and session), payouts
+  pg_replica_holds.py replica heartbeats (database clock), hold adoption in one UPDATE
   pg_queries.py       accounts, hashed secrets, providers, pricing, batched usage
   pg_rows.py          column lists, row converters, the usage insert, error translation
   migrate.py          versioned migrations under an advisory lock
-  migrations/*.sql    NNNN_name.sql schema migrations (applied once each, in order)
+  migrations/*.sql    NNNN_name.sql schema migrations (applied once each, in order;
+                      0005 adds holds.replica_id and replica_heartbeats)
 """
 
 from .errors import (

@@ -28,6 +28,7 @@ from .errors import (
 from .keys import API_KEY_PREFIX, PROVIDER_TOKEN_PREFIX, new_id
 from .memory_payments import MemoryPaymentsMixin
 from .memory_providers import MemoryProvidersMixin, SecretTable
+from .memory_replica_holds import MemoryReplicaHoldsMixin
 from .models import (
     Account,
     ApiKeyRecord,
@@ -49,7 +50,7 @@ from .models import (
 log = logging.getLogger(__name__)
 
 
-class MemoryStore(MemoryProvidersMixin, MemoryPaymentsMixin):
+class MemoryStore(MemoryProvidersMixin, MemoryPaymentsMixin, MemoryReplicaHoldsMixin):
     """In-memory Store: no set-up, nothing persisted. See the module docstring."""
 
     def __init__(self) -> None:
@@ -65,6 +66,7 @@ class MemoryStore(MemoryProvidersMixin, MemoryPaymentsMixin):
         self._ledger_by_key: dict[str, LedgerEntry] = {}
         self._next_entry_id = 1
         self._holds: dict[str, HoldRecord] = {}
+        self._replica_seen: dict[str, float] = {}
         self._usage: dict[str, list[UsageRecord]] = {}
         self._stripe_events: set[str] = set()
         self._stripe_sessions: set[str] = set()
@@ -223,12 +225,14 @@ class MemoryStore(MemoryProvidersMixin, MemoryPaymentsMixin):
         request_id: str,
         amount_micro_usd: int,
         idempotency_key: str | None = None,
+        replica_id: str | None = None,
     ) -> HoldRecord:
         await trio.lowlevel.checkpoint()
         request = v.ident(request_id, "request_id")
         amount = v.amount(amount_micro_usd, allow_zero=True)
         keys = v.hold_keys(request)
         key = keys["hold"] if idempotency_key is None else v.user_key(idempotency_key)
+        replica = v.optional_ident(replica_id, "replica_id")
         account = self._account(account_id)
         existing = self._holds.get(request)
         if existing is not None:
@@ -240,7 +244,7 @@ class MemoryStore(MemoryProvidersMixin, MemoryPaymentsMixin):
             raise InsufficientFunds(f"balance of {account.id} cannot cover {amount} micro-USD")
         self._append(account.id, -amount, LedgerKind.HOLD, request, key)
         hold = HoldRecord(
-            request, account.id, amount, HoldStatus.OPEN, utc_now(), None, None, None, 0
+            request, account.id, amount, HoldStatus.OPEN, utc_now(), None, None, None, 0, replica
         )
         self._holds[request] = hold
         return hold
