@@ -12,6 +12,7 @@ Edges:
 - storage/        Store protocol, MemoryStore, PostgresStore, migrations
 - billing/        pricing arithmetic, Stripe gateway, webhook, payouts
 - agent/          the provider agent a GPU owner runs
+- cluster/        cluster mode: NATS transport, replica membership (optional)
 
 Process:
 - coordinator.py  store + actor system + provider registrar + Stripe gateway; graceful drain
@@ -19,6 +20,7 @@ Process:
                   run until SIGINT/SIGTERM
 - settings.py     Settings from flags, SWITCHYARD_* variables and defaults
 - metrics.py      the Prometheus registry and metrics
+- groups.py       sole_exception: unwrap trio's single-member exception groups
 - cli.py          the `switchyard` command: serve, dev, provider, admin
 - admin_cli.py    `switchyard admin ...` commands (admin_client.py: the admin API client;
                   admin_format.py: table renderings)

@@ -10,6 +10,7 @@ import asyncpg
 import trio
 import trio_asyncio
 
+from ..groups import sole_exception
 from .errors import InvalidInput, StoreError
 from .migrate import apply_migrations
 from .pg_rows import translate
@@ -43,18 +44,10 @@ async def open_postgres_store(
         ) as store:
             yield store
     except BaseExceptionGroup as group:
-        sole = _sole_exception(group)
+        sole = sole_exception(group)
         if sole is None:
             raise
         raise sole from sole.__cause__
-
-
-def _sole_exception(group: BaseExceptionGroup) -> BaseException | None:
-    """The one leaf exception of nested single-member groups, else None."""
-    exc: BaseException = group
-    while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
-        exc = exc.exceptions[0]
-    return None if isinstance(exc, BaseExceptionGroup) else exc
 
 
 @asynccontextmanager

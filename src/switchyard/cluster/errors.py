@@ -1,0 +1,23 @@
+"""Errors of the cluster transport (what callers catch; nothing of nats leaks out)."""
+
+from __future__ import annotations
+
+
+class TransportError(Exception):
+    """Base class of every error the cluster transport raises on purpose."""
+
+
+class TransportUnavailable(TransportError):
+    """NATS cannot take the operation now: disconnected, closed, no responders, or full."""
+
+
+class TransportTimeout(TransportError):
+    """No answer within the operation's timeout (a request, or a JetStream call)."""
+
+
+class MessageTooLarge(TransportError, ValueError):
+    """A payload is over the server's max_payload; it was not sent (a caller's bug)."""
+
+
+class KeyValueConflict(TransportError):
+    """A KV create found the key present, or an update found a newer revision."""

@@ -1,0 +1,521 @@
+"""The cluster transport: NATS (nats-py) used from trio, crossing the bridge in bulk.
+
+nats-py is asyncio-only; it runs on its own trio-asyncio loop, like the Postgres store.
+One `aio_as_trio` crossing costs ~88 µs (docs/ARCHITECTURE.md, "Cluster"), so the hot
+paths never cross per message:
+
+- `publish` appends to a bounded queue (count and bytes) and, if the drainer sleeps, wakes
+  it with one `loop.call_soon`; one asyncio task publishes everything queued. A full
+  queue, or a disconnected client, sheds the message and counts it (`stats`).
+- subscription callbacks run on the asyncio side and only `send_nowait` into a bounded
+  trio channel; when it is full the message is shed and counted (never `WouldBlock`
+  inside nats-py).
+- `request` publishes through the same queue with a reply subject under this
+  transport's own inbox subscription; the reply (or the server's "no responders" status)
+  wakes the waiting trio task. No crossing at all.
+
+Subscribing, KV calls and closing do cross (they are rare). Subject names are
+namespaced: `subject("members", "heartbeat")` is `"<cluster>.members.heartbeat"`, and KV
+buckets are `<cluster>_<bucket>`, so clusters (and test runs) on one server never meet.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import secrets
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import nats
+import nats.errors
+import nats.js.errors
+import trio
+import trio_asyncio
+from nats.aio.client import Client as NatsClient
+from nats.aio.msg import Msg
+from nats.js.kv import KeyValue as NatsKeyValue
+
+from ..groups import sole_exception
+from .errors import (
+    KeyValueConflict,
+    MessageTooLarge,
+    TransportError,
+    TransportTimeout,
+    TransportUnavailable,
+)
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")  # cluster names and KV bucket suffixes
+_TOKEN_RE = re.compile(r"^(\*|>|[^\s.*>]{1,128})$")  # one subject token (or a wildcard)
+_KEY_RE = re.compile(r"^[-/_=a-zA-Z0-9]+(\.[-/_=a-zA-Z0-9]+)*$")  # a KV key
+MAX_QUEUED_MESSAGES = 65_536  # publish queue bounds (then messages are shed)
+MAX_QUEUED_BYTES = 64 * 1024 * 1024
+MAX_PENDING_REQUESTS = 10_000
+CALL_TIMEOUT_S = 5.0  # subscribe / KV / close crossings
+_NO_RESPONDERS = "503"
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One message received on a subscription; `reply` is where an answer goes, if any."""
+
+    subject: str
+    data: bytes
+    reply: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """A KV value and its revision (for `KeyValue.update`)."""
+
+    value: bytes
+    revision: int
+
+
+@dataclass
+class TransportStats:
+    """Counters of what the transport did and dropped (read by metrics and tests)."""
+
+    published: int = 0
+    publish_shed: int = 0  # queue full, or not connected
+    publish_errors: int = 0  # nats-py refused a queued message
+    received: int = 0
+    receive_shed: int = 0  # a subscriber's channel was full
+    requests: int = 0
+    request_timeouts: int = 0
+    no_responders: int = 0
+    disconnects: int = 0
+    reconnects: int = 0
+
+
+class _Pending:
+    """A request waiting for its reply."""
+
+    __slots__ = ("data", "error", "event")
+
+    def __init__(self) -> None:
+        self.event = trio.Event()
+        self.data = b""
+        self.error: TransportError | None = None
+
+
+def check_token(part: str) -> str:
+    if not _TOKEN_RE.match(part):
+        raise ValueError(f"invalid subject token {part!r}")
+    return part
+
+
+def check_key(key: str) -> str:
+    if len(key) > 1024 or not _KEY_RE.match(key):
+        raise ValueError(f"invalid KV key {key!r}")
+    return key
+
+
+class Transport:
+    """A connection to NATS for one replica; open it with `open_transport`."""
+
+    def __init__(self, loop: Any, nc: NatsClient, cluster: str, name: str) -> None:
+        self.cluster = cluster
+        self.name = name
+        self.stats = TransportStats()
+        self._loop = loop
+        self._nc = nc
+        self._connected = nc.is_connected
+        self._status_event = trio.Event()
+        self._queue: deque[tuple[str, bytes, str]] = deque()
+        self._queued_bytes = 0
+        self._wake_pending = False
+        self._wake: asyncio.Event | None = None  # created on the asyncio side
+        self._drainer: asyncio.Task[None] | None = None
+        self._emptied = trio.Event()  # set by the drainer each time the queue empties
+        self._inbox = f"_INBOX.{cluster}.{secrets.token_hex(8)}"
+        self._pending: dict[str, _Pending] = {}
+        self._next_request = 0
+        self._max_payload = nc.max_payload
+        self.max_queued_messages = MAX_QUEUED_MESSAGES
+        self.max_queued_bytes = MAX_QUEUED_BYTES
+
+    # -- names and status ------------------------------------------------------------
+
+    def subject(self, *parts: str) -> str:
+        """`cluster.part1.part2...`; each part must be one token (no dots, spaces, wildcards)."""
+        return ".".join([self.cluster, *(check_token(p) for p in parts)])
+
+    @property
+    def connected(self) -> bool:
+        return self._connected
+
+    def status_changed(self) -> trio.Event:
+        """An event set at the next connect/disconnect (wait on it, then read `connected`)."""
+        return self._status_event
+
+    async def wait_connected(self, connected: bool = True) -> None:
+        """Return once `connected` has the wanted value."""
+        while self._connected != connected:
+            await self._status_event.wait()
+
+    def _set_connected(self, connected: bool) -> None:
+        if connected == self._connected:
+            return
+        self._connected = connected
+        if connected:
+            self.stats.reconnects += 1
+            log.info("nats: reconnected (%s)", self.name)
+        else:
+            self.stats.disconnects += 1
+            log.warning("nats: disconnected (%s)", self.name)
+            self._fail_pending(TransportUnavailable("NATS connection lost"))
+        event, self._status_event = self._status_event, trio.Event()
+        event.set()
+
+    # -- publishing --------------------------------------------------------------------
+
+    def publish(self, subject: str, data: bytes) -> None:
+        """Queue `data` for `subject`; never blocks. Sheds (and counts) when full or offline."""
+        self._enqueue(subject, data, "")
+
+    def reply(self, message: Message, data: bytes) -> None:
+        """Answer a request message (a message without a reply subject is ignored)."""
+        if message.reply:
+            self._enqueue(message.reply, data, "")
+
+    def _enqueue(self, subject: str, data: bytes, reply: str) -> bool:
+        if "*" in subject or ">" in subject:
+            raise ValueError(f"cannot publish to the wildcard subject {subject!r}")
+        if len(data) > self._max_payload:
+            raise MessageTooLarge(f"{len(data)} bytes is over NATS max_payload {self._max_payload}")
+        if (
+            not self._connected
+            or len(self._queue) >= self.max_queued_messages
+            or self._queued_bytes + len(data) > self.max_queued_bytes
+        ):
+            self.stats.publish_shed += 1
+            return False
+        self._queue.append((subject, data, reply))
+        self._queued_bytes += len(data)
+        if not self._wake_pending and self._wake is not None:
+            self._wake_pending = True
+            self._loop.call_soon(self._wake.set)
+        return True
+
+    async def _drain_queue(self) -> None:
+        """Asyncio side: publish everything queued, then sleep until woken."""
+        self._wake = asyncio.Event()
+        nc = self._nc
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            self._wake_pending = False
+            while self._queue:
+                subject, data, reply = self._queue.popleft()
+                self._queued_bytes -= len(data)
+                try:
+                    await nc.publish(subject, data, reply=reply)
+                except (nats.errors.Error, OSError):
+                    self.stats.publish_errors += 1
+                else:
+                    self.stats.published += 1
+            emptied, self._emptied = self._emptied, trio.Event()
+            emptied.set()
+
+    async def flush(self, timeout: float = CALL_TIMEOUT_S) -> None:
+        """Wait until everything published so far has reached the server."""
+        with trio.move_on_after(timeout) as scope:
+            await self._wait_emptied()
+        if scope.cancelled_caught:
+            raise TransportTimeout("publish queue not drained in time")
+        await self._call(self._nc.flush, timeout)
+
+    async def _wait_emptied(self) -> None:
+        while self._queue:
+            await self._emptied.wait()
+
+    # -- request/reply -----------------------------------------------------------------
+
+    async def request(self, subject: str, data: bytes, *, timeout: float) -> bytes:
+        """Send `data` and wait for one reply. Raises TransportTimeout, or
+        TransportUnavailable when disconnected, with nobody subscribed, or overloaded."""
+        if len(self._pending) >= MAX_PENDING_REQUESTS:
+            raise TransportUnavailable("too many requests in flight")
+        self._next_request += 1
+        token = format(self._next_request, "x")
+        waiter = _Pending()
+        self._pending[token] = waiter
+        self.stats.requests += 1
+        try:
+            if not self._enqueue(subject, data, f"{self._inbox}.{token}"):
+                raise TransportUnavailable(
+                    "NATS not connected" if not self._connected else "publish queue full"
+                )
+            with trio.move_on_after(timeout):
+                await waiter.event.wait()
+            if not waiter.event.is_set():
+                self.stats.request_timeouts += 1
+                raise TransportTimeout(f"no reply on {subject} within {timeout:g}s")
+            if waiter.error is not None:
+                raise waiter.error
+            return waiter.data
+        finally:
+            self._pending.pop(token, None)
+
+    async def _on_reply(self, msg: Msg) -> None:
+        """Asyncio side: a reply (or a no-responders status) for one of our requests."""
+        waiter = self._pending.get(msg.subject.rpartition(".")[2])
+        if waiter is None or waiter.event.is_set():
+            return  # the asker gave up already
+        if msg.headers and msg.headers.get("Status") == _NO_RESPONDERS:
+            self.stats.no_responders += 1
+            waiter.error = TransportUnavailable(f"no responders on {msg.subject}")
+        else:
+            waiter.data = msg.data
+        waiter.event.set()
+
+    def _fail_pending(self, error: TransportError) -> None:
+        for waiter in self._pending.values():
+            if not waiter.event.is_set():
+                waiter.error = error
+                waiter.event.set()
+
+    # -- subscriptions -----------------------------------------------------------------
+
+    @asynccontextmanager
+    async def subscribe(
+        self, subject: str, *, queue: str | None = None, buffer: int = 1024
+    ) -> AsyncIterator[trio.MemoryReceiveChannel[Message]]:
+        """Messages on `subject` (wildcards allowed) in a bounded channel, while open.
+
+        With `queue`, each message goes to one member of that queue group. When the
+        channel is full, new messages are shed and counted (`stats.receive_shed`).
+        """
+        send, receive = trio.open_memory_channel[Message](buffer)
+        stats = self.stats
+        shed_logged = False
+
+        async def on_message(msg: Msg) -> None:
+            nonlocal shed_logged
+            try:
+                send.send_nowait(Message(msg.subject, msg.data, msg.reply or None))
+                stats.received += 1
+            except trio.WouldBlock:
+                stats.receive_shed += 1
+                if not shed_logged:
+                    shed_logged = True
+                    log.warning("nats: subscriber of %s is full; shedding messages", subject)
+            except (trio.ClosedResourceError, trio.BrokenResourceError):
+                pass
+
+        async def start() -> Any:
+            sub = await self._nc.subscribe(
+                subject, queue=queue or "", cb=on_message, pending_bytes_limit=8 * 1024 * 1024
+            )
+            await self._nc.flush()
+            return sub
+
+        sub = await self._call(start)
+        try:
+            yield receive
+        finally:
+            send.close()
+            with trio.CancelScope(shield=True):
+                try:
+                    await self._call(sub.unsubscribe)
+                except TransportError:
+                    pass  # closed or disconnected: the server forgets it anyway
+
+    # -- JetStream key/value -----------------------------------------------------------
+
+    async def key_value(self, bucket: str, *, ttl_s: float | None = None) -> KeyValue:
+        """The bucket `<cluster>_<bucket>`, created (history 1, optional TTL) if missing."""
+        name = self._bucket_name(bucket)
+        js = self._nc.jetstream()
+
+        async def open_bucket() -> NatsKeyValue:
+            try:
+                return await js.key_value(name)
+            except nats.js.errors.BucketNotFoundError:
+                return await js.create_key_value(bucket=name, history=1, ttl=ttl_s)
+
+        return KeyValue(self, await self._call(open_bucket))
+
+    async def delete_key_value(self, bucket: str) -> None:
+        """Delete the bucket `<cluster>_<bucket>` and everything in it (missing is fine)."""
+        js = self._nc.jetstream()
+        try:
+            await self._call(js.delete_key_value, self._bucket_name(bucket))
+        except TransportError as exc:
+            if not isinstance(exc.__cause__, nats.js.errors.NotFoundError):
+                raise
+
+    def _bucket_name(self, bucket: str) -> str:
+        if not NAME_RE.match(bucket):
+            raise ValueError(f"invalid bucket name {bucket!r}")
+        return f"{self.cluster}_{bucket}"
+
+    # -- crossing the bridge -----------------------------------------------------------
+
+    async def _call(
+        self, fn: Callable[..., Awaitable[T]], *args: Any, timeout: float = CALL_TIMEOUT_S
+    ) -> T:
+        """Run an asyncio call of nats-py; its errors become TransportError subclasses."""
+        if not self._connected:
+            raise TransportUnavailable("NATS not connected")
+        try:
+            with trio.fail_after(timeout):
+                result: T = await trio_asyncio.aio_as_trio(fn, loop=self._loop)(*args)
+                return result
+        except trio.TooSlowError:
+            raise TransportTimeout(f"NATS call took over {timeout:g}s") from None
+        except nats.js.errors.KeyWrongLastSequenceError as exc:
+            raise KeyValueConflict(str(exc)) from exc
+        except (TimeoutError, nats.errors.TimeoutError) as exc:
+            raise TransportTimeout(str(exc) or "NATS timeout") from exc
+        except nats.js.errors.ServiceUnavailableError as exc:
+            raise TransportUnavailable(f"JetStream unavailable: {exc}") from exc
+        except nats.js.errors.APIError as exc:
+            raise TransportError(f"JetStream: {exc}") from exc
+        except (
+            nats.errors.NoRespondersError,
+            nats.errors.ConnectionClosedError,
+            nats.errors.ConnectionReconnectingError,
+            nats.errors.ConnectionDrainingError,
+            nats.errors.OutboundBufferLimitError,
+            nats.errors.StaleConnectionError,
+            OSError,
+        ) as exc:
+            raise TransportUnavailable(f"NATS: {exc!r}") from exc
+
+
+class KeyValue:
+    """A JetStream KV bucket (values are bytes; revisions make compare-and-set)."""
+
+    def __init__(self, transport: Transport, kv: NatsKeyValue) -> None:
+        self._transport = transport
+        self._kv = kv
+
+    async def get(self, key: str) -> Entry | None:
+        """The current value and revision, or None if the key is absent (or deleted)."""
+        try:
+            entry = await self._transport._call(self._kv.get, check_key(key))
+        except TransportError as exc:
+            if isinstance(exc.__cause__, nats.js.errors.NotFoundError):
+                return None
+            raise
+        return Entry(entry.value or b"", entry.revision or 0)
+
+    async def create(self, key: str, value: bytes) -> int:
+        """Store `value` only if `key` is absent; its revision. Raises KeyValueConflict."""
+        return await self._transport._call(self._kv.create, check_key(key), value)
+
+    async def update(self, key: str, value: bytes, revision: int) -> int:
+        """Store `value` only if the key is still at `revision`. Raises KeyValueConflict."""
+        return await self._transport._call(self._kv.update, check_key(key), value, revision)
+
+    async def put(self, key: str, value: bytes) -> int:
+        """Store `value` unconditionally; its revision."""
+        return await self._transport._call(self._kv.put, check_key(key), value)
+
+    async def delete(self, key: str) -> None:
+        """Remove `key` (absent is fine)."""
+        await self._transport._call(self._kv.delete, check_key(key))
+
+
+@asynccontextmanager
+async def open_transport(
+    url: str, *, cluster: str, name: str, connect_timeout: float = 5.0
+) -> AsyncIterator[Transport]:
+    """Connect to NATS at `url` for cluster `cluster` (subject and bucket namespace);
+    `name` labels the connection on the server. Raises TransportUnavailable when it
+    cannot connect within `connect_timeout`; afterwards nats-py reconnects forever and
+    `Transport.connected` says how it is. Everything is closed on exit."""
+    if not NAME_RE.match(cluster):
+        raise ValueError("cluster name must be 1-64 letters, digits, '_' or '-'")
+    try:
+        async with _opened(url, cluster, name, connect_timeout) as transport:
+            yield transport
+    except BaseExceptionGroup as group:  # the trio-asyncio loop's nursery wraps errors
+        sole = sole_exception(group)
+        if sole is None:
+            raise
+        raise sole from sole.__cause__
+
+
+@asynccontextmanager
+async def _opened(
+    url: str, cluster: str, name: str, connect_timeout: float
+) -> AsyncIterator[Transport]:
+    async with trio_asyncio.open_loop() as loop:
+        holder: list[Transport] = []
+
+        async def on_disconnected() -> None:
+            if holder:
+                holder[0]._set_connected(False)
+
+        async def on_reconnected() -> None:
+            if holder:
+                holder[0]._set_connected(True)
+
+        async def on_error(exc: Exception) -> None:
+            log.debug("nats: %r", exc)
+
+        async def connect() -> NatsClient:
+            return await nats.connect(
+                url,
+                name=name,
+                connect_timeout=max(1, int(connect_timeout)),
+                reconnect_time_wait=1,
+                max_reconnect_attempts=-1,
+                ping_interval=5,
+                max_outstanding_pings=2,
+                disconnected_cb=on_disconnected,
+                reconnected_cb=on_reconnected,
+                closed_cb=on_disconnected,
+                error_cb=on_error,
+            )
+
+        connecting = trio_asyncio.aio_as_trio(connect, loop=loop)
+        try:
+            with trio.fail_after(connect_timeout):
+                nc = await connecting()
+        except (trio.TooSlowError, OSError, nats.errors.Error) as exc:
+            raise TransportUnavailable(f"cannot connect to NATS at {url}: {exc!r}") from exc
+        transport = Transport(loop, nc, cluster, name)
+        holder.append(transport)
+
+        async def start() -> asyncio.Task[None]:
+            await nc.subscribe(f"{transport._inbox}.*", cb=transport._on_reply)
+            return asyncio.ensure_future(transport._drain_queue())
+
+        try:
+            transport._drainer = await trio_asyncio.aio_as_trio(start, loop=loop)()
+            log.info("nats: connected to %s as %s (cluster %s)", url, name, cluster)
+            yield transport
+        finally:
+            with trio.CancelScope(shield=True), trio.move_on_after(CALL_TIMEOUT_S):
+                await _close(transport, nc, loop)
+
+
+async def _close(transport: Transport, nc: NatsClient, loop: Any) -> None:
+    """Publish what is still queued (briefly), stop the drainer, close the client."""
+    if transport._connected:
+        with trio.move_on_after(1.0):
+            await transport._wait_emptied()
+    transport._connected = False
+    transport._fail_pending(TransportUnavailable("transport closed"))
+
+    async def stop() -> None:
+        if transport._drainer is not None:
+            transport._drainer.cancel()
+        try:
+            await nc.close()
+        except (nats.errors.Error, OSError) as exc:
+            log.debug("nats: close: %r", exc)
+
+    await trio_asyncio.aio_as_trio(stop, loop=loop)()
