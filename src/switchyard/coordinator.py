@@ -27,7 +27,7 @@ from .billing.stripe_gateway import StripeGateway
 from .inference.gate import RequestGate
 from .inference.keys import ApiKeyCache
 from .inference.known_models import REFRESH_TIMEOUT_S, KnownModels
-from .inference.ratelimit import RateLimiter
+from .inference.ratelimit import KeyLimiter, RateLimiter
 from .metrics import STORE_LATENCY
 from .protocol.codes import CloseCode
 from .runtime import ActorRef, ActorSystem, ChildSpec, MailboxFull, Strategy, Supervisor
@@ -49,7 +49,7 @@ class Coordinator:
     system: ActorSystem
     registrar: ProviderRegistrar  # admits provider sockets as actors
     keys: ApiKeyCache
-    limiter: RateLimiter
+    limiter: KeyLimiter  # RateLimiter, or the cluster's shared one
     models: KnownModels  # which model names get their own metric label
     stripe: StripeGateway | None = None  # None when Stripe is not configured
     gate: RequestGate = field(default_factory=RequestGate)
