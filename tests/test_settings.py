@@ -54,3 +54,26 @@ def test_the_max_tokens_cap_is_read_and_bounded() -> None:
     for bad in ("0", "1000001"):
         with pytest.raises(ValueError, match="SWITCHYARD_DEFAULT_MAX_TOKENS_CAP"):
             from_env({"SWITCHYARD_DEFAULT_MAX_TOKENS_CAP": bad})
+
+
+def test_cluster_settings_come_from_the_environment_and_are_checked() -> None:
+    settings = from_env(
+        {
+            "SWITCHYARD_NATS_URL": "nats://127.0.0.1:4222",
+            "SWITCHYARD_DATABASE_URL": "postgresql://x@127.0.0.1/db",
+            "SWITCHYARD_REPLICA_ID": "a-1",
+            "SWITCHYARD_CLUSTER_NAME": "prod_eu",
+        }
+    )
+    assert (settings.nats_url, settings.replica_id, settings.cluster_name) == (
+        "nats://127.0.0.1:4222",
+        "a-1",
+        "prod_eu",
+    )
+    assert settings.cluster_problem() is None
+    assert Settings().nats_url is None and Settings().cluster_problem() is None
+    no_db = settings.with_overrides(database_url="")
+    assert "database-url" in (Settings(nats_url="nats://127.0.0.1:4222").cluster_problem() or "")
+    assert no_db.cluster_problem() is not None
+    assert "--replica-id" in (settings.with_overrides(replica_id="a.b").cluster_problem() or "")
+    assert "--cluster-name" in (settings.with_overrides(cluster_name="a b").cluster_problem() or "")

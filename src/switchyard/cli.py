@@ -57,16 +57,44 @@ def _check_api_key(ctx: click.Context, param: click.Parameter, value: str | None
     "--database-url", default=None, help="postgresql://... (env SWITCHYARD_DATABASE_URL)."
 )
 @click.option("--admin-key", default=None, help="Admin API key (env SWITCHYARD_ADMIN_KEY).")
+@click.option(
+    "--nats-url",
+    default=None,
+    metavar="URL",
+    help="Cluster mode: join the replicas on this NATS, e.g. nats://127.0.0.1:4222 "
+    "(env SWITCHYARD_NATS_URL; needs --database-url).",
+)
+@click.option(
+    "--replica-id",
+    default=None,
+    metavar="ID",
+    help="This replica's name in the cluster (env SWITCHYARD_REPLICA_ID) [default: generated].",
+)
+@click.option(
+    "--cluster-name",
+    default=None,
+    metavar="NAME",
+    help="NATS namespace the replicas share (env SWITCHYARD_CLUSTER_NAME) [default: switchyard].",
+)
 @click.option("-v", "--verbose", is_flag=True)
 def serve(
     host: str | None, port: int | None, database_url: str | None, admin_key: str | None,
-    verbose: bool,
+    nats_url: str | None, replica_id: str | None, cluster_name: str | None, verbose: bool,
 ) -> None:  # fmt: skip
     """Run the coordinator (flags, then SWITCHYARD_* variables, then defaults)."""
     _setup_logging(verbose)
     settings = from_env().with_overrides(
-        host=host, port=port, database_url=database_url, admin_key=admin_key
+        host=host,
+        port=port,
+        database_url=database_url,
+        admin_key=admin_key,
+        nats_url=nats_url,
+        replica_id=replica_id,
+        cluster_name=cluster_name,
     )
+    problem = settings.cluster_problem()
+    if problem is not None:
+        raise click.UsageError(problem)
     _run_coordinator(launch.serve, settings)
 
 
@@ -93,6 +121,7 @@ def dev(
         from_env(),
         port=port,
         database_url=None,
+        nats_url=None,  # dev is one process on the in-memory store
         admin_key=admin_key or os.environ.get("SWITCHYARD_ADMIN_KEY") or "dev-admin-key",
     )
     _run_coordinator(launch.dev, settings, providers, api_key)

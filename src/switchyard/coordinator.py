@@ -14,6 +14,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import trio
 
@@ -24,6 +25,7 @@ from .actors.provider_registration import ProviderRegistrar
 from .actors.scheduler import SchedulerActor
 from .actors.scheduler_messages import ModelsQuery
 from .billing.stripe_gateway import StripeGateway
+from .cluster.ids import new_replica_id
 from .inference.gate import RequestGate
 from .inference.keys import ApiKeyCache
 from .inference.known_models import REFRESH_TIMEOUT_S, KnownModels
@@ -36,13 +38,17 @@ from .storage import open_store
 from .storage.protocol import Store
 from .storage.timed import TimedStore
 
+if TYPE_CHECKING:
+    from .cluster.node import Cluster
+
 log = logging.getLogger(__name__)
 
 
 @dataclass
 class Coordinator:
     """What the HTTP layer needs: settings, store, actor system, provider registrar,
-    key cache, rate limiter, known models, Stripe gateway."""
+    key cache, rate limiter, known models, Stripe gateway, and in cluster mode the
+    cluster (NATS transport and membership)."""
 
     settings: Settings
     store: Store
@@ -53,6 +59,8 @@ class Coordinator:
     models: KnownModels  # which model names get their own metric label
     stripe: StripeGateway | None = None  # None when Stripe is not configured
     gate: RequestGate = field(default_factory=RequestGate)
+    replica_id: str = ""  # this process's name (--replica-id, else generated)
+    cluster: Cluster | None = None  # None without --nats-url: one process, no NATS hop
 
     @property
     def scheduler(self) -> ActorRef:
@@ -95,7 +103,12 @@ async def open_coordinator(
     settings: Settings, store: Store | None = None
 ) -> AsyncIterator[Coordinator]:
     """Open the store (unless given), the actor system and the Stripe gateway (when
-    configured); close them all on exit."""
+    configured) and, with `settings.nats_url`, the cluster; close them all on exit."""
+    problem = settings.cluster_problem()
+    if problem is not None:
+        raise ValueError(problem)
+    replica_id = settings.replica_id or new_replica_id()
+    log.info("replica id %s", replica_id)
     async with _maybe_store(settings, store) as raw_store:
         opened = TimedStore(raw_store, _observe_store)
         await recover_open_holds(opened)
@@ -108,9 +121,21 @@ async def open_coordinator(
             keys = ApiKeyCache(opened, settings.key_cache_ttl_s)
             limiter = RateLimiter(settings.default_rpm, settings.default_tpm)
             models = KnownModels(opened, functools.partial(_served_models, system))
-            async with _maybe_stripe(settings) as stripe:
+            async with (
+                _maybe_stripe(settings) as stripe,
+                _maybe_cluster(settings, replica_id, system) as cluster,
+            ):
                 yield Coordinator(
-                    settings, opened, system, registrar, keys, limiter, models, stripe
+                    settings,
+                    opened,
+                    system,
+                    registrar,
+                    keys,
+                    limiter,
+                    models,
+                    stripe,
+                    replica_id=replica_id,
+                    cluster=cluster,
                 )
 
 
@@ -133,6 +158,22 @@ async def _maybe_stripe(settings: Settings) -> AsyncIterator[StripeGateway | Non
         if gateway is not None:
             with trio.CancelScope(shield=True):
                 await gateway.aclose()
+
+
+@asynccontextmanager
+async def _maybe_cluster(
+    settings: Settings, replica_id: str, system: ActorSystem
+) -> AsyncIterator[Cluster | None]:
+    if settings.nats_url is None:
+        yield None
+        return
+    from .cluster.node import open_cluster  # nats is imported only in cluster mode
+
+    def info() -> dict[str, Any]:
+        return {"providers": len(system.children_refs(PROVIDERS_PATH))}
+
+    async with open_cluster(settings, replica_id, info) as cluster:
+        yield cluster
 
 
 @asynccontextmanager

@@ -142,6 +142,8 @@ async def running_coordinator(
         shutdown = trio.Event()
         async with trio.open_nursery() as nursery:
             base_url = await nursery.start(serve_http, coord, shutdown)
+            if coord.cluster is not None:
+                coord.cluster.membership.url = base_url
             try:
                 yield coord, base_url
             finally:
@@ -166,8 +168,10 @@ async def serve(settings: Settings) -> None:
         log.warning("no admin key set (--admin-key / SWITCHYARD_ADMIN_KEY): admin API disabled")
     hint = "pick another port with --port (or SWITCHYARD_PORT)"
     with listen_errors(settings.host, settings.port, hint):
-        async with running_coordinator(settings) as (_, base_url):
-            log.info("switchyard listening on %s", base_url)
+        async with running_coordinator(settings) as (coord, base_url):
+            cluster = f", cluster {coord.cluster.name}" if coord.cluster else ""
+            replica = coord.replica_id
+            log.info("switchyard listening on %s (replica %s%s)", base_url, replica, cluster)
             await wait_for_signal()
 
 

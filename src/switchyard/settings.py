@@ -9,6 +9,7 @@ import os
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
+from .cluster.ids import NAME_RE
 from .protocol.limits import DEFAULT_MAX_BODY_BYTES, MAX_TOKENS_LIMIT
 
 
@@ -60,6 +61,11 @@ class Settings:
     checkout_max_cents: int = 100_000
     checkout_success_url: str | None = None  # None: this server's /v1/billing/checkout/success
     checkout_cancel_url: str | None = None  # None: this server's /v1/billing/checkout/cancel
+    nats_url: str | None = None  # cluster mode (needs database_url); None: one process
+    replica_id: str | None = None  # this replica's name in the cluster; None: generated
+    cluster_name: str = "switchyard"  # NATS subject / KV namespace shared by the replicas
+    cluster_heartbeat_s: float = 1.0  # membership heartbeat period
+    cluster_lapse_s: float = 2.8  # no heartbeat this long: the replica is dropped
     provider: ProviderSettings = field(default_factory=ProviderSettings)
 
     def __post_init__(self) -> None:
@@ -67,6 +73,19 @@ class Settings:
             raise ValueError(
                 f"SWITCHYARD_DEFAULT_MAX_TOKENS_CAP must be between 1 and {MAX_TOKENS_LIMIT}"
             )
+
+    def cluster_problem(self) -> str | None:
+        """Why these cluster settings cannot run, or None when they can."""
+        if self.nats_url and not self.database_url:
+            return (
+                "--nats-url (cluster mode) needs a Postgres --database-url: "
+                "the replicas share accounts and money through it"
+            )
+        names = (("--replica-id", self.replica_id), ("--cluster-name", self.cluster_name))
+        for label, value in names:
+            if value is not None and not NAME_RE.match(value):
+                return f"{label} must be 1-64 letters, digits, '_' or '-'"
+        return None
 
     def with_overrides(self, **values: Any) -> Settings:
         """A copy with the non-None `values` applied (how CLI flags win over the env)."""
@@ -97,6 +116,9 @@ _ENV = {
     "default_max_tokens_cap": "SWITCHYARD_DEFAULT_MAX_TOKENS_CAP",
     "request_timeout_s": "SWITCHYARD_REQUEST_TIMEOUT_S",
     "send_timeout_s": "SWITCHYARD_SEND_TIMEOUT_S",
+    "nats_url": "SWITCHYARD_NATS_URL",
+    "replica_id": "SWITCHYARD_REPLICA_ID",
+    "cluster_name": "SWITCHYARD_CLUSTER_NAME",
 }
 
 

@@ -130,7 +130,9 @@ async def test_metrics_parse_and_move_with_traffic() -> None:
 
 async def test_health_and_readiness() -> None:
     async with coordinator() as running, httpx.AsyncClient(base_url=running.base_url) as c:
-        assert (await c.get("/healthz")).json() == {"status": "ok"}
+        health = (await c.get("/healthz")).json()
+        assert health == {"status": "ok", "replica_id": running.coord.replica_id}
+        assert health["replica_id"].startswith("r-")  # generated without --replica-id
         ready = await c.get("/readyz")
         assert ready.status_code == 200 and ready.json()["status"] == "ready"
 

@@ -6,6 +6,13 @@ Transport (the only code that imports nats):
 - transport.py   Transport over NATS under trio-asyncio: bulk publish queue, subscriptions
                  into bounded trio channels, request/reply, JetStream KV, status
 - errors.py      TransportUnavailable, TransportTimeout, KeyValueConflict, MessageTooLarge
+- ids.py         replica ids and cluster names (valid subject tokens); new_replica_id
+
+Replicas:
+- node.py        open_cluster: one replica's transport + membership (the coordinator's
+                 optional `cluster`)
+- membership.py  heartbeats every 1 s, the live set, joined/lapsed/left events (lapse:
+                 no heartbeat for 2.8 s, so dropped within 3 s)
 
 Cluster-wide state (what every replica must agree on):
 - shared_ratelimit.py  SharedRateLimiter: per-key buckets in NATS KV (compare-and-set),

@@ -48,12 +48,12 @@ from .errors import (
     TransportTimeout,
     TransportUnavailable,
 )
+from .ids import NAME_RE
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")  # cluster names and KV bucket suffixes
 _TOKEN_RE = re.compile(r"^(\*|>|[^\s.*>]{1,128})$")  # one subject token (or a wildcard)
 _KEY_RE = re.compile(r"^[-/_=a-zA-Z0-9]+(\.[-/_=a-zA-Z0-9]+)*$")  # a KV key
 MAX_QUEUED_MESSAGES = 65_536  # publish queue bounds (then messages are shed)

@@ -29,6 +29,7 @@ Operators:
 - payouts.py           provider payouts
 - inspection.py        /admin/supervisor (tree + totals) and the /admin HTML page
                        (static/admin.html: no build step, no CDN)
-- ops.py               /healthz, /readyz
+- cluster.py           /admin/cluster: the replicas (live, last seen, providers) and NATS
+- ops.py               /healthz (with the replica id), /readyz
 - metrics.py           /metrics (Prometheus; actor state sampled at scrape time)
 """

@@ -9,6 +9,7 @@ from quart_trio import QuartTrio
 from .account import account
 from .admin import admin
 from .billing import billing
+from .cluster import cluster
 from .consumer import consumer
 from .cors import install_cors
 from .edge import EdgeMiddleware
@@ -37,6 +38,7 @@ def create_app(coord: Coordinator) -> QuartTrio:
         metrics,
         admin,
         inspection,
+        cluster,
         payouts,
         consumer,
         account,

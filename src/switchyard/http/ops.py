@@ -1,4 +1,5 @@
-"""Operations endpoints: `/healthz` (process up) and `/readyz` (store and scheduler answer)."""
+"""Operations endpoints: `/healthz` (process up; names the replica) and `/readyz` (store
+and scheduler answer)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ ops = Blueprint("ops", __name__)
 
 @ops.get("/healthz")
 async def healthz() -> Response:
-    return jsonify({"status": "ok"})
+    return jsonify({"status": "ok", "replica_id": coordinator().replica_id})
 
 
 @ops.get("/readyz")

@@ -1,0 +1,62 @@
+"""One replica's presence in the cluster: its transport and membership, opened together.
+
+    async with open_cluster(settings, replica_id, info=...) as cluster:
+        cluster.transport      # NATS, namespaced by settings.cluster_name
+        cluster.membership     # heartbeating; live_replicas(), listen(), events()
+
+The coordinator opens this only when `settings.nats_url` is set (cluster mode).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import trio
+
+from ..settings import Settings
+from .membership import Membership
+from .transport import Transport, open_transport
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Cluster:
+    """What the rest of a replica uses of the cluster."""
+
+    name: str
+    replica_id: str
+    transport: Transport
+    membership: Membership
+
+
+@asynccontextmanager
+async def open_cluster(
+    settings: Settings, replica_id: str, info: Callable[[], dict[str, Any]] | None = None
+) -> AsyncIterator[Cluster]:
+    """Connect to `settings.nats_url` and start heartbeating as `replica_id`; `info`
+    adds fields to every heartbeat. Raises TransportUnavailable if NATS cannot be
+    reached at start; later outages only make `transport.connected` false."""
+    if settings.nats_url is None:
+        raise ValueError("open_cluster needs settings.nats_url")
+    async with open_transport(
+        settings.nats_url, cluster=settings.cluster_name, name=f"switchyard-{replica_id}"
+    ) as transport:
+        membership = Membership(
+            transport,
+            replica_id,
+            info=info,
+            interval_s=settings.cluster_heartbeat_s,
+            lapse_s=settings.cluster_lapse_s,
+        )
+        async with trio.open_nursery() as nursery:
+            await nursery.start(membership.run)
+            log.info("replica %s joined cluster %s", replica_id, settings.cluster_name)
+            try:
+                yield Cluster(settings.cluster_name, replica_id, transport, membership)
+            finally:
+                nursery.cancel_scope.cancel()
