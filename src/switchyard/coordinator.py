@@ -40,6 +40,7 @@ from .storage.timed import TimedStore
 
 if TYPE_CHECKING:
     from .cluster.node import Cluster
+    from .cluster.state import ClusterState
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +62,7 @@ class Coordinator:
     gate: RequestGate = field(default_factory=RequestGate)
     replica_id: str = ""  # this process's name (--replica-id, else generated)
     cluster: Cluster | None = None  # None without --nats-url: one process, no NATS hop
+    state: ClusterState | None = None  # cluster-wide limits, hold recovery, replica calls
 
     @property
     def scheduler(self) -> ActorRef:
@@ -84,9 +86,10 @@ class Coordinator:
                 ref.tell(Disconnect(CloseCode.SHUTDOWN, "coordinator shutting down"))
 
 
-def actor_tree(settings: Settings, store: Store) -> list[ChildSpec]:
-    """The root supervisor's children (docs/ARCHITECTURE.md, "Supervision")."""
-    billing_config = BillingConfig(platform_fee=settings.platform_fee)
+def actor_tree(settings: Settings, store: Store, replica_id: str | None = None) -> list[ChildSpec]:
+    """The root supervisor's children (docs/ARCHITECTURE.md, "Supervision"); in a cluster
+    the billing actor stamps `replica_id` on its holds."""
+    billing_config = BillingConfig(platform_fee=settings.platform_fee, replica_id=replica_id)
     return [
         ChildSpec("scheduler", SchedulerActor, mailbox_size=100_000),
         ChildSpec("billing", lambda: BillingActor(store, billing_config), mailbox_size=100_000),
@@ -111,20 +114,24 @@ async def open_coordinator(
     log.info("replica id %s", replica_id)
     async with _maybe_store(settings, store) as raw_store:
         opened = TimedStore(raw_store, _observe_store)
-        await recover_open_holds(opened)
-        async with ActorSystem.open(actor_tree(settings, opened), shutdown_timeout=10) as system:
+        holds_of = replica_id if settings.nats_url else None  # in a cluster: only its own
+        await recover_open_holds(opened, holds_of)
+        tree = actor_tree(settings, opened, holds_of)
+        async with ActorSystem.open(tree, shutdown_timeout=10) as system:
             p = settings.provider
             attestation = AttestationRegistry.default(
                 p.enable_test_hardware, p.test_hardware_secret
             )
             registrar = ProviderRegistrar(opened, system, attestation, p)
             keys = ApiKeyCache(opened, settings.key_cache_ttl_s)
-            limiter = RateLimiter(settings.default_rpm, settings.default_tpm)
+            local_limiter = RateLimiter(settings.default_rpm, settings.default_tpm)
             models = KnownModels(opened, functools.partial(_served_models, system))
             async with (
                 _maybe_stripe(settings) as stripe,
                 _maybe_cluster(settings, replica_id, system) as cluster,
+                _maybe_state(cluster, opened, system, keys, local_limiter, models) as state,
             ):
+                limiter = local_limiter if state is None else state.limiter
                 yield Coordinator(
                     settings,
                     opened,
@@ -136,6 +143,7 @@ async def open_coordinator(
                     stripe,
                     replica_id=replica_id,
                     cluster=cluster,
+                    state=state,
                 )
 
 
@@ -174,6 +182,24 @@ async def _maybe_cluster(
 
     async with open_cluster(settings, replica_id, info) as cluster:
         yield cluster
+
+
+@asynccontextmanager
+async def _maybe_state(
+    cluster: Cluster | None,
+    store: Store,
+    system: ActorSystem,
+    keys: ApiKeyCache,
+    limiter: RateLimiter,
+    models: KnownModels,
+) -> AsyncIterator[ClusterState | None]:
+    if cluster is None:
+        yield None
+        return
+    from .cluster.state import open_cluster_state
+
+    async with open_cluster_state(cluster, store, system, keys, limiter, models) as state:
+        yield state
 
 
 @asynccontextmanager

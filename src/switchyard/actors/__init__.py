@@ -21,5 +21,9 @@ Scheduling:
 
 Money:
 - billing.py             BillingActor: holds, settlement with its usage row; start-up recovery
-- billing_messages.py    Hold/HoldGranted, Settle, InsufficientCredit, BillingIdle
+- billing_messages.py    Hold/HoldGranted, Settle, InsufficientCredit, BillingIdle, PriceChanged
+
+Administration:
+- local_admin.py         this process's providers and supervisor totals; drain, disconnect,
+                         token revocation (the admin routes and cluster calls use it)
 """

@@ -43,6 +43,7 @@ from .billing_messages import (
     Hold,
     HoldGranted,
     InsufficientCredit,
+    PriceChanged,
     Settle,
 )
 
@@ -93,6 +94,11 @@ class BillingActor(Actor):
                     settle_price = None  # the task leaves the hold open for recovery
                 owner = await self._owner(msg.provider_id)
                 self._spawn(self._settle, msg, settle_price, owner)
+            case PriceChanged():
+                if msg.model is None:
+                    self.prices.clear()
+                else:
+                    self.prices.pop(msg.model, None)
             case BillingStats():
                 return self.describe()
             case BillingIdle():

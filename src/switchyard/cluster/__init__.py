@@ -18,4 +18,8 @@ Cluster-wide state (what every replica must agree on):
 - shared_ratelimit.py  SharedRateLimiter: per-key buckets in NATS KV (compare-and-set),
                  exact across replicas; the local limiter while NATS is away
 - hold_recovery.py  HoldRecovery: store liveness; a gone replica's holds released once
+- replica_calls.py  ReplicaCalls: admin calls to every live replica (answers + who did
+                 not answer), change broadcasts that drop caches everywhere
+- state.py       open_cluster_state: the above wired to the coordinator (the
+                 coordinator's optional `state`)
 """
