@@ -180,7 +180,7 @@ async def _maybe_cluster(
     def info() -> dict[str, Any]:
         return {"providers": len(system.children_refs(PROVIDERS_PATH))}
 
-    async with open_cluster(settings, replica_id, info) as cluster:
+    async with open_cluster(settings, replica_id, system, info) as cluster:
         yield cluster
 
 

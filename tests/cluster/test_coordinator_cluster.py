@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
+from switchyard.actors.scheduler_messages import ModelsQuery
 from switchyard.coordinator import open_coordinator
 from switchyard.settings import Settings
 from tests.integration.harness import Running, coordinator, fast_settings
@@ -63,6 +64,12 @@ async def test_replicas_list_each_other(
         assert alpha["last_seen"] > 0 and alpha["started_at"] > 0
         async with httpx.AsyncClient(base_url=a.base_url) as anonymous:
             assert (await anonymous.get("/admin/cluster")).status_code == 401
+        # the replicas' actors are reachable from each other through the cluster endpoint
+        assert a.coord.cluster is not None and b.coord.cluster is not None
+        a.coord.cluster.registry.register(ModelsQuery)
+        b.coord.cluster.registry.register(ModelsQuery)
+        scheduler_b = a.coord.cluster.endpoint.ref("beta", "/root/scheduler")
+        assert await scheduler_b.ask(ModelsQuery(), timeout=5) == {}
     # (beta stopped first, then alpha: each said goodbye)
 
 

@@ -9,8 +9,8 @@ Transport (the only code that imports nats):
 - ids.py         replica ids and cluster names (valid subject tokens); new_replica_id
 
 Replicas:
-- node.py        open_cluster: one replica's transport + membership (the coordinator's
-                 optional `cluster`)
+- node.py        open_cluster: one replica's transport, membership and remote-actor
+                 endpoint (runtime/remote.py) — the coordinator's optional `cluster`
 - membership.py  heartbeats every 1 s, the live set, joined/lapsed/left events (lapse:
                  no heartbeat for 2.8 s, so dropped within 3 s)
 

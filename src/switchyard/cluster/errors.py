@@ -7,11 +7,14 @@ class TransportError(Exception):
     """Base class of every error the cluster transport raises on purpose."""
 
 
-class TransportUnavailable(TransportError):
-    """NATS cannot take the operation now: disconnected, closed, no responders, or full."""
+class TransportUnavailable(TransportError, ConnectionError):
+    """NATS cannot take the operation now: disconnected, closed, no responders, or full.
+
+    A `ConnectionError`, so code that knows only builtin errors (runtime/remote.py)
+    can tell it apart from a timeout."""
 
 
-class TransportTimeout(TransportError):
+class TransportTimeout(TransportError, TimeoutError):
     """No answer within the operation's timeout (a request, or a JetStream call)."""
 
 

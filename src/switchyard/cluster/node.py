@@ -3,6 +3,8 @@
     async with open_cluster(settings, replica_id, info=...) as cluster:
         cluster.transport      # NATS, namespaced by settings.cluster_name
         cluster.membership     # heartbeating; live_replicas(), listen(), events()
+        cluster.endpoint       # remote actor refs: endpoint.ref(replica_id, "/root/...")
+        cluster.registry       # register the message dataclasses that may cross
 
 The coordinator opens this only when `settings.nats_url` is set (cluster mode).
 """
@@ -17,6 +19,7 @@ from typing import Any
 
 import trio
 
+from ..runtime import ActorSystem, MessageRegistry, RemoteEndpoint
 from ..settings import Settings
 from .membership import Membership
 from .transport import Transport, open_transport
@@ -32,15 +35,21 @@ class Cluster:
     replica_id: str
     transport: Transport
     membership: Membership
+    endpoint: RemoteEndpoint  # serves this replica's actors; refs to other replicas' actors
+    registry: MessageRegistry  # what may cross: register messages before sending them
 
 
 @asynccontextmanager
 async def open_cluster(
-    settings: Settings, replica_id: str, info: Callable[[], dict[str, Any]] | None = None
+    settings: Settings,
+    replica_id: str,
+    system: ActorSystem,
+    info: Callable[[], dict[str, Any]] | None = None,
 ) -> AsyncIterator[Cluster]:
-    """Connect to `settings.nats_url` and start heartbeating as `replica_id`; `info`
-    adds fields to every heartbeat. Raises TransportUnavailable if NATS cannot be
-    reached at start; later outages only make `transport.connected` false."""
+    """Connect to `settings.nats_url`, start heartbeating as `replica_id` and serve
+    `system`'s actors to the other replicas; `info` adds fields to every heartbeat.
+    Raises TransportUnavailable if NATS cannot be reached at start; later outages only
+    make `transport.connected` false."""
     if settings.nats_url is None:
         raise ValueError("open_cluster needs settings.nats_url")
     async with open_transport(
@@ -53,10 +62,15 @@ async def open_cluster(
             interval_s=settings.cluster_heartbeat_s,
             lapse_s=settings.cluster_lapse_s,
         )
+        registry = MessageRegistry()
+        endpoint = RemoteEndpoint(system, transport, replica_id, registry, membership)
         async with trio.open_nursery() as nursery:
             await nursery.start(membership.run)
+            await nursery.start(endpoint.run)
             log.info("replica %s joined cluster %s", replica_id, settings.cluster_name)
             try:
-                yield Cluster(settings.cluster_name, replica_id, transport, membership)
+                yield Cluster(
+                    settings.cluster_name, replica_id, transport, membership, endpoint, registry
+                )
             finally:
                 nursery.cancel_scope.cancel()

@@ -9,6 +9,11 @@ Supervision and the system:
 - supervisor.py  Supervisor, ChildSpec, Strategy, Restart; intensity and back-off
 - system.py      ActorSystem: root supervisor, name registry, dead letters, shutdown
 - inspect.py     snapshot() of the tree for the inspection endpoint
+
+Across systems:
+- remote.py      RemoteEndpoint and RemoteRef: tell/ask actors of another system over a
+                 transport (a Protocol), with AskTimeout/ActorStopped semantics and liveness
+- wire.py        MessageRegistry: the message dataclasses and errors allowed to cross (JSON)
 """
 
 from .actor import DEFAULT_ASK_TIMEOUT, Actor, ActorRef, Ask, Reply
@@ -22,6 +27,7 @@ from .errors import (
     RootSupervisorFailed,
     UnhandledMessage,
 )
+from .remote import Liveness, RemoteEndpoint, RemoteRef, RemoteTransport, remote_endpoint
 from .supervisor import (
     ChildSpec,
     Restart,
@@ -32,6 +38,7 @@ from .supervisor import (
     WhichChildren,
 )
 from .system import ActorSystem
+from .wire import MessageRegistry, RemoteError
 
 __all__ = [
     "DEFAULT_ASK_TIMEOUT",
@@ -43,8 +50,14 @@ __all__ = [
     "AskTimeout",
     "ChildExists",
     "ChildSpec",
+    "Liveness",
     "MailboxFull",
+    "MessageRegistry",
     "Refusal",
+    "RemoteEndpoint",
+    "RemoteError",
+    "RemoteRef",
+    "RemoteTransport",
     "Reply",
     "Restart",
     "RestartIntensityExceeded",
@@ -55,4 +68,5 @@ __all__ = [
     "Supervisor",
     "UnhandledMessage",
     "WhichChildren",
+    "remote_endpoint",
 ]
