@@ -5,9 +5,6 @@ cluster-wide admin views."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from dataclasses import replace
 from typing import Any
 
 import httpx
@@ -16,81 +13,16 @@ import pytest
 import trio
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from switchyard.actors.provider_messages import PROVIDERS_PATH
 from switchyard.agent.client import AgentFatalError, ProviderAgent
 from switchyard.agent.config import AgentConfig
-from switchyard.agent.simulated import SimulatedConfig
-from switchyard.cluster.shared_ratelimit import BUCKET
-from tests.integration.harness import Running, coordinator, fast_settings, funded_key
+from tests.integration.harness import Running, funded_key
 from tests.polling import wait_until
+
+from .inproc import SIM, local_agents, local_providers, two_replicas
 
 pytestmark = pytest.mark.postgres
 
-SIM = SimulatedConfig(ttft_s=0.0, tokens_per_s=5000.0, output_tokens=8)
 MESSAGES: Any = [{"role": "user", "content": "hi"}]
-
-
-@asynccontextmanager
-async def two_replicas(
-    nats_url: str, cluster_name: str, pg_url: str, pg_schema: str, **settings: Any
-) -> AsyncIterator[tuple[Running, Running]]:
-    base = replace(
-        fast_settings(),
-        database_url=pg_url,
-        database_schema=pg_schema,
-        nats_url=nats_url,
-        cluster_name=cluster_name,
-        **settings,
-    )
-    async with (
-        coordinator(replace(base, replica_id="alpha")) as a,
-        coordinator(replace(base, replica_id="beta")) as b,
-    ):
-        for running in (a, b):
-            assert running.coord.cluster is not None
-
-            async def both_live(r: Running = running) -> bool:
-                assert r.coord.cluster is not None
-                return len(r.coord.cluster.membership.live_replicas()) == 2
-
-            await wait_until(both_live, timeout=10)
-        try:
-            yield a, b
-        finally:
-            assert a.coord.cluster is not None
-            with trio.move_on_after(5):
-                await a.coord.cluster.transport.delete_key_value(BUCKET)
-
-
-def _local_providers(running: Running) -> list[dict[str, Any]]:
-    return [s for s in running.coord.system.children_states(PROVIDERS_PATH) if "id" in s]
-
-
-@asynccontextmanager
-async def local_agents(running: Running, count: int = 1) -> AsyncIterator[list[str]]:
-    """`count` simulated agents connected to this replica; their provider ids."""
-    _, token = await running.provider_token()
-    async with trio.open_nursery() as nursery:
-        started = []
-        for _ in range(count):
-            config = AgentConfig(
-                coordinator=running.base_url, token=token, models=("sim-small",), slots=4,
-                simulated=SIM, reconnect_base_s=0.05, reconnect_cap_s=0.5, shutdown_grace_s=1.0,
-            )  # fmt: skip
-            agent = ProviderAgent(config, key=Ed25519PrivateKey.generate())
-            nursery.start_soon(agent.run)
-            started.append(agent)
-
-        def online() -> bool:
-            states = _local_providers(running)
-            return len(states) == count and all(s["routable"] for s in states)
-
-        await wait_until(online, timeout=15)
-        try:
-            yield [s["id"] for s in _local_providers(running)]
-        finally:
-            for agent in started:
-                agent.stop(0.5)
 
 
 async def _key_id(running: Running, key: str) -> str:
@@ -215,8 +147,8 @@ async def test_admin_calls_reach_the_owning_replica_and_views_span_the_cluster(
         def draining_on_b() -> bool:
             return any(
                 s["id"] == on_b[0] and s["status"] in ("draining", "offline")
-                for s in _local_providers(b)
-            ) or all(s["id"] != on_b[0] for s in _local_providers(b))
+                for s in local_providers(b)
+            ) or all(s["id"] != on_b[0] for s in local_providers(b))
 
         await wait_until(draining_on_b, timeout=5)
         missing = await a.admin.post("/admin/providers/prov-nowhere/drain")
@@ -247,13 +179,13 @@ async def test_token_revocation_via_a_closes_connections_on_b(
 
         async with trio.open_nursery() as nursery:
             nursery.start_soon(run_agent)
-            await wait_until(lambda: len(_local_providers(b)) == 1, timeout=15)
-            provider_id = _local_providers(b)[0]["id"]
+            await wait_until(lambda: len(local_providers(b)) == 1, timeout=15)
+            provider_id = local_providers(b)[0]["id"]
             token_id = await _token_id(a, owner)
             revoked = (await a.admin.delete(f"/admin/provider-tokens/{token_id}")).json()
             assert revoked["disconnected"] == [provider_id]
             assert revoked["replicas_unanswered"] == []
-            await wait_until(lambda: not _local_providers(b) and refused, timeout=5)
+            await wait_until(lambda: not local_providers(b) and refused, timeout=5)
             assert "4015" in str(refused[0])
 
 
