@@ -66,6 +66,8 @@ class Settings:
     cluster_name: str = "switchyard"  # NATS subject / KV namespace shared by the replicas
     cluster_heartbeat_s: float = 1.0  # membership heartbeat period
     cluster_lapse_s: float = 2.8  # no heartbeat this long: the replica is dropped
+    replicas: int = 1  # `serve --replicas N`: N processes on one port (see multiprocess.py)
+    reuse_port: bool = False  # bind with SO_REUSEPORT (set for the children of --replicas)
     provider: ProviderSettings = field(default_factory=ProviderSettings)
 
     def __post_init__(self) -> None:
@@ -119,6 +121,8 @@ _ENV = {
     "nats_url": "SWITCHYARD_NATS_URL",
     "replica_id": "SWITCHYARD_REPLICA_ID",
     "cluster_name": "SWITCHYARD_CLUSTER_NAME",
+    "replicas": "SWITCHYARD_REPLICAS",
+    "reuse_port": "SWITCHYARD_REUSE_PORT",
 }
 
 
@@ -132,7 +136,9 @@ def from_env(environ: dict[str, str] | None = None) -> Settings:
         if raw is None or raw == "":
             continue
         kind = str(types[name])
-        if kind.startswith("int"):
+        if kind == "bool":
+            values[name] = raw.strip().lower() in ("1", "true", "yes", "on")
+        elif kind.startswith("int"):
             values[name] = int(raw)
         elif kind == "float":
             values[name] = float(raw)
