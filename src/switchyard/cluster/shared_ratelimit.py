@@ -7,7 +7,9 @@ single-process rule (`inference.ratelimit.take`) and writes it back with compare
 on the entry's revision; a concurrent writer makes the write fail and the admission
 starts over from the newer value, so no debit is ever lost. The last entry written by
 this replica is remembered, so when no other replica touched the key since, an admission
-is one KV round trip (the update) rather than two.
+is one KV round trip (the update) rather than two; a key that another replica also
+writes (its remembered entry was stale once) is read first from then on (two round
+trips, never a wasted write).
 
 Time is wall-clock seconds (replicas share the store's clocks only roughly; a bucket
 never refills backwards when a replica's clock is behind the last writer's). Entries
@@ -105,7 +107,9 @@ class SharedRateLimiter:
         self.local = local
         self.stats = LimiterStats()
         self._kv: KeyValue | None = None
-        self._remembered: OrderedDict[str, Entry] = OrderedDict()
+        # the last entry this replica wrote per key; None: other replicas write it too
+        # (a remembered entry would only cost a failed write), so read first
+        self._remembered: OrderedDict[str, Entry | None] = OrderedDict()
         self._refunds: dict[str, int] = {}
         self._refund_wakeup = trio.Event()
 
@@ -128,7 +132,7 @@ class SharedRateLimiter:
         if self._transport.connected:
             try:
                 refusal = await self._acquire_shared(key_id, {"rpm": rpm, "tpm": tpm}, tokens)
-            except TransportError as exc:
+            except (TransportError, ValueError) as exc:  # ValueError: not a valid KV key
                 log.warning("shared rate limit unavailable (%s); limiting locally", exc)
             else:
                 if refusal is None:
@@ -170,7 +174,7 @@ class SharedRateLimiter:
                     revision = await kv.update(key_id, value, entry.revision)
             except KeyValueConflict:
                 self.stats.conflicts += 1
-                self._remembered.pop(key_id, None)
+                self._remember(key_id, None)
                 entry = None
                 if attempt:
                     await trio.sleep(random.uniform(0, 0.001 * attempt))
@@ -180,7 +184,9 @@ class SharedRateLimiter:
         self.stats.contended += 1
         return Refusal("rpm", 1.0, "Rate limit busy: too many concurrent requests for this key.")
 
-    def _remember(self, key_id: str, entry: Entry) -> None:
+    def _remember(self, key_id: str, entry: Entry | None) -> None:
+        if entry is not None and key_id in self._remembered and self._remembered[key_id] is None:
+            entry = None  # a key shared with other replicas stays read-first
         self._remembered[key_id] = entry
         self._remembered.move_to_end(key_id)
         while len(self._remembered) > MAX_REMEMBERED:
@@ -210,7 +216,7 @@ class SharedRateLimiter:
             for key_id, tokens in pending.items():
                 try:
                     await self._refund_shared(key_id, tokens)
-                except TransportError as exc:
+                except (TransportError, ValueError) as exc:
                     self.stats.refunds_dropped += 1
                     log.debug("refund of %d tokens to %s dropped: %s", tokens, key_id, exc)
 
@@ -236,7 +242,7 @@ class SharedRateLimiter:
                 revision = await kv.update(key_id, value, entry.revision)
             except KeyValueConflict:
                 self.stats.conflicts += 1
-                self._remembered.pop(key_id, None)
+                self._remember(key_id, None)
                 entry = None
                 continue
             self._remember(key_id, Entry(value, revision))
