@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 BENCH_STAMP := $(VENV)/.installed-bench
 BACKENDS_STAMP := $(VENV)/.installed-backends
 
-.PHONY: dev test test-backends lint fmt bench bench-runtime bench-scheduler bench-load clean
+.PHONY: dev test test-backends lint fmt bench bench-runtime bench-scheduler bench-load bench-ratelimit clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -64,6 +64,10 @@ bench-scheduler: $(BENCH_STAMP)
 
 bench-load: $(BENCH_STAMP)
 	$(BIN)/python bench/load.py
+
+# Needs NATS with JetStream (SWITCHYARD cluster mode); not part of `make bench`.
+bench-ratelimit: $(BENCH_STAMP)
+	$(BIN)/python bench/ratelimit.py
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .ruff_cache .mypy_cache

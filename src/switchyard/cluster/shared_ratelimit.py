@@ -15,6 +15,11 @@ Time is wall-clock seconds (replicas share the store's clocks only roughly; a bu
 never refills backwards when a replica's clock is behind the last writer's). Entries
 expire after `TTL_S` without use: a bucket idle that long is full again anyway.
 
+Concurrent admissions of one key on one replica are decided together: one task per key
+takes every admission waiting, applies the rule to each in arrival order and writes the
+entry once, so a hot key costs one KV write per batch, not per request, and only
+replicas (never a replica's own requests) race for it.
+
 Refunds (tokens admitted but unused) are queued, coalesced per key, and written by one
 background task, so finishing a request never waits on NATS; a refund that cannot be
 written is dropped (the key is limited slightly harder, never more loosely).
@@ -32,13 +37,13 @@ import logging
 import random
 import time
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import trio
 
 from ..inference.ratelimit import Bucket, RateLimiter, Refusal, take
 from ..storage.models import KeyLimits
-from .errors import KeyValueConflict, TransportError
+from .errors import KeyValueConflict, TransportError, TransportUnavailable
 from .transport import Entry, KeyValue, Transport
 
 log = logging.getLogger(__name__)
@@ -99,6 +104,18 @@ def _buckets(
     return out
 
 
+@dataclass
+class _Waiter:
+    """One admission waiting for its key's next batch."""
+
+    tokens: int
+    limits: dict[str, int | None]
+    done: trio.Event = field(default_factory=trio.Event)
+    refusal: Refusal | None = None
+    error: Exception | None = None
+    abandoned: bool = False  # its request was cancelled while it waited
+
+
 class SharedRateLimiter:
     """See the module docstring. Run `run()` in a nursery for the refunds."""
 
@@ -112,6 +129,8 @@ class SharedRateLimiter:
         self._remembered: OrderedDict[str, Entry | None] = OrderedDict()
         self._refunds: dict[str, int] = {}
         self._refund_wakeup = trio.Event()
+        self._queues: dict[str, list[_Waiter]] = {}  # admissions waiting, per key
+        self._nursery: trio.Nursery | None = None  # set while run() runs
 
     @property
     def default(self) -> KeyLimits:
@@ -146,6 +165,50 @@ class SharedRateLimiter:
     async def _acquire_shared(
         self, key_id: str, limits: dict[str, int | None], tokens: int
     ) -> Refusal | None:
+        """Join the key's next batch (starting its drainer if none runs) and wait."""
+        if self._nursery is None:
+            raise TransportUnavailable("the shared limiter is not running (run())")
+        waiter = _Waiter(tokens, limits)
+        queue = self._queues.get(key_id)
+        if queue is None:
+            queue = self._queues[key_id] = []
+            self._nursery.start_soon(self._drain_key, key_id, queue)
+        queue.append(waiter)
+        try:
+            await waiter.done.wait()
+        except BaseException:
+            waiter.abandoned = True  # if it is admitted anyway, its tokens come back
+            raise
+        if waiter.error is not None:
+            raise waiter.error
+        return waiter.refusal
+
+    async def _drain_key(self, key_id: str, queue: list[_Waiter]) -> None:
+        """Decide the key's waiting admissions in batches, one KV write per batch, until
+        none waits (concurrent requests of one key on one replica never race each other)."""
+        batch: list[_Waiter] = []
+        try:
+            while queue:
+                batch = queue[:]
+                queue.clear()
+                try:
+                    await self._admit_batch(key_id, batch)
+                except (TransportError, ValueError) as exc:
+                    for waiter in batch:
+                        waiter.error = exc
+                for waiter in batch:
+                    if waiter.abandoned and waiter.refusal is None and waiter.error is None:
+                        self.refund(key_id, waiter.tokens)
+                    waiter.done.set()
+        finally:
+            del self._queues[key_id]
+            for waiter in batch + queue:  # only when cancelled (shutting down)
+                if not waiter.done.is_set():
+                    waiter.error = TransportUnavailable("the shared limiter stopped")
+                    waiter.done.set()
+
+    async def _admit_batch(self, key_id: str, batch: list[_Waiter]) -> None:
+        """Admit or refuse every waiter of `batch`, in order, with one compare-and-set."""
         kv = await self._bucket_kv()
         entry = self._remembered.get(key_id)
         fresh = entry is None
@@ -157,15 +220,17 @@ class SharedRateLimiter:
                 updated, stored = now, dict[str, list[float]]()
             else:
                 updated, stored = _decode(entry, now)
-            buckets = _buckets(stored, updated, limits, now)
-            refusal = take(buckets.get("rpm"), buckets.get("tpm"), tokens)
-            if refusal is not None and not fresh:
+            buckets = _buckets(stored, updated, batch[-1].limits, now)
+            decisions = [take(buckets.get("rpm"), buckets.get("tpm"), w.tokens) for w in batch]
+            if not fresh and any(d is not None for d in decisions):
                 entry = None  # decided on a remembered entry: refunds may have come since
                 continue
-            if refusal is not None:
+            if all(d is not None for d in decisions):  # nothing debited: nothing to write
                 if entry is not None:
                     self._remember(key_id, entry)
-                return refusal
+                for waiter, decision in zip(batch, decisions, strict=True):
+                    waiter.refusal = decision
+                return
             value = _encode(now, buckets)
             try:
                 if entry is None:
@@ -180,9 +245,13 @@ class SharedRateLimiter:
                     await trio.sleep(random.uniform(0, 0.001 * attempt))
                 continue
             self._remember(key_id, Entry(value, revision))
-            return None
-        self.stats.contended += 1
-        return Refusal("rpm", 1.0, "Rate limit busy: too many concurrent requests for this key.")
+            for waiter, decision in zip(batch, decisions, strict=True):
+                waiter.refusal = decision
+            return
+        self.stats.contended += len(batch)
+        busy = Refusal("rpm", 1.0, "Rate limit busy: too many concurrent requests for this key.")
+        for waiter in batch:
+            waiter.refusal = busy
 
     def _remember(self, key_id: str, entry: Entry | None) -> None:
         if entry is not None and key_id in self._remembered and self._remembered[key_id] is None:
@@ -207,8 +276,18 @@ class SharedRateLimiter:
         self._refunds[key_id] = self._refunds.get(key_id, 0) + tokens
         self._refund_wakeup.set()
 
-    async def run(self) -> None:
-        """Write queued refunds, coalesced per key, until cancelled."""
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Decide admissions (per-key batches) and write queued refunds (coalesced per
+        key) until cancelled; admissions are shared from `task_status.started()` on."""
+        async with trio.open_nursery() as nursery:
+            self._nursery = nursery
+            task_status.started()
+            try:
+                await self._refund_loop()
+            finally:
+                self._nursery = None
+
+    async def _refund_loop(self) -> None:
         while True:
             await self._refund_wakeup.wait()
             self._refund_wakeup = trio.Event()

@@ -114,7 +114,7 @@ async def open_cluster_state(
         ),
     )
     async with trio.open_nursery() as nursery:
-        nursery.start_soon(state.limiter.run)
+        await nursery.start(state.limiter.run)
         await nursery.start(state.recovery.run)
         await nursery.start(state.calls.run)
         nursery.start_soon(_recover_lapsed, cluster, state.recovery)
