@@ -138,6 +138,7 @@ class BillingActor(Actor):
             return
         except StoreError as exc:
             HOLDS.labels("failed").inc()
+            log.warning("request %s: could not place a hold: %r", msg.request_id, exc)
             reply.fail(BillingUnavailable(f"could not place a hold: {exc}"))
             return
         except BaseException:
