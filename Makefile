@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 BENCH_STAMP := $(VENV)/.installed-bench
 BACKENDS_STAMP := $(VENV)/.installed-backends
 
-.PHONY: dev test test-backends lint fmt bench bench-runtime bench-scheduler bench-load bench-ratelimit clean
+.PHONY: dev test test-backends lint fmt bench bench-runtime bench-scheduler bench-load bench-transport bench-ratelimit clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -53,8 +53,8 @@ fmt: $(STAMP)
 	$(BIN)/ruff check --fix src tests bench
 	$(BIN)/ruff format src tests bench
 
-# Bounded and loopback-only; the three together take about 3-4 minutes.
-bench: bench-runtime bench-scheduler bench-load
+# Bounded and loopback-only; together they take about 4 minutes.
+bench: bench-runtime bench-scheduler bench-load bench-transport
 
 bench-runtime: $(BENCH_STAMP)
 	$(BIN)/python bench/runtime.py
@@ -64,6 +64,10 @@ bench-scheduler: $(BENCH_STAMP)
 
 bench-load: $(BENCH_STAMP)
 	$(BIN)/python bench/load.py
+
+# Needs the local nats-server (SWITCHYARD_TEST_NATS_URL, default nats://127.0.0.1:4222).
+bench-transport: $(BENCH_STAMP)
+	$(BIN)/python bench/transport.py
 
 # Needs NATS with JetStream (SWITCHYARD cluster mode); not part of `make bench`.
 bench-ratelimit: $(BENCH_STAMP)

@@ -10,6 +10,12 @@ Both are synchronous (plain asyncio inside), so parametrised fixtures can pull t
 `request.getfixturevalue`. Mark tests that use them `@pytest.mark.postgres`.
 - `store_target`: runs a test on both stores; it is (database URL, schema) for
   `open_store`, with (None, None) meaning the memory store.
+
+For cluster tests (tests/cluster/replicas.py starts real replicas on them):
+- `nats_url` (session): SWITCHYARD_TEST_NATS_URL, default nats://127.0.0.1:4222 (a NATS
+  with JetStream). Unreachable: skipped with the reason, except under CI=true (fails).
+- `cluster_name`: a fresh cluster name (NATS subject and KV namespace) per test, so
+  concurrent runs on the one server never see each other.
 """
 
 from __future__ import annotations
@@ -18,7 +24,9 @@ import asyncio
 import gc
 import os
 import secrets
+import socket
 from collections.abc import Iterator
+from urllib.parse import urlsplit
 
 import asyncpg
 import pytest
@@ -77,3 +85,37 @@ def store_target(request: pytest.FixtureRequest) -> tuple[str | None, str | None
     if request.param == "memory":
         return None, None
     return request.getfixturevalue("pg_url"), request.getfixturevalue("pg_schema")
+
+
+DEFAULT_TEST_NATS_URL = "nats://127.0.0.1:4222"
+
+
+def nats_reachable(url: str) -> str | None:
+    """None if a NATS server answers at `url` with its INFO line, else why not."""
+    parts = urlsplit(url)
+    try:
+        with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 4222), 3) as s:
+            s.settimeout(3)
+            first = s.recv(5)
+    except OSError as exc:
+        return f"{type(exc).__name__}: {exc}"
+    return None if first.startswith(b"INFO") else f"unexpected greeting {first!r}"
+
+
+@pytest.fixture(scope="session")
+def nats_url() -> str:
+    """URL of a reachable NATS (skip, or fail under CI=true, when unreachable)."""
+    url = os.environ.get("SWITCHYARD_TEST_NATS_URL", DEFAULT_TEST_NATS_URL)
+    problem = nats_reachable(url)
+    if problem is not None:
+        reason = f"NATS unreachable at {url} ({problem})"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{reason}; NATS tests must run when CI=true")
+        pytest.skip(f"{reason}; set SWITCHYARD_TEST_NATS_URL to run NATS tests")
+    return url
+
+
+@pytest.fixture
+def cluster_name() -> str:
+    """A cluster name no other test (or concurrent test run) uses."""
+    return f"t{secrets.token_hex(6)}"

@@ -1,5 +1,7 @@
 """Import layering read from the source (every import, `TYPE_CHECKING` and local ones too).
 
+- `runtime/` imports nothing of Switchyard outside itself; only `cluster/transport.py`
+  imports `nats`.
 - `http/` depends on `coordinator.py`, never the reverse: serving lives in `launch.py`.
 - `actors/` (provider registration included) knows nothing of `http/` or the coordinator.
 - `agent/` imports nothing of the coordinator but `protocol/`, and has no cycle inside.
@@ -114,3 +116,18 @@ def test_agent_has_no_import_cycle_and_imports_only_protocol() -> None:
 def test_the_cycle_finder_finds_a_cycle() -> None:
     assert _cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
     assert _cycle({"a": {"b"}, "b": set()}) is None
+
+
+def test_runtime_imports_nothing_of_switchyard_outside_it() -> None:
+    runtime = _graph("runtime")
+    outside = {m for deps in runtime.values() for m in deps}
+    assert all(m.startswith("switchyard.runtime") for m in outside), outside
+
+
+def test_only_the_cluster_transport_imports_nats() -> None:
+    importers = {
+        _module_name(path)
+        for path in PACKAGE.rglob("*.py")
+        if any(m == "nats" or m.startswith("nats.") for m in _imports(path))
+    }
+    assert importers == {"switchyard.cluster.transport"}

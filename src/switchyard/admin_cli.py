@@ -13,6 +13,7 @@ output flags are in `admin_client.py`, the table renderings in `admin_format.py`
     switchyard admin accounts credit acct_123 -5000000 --reason "refund reversal"
     switchyard admin pricing get sim-small
     switchyard admin supervisor
+    switchyard admin cluster --table
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from .admin_client import (
     add_output_flags,
     path_segment,
 )
-from .admin_format import render_record, render_table, render_tree
+from .admin_format import render_cluster, render_record, render_table, render_tree
 
 pass_client = click.make_pass_decorator(AdminClient)
 
@@ -363,6 +364,13 @@ def providers_disconnect(client: AdminClient, provider_id: str) -> None:
     """Close PROVIDER_ID's connection now (its in-flight requests fail)."""
     path = f"/admin/providers/{path_segment(provider_id)}/disconnect"
     client.emit(client.call("POST", path), render_record)
+
+
+@admin.command()
+@pass_client
+def cluster(client: AdminClient) -> None:
+    """List the replicas this coordinator knows of (live, URL, providers) and its NATS link."""
+    client.emit(client.call("GET", "/admin/cluster"), render_cluster)
 
 
 @admin.command()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -67,6 +68,25 @@ def _tree_lines(node: dict[str, Any], depth: int, out: list[tuple[str, dict[str,
     out.append(("  " * depth + name, node))
     for child in node.get("children", []):
         _tree_lines(child, depth + 1, out)
+
+
+def render_cluster(view: dict[str, Any]) -> str:
+    """`GET /admin/cluster`: a header line, then one row per replica."""
+    nats = view.get("nats")
+    link = "no NATS (one process)" if nats is None else (
+        "NATS connected" if nats.get("connected") else "NATS DISCONNECTED")  # fmt: skip
+    now = time.time()
+    columns: list[Column] = [
+        "id",
+        ("self", lambda r: r.get("self")),
+        "live",
+        ("providers", lambda r: (r.get("info") or {}).get("providers")),
+        ("seen_s_ago", lambda r: None if r.get("last_seen") is None
+         else round(max(0.0, now - r["last_seen"]), 1)),
+        "url",
+    ]  # fmt: skip
+    header = f"cluster {view.get('cluster') or '-'} · replica {view.get('replica_id')} · {link}"
+    return header + "\n" + render_table(view.get("replicas") or [], columns)
 
 
 def render_tree(snapshot: dict[str, Any]) -> str:

@@ -35,10 +35,11 @@ def _setup_logging(verbose: bool = False) -> None:
 
 
 def _run_coordinator(entry: Callable[..., Awaitable[None]], settings: Settings, *args: Any) -> None:
-    """`trio.run(entry, settings, *args)`; a port it cannot listen on is one line, exit 1."""
+    """`trio.run(entry, settings, *args)`; a port it cannot listen on (or a NATS it cannot
+    reach) is one line, exit 1."""
     try:
         trio.run(entry, settings, *args)
-    except launch.CannotListen as exc:
+    except launch.CannotStart as exc:
         raise click.ClickException(str(exc)) from None
 
 

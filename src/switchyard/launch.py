@@ -5,7 +5,8 @@ providers in the same process, a funded demo account and its API key, and a curl
 paste. The demo key is the constant `DEMO_API_KEY` unless `--api-key` chooses one, so
 snippets keep working across restarts (the dev coordinator keeps nothing, so a public key
 costs nothing). `serve` is the production entry point (Postgres when a database URL is
-set). Both turn a port they cannot listen on into `CannotListen`, one line for the user.
+set). Both turn a port they cannot listen on into `CannotListen`, and `serve` a NATS it
+cannot reach (cluster mode) into `CannotStart`: one line for the user.
 
 Serving is wired here, above both the coordinator and the HTTP layer (which depends on
 the coordinator, one way):
@@ -57,7 +58,11 @@ DEMO_PRICE = (100_000, 300_000)  # micro-USD per million input / output tokens
 _BIND_ERRNOS = frozenset({errno.EADDRINUSE, errno.EADDRNOTAVAIL, errno.EACCES})
 
 
-class CannotListen(Exception):
+class CannotStart(Exception):
+    """The coordinator cannot start; the message is one line for the user."""
+
+
+class CannotListen(CannotStart):
     """The HTTP address could not be bound; the message is one line for the user."""
 
 
@@ -82,6 +87,29 @@ def listen_errors(host: str, port: int, hint: str) -> Iterator[None]:
         if not _is_bind_error(exc):
             raise
         raise _cannot_listen(exc, host, port, hint) from None
+
+
+@contextmanager
+def cluster_errors() -> Iterator[None]:
+    """Turn NATS being unreachable at start (however deep in exception groups) into
+    `CannotStart`. Imports nothing of the cluster unless something failed."""
+    try:
+        yield
+    except BaseExceptionGroup as group:
+        found, _ = group.split(_is_transport_unavailable)
+        if found is None:
+            raise
+        raise CannotStart(str(_first_leaf(found))) from None
+    except Exception as exc:
+        if not _is_transport_unavailable(exc):
+            raise
+        raise CannotStart(str(exc)) from None
+
+
+def _is_transport_unavailable(exc: BaseException) -> bool:
+    from .cluster.errors import TransportUnavailable  # no nats import
+
+    return isinstance(exc, TransportUnavailable)
 
 
 def _first_leaf(group: BaseExceptionGroup) -> BaseException:
@@ -171,7 +199,7 @@ async def serve(settings: Settings) -> None:
     if not settings.admin_key:
         log.warning("no admin key set (--admin-key / SWITCHYARD_ADMIN_KEY): admin API disabled")
     hint = "pick another port with --port (or SWITCHYARD_PORT)"
-    with listen_errors(settings.host, settings.port, hint):
+    with listen_errors(settings.host, settings.port, hint), cluster_errors():
         async with running_coordinator(settings) as (coord, base_url):
             cluster = f", cluster {coord.cluster.name}" if coord.cluster else ""
             replica = coord.replica_id

@@ -65,7 +65,7 @@ class Settings:
     replica_id: str | None = None  # this replica's name in the cluster; None: generated
     cluster_name: str = "switchyard"  # NATS subject / KV namespace shared by the replicas
     cluster_heartbeat_s: float = 1.0  # membership heartbeat period
-    cluster_lapse_s: float = 2.8  # no heartbeat this long: the replica is dropped
+    cluster_lapse_s: float = 2.5  # no heartbeat this long: the replica is dropped
     replicas: int = 1  # `serve --replicas N`: N processes on one port (see multiprocess.py)
     reuse_port: bool = False  # bind with SO_REUSEPORT (set for the children of --replicas)
     provider: ProviderSettings = field(default_factory=ProviderSettings)

@@ -7,15 +7,17 @@ Postgres schema.
         await rs.kill(b)                 # kill -9: no goodbye, no flush
         await rs.stop(c)                 # SIGTERM: graceful
         await rs.start("b")              # start another (or the same id again)
+        await rs.start_provider(a, token, str(tmp_path / "key"))   # `switchyard provider`
 
 Each replica is `python -m switchyard.cli serve --port 0` with a clean environment (no
 inherited SWITCHYARD_* variables) plus `env` and per-replica `extra_env`; its stderr is
 read continuously (the pipe never fills) and kept, the last 256 KiB, for failure
 messages (`Replica.log`). Everything still running is killed on exit.
 
-Providers: point real `switchyard provider` processes or in-process `ProviderAgent`s at
-a chosen replica's `base_url` (see `tests/integration/test_sigterm.py::provision` for
-funding an account and a provider token over the admin API).
+Providers: real `switchyard provider` processes (`start_provider`) or in-process
+`ProviderAgent`s pointed at a chosen replica's `base_url`
+(`tests/integration/test_sigterm.py::provision` funds an account and makes a provider
+token over the admin API).
 """
 
 from __future__ import annotations
@@ -73,6 +75,7 @@ class ReplicaSet:
         self, nursery: trio.Nursery, env: dict[str, str], admin_key: str = ADMIN_KEY
     ) -> None:
         self.replicas: list[Replica] = []
+        self.providers: list[trio.Process] = []
         self.admin_key = admin_key
         self._env = env
         self._nursery = nursery
@@ -123,6 +126,20 @@ class ReplicaSet:
                 del replica.log[: len(replica.log) - LOG_KEEP_BYTES]
         listening.set()  # exited: start() reports the log
 
+    async def start_provider(
+        self, replica: Replica, token: str, key_file: str, *args: str
+    ) -> trio.Process:
+        """A real `switchyard provider` process (simulated backend unless `args` say
+        otherwise) connected to `replica`; killed with the set. `key_file` is where its
+        identity key is created (use a test's tmp_path)."""
+        process = await trio.lowlevel.open_process(
+            [sys.executable, "-m", "switchyard.cli", "provider", "--coordinator",
+             replica.base_url, "--token", token, "--key-file", key_file, *args],
+            env=self._env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        self.providers.append(process)
+        return process
+
     async def kill(self, replica: Replica) -> None:
         """kill -9 the replica and reap it."""
         replica.process.send_signal(signal.SIGKILL)
@@ -149,6 +166,11 @@ class ReplicaSet:
         await wait_until(agreed, timeout=timeout, interval=0.05)
 
     async def aclose(self) -> None:
+        for process in self.providers:
+            if process.returncode is None:
+                process.kill()
+            with trio.CancelScope(shield=True):
+                await process.wait()
         for replica in self.replicas:
             if replica.running:
                 replica.process.kill()

@@ -17,6 +17,8 @@ from switchyard.actors.scheduler_messages import ModelsQuery
 from switchyard.coordinator import open_coordinator
 from switchyard.settings import Settings
 from tests.integration.harness import Running, coordinator, fast_settings
+from tests.integration.test_admin_cli import cli
+from tests.integration.test_launch import error_lines, run_cli
 from tests.polling import wait_until
 
 
@@ -70,6 +72,12 @@ async def test_replicas_list_each_other(
         b.coord.cluster.registry.register(ModelsQuery)
         scheduler_b = a.coord.cluster.endpoint.ref("beta", "/root/scheduler")
         assert await scheduler_b.ask(ModelsQuery(), timeout=5) == {}
+        table = await cli(b, "cluster", "--table")  # the same view from the admin CLI
+        lines = table.stdout.splitlines()
+        assert lines[0] == f"cluster {cluster_name} · replica beta · NATS connected"
+        assert lines[1].split() == ["id", "self", "live", "providers", "seen_s_ago", "url"]
+        rows = {line.split()[0]: line.split() for line in lines[2:]}
+        assert rows["alpha"][1:4] == ["no", "yes", "0"] and rows["alpha"][-1] == a.base_url
     # (beta stopped first, then alpha: each said goodbye)
 
 
@@ -102,6 +110,8 @@ async def test_without_nats_the_coordinator_is_one_replica() -> None:
             (running.coord.replica_id, True, True)
         ]
         assert running.coord.cluster is None
+        table = (await cli(running, "--table", "cluster")).stdout
+        assert table.startswith("cluster - · replica r-") and "no NATS (one process)" in table
 
 
 async def test_cluster_mode_without_postgres_is_refused() -> None:
@@ -124,3 +134,25 @@ def test_single_process_does_not_import_nats() -> None:
 async def _when(view: Any, predicate: Any) -> Any:
     value = await view
     return value if predicate(value) else None
+
+
+async def test_serve_refuses_cluster_mode_without_postgres_in_one_line() -> None:
+    result = await run_cli("serve", "--port", "0", "--nats-url", "nats://127.0.0.1:4222")
+    assert result.returncode == 2
+    assert "--nats-url (cluster mode) needs a Postgres --database-url" in result.stderr.decode()
+    result = await run_cli("serve", "--replica-id", "no spaces", "--database-url", "x",
+                           "--nats-url", "nats://127.0.0.1:4222")  # fmt: skip
+    assert result.returncode == 2 and "--replica-id must be" in result.stderr.decode()
+
+
+@pytest.mark.postgres
+async def test_serve_with_nats_unreachable_says_so_in_one_line(pg_url: str, pg_schema: str) -> None:
+    result = await run_cli(
+        "serve", "--port", "0", "--database-url", pg_url,
+        "--nats-url", "nats://user:secret@127.0.0.1:1",
+        env={"SWITCHYARD_DATABASE_SCHEMA": pg_schema},
+    )  # fmt: skip
+    assert result.returncode == 1
+    (line,) = error_lines(result.stderr)
+    assert line.startswith("Error: cannot connect to NATS at nats://***@127.0.0.1:1")
+    assert b"secret" not in result.stderr

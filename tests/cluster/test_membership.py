@@ -48,8 +48,8 @@ async def test_replicas_see_each_other_with_their_info(nats_url: str, cluster_na
         ]
         for m in members:
             await wait_until(lambda m=m: live_ids(m) == {"r0", "r1", "r2"})
-        members[0].url = "http://127.0.0.1:1234"
         members[0].set_info("extra", [1, 2])
+        members[0].url = "http://127.0.0.1:1234"  # sent at once, with the info
         seen = await wait_until(
             lambda: next((r for r in members[1].replicas() if r.replica_id == "r0" and r.url), None)
         )

@@ -18,10 +18,10 @@ import openai
 import pytest
 import trio
 
+from tests.conftest import nats_reachable
 from tests.integration.harness import Running, funded_key
 from tests.polling import wait_until
 
-from .conftest import nats_reachable
 from .inproc import local_agents, two_replicas
 
 pytestmark = pytest.mark.postgres

@@ -4,6 +4,8 @@ view within 3 s, and a replica restarted under the same id rejoins."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import httpx
 import pytest
 import trio
@@ -49,7 +51,7 @@ async def test_replicas_list_each_other_and_a_killed_one_lapses_within_3_s(
 
 
 async def test_each_replica_shows_the_providers_the_others_hold(
-    nats_url: str, cluster_name: str, pg_url: str, pg_schema: str
+    nats_url: str, cluster_name: str, pg_url: str, pg_schema: str, tmp_path: Path
 ) -> None:
     async with replica_set(
         2, nats_url=nats_url, pg_url=pg_url, pg_schema=pg_schema, cluster=cluster_name
@@ -62,15 +64,17 @@ async def test_each_replica_shows_the_providers_the_others_hold(
         )
         async with trio.open_nursery() as nursery:
             nursery.start_soon(agent.run)
+            await rs.start_provider(r0, token, str(tmp_path / "provider-key"), "--slots", "2")
             with trio.fail_after(15):
                 await agent.wait_online()
-
-            async def r1_providers_seen_by_r0() -> object:
-                view = await r0.cluster()
-                return next(r for r in view["replicas"] if r["id"] == "r1")["info"]["providers"]
-
-            assert await wait_until(r1_providers_seen_by_r0, timeout=5) == 1
+            for viewer, other in ((r0, "r1"), (r1, "r0")):
+                assert await wait_until(lambda v=viewer, o=other: _providers(v, o), timeout=15) == 1
             agent.stop(1.0)
+
+
+async def _providers(viewer: Replica, replica_id: str) -> object:
+    view = await viewer.cluster()
+    return next(r for r in view["replicas"] if r["id"] == replica_id)["info"]["providers"]
 
 
 async def _live_is(replica: Replica, expected: set[str]) -> bool:

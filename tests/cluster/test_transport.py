@@ -12,7 +12,7 @@ from switchyard.cluster.errors import (
     TransportTimeout,
     TransportUnavailable,
 )
-from switchyard.cluster.transport import Message, Transport, open_transport
+from switchyard.cluster.transport import KeyValue, Message, Transport, open_transport, redact
 from tests.polling import wait_until
 
 from .nats_proxy import nats_proxy
@@ -151,6 +151,20 @@ async def test_key_value_compare_and_set(transport: Transport) -> None:
         await transport.delete_key_value("cas")
 
 
+async def test_key_value_ttl_expires_values(transport: Transport) -> None:
+    kv = await transport.key_value("short", ttl_s=1.0)
+    try:
+        await kv.put("k", b"soon gone")
+        assert await kv.get("k") is not None
+        await wait_until(lambda: _absent(kv, "k"), timeout=10, interval=0.2)
+    finally:
+        await transport.delete_key_value("short")
+
+
+async def _absent(kv: KeyValue, key: str) -> bool:
+    return await kv.get(key) is None
+
+
 async def test_disconnect_is_observed_and_recovered(nats_url: str, cluster_name: str) -> None:
     async with (
         nats_proxy(nats_url) as proxy,
@@ -237,10 +251,13 @@ async def test_bad_names_and_sizes_are_refused(transport: Transport, nats_url: s
             pass
 
 
-async def test_unreachable_server_is_unavailable() -> None:
+async def test_unreachable_server_is_unavailable_and_credentials_are_not_shown() -> None:
+    assert redact("nats://u:secret@10.0.0.1:4222") == "nats://***@10.0.0.1:4222"
+    assert redact("nats://127.0.0.1:4222") == "nats://127.0.0.1:4222"
     with trio.fail_after(5):
-        with pytest.raises(TransportUnavailable):
+        with pytest.raises(TransportUnavailable) as caught:
             async with open_transport(
-                "nats://127.0.0.1:1", cluster="c", name="x", connect_timeout=1
+                "nats://user:secret@127.0.0.1:1", cluster="c", name="x", connect_timeout=1
             ):
                 pass
+    assert "secret" not in str(caught.value)

@@ -45,10 +45,17 @@ def error_lines(stderr: bytes) -> list[str]:
     return [line for line in stderr.decode().splitlines() if not LOG_LINE.match(line)]
 
 
-async def run_cli(*args: str) -> subprocess.CompletedProcess[bytes]:
+async def run_cli(
+    *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[bytes]:
+    """Run `switchyard ARGS` with a clean environment plus `env`."""
     with trio.fail_after(60):
         return await trio.run_process(
-            [*CLI, *args], capture_stdout=True, capture_stderr=True, check=False, env=clean_env()
+            [*CLI, *args],
+            capture_stdout=True,
+            capture_stderr=True,
+            check=False,
+            env={**clean_env(), **(env or {})},
         )
 
 

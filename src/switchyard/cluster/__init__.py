@@ -12,7 +12,7 @@ Replicas:
 - node.py        open_cluster: one replica's transport, membership and remote-actor
                  endpoint (runtime/remote.py) — the coordinator's optional `cluster`
 - membership.py  heartbeats every 1 s, the live set, joined/lapsed/left events (lapse:
-                 no heartbeat for 2.8 s, so dropped within 3 s)
+                 no heartbeat for 2.5 s, so dropped within 3 s)
 
 Cluster-wide state (what every replica must agree on):
 - shared_ratelimit.py  SharedRateLimiter: per-key buckets in NATS KV (compare-and-set),

@@ -4,7 +4,7 @@ Every replica publishes a heartbeat on `<cluster>.members.heartbeat` every
 `interval_s` (1 s): its id, an incarnation token (new on every process start), its URL,
 its start time and a small `info` dict other modules fill (provider counts...). Every
 replica listens to all heartbeats. A replica is *live* while its heartbeats keep
-coming; with none for `lapse_s` (2.8 s, checked every 0.1 s) it *lapses*, so a replica
+coming; with none for `lapse_s` (2.5 s, checked every 0.05 s) it *lapses*, so a replica
 that stops heartbeating — killed, partitioned — is out of every view within 3 s. A
 replica that stops cleanly says so (`leaving`) and is dropped at once. A replica seen
 again after a lapse *rejoins*; one seen with a new incarnation restarted: its old
@@ -37,8 +37,8 @@ from .transport import Transport
 log = logging.getLogger(__name__)
 
 HEARTBEAT_INTERVAL_S = 1.0
-LAPSE_S = 2.8  # with the 0.1 s check: dropped within 3 s of the last heartbeat
-CHECK_INTERVAL_S = 0.1
+LAPSE_S = 2.5  # with the 0.05 s check: dropped within 3 s of the last heartbeat
+CHECK_INTERVAL_S = 0.05
 MAX_REPLICAS = 1000  # replicas remembered; beyond this new ids are ignored (and logged)
 FORGET_AFTER_S = 600.0  # a lapsed replica stays listed (not live) this long
 MAX_HEARTBEAT_BYTES = 16 * 1024
@@ -104,7 +104,8 @@ class Membership:
         self.transport = transport
         self.replica_id = replica_id
         self.incarnation = secrets.token_hex(8)
-        self.url = url  # set once the HTTP server knows its address
+        self._url = url
+        self._running = False
         self.interval_s = interval_s
         self.lapse_s = lapse_s
         self.started_at = time.time()
@@ -115,6 +116,17 @@ class Membership:
         self._listeners: list[Callable[[MembershipEvent], None]] = []
         self._subject = transport.subject("members", "heartbeat")
         self._changed = trio.Event()
+
+    @property
+    def url(self) -> str | None:
+        """This replica's HTTP base URL, once the server knows its address."""
+        return self._url
+
+    @url.setter
+    def url(self, url: str | None) -> None:
+        self._url = url
+        if self._running:
+            self._beat()  # tell the others now, not at the next heartbeat
 
     # -- what others read ----------------------------------------------------------------
 
@@ -179,6 +191,7 @@ class Membership:
         ):
             nursery.start_soon(self._receive, heartbeats)
             nursery.start_soon(self._check_lapses)
+            self._running = True
             self._beat()
             task_status.started()
             try:
@@ -186,6 +199,7 @@ class Membership:
                     await trio.sleep(self.interval_s)
                     self._beat()
             finally:
+                self._running = False
                 self._beat(leaving=True)
                 with trio.CancelScope(shield=True), contextlib.suppress(TransportError):
                     await self.transport.flush(timeout=1)

@@ -113,6 +113,13 @@ def check_token(part: str) -> str:
     return part
 
 
+def redact(url: str) -> str:
+    """`url` without its credentials (`nats://user:secret@host` → `nats://***@host`)."""
+    scheme, sep, rest = url.rpartition("://")
+    _, at, host = rest.rpartition("@")
+    return f"{scheme}{sep}***@{host}" if at else url
+
+
 def check_key(key: str) -> str:
     if len(key) > 1024 or not _KEY_RE.match(key):
         raise ValueError(f"invalid KV key {key!r}")
@@ -221,6 +228,9 @@ class Transport:
                     await nc.publish(subject, data, reply=reply)
                 except (nats.errors.Error, OSError):
                     self.stats.publish_errors += 1
+                except Exception:  # never let one message stop the drainer
+                    self.stats.publish_errors += 1
+                    log.exception("nats: publishing to %s failed", subject)
                 else:
                     self.stats.published += 1
             emptied, self._emptied = self._emptied, trio.Event()
@@ -333,7 +343,8 @@ class Transport:
     # -- JetStream key/value -----------------------------------------------------------
 
     async def key_value(self, bucket: str, *, ttl_s: float | None = None) -> KeyValue:
-        """The bucket `<cluster>_<bucket>`, created (history 1, optional TTL) if missing."""
+        """The bucket `<cluster>_<bucket>`, created (history 1, values expiring after
+        `ttl_s` if given) if missing; an existing bucket is used as it is."""
         name = self._bucket_name(bucket)
         js = self._nc.jetstream()
 
@@ -485,7 +496,8 @@ async def _opened(
             with trio.fail_after(connect_timeout):
                 nc = await connecting()
         except (trio.TooSlowError, OSError, nats.errors.Error) as exc:
-            raise TransportUnavailable(f"cannot connect to NATS at {url}: {exc!r}") from exc
+            where = redact(url)
+            raise TransportUnavailable(f"cannot connect to NATS at {where}: {exc!r}") from exc
         transport = Transport(loop, nc, cluster, name)
         holder.append(transport)
 
@@ -495,7 +507,7 @@ async def _opened(
 
         try:
             transport._drainer = await trio_asyncio.aio_as_trio(start, loop=loop)()
-            log.info("nats: connected to %s as %s (cluster %s)", url, name, cluster)
+            log.info("nats: connected to %s as %s (cluster %s)", redact(url), name, cluster)
             yield transport
         finally:
             with trio.CancelScope(shield=True), trio.move_on_after(CALL_TIMEOUT_S):

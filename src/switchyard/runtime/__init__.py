@@ -27,7 +27,14 @@ from .errors import (
     RootSupervisorFailed,
     UnhandledMessage,
 )
-from .remote import Liveness, RemoteEndpoint, RemoteRef, RemoteTransport, remote_endpoint
+from .remote import (
+    AnyRef,
+    Liveness,
+    RemoteEndpoint,
+    RemoteRef,
+    RemoteTransport,
+    remote_endpoint,
+)
 from .supervisor import (
     ChildSpec,
     Restart,
@@ -46,6 +53,7 @@ __all__ = [
     "ActorRef",
     "ActorStopped",
     "ActorSystem",
+    "AnyRef",
     "Ask",
     "AskTimeout",
     "ChildExists",

@@ -146,6 +146,9 @@ class RemoteRef:
         return hash((self.node, self.path))
 
 
+AnyRef = ActorRef | RemoteRef  # what code that may hold either kind of ref types it as
+
+
 class RemoteEndpoint:
     """Serves one system's actors to other nodes and makes refs to theirs."""
 
@@ -168,7 +171,7 @@ class RemoteEndpoint:
 
     # -- refs ------------------------------------------------------------------------------
 
-    def ref(self, node: str, path: str) -> ActorRef | RemoteRef:
+    def ref(self, node: str, path: str) -> AnyRef:
         """A ref to the actor at `path` on `node` (a local ActorRef for this node)."""
         if node == self.node:
             try:
@@ -188,7 +191,7 @@ class RemoteEndpoint:
     def pack(self, path: str, msg: Any, timeout: float | None = None) -> bytes:
         body: dict[str, Any] = {"p": path, "m": self.registry.encode(msg, self._encode_ref)}
         if timeout is not None:
-            body["t"] = timeout
+            body["t"] = min(timeout, MAX_ASK_TIMEOUT_S)
         return json.dumps(body, separators=(",", ":")).encode()
 
     def _encode_ref(self, value: Any) -> list[str] | None:
