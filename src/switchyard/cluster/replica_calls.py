@@ -145,6 +145,9 @@ class ReplicaCalls:
             return await handler(args)
         except (KeyError, TypeError, ValueError) as exc:
             return {"error": f"bad arguments for {op}: {exc}"}
+        except Exception:  # a failing call is answered, never takes the replica down
+            log.exception("cluster call %s failed", op)
+            return {"error": f"{op} failed"}
 
     async def _changes_loop(self, changes: trio.MemoryReceiveChannel[Message]) -> None:
         async for message in changes:
@@ -158,5 +161,5 @@ class ReplicaCalls:
             for listener in self.on_change.get(kind, []) if isinstance(kind, str) else []:
                 try:
                     listener(change)
-                except (KeyError, TypeError, ValueError) as exc:
-                    log.warning("change %s: listener failed: %s", kind, exc)
+                except Exception:
+                    log.exception("change %s: a listener failed", kind)

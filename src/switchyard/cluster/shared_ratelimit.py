@@ -196,6 +196,10 @@ class SharedRateLimiter:
                 except (TransportError, ValueError) as exc:
                     for waiter in batch:
                         waiter.error = exc
+                except Exception as exc:  # nats-py errors the transport does not map
+                    log.warning("shared rate limit: unexpected %r; limiting locally", exc)
+                    for waiter in batch:
+                        waiter.error = TransportUnavailable(repr(exc))
                 for waiter in batch:
                     if waiter.abandoned and waiter.refusal is None and waiter.error is None:
                         self.refund(key_id, waiter.tokens)
@@ -295,7 +299,7 @@ class SharedRateLimiter:
             for key_id, tokens in pending.items():
                 try:
                     await self._refund_shared(key_id, tokens)
-                except (TransportError, ValueError) as exc:
+                except Exception as exc:  # a refund never takes the limiter down
                     self.stats.refunds_dropped += 1
                     log.debug("refund of %d tokens to %s dropped: %s", tokens, key_id, exc)
 
