@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 BENCH_STAMP := $(VENV)/.installed-bench
 BACKENDS_STAMP := $(VENV)/.installed-backends
 
-.PHONY: dev test test-backends lint fmt bench bench-runtime bench-scheduler bench-load bench-transport bench-cluster bench-dashboard clean
+.PHONY: dev test test-backends lint fmt bench bench-runtime bench-scheduler bench-load bench-transport bench-cluster bench-dashboard bench-ratelimit clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -76,6 +76,10 @@ bench-dashboard: $(BENCH_STAMP)
 # Needs nats-server and Postgres (a fresh schema in postgresql://postgres@127.0.0.1/test).
 bench-cluster: $(BENCH_STAMP)
 	$(BIN)/python bench/cluster.py
+
+# Needs NATS with JetStream (SWITCHYARD cluster mode); not part of `make bench`.
+bench-ratelimit: $(BENCH_STAMP)
+	$(BIN)/python bench/ratelimit.py
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .ruff_cache .mypy_cache

@@ -18,6 +18,7 @@ bench/results/load-<timestamp>.json (plus a PNG of added TTFT vs concurrency).
     python bench/load.py --soak 180               # RSS flat (±10%) over 3 minutes?
     python bench/load.py --soak 180 --database-url postgresql://postgres@127.0.0.1/test
     python bench/load.py --concurrency 100 --profile /tmp/prof   # py-spy collapsed stacks
+    python bench/load.py --replicas 2 --providers 8 --database-url postgresql://...  # 2 procs
 """
 
 from __future__ import annotations
@@ -77,7 +78,11 @@ class Bench:
         if self.args.database_url:  # a fresh schema, dropped when the run ends
             env["SWITCHYARD_DATABASE_URL"] = self.args.database_url
             env["SWITCHYARD_DATABASE_SCHEMA"] = self.args.schema
-        self.coordinator = self.fleet.start("coordinator", coordinator_argv(), env)
+        if self.args.replicas > 1:  # one cluster of N processes on one port
+            env["SWITCHYARD_NATS_URL"] = self.args.nats_url
+            env["SWITCHYARD_CLUSTER_NAME"] = self.args.schema
+        argv = coordinator_argv(self.args.replicas)
+        self.coordinator = self.fleet.start("coordinator", argv, env)
         self.url = await self.coordinator.wait_for_url()
         accounts = await provision(self.url, self.admin_key)
         self.api_key, self.provider_token = accounts.api_key, accounts.provider_token
@@ -337,10 +342,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--database-url",
         help="run the coordinator on Postgres (a fresh schema) instead of the memory store",
     )
+    p.add_argument(
+        "--replicas", type=int, default=1,
+        help="coordinator processes on one port (`serve --replicas`; needs --database-url)",
+    )  # fmt: skip
+    p.add_argument("--nats-url", default="nats://127.0.0.1:4222", help="NATS for --replicas")
     p.add_argument("--keep-logs", action="store_true", help="keep the processes' logs")
     p.add_argument("--out", type=Path, default=RESULTS, help="results directory")
     args = p.parse_args(argv)
     args.schema = f"bench_load_{secrets.token_hex(4)}"
+    if args.replicas > 1 and not args.database_url:
+        p.error("--replicas N > 1 needs --database-url (the replicas share Postgres)")
     args.sweep = [args.concurrency] if args.concurrency else [
         int(x) for x in args.sweep.split(",") if x.strip()
     ]  # fmt: skip

@@ -47,6 +47,25 @@ class SimTiming:
         return self.ttft_s + self.output_tokens / self.tokens_per_s
 
 
+def _cpu_of(pid: int) -> float:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return 0.0
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def _children(pid: int) -> list[int]:
+    found: list[int] = []
+    try:
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            found.extend(int(p) for p in (task / "children").read_text().split())
+    except FileNotFoundError:
+        pass
+    return found
+
+
 @dataclass
 class Child:
     """One child process and its log file."""
@@ -60,10 +79,9 @@ class Child:
         return self.proc.pid
 
     def cpu_s(self) -> float:
-        """User + system CPU seconds used so far."""
-        stat = Path(f"/proc/{self.pid}/stat").read_text()
-        fields = stat[stat.rindex(")") + 2 :].split()
-        return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+        """User + system CPU seconds used so far, by it and its live child processes
+        (`serve --replicas N` does its work in children)."""
+        return sum(_cpu_of(pid) for pid in (self.pid, *_children(self.pid)))
 
     def memory_kb(self) -> dict[str, int]:
         """VmRSS (now) and VmHWM (peak) in kB."""
@@ -136,8 +154,11 @@ class Fleet:
         self.children.clear()
 
 
-def coordinator_argv() -> list[str]:
-    return [str(BIN / "switchyard"), "serve", "--host", "127.0.0.1", "--port", "0"]
+def coordinator_argv(replicas: int = 1) -> list[str]:
+    """`switchyard serve` on a free port; `replicas` > 1 runs that many processes on it
+    (`--replicas`: NATS and Postgres come from the environment)."""
+    extra = ["--replicas", str(replicas)] if replicas > 1 else []
+    return [str(BIN / "switchyard"), "serve", "--host", "127.0.0.1", "--port", "0", *extra]
 
 
 def provider_argv(

@@ -19,6 +19,8 @@ Process:
 - coordinator.py  store + actor system + provider registrar + Stripe gateway; graceful drain
 - launch.py       serving a coordinator over HTTP (running_coordinator); `serve` and `dev`:
                   run until SIGINT/SIGTERM
+- multiprocess.py `serve --replicas N`: N replica processes on one port (SO_REUSEPORT),
+                  restarted when they die, stopped together
 - settings.py     Settings from flags, SWITCHYARD_* variables and defaults
 - metrics.py      the Prometheus registry and metrics
 - groups.py       sole_exception: unwrap trio's single-member exception groups

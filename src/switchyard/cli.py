@@ -13,6 +13,7 @@ import trio
 
 from . import launch
 from .admin_cli import admin
+from .multiprocess import replicas_problem
 from .settings import Settings, from_env
 from .storage.errors import InvalidInput
 from .storage.keys import API_KEY_PREFIX, chosen_secret
@@ -77,10 +78,19 @@ def _check_api_key(ctx: click.Context, param: click.Parameter, value: str | None
     metavar="NAME",
     help="NATS namespace the replicas share (env SWITCHYARD_CLUSTER_NAME) [default: switchyard].",
 )
+@click.option(
+    "--replicas",
+    type=click.IntRange(1, 256),
+    default=None,
+    metavar="N",
+    help="Run N replica processes on one port (SO_REUSEPORT), supervised; N > 1 needs "
+    "--nats-url and --database-url (env SWITCHYARD_REPLICAS) [default: 1].",
+)
 @click.option("-v", "--verbose", is_flag=True)
 def serve(
     host: str | None, port: int | None, database_url: str | None, admin_key: str | None,
-    nats_url: str | None, replica_id: str | None, cluster_name: str | None, verbose: bool,
+    nats_url: str | None, replica_id: str | None, cluster_name: str | None,
+    replicas: int | None, verbose: bool,
 ) -> None:  # fmt: skip
     """Run the coordinator (flags, then SWITCHYARD_* variables, then defaults)."""
     _setup_logging(verbose)
@@ -92,10 +102,14 @@ def serve(
         nats_url=nats_url,
         replica_id=replica_id,
         cluster_name=cluster_name,
+        replicas=replicas,
     )
-    problem = settings.cluster_problem()
+    problem = settings.cluster_problem() or replicas_problem(settings, settings.replicas)
     if problem is not None:
         raise click.UsageError(problem)
+    if settings.replicas > 1:
+        _run_coordinator(launch.serve_replicas, settings, settings.replicas)
+        return
     _run_coordinator(launch.serve, settings)
 
 

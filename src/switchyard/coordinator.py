@@ -29,7 +29,7 @@ from .cluster.ids import new_replica_id
 from .inference.gate import RequestGate
 from .inference.keys import ApiKeyCache
 from .inference.known_models import REFRESH_TIMEOUT_S, KnownModels
-from .inference.ratelimit import RateLimiter
+from .inference.ratelimit import KeyLimiter, RateLimiter
 from .metrics import STORE_LATENCY
 from .protocol.codes import CloseCode
 from .runtime import ActorRef, ActorSystem, ChildSpec, MailboxFull, Strategy, Supervisor
@@ -41,6 +41,7 @@ from .storage.timed import TimedStore
 
 if TYPE_CHECKING:
     from .cluster.node import Cluster
+    from .cluster.state import ClusterState
 
 log = logging.getLogger(__name__)
 
@@ -56,13 +57,14 @@ class Coordinator:
     system: ActorSystem
     registrar: ProviderRegistrar  # admits provider sockets as actors
     keys: ApiKeyCache
-    limiter: RateLimiter
+    limiter: KeyLimiter  # RateLimiter, or the cluster's shared one
     models: KnownModels  # which model names get their own metric label
     stripe: StripeGateway | None = None  # None when Stripe is not configured
     gate: RequestGate = field(default_factory=RequestGate)
     selfservice: SelfServiceState = field(default_factory=SelfServiceState)
     replica_id: str = ""  # this process's name (--replica-id, else generated)
     cluster: Cluster | None = None  # None without --nats-url: one process, no NATS hop
+    state: ClusterState | None = None  # cluster-wide limits, hold recovery, replica calls
 
     @property
     def scheduler(self) -> ActorRef:
@@ -86,9 +88,10 @@ class Coordinator:
                 ref.tell(Disconnect(CloseCode.SHUTDOWN, "coordinator shutting down"))
 
 
-def actor_tree(settings: Settings, store: Store) -> list[ChildSpec]:
-    """The root supervisor's children (docs/ARCHITECTURE.md, "Supervision")."""
-    billing_config = BillingConfig(platform_fee=settings.platform_fee)
+def actor_tree(settings: Settings, store: Store, replica_id: str | None = None) -> list[ChildSpec]:
+    """The root supervisor's children (docs/ARCHITECTURE.md, "Supervision"); in a cluster
+    the billing actor stamps `replica_id` on its holds."""
+    billing_config = BillingConfig(platform_fee=settings.platform_fee, replica_id=replica_id)
     return [
         ChildSpec("scheduler", SchedulerActor, mailbox_size=100_000),
         ChildSpec("billing", lambda: BillingActor(store, billing_config), mailbox_size=100_000),
@@ -113,23 +116,27 @@ async def open_coordinator(
     log.info("replica id %s", replica_id)
     async with _maybe_store(settings, store) as raw_store:
         opened = TimedStore(raw_store, _observe_store)
-        await recover_open_holds(opened)
+        holds_of = replica_id if settings.nats_url else None  # in a cluster: only its own
+        await recover_open_holds(opened, holds_of)
         purged = await opened.purge_expired_responses()
         if purged:
             log.info("deleted %d expired stored responses", purged)
-        async with ActorSystem.open(actor_tree(settings, opened), shutdown_timeout=10) as system:
+        tree = actor_tree(settings, opened, holds_of)
+        async with ActorSystem.open(tree, shutdown_timeout=10) as system:
             p = settings.provider
             attestation = AttestationRegistry.default(
                 p.enable_test_hardware, p.test_hardware_secret
             )
             registrar = ProviderRegistrar(opened, system, attestation, p)
             keys = ApiKeyCache(opened, settings.key_cache_ttl_s)
-            limiter = RateLimiter(settings.default_rpm, settings.default_tpm)
+            local_limiter = RateLimiter(settings.default_rpm, settings.default_tpm)
             models = KnownModels(opened, functools.partial(_served_models, system))
             async with (
                 _maybe_stripe(settings) as stripe,
                 _maybe_cluster(settings, replica_id, system) as cluster,
+                _maybe_state(cluster, opened, system, keys, local_limiter, models) as state,
             ):
+                limiter = local_limiter if state is None else state.limiter
                 yield Coordinator(
                     settings,
                     opened,
@@ -141,6 +148,7 @@ async def open_coordinator(
                     stripe,
                     replica_id=replica_id,
                     cluster=cluster,
+                    state=state,
                 )
 
 
@@ -187,6 +195,24 @@ async def _maybe_cluster(
     ):
         cluster.routing = routing
         yield cluster
+
+
+@asynccontextmanager
+async def _maybe_state(
+    cluster: Cluster | None,
+    store: Store,
+    system: ActorSystem,
+    keys: ApiKeyCache,
+    limiter: RateLimiter,
+    models: KnownModels,
+) -> AsyncIterator[ClusterState | None]:
+    if cluster is None:
+        yield None
+        return
+    from .cluster.state import open_cluster_state
+
+    async with open_cluster_state(cluster, store, system, keys, limiter, models) as state:
+        yield state
 
 
 @asynccontextmanager

@@ -39,6 +39,7 @@ from .coordinator import Coordinator, open_coordinator
 from .http.app import create_app
 from .http.send_timeout import ServerConfig
 from .http.send_timeout import serve as serve_bounded
+from .multiprocess import ReplicaSupervisor, reuse_port_socket
 from .protocol.limits import MAX_REQUEST_HEAD_BYTES, WEBSOCKET_MAX_MESSAGE_SIZE
 from .settings import Settings
 from .storage.protocol import Store
@@ -134,6 +135,9 @@ async def serve_http(
     config = ServerConfig()
     config.send_timeout_s = coord.settings.send_timeout_s  # a client that stops reading
     config.bind = [f"{coord.settings.host}:{coord.settings.port}"]
+    if coord.settings.reuse_port:  # one of `serve --replicas N`: share the port
+        sock = reuse_port_socket(coord.settings.host, coord.settings.port)
+        config.bind = [f"fd://{sock.detach()}"]  # hypercorn owns (and listens on) it now
     config.accesslog = None
     config.errorlog = logging.getLogger("hypercorn.error")
     config.graceful_timeout = 5.0  # after Coordinator.drain: only stragglers are left
@@ -203,6 +207,14 @@ async def serve(settings: Settings) -> None:
             replica = coord.replica_id
             log.info("switchyard listening on %s (replica %s%s)", base_url, replica, cluster)
             await wait_for_signal()
+
+
+async def serve_replicas(settings: Settings, replicas: int) -> None:
+    """`serve --replicas N`: N coordinator processes on one port, supervised until a
+    signal arrives (`multiprocess.py`)."""
+    hint = "pick another port with --port (or SWITCHYARD_PORT)"
+    with listen_errors(settings.host, settings.port, hint):
+        await ReplicaSupervisor(settings, replicas).run()
 
 
 async def seed_demo(coord: Coordinator, api_key: str) -> tuple[str, str]:

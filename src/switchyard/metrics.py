@@ -76,6 +76,7 @@ class Sample:
     providers: list[dict[str, Any]] = field(default_factory=list)
     actors: list[dict[str, Any]] = field(default_factory=list)  # flattened snapshot nodes
     dead_letters: int = 0
+    cluster: dict[str, float] | None = None  # cluster mode only (see `cluster_sample`)
 
 
 class SampledCollector(Collector):
@@ -137,6 +138,34 @@ class SampledCollector(Collector):
         yield CounterMetricFamily(
             "switchyard_dead_letters", "Messages sent to stopped actors", value=s.dead_letters
         )
+        if s.cluster is not None:
+            yield from _cluster_families(s.cluster)
+
+
+def _cluster_families(c: dict[str, float]) -> Iterator[Metric]:
+    """Cluster mode: the NATS link, live replicas, the shared rate limiter."""
+    yield GaugeMetricFamily(
+        "switchyard_cluster_nats_connected",
+        "1 while this replica is connected to NATS (0: serving its own providers alone)",
+        value=c.get("nats_connected", 0.0),
+    )
+    yield GaugeMetricFamily(
+        "switchyard_cluster_live_replicas", "Replicas this one sees live (itself included)",
+        value=c.get("live_replicas", 0.0),
+    )  # fmt: skip
+    decisions = CounterMetricFamily(
+        "switchyard_ratelimit_shared_decisions",
+        "Rate-limit decisions of the shared (NATS KV) limiter, by result",
+        labels=["result"],
+    )
+    for result in ("admitted", "refused", "contended", "fallback"):
+        decisions.add_metric([result], c.get(f"ratelimit_{result}", 0.0))
+    yield decisions
+    yield CounterMetricFamily(
+        "switchyard_ratelimit_shared_conflicts",
+        "Compare-and-set writes of the shared limiter lost to another replica (retried)",
+        value=c.get("ratelimit_conflicts", 0.0),
+    )
 
 
 SAMPLED = SampledCollector()

@@ -71,6 +71,8 @@ class Settings:
     cluster_name: str = "switchyard"  # NATS subject / KV namespace shared by the replicas
     cluster_heartbeat_s: float = 1.0  # membership heartbeat period
     cluster_lapse_s: float = 2.5  # no heartbeat this long: the replica is dropped
+    replicas: int = 1  # `serve --replicas N`: N processes on one port (see multiprocess.py)
+    reuse_port: bool = False  # bind with SO_REUSEPORT (set for the children of --replicas)
     provider: ProviderSettings = field(default_factory=ProviderSettings)
 
     def __post_init__(self) -> None:
@@ -134,6 +136,8 @@ _ENV = {
     "nats_url": "SWITCHYARD_NATS_URL",
     "replica_id": "SWITCHYARD_REPLICA_ID",
     "cluster_name": "SWITCHYARD_CLUSTER_NAME",
+    "replicas": "SWITCHYARD_REPLICAS",
+    "reuse_port": "SWITCHYARD_REUSE_PORT",
 }
 _FALSE = {"0", "false", "no", "off"}
 _TRUE = {"1", "true", "yes", "on"}

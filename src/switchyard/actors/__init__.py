@@ -25,5 +25,9 @@ Scheduling:
 
 Money:
 - billing.py             BillingActor: holds, settlement with its usage row; start-up recovery
-- billing_messages.py    Hold/HoldGranted, Settle, InsufficientCredit, BillingIdle
+- billing_messages.py    Hold/HoldGranted, Settle, InsufficientCredit, BillingIdle, PriceChanged
+
+Administration:
+- local_admin.py         this process's providers and supervisor totals, an administrator's
+                         disconnect (the admin routes and cluster calls use it)
 """

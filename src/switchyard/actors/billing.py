@@ -15,7 +15,9 @@ that band either way is logged and counted as a mismatch. A stream that died aft
 first token without a report is charged for the tokens actually relayed (plus the
 estimated prompt); a request that relayed nothing is released. The provider owner earns
 the charge minus the platform fee. Holds left open by a crash are released by
-`recover_open_holds` before the coordinator serves traffic.
+`recover_open_holds` before the coordinator serves traffic; in a cluster each hold
+carries its replica's id, and another replica's holds are left to
+`cluster/hold_recovery.py` (released only once that replica is gone).
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from .billing_messages import (
     Hold,
     HoldGranted,
     InsufficientCredit,
+    PriceChanged,
     Settle,
 )
 
@@ -56,6 +59,7 @@ class BillingConfig:
     tolerance_tokens: int = 16
     tolerance_percent: int = 10
     store_attempts: int = 3
+    replica_id: str | None = None  # stamped on every hold (None: no cluster)
 
 
 class BillingActor(Actor):
@@ -90,6 +94,11 @@ class BillingActor(Actor):
                     settle_price = None  # the task leaves the hold open for recovery
                 owner = await self._owner(msg.provider_id)
                 self._spawn(self._settle, msg, settle_price, owner)
+            case PriceChanged():
+                if msg.model is None:
+                    self.prices.clear()
+                else:
+                    self.prices.pop(msg.model, None)
             case BillingStats():
                 return self.describe()
             case BillingIdle():
@@ -119,7 +128,9 @@ class BillingActor(Actor):
 
     async def _hold(self, msg: Hold, price: Price, amount: int, reply: Reply) -> None:
         try:
-            await self.store.create_hold(msg.account_id, msg.request_id, amount)
+            await self.store.create_hold(
+                msg.account_id, msg.request_id, amount, replica_id=self.config.replica_id
+            )
         except InsufficientFunds:
             self.counters["refused"] += 1
             HOLDS.labels("refused").inc()
@@ -127,6 +138,7 @@ class BillingActor(Actor):
             return
         except StoreError as exc:
             HOLDS.labels("failed").inc()
+            log.warning("request %s: could not place a hold: %r", msg.request_id, exc)
             reply.fail(BillingUnavailable(f"could not place a hold: {exc}"))
             return
         except BaseException:
@@ -255,9 +267,17 @@ def usage_row(msg: Settle, prompt: int, completion: int) -> UsageRecord | None:
         return None
 
 
-async def recover_open_holds(store: Store) -> int:
-    """Release every hold left open by a previous run; call before serving traffic."""
-    holds = await store.list_open_holds()
+async def recover_open_holds(store: Store, replica_id: str | None = None) -> int:
+    """Release every hold left open by a previous run; call before serving traffic.
+
+    In a cluster (`replica_id` set) only this replica's own holds are released (those of
+    a previous run under the same id; other replicas' holds are theirs, or recovered
+    once they are gone: `cluster/hold_recovery.py`)."""
+    holds = [
+        hold
+        for hold in await store.list_open_holds()
+        if replica_id is None or hold.replica_id == replica_id
+    ]
     for hold in holds:
         await store.release_hold(hold.request_id)
     if holds:

@@ -64,3 +64,11 @@ class BillingStats:
 @dataclass(frozen=True, slots=True)
 class BillingIdle:
     """Ask → None once no hold or settlement is in progress (used at shutdown)."""
+
+
+@dataclass(frozen=True, slots=True)
+class PriceChanged:
+    """Tell: a model's price changed (None: any model's); drop the cached price so the
+    next hold reads the store (cluster broadcast, `cluster/state.py`)."""
+
+    model: str | None

@@ -23,4 +23,13 @@ Routing across replicas (providers on one replica serve consumers on any other):
 - stream_server.py    StreamServer: other replicas' requests on our providers (confirm the
                       slot, dispatch, pump batches, release)
 - routing_wire.py     the JSON of snapshots, dispatch requests/answers, cancels and batches
+
+Cluster-wide state (what every replica must agree on):
+- shared_ratelimit.py  SharedRateLimiter: per-key buckets in NATS KV (compare-and-set),
+                 exact across replicas; the local limiter while NATS is away
+- hold_recovery.py  HoldRecovery: store liveness; a gone replica's holds released once
+- replica_calls.py  ReplicaCalls: admin calls to every live replica (answers + who did
+                 not answer), change broadcasts that drop caches everywhere
+- state.py       open_cluster_state: the above wired to the coordinator (the
+                 coordinator's optional `state`)
 """

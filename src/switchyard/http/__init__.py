@@ -46,6 +46,8 @@ Operators:
 - inspection.py        /admin/supervisor (tree + totals) and the /admin HTML page
                        (static/admin.html: no build step, no CDN)
 - cluster.py           /admin/cluster: the replicas (live, last seen, providers) and NATS
+- cluster_reach.py     admin routes reaching other replicas: change broadcasts, ask every
+                       replica (no-ops without a cluster)
 - ops.py               /healthz (with the replica id), /readyz
 - metrics.py           /metrics (Prometheus; actor state sampled at scrape time)
 

@@ -7,13 +7,13 @@ time; with no admin key configured everything is refused). The inspection routes
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from quart import Blueprint, Response, jsonify, request
 
 from ..actors import provider_control
-from ..actors.provider_control import disconnect_token_holders
-from ..actors.provider_messages import PROVIDERS_PATH
+from ..actors.local_admin import disconnect_by_admin, local_providers
 from ..protocol.admin_api import (
     CreateAccount,
     CreateKey,
@@ -24,9 +24,11 @@ from ..protocol.admin_api import (
 )
 from ..protocol.errors import invalid_request, not_found, parse_json_body
 from ..protocol.vocabulary import ApiErrorCode, ProviderStatus
+from ..runtime import ActorSystem
 from ..storage.errors import UnknownAccount
 from ..storage.models import Account, KeyLimits, Pricing
 from .admin_auth import require_admin_key
+from .cluster_reach import announce, ask_others
 from .context import coordinator
 
 admin = Blueprint("admin", __name__)
@@ -96,6 +98,7 @@ async def create_key(account_id: str) -> tuple[Response, int]:
 async def set_key_limits(key_id: str) -> Response:
     body = await _body(KeyLimitsBody)
     limits = await coordinator().store.set_api_key_limits(key_id, KeyLimits(body.rpm, body.tpm))
+    announce("api_key", key_id=key_id)
     return jsonify({"id": key_id, "rpm": limits.rpm, "tpm": limits.tpm})
 
 
@@ -121,6 +124,7 @@ async def list_keys(account_id: str) -> Response:
 @admin.delete("/admin/keys/<key_id>")
 async def revoke_key(key_id: str) -> Response:
     record = await coordinator().store.revoke_api_key(key_id)
+    announce("api_key", key_id=record.id)
     return jsonify({"id": record.id, "revoked": True})
 
 
@@ -149,15 +153,22 @@ async def create_provider_token() -> tuple[Response, int]:
 
 @admin.delete("/admin/provider-tokens/<token_id>")
 async def revoke_provider_token(token_id: str) -> Response:
-    """Revoke a provider token and close every live connection made with it (4015).
+    """Revoke a provider token and close every live connection made with it (4015),
+    on every replica of a cluster (`replicas_unanswered` names those that did not answer).
 
     Revoking an already revoked token is a no-op that closes nothing new; a connection
     still registering when the token is revoked closes itself (see `provider_ws`).
     """
     coord = coordinator()
     record = await coord.store.revoke_provider_token(token_id)
-    disconnected = await disconnect_token_holders(coord.system, record.id)
-    return jsonify({"id": record.id, "revoked": True, "disconnected": disconnected})
+    disconnected = await provider_control.disconnect_token_holders(coord.system, record.id)
+    body: dict[str, Any] = {"id": record.id, "revoked": True, "disconnected": disconnected}
+    others = await ask_others("revoke_token", token_id=record.id)
+    if others is not None:
+        for answer in others.answers.values():
+            disconnected.extend(str(p) for p in answer.get("disconnected", []))
+        body["replicas_unanswered"] = others.unanswered
+    return jsonify(body)
 
 
 @admin.put("/admin/pricing/<path:model>")
@@ -169,6 +180,7 @@ async def set_pricing(model: str) -> Response:
         body.output_micro_usd_per_mtok,
         context_length=body.context_length,
     )
+    announce("pricing", model=pricing.model)
     return jsonify(_pricing_json(pricing))
 
 
@@ -198,20 +210,27 @@ def _pricing_json(pricing: Pricing) -> dict[str, Any]:
 
 @admin.get("/admin/providers")
 async def list_providers() -> Response:
-    states = coordinator().system.children_states(PROVIDERS_PATH)
-    providers = [
-        {k: s[k] for k in ("id", "status", "trust", "models", "inflight", "routable", "upstream")}
-        for s in states
-        if "id" in s
-    ]
-    return jsonify({"providers": providers})
+    """The providers connected here; in a cluster those of every live replica, each with
+    its `replica`, and `replicas_unanswered` for replicas that did not answer in time."""
+    coord = coordinator()
+    providers = local_providers(coord.system)
+    others = await ask_others("providers")
+    if others is None:
+        return jsonify({"providers": providers})
+    for provider in providers:
+        provider["replica"] = coord.replica_id
+    for replica, answer in sorted(others.answers.items()):
+        for provider in answer.get("providers", []):
+            if isinstance(provider, dict):
+                providers.append({**provider, "replica": replica})
+    return jsonify({"providers": providers, "replicas_unanswered": others.unanswered})
 
 
 @admin.post("/admin/providers/<provider_id>/drain")
 async def drain_provider(provider_id: str) -> Response:
-    if not await provider_control.drain_provider(coordinator().system, provider_id):
-        raise not_found(f"Provider {provider_id!r} is not connected.")
-    return jsonify({"id": provider_id, "status": ProviderStatus.DRAINING})
+    """Drain the provider on whichever replica holds its connection (404 if none does)."""
+    replica = await _on_owner("drain", provider_id, provider_control.drain_provider)
+    return jsonify({"id": provider_id, "status": ProviderStatus.DRAINING, **replica})
 
 
 @admin.post("/admin/providers/<provider_id>/disconnect")
@@ -219,10 +238,25 @@ async def disconnect_provider(provider_id: str) -> Response:
     """Close the provider's socket now; its in-flight requests end as `provider_gone`.
 
     The agent may reconnect (the close is not fatal to it); drain is the gentle way out.
+    Like drain, it reaches the replica that holds the connection.
     """
-    system = coordinator().system
-    if not await provider_control.disconnect_provider(
-        system, provider_id, "disconnected by an administrator"
-    ):
-        raise not_found(f"Provider {provider_id!r} is not connected.")
-    return jsonify({"id": provider_id, "status": "disconnected"})
+    replica = await _on_owner("disconnect", provider_id, disconnect_by_admin)
+    return jsonify({"id": provider_id, "status": "disconnected", **replica})
+
+
+async def _on_owner(
+    op: str, provider_id: str, local: Callable[[ActorSystem, str], Awaitable[bool]]
+) -> dict[str, str]:
+    """Run `op` on the replica holding the provider's connection (404 if none does);
+    in a cluster, `{"replica": its id}` for the answer."""
+    coord = coordinator()
+    if await local(coord.system, provider_id):
+        return {} if coord.state is None else {"replica": coord.replica_id}
+    others = await ask_others(op, provider_id=provider_id)
+    if others is not None:
+        for replica, answer in sorted(others.answers.items()):
+            if answer.get("found"):
+                return {"replica": replica}
+    silent = others.unanswered if others is not None else []
+    note = f" (replicas not answering: {', '.join(silent)})" if silent else ""
+    raise not_found(f"Provider {provider_id!r} is not connected{note}.")

@@ -5,7 +5,9 @@ The tree it shows is described in docs/ARCHITECTURE.md, "Supervision".
 `/admin/supervisor` returns the live actor tree (`system.snapshot()`) with its totals
 extended by the scheduler's view: `reserved_slots` and `queued`, plus per-model
 `reserved_by_model` and `queued_by_model`. The scheduler is asked with a short timeout;
-when it does not answer, those four are `null` and the tree is still returned.
+when it does not answer, those four are `null` and the tree is still returned. In a
+cluster the tree is this replica's, `totals` are summed over every live replica that
+answered within 1 s (`replica_totals` has each one's, `replicas_unanswered` the others).
 
 `/admin` serves `static/admin.html`, a self-contained page (inline CSS and JS, no CDN)
 that polls `/admin/supervisor` and `/admin/providers` every 2 s. Both routes need the
@@ -21,23 +23,22 @@ import logging
 import secrets
 from functools import cache
 from importlib.resources import files
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from quart import Blueprint, Response, jsonify, request
 
-from ..actors.scheduler_messages import SchedulerStats
-from ..runtime import ActorStopped, AskTimeout
+from ..actors.local_admin import local_totals, merge_totals
 from .admin_auth import require_admin_key
+from .cluster_reach import ask_others
 from .context import coordinator
 
 if TYPE_CHECKING:
-    from ..coordinator import Coordinator
+    pass
 
 log = logging.getLogger(__name__)
 
 inspection = Blueprint("inspection", __name__)
 
-STATS_TIMEOUT_S = 1.0  # how long the inspection endpoint waits for the scheduler
 NONCE_PLACEHOLDER = "__CSP_NONCE__"
 _PAGE_ENDPOINT = "inspection.page"
 
@@ -47,32 +48,20 @@ async def _require_admin_key() -> None:
     require_admin_key(allow_query=request.endpoint == _PAGE_ENDPOINT)
 
 
-async def scheduler_totals(coord: Coordinator) -> dict[str, Any]:
-    """Reserved and queued counts from the scheduler, or `None` values if it is not answering."""
-    try:
-        stats = await coord.scheduler.ask(SchedulerStats(), timeout=STATS_TIMEOUT_S)
-    except (AskTimeout, ActorStopped, LookupError) as exc:
-        log.warning("inspection: scheduler did not answer (%s)", type(exc).__name__)
-        return {
-            "reserved_slots": None,
-            "queued": None,
-            "reserved_by_model": None,
-            "queued_by_model": None,
-        }
-    return {
-        "reserved_slots": stats["reserved_total"],
-        "queued": stats["queued_total"],
-        "reserved_by_model": stats["reserved_by_model"],
-        "queued_by_model": stats["queued_by_model"],
-    }
-
-
 @inspection.get("/admin/supervisor")
 async def supervisor() -> Response:
     coord = coordinator()
-    scheduler = await scheduler_totals(coord)
     snapshot = coord.system.snapshot()
-    snapshot["totals"].update(scheduler)
+    snapshot["totals"] = await local_totals(coord.system)
+    others = await ask_others("totals")
+    if others is not None:
+        parts = {coord.replica_id: snapshot["totals"]}
+        for replica, answer in others.answers.items():
+            if isinstance(answer.get("totals"), dict):
+                parts[replica] = answer["totals"]
+        snapshot["replica_totals"] = parts
+        snapshot["totals"] = merge_totals(list(parts.values()))
+        snapshot["replicas_unanswered"] = others.unanswered
     return jsonify(snapshot)
 
 

@@ -6,7 +6,7 @@ otherwise); without it the endpoint is open, as it always was.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from quart import Blueprint, Response, request
@@ -19,6 +19,9 @@ from ..protocol.vocabulary import ApiErrorCode
 from ..runtime import ActorStopped, AskTimeout
 from .admin_auth import secret_matches
 from .context import bearer_token, coordinator
+
+if TYPE_CHECKING:
+    from ..coordinator import Coordinator
 
 metrics = Blueprint("metrics", __name__)
 
@@ -48,6 +51,22 @@ async def scrape() -> Response:
         providers=coord.system.children_states(PROVIDERS_PATH),
         actors=_flatten(snapshot["tree"]),
         dead_letters=snapshot["totals"]["dead_letters"],
+        cluster=None if coord.state is None else cluster_sample(coord),
     )
     body = generate_latest(REGISTRY)
     return Response(body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+def cluster_sample(coord: Coordinator) -> dict[str, float]:
+    """The cluster figures `metrics._cluster_families` exports."""
+    assert coord.cluster is not None and coord.state is not None
+    stats = coord.state.limiter.stats
+    return {
+        "nats_connected": float(coord.cluster.transport.connected),
+        "live_replicas": float(len(coord.cluster.membership.live_replicas())),
+        "ratelimit_admitted": float(stats.admitted),
+        "ratelimit_refused": float(stats.refused),
+        "ratelimit_contended": float(stats.contended),
+        "ratelimit_fallback": float(stats.fallbacks),
+        "ratelimit_conflicts": float(stats.conflicts),
+    }

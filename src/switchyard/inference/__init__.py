@@ -17,7 +17,9 @@ it into a `Job` and renders the `Output` it hands out.
 - charge.py     Charge: the hold before dispatch, the settlement message after
 - gate.py       RequestGate: requests in progress; closed for new ones at shutdown
 - keys.py       ApiKeyCache: API keys and their limits, cached briefly (revocation bites fast)
-- ratelimit.py  RateLimiter: per-key requests/tokens per minute token buckets
+- ratelimit.py  RateLimiter: per-key requests/tokens per minute token buckets; `take`
+                (the admission rule) and KeyLimiter (what the request path needs; the
+                cluster's shared limiter is one too)
 - token_count.py  count_prompt_tokens: a provider's tokenizer (a tokenize request, never
                 billed), else the estimate
 - known_models.py  KnownModels: priced or served model names (bounded metric labels)

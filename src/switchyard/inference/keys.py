@@ -46,3 +46,9 @@ class ApiKeyCache:
             self._limits.clear()
         self._limits[key_id] = (limits, now + self._ttl_s)
         return limits
+
+    def forget(self, key_id: str) -> None:
+        """Drop what is cached of the key (revoked, or its limits changed elsewhere)."""
+        self._limits.pop(key_id, None)
+        for digest in [d for d, (record, _) in self._entries.items() if record.id == key_id]:
+            del self._entries[digest]

@@ -41,6 +41,10 @@ class KnownModels:
         self._serving: frozenset[str] = frozenset()
         self._refresh_at = -float("inf")
 
+    def expire(self) -> None:
+        """Refresh at the next lookup (a price was set or changed)."""
+        self._refresh_at = -float("inf")
+
     async def label(self, model: str | None) -> str:
         """`model` when it is known, `other` when not, `-` when there is none."""
         if not model:

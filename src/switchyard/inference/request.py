@@ -41,7 +41,7 @@ from .job import Job
 from .keys import ApiKeyCache
 from .output import Final, Output, Result, Usage, outcome_of
 from .output_filter import OutputFilter
-from .ratelimit import RateLimiter
+from .ratelimit import KeyLimiter
 from .relay import RelaySession, provider_error
 
 ACCESS = logging.getLogger("switchyard.access")
@@ -66,7 +66,7 @@ class RequestServices(Protocol):
     def keys(self) -> ApiKeyCache: ...
 
     @property
-    def limiter(self) -> RateLimiter: ...
+    def limiter(self) -> KeyLimiter: ...
 
     @property
     def billing(self) -> ActorRef: ...
@@ -135,7 +135,7 @@ class ConsumerRequest:
         services, key_id = self._services, self.key.id
         limits = await services.keys.limits(key_id)
         tokens = self.job.prompt_tokens + self.job.max_output_tokens
-        refusal = services.limiter.admit(key_id, limits, tokens, trio.current_time())
+        refusal = await services.limiter.acquire(key_id, limits, tokens)
         if refusal is not None:
             RATE_LIMITED.labels(refusal.limit).inc()
             raise rate_limited(refusal.retry_after_s, refusal.message)

@@ -50,7 +50,7 @@ async def count_prompt_tokens(
     """(the prompt tokens of chat body `wire`, whether a provider counted them);
     `model_priced`: a model nobody serves is known (estimated) rather than 404."""
     limits = await services.keys.limits(key.id)
-    refusal = services.limiter.admit(key.id, limits, 0, trio.current_time())
+    refusal = await services.limiter.acquire(key.id, limits, 0)
     if refusal is not None:
         RATE_LIMITED.labels(refusal.limit).inc()
         raise rate_limited(refusal.retry_after_s, refusal.message)

@@ -15,6 +15,7 @@ Contract
   activity.py         ActivityStore: usage per day, earnings per node and day, open holds,
                       nodes, public totals, leaderboard opt-ins
   device_codes.py     DeviceCodeStore: device codes that link provider agents (RFC 8628)
+  replica_holds.py    ReplicaHoldStore: replica liveness, atomic adoption of gone replicas' holds
 
 In memory (embedded default, nothing survives a restart)
   memory.py           MemoryStore: accounts, API keys, ledger, holds, usage
@@ -24,6 +25,7 @@ In memory (embedded default, nothing survives a restart)
   memory_selfservice.py  invite codes, sign-up, logins, sessions, management keys
   memory_activity.py  the self-service reports (per-account and per-provider usage lists)
   memory_device_codes.py  device codes
+  memory_replica_holds.py  replica liveness and hold adoption (monotonic clock)
 
 PostgreSQL (asyncpg through trio-asyncio)
   postgres_store.py   PostgresStore: every Store method as a pooled asyncpg call
@@ -34,10 +36,12 @@ PostgreSQL (asyncpg through trio-asyncio)
   pg_selfservice.py   invite codes, sign-up, logins, sessions, management keys
   pg_activity.py      the self-service reports, one indexed query each
   pg_device_codes.py  device codes (a poll mints at most one provider token)
+  pg_replica_holds.py replica heartbeats (database clock), hold adoption in one UPDATE
   pg_queries.py       accounts, hashed secrets, providers, pricing, batched usage
   pg_rows.py          column lists, row converters, the usage insert, error translation
   migrate.py          versioned migrations under an advisory lock
-  migrations/*.sql    NNNN_name.sql schema migrations (applied once each, in order)
+  migrations/*.sql    NNNN_name.sql schema migrations (applied once each, in order;
+                      0005 adds holds.replica_id and replica_heartbeats)
 """
 
 from .errors import (

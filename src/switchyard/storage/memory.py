@@ -31,6 +31,7 @@ from .memory_activity import MemoryActivityMixin
 from .memory_device_codes import MemoryDeviceCodesMixin
 from .memory_payments import MemoryPaymentsMixin
 from .memory_providers import MemoryProvidersMixin, SecretTable
+from .memory_replica_holds import MemoryReplicaHoldsMixin
 from .memory_responses import MemoryResponsesMixin
 from .memory_selfservice import MemorySelfServiceMixin, new_account_keys
 from .models import (
@@ -63,6 +64,7 @@ class MemoryStore(
     MemorySelfServiceMixin,
     MemoryActivityMixin,
     MemoryDeviceCodesMixin,
+    MemoryReplicaHoldsMixin,
 ):
     """In-memory Store: no set-up, nothing persisted. See the module docstring."""
 
@@ -79,6 +81,7 @@ class MemoryStore(
         self._ledger_by_key: dict[str, LedgerEntry] = {}
         self._next_entry_id = 1
         self._holds: dict[str, HoldRecord] = {}
+        self._replica_seen: dict[str, float] = {}
         self._usage: dict[str, list[UsageRecord]] = {}
         self._usage_by_provider: dict[str, list[UsageRecord]] = {}
         self._leaderboard: set[str] = set()  # provider ids opted in
@@ -250,12 +253,14 @@ class MemoryStore(
         request_id: str,
         amount_micro_usd: int,
         idempotency_key: str | None = None,
+        replica_id: str | None = None,
     ) -> HoldRecord:
         await trio.lowlevel.checkpoint()
         request = v.ident(request_id, "request_id")
         amount = v.amount(amount_micro_usd, allow_zero=True)
         keys = v.hold_keys(request)
         key = keys["hold"] if idempotency_key is None else v.user_key(idempotency_key)
+        replica = v.optional_ident(replica_id, "replica_id")
         account = self._account(account_id)
         existing = self._holds.get(request)
         if existing is not None:
@@ -267,7 +272,7 @@ class MemoryStore(
             raise InsufficientFunds(f"balance of {account.id} cannot cover {amount} micro-USD")
         self._append(account.id, -amount, LedgerKind.HOLD, request, key)
         hold = HoldRecord(
-            request, account.id, amount, HoldStatus.OPEN, utc_now(), None, None, None, 0
+            request, account.id, amount, HoldStatus.OPEN, utc_now(), None, None, None, 0, replica
         )
         self._holds[request] = hold
         return hold

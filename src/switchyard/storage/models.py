@@ -146,6 +146,8 @@ class HoldRecord:
 
     `charged_micro_usd` is the actual cost once settled (0 once released, None while open);
     `provider_account_id` / `provider_earning_micro_usd` record who earned what at settlement.
+    `replica_id` is the cluster replica responsible for it (None outside a cluster); a
+    hold is recovered only when that replica is gone (`ReplicaHoldStore`).
     """
 
     request_id: str
@@ -157,6 +159,7 @@ class HoldRecord:
     charged_micro_usd: int | None
     provider_account_id: str | None
     provider_earning_micro_usd: int
+    replica_id: str | None = None  # the replica that placed it (None: single process)
 
 
 @dataclass(frozen=True, slots=True)

@@ -205,7 +205,12 @@ async def get_hold(conn: asyncpg.Connection, request_id: str) -> HoldRecord | No
 
 
 async def create_hold(
-    conn: asyncpg.Connection, account_id: str, request_id: str, amount: int, key: str
+    conn: asyncpg.Connection,
+    account_id: str,
+    request_id: str,
+    amount: int,
+    key: str,
+    replica_id: str | None = None,
 ) -> HoldRecord:
     """Debit into an open hold; replays for the same request return the existing hold.
 
@@ -214,11 +219,12 @@ async def create_hold(
     """
     async with conn.transaction():
         row = await conn.fetchrow(
-            "INSERT INTO holds (request_id, account_id, amount_micro_usd) VALUES ($1, $2, $3) "
-            f"ON CONFLICT (request_id) DO NOTHING RETURNING {HOLD_COLS}",
+            "INSERT INTO holds (request_id, account_id, amount_micro_usd, replica_id) "
+            f"VALUES ($1, $2, $3, $4) ON CONFLICT (request_id) DO NOTHING RETURNING {HOLD_COLS}",
             request_id,
             account_id,
             amount,
+            replica_id,
         )
         if row is not None:
             await append_entry(conn, account_id, -amount, LedgerKind.HOLD, request_id, key)

@@ -39,7 +39,7 @@ PRICING_COLS = (
 LEDGER_COLS = "id, account_id, amount_micro_usd, kind, reference, idempotency_key, created_at"
 HOLD_COLS = (
     "request_id, account_id, amount_micro_usd, status, created_at, closed_at, "
-    "charged_micro_usd, provider_account_id, provider_earning_micro_usd"
+    "charged_micro_usd, provider_account_id, provider_earning_micro_usd, replica_id"
 )
 USAGE_COLS = (
     "request_id, account_id, api_key_id, provider_id, model, prompt_tokens, "

@@ -45,6 +45,7 @@ from .models import (
 )
 from .pg_activity import PgActivityMixin
 from .pg_device_codes import PgDeviceCodesMixin
+from .pg_replica_holds import PgReplicaHoldsMixin
 from .pg_responses import PgResponsesMixin
 from .pg_rows import RETRYABLE, translate
 from .pg_selfservice import PgSelfServiceMixin
@@ -57,7 +58,9 @@ _ATTEMPTS = 3
 _DRIVER_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError)
 
 
-class PostgresStore(PgResponsesMixin, PgSelfServiceMixin, PgActivityMixin, PgDeviceCodesMixin):
+class PostgresStore(
+    PgResponsesMixin, PgSelfServiceMixin, PgActivityMixin, PgDeviceCodesMixin, PgReplicaHoldsMixin
+):
     """Store backed by PostgreSQL. Create it with `open_postgres_store` / `open_store`."""
 
     def __init__(
@@ -178,6 +181,7 @@ class PostgresStore(PgResponsesMixin, PgSelfServiceMixin, PgActivityMixin, PgDev
         request_id: str,
         amount_micro_usd: int,
         idempotency_key: str | None = None,
+        replica_id: str | None = None,
     ) -> HoldRecord:
         request = v.ident(request_id, "request_id")
         amount = v.amount(amount_micro_usd, allow_zero=True)
@@ -185,7 +189,8 @@ class PostgresStore(PgResponsesMixin, PgSelfServiceMixin, PgActivityMixin, PgDev
             v.hold_keys(request)["hold"] if idempotency_key is None else v.user_key(idempotency_key)
         )
         account = v.ident(account_id, "account_id")
-        return await self._run(money.create_hold, account, request, amount, key)
+        replica = v.optional_ident(replica_id, "replica_id")
+        return await self._run(money.create_hold, account, request, amount, key, replica)
 
     async def get_hold(self, request_id: str) -> HoldRecord | None:
         return await self._run(money.get_hold, v.ident(request_id, "request_id"))

@@ -32,6 +32,7 @@ from .models import (
     ProviderTokenRecord,
     UsageRecord,
 )
+from .replica_holds import ReplicaHoldStore
 from .selfservice import SelfServiceStore
 from .stored_responses import StoredResponseStore
 
@@ -118,10 +119,12 @@ class HoldStore(Protocol):
         request_id: str,
         amount_micro_usd: int,
         idempotency_key: str | None = None,
+        replica_id: str | None = None,
     ) -> HoldRecord:
         """Debit `amount` (>= 0) into an open hold, checking the balance in the same
         statement; `InsufficientFunds` when it cannot cover it. Repeating the call for the
-        same request id with the same account and amount returns the existing hold."""
+        same request id with the same account and amount returns the existing hold.
+        `replica_id` names the cluster replica responsible for the hold (None: no cluster)."""
 
     async def get_hold(self, request_id: str) -> HoldRecord | None:
         """The hold for a request, or None."""
@@ -257,6 +260,7 @@ class Store(
     SelfServiceStore,
     ActivityStore,
     DeviceCodeStore,
+    ReplicaHoldStore,
     Protocol,
 ):
     """Everything the coordinator persists. Obtain one with `open_store()`."""

@@ -54,6 +54,13 @@ def optional_ident(value: object, what: str) -> str | None:
     return None if value is None else ident(value, what)
 
 
+def duration_s(value: object, what: str) -> float:
+    """A duration in seconds: a number in [0, one day] (NaN and infinities refused)."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 86_400:
+        raise InvalidInput(f"{what} must be a number of seconds between 0 and 86400")
+    return float(value)
+
+
 def integer(value: object, what: str, *, low: int, high: int) -> int:
     """An int (not bool) in [low, high]."""
     if isinstance(value, bool) or not isinstance(value, int):
