@@ -4,11 +4,16 @@ owned by a given account."""
 
 from __future__ import annotations
 
+import os
 import re
+import signal
+import subprocess
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import replace
+from functools import partial
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -26,6 +31,8 @@ PASSWORD = "correct horse battery staple"
 CLI = [sys.executable, "-c", "from switchyard.cli import main; main()"]
 PRICE = {"input_micro_usd_per_mtok": 1_000_000, "output_micro_usd_per_mtok": 2_000_000}
 USER_CODE = re.compile(rb"enter the code ([A-Z]{4}-[A-Z]{4})")
+#: A simulated model that answers at once: 12 tokens at 2,000 tokens/s.
+FAST_AGENT = ["--ttft", "0", "--tokens-per-s", "2000", "--output-tokens", "12"]
 
 
 async def read_until(stream: trio.abc.ReceiveStream, pattern: re.Pattern[bytes]) -> bytes:
@@ -113,3 +120,25 @@ async def agent_for(running: Running, account_id: str) -> AsyncIterator[Provider
             yield agent
         finally:
             agent.stop(0.5)
+
+
+@asynccontextmanager
+async def agent_from_token_file(
+    base_url: str, token_file: Path, key_file: Path
+) -> AsyncIterator[None]:
+    """A real `switchyard provider` process that finds its token only in `token_file`
+    (what `provider login` wrote), serving a fast simulated model; SIGTERM on exit."""
+    command = [*CLI, "provider", "--coordinator", base_url, "--token-file", str(token_file),
+               "--key-file", str(key_file), *FAST_AGENT]  # fmt: skip
+    env = {k: v for k, v in os.environ.items() if k != "SWITCHYARD_PROVIDER_TOKEN"}
+    async with trio.open_nursery() as nursery:
+        agent = await nursery.start(
+            partial(trio.run_process, command, check=False, env=env,
+                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        )  # fmt: skip
+        try:
+            yield
+        finally:
+            agent.send_signal(signal.SIGTERM)
+            with trio.fail_after(30):
+                await agent.wait()

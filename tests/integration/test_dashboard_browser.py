@@ -12,8 +12,6 @@ shown in the README (`docs/screenshots/`).
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
 from functools import partial
 from pathlib import Path
@@ -28,9 +26,7 @@ from ..polling import wait_until
 from .browser import DESKTOP, PHONE, Browser, open_browser
 from .dashboard_helpers import sign_up_in_browser
 from .harness import Running, coordinator, fast_settings
-from .selfservice_helpers import CLI, PRICE, USER_CODE, read_until
-
-AGENT = ["--ttft", "0", "--tokens-per-s", "2000", "--output-tokens", "12"]
+from .selfservice_helpers import CLI, PRICE, USER_CODE, agent_from_token_file, read_until
 
 
 async def _chart_points(browser: Browser, chart_id: str) -> int:
@@ -176,21 +172,9 @@ async def test_newcomer_walks_through_the_dashboard(
             token_file = tmp_path / "provider_token"
             await _link_provider(browser, running, token_file)
 
-            agent_cmd = [*CLI, "provider", "--coordinator", running.base_url,
-                         "--token-file", str(token_file), "--key-file",
-                         str(tmp_path / "key"), *AGENT]  # fmt: skip
-            env = {k: v for k, v in os.environ.items() if k != "SWITCHYARD_PROVIDER_TOKEN"}
-            async with trio.open_nursery() as nursery:
-                agent = await nursery.start(
-                    partial(trio.run_process, agent_cmd, check=False, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-                )  # fmt: skip
-                try:
-                    await _serve_and_look(browser, running, api_key)
-                finally:
-                    agent.send_signal(signal.SIGTERM)
-                    with trio.fail_after(30):
-                        await agent.wait()
+            key_file = tmp_path / "key"
+            async with agent_from_token_file(running.base_url, token_file, key_file):
+                await _serve_and_look(browser, running, api_key)
 
 
 async def _serve_and_look(browser: Browser, running: Running, api_key: str) -> None:

@@ -8,8 +8,6 @@ the node and the public stats."""
 from __future__ import annotations
 
 import json
-import os
-import signal
 import stat
 import subprocess
 from functools import partial
@@ -31,6 +29,7 @@ from .selfservice_helpers import (
     PASSWORD,
     PRICE,
     USER_CODE,
+    agent_from_token_file,
     invite,
     plain_http_settings,
     read_until,
@@ -116,21 +115,8 @@ async def test_newcomer_from_invite_code_to_serving_provider(
                 tokens = (await web.get("/v1/account/provider-tokens")).json()
                 assert [t["name"] for t in tokens["provider_tokens"]] == ["gpu-box-1"]
 
-                agent_cmd = [*CLI, "provider", "--coordinator", base, "--token-file",
-                             str(token_file), "--key-file", str(tmp_path / "key"), "--ttft", "0",
-                             "--tokens-per-s", "2000", "--output-tokens", "12"]  # fmt: skip
-                env = {k: v for k, v in os.environ.items() if k != "SWITCHYARD_PROVIDER_TOKEN"}
-                async with trio.open_nursery() as nursery:
-                    agent = await nursery.start(
-                        partial(trio.run_process, agent_cmd, check=False, env=env,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-                    )  # fmt: skip
-                    try:
-                        await _serve_and_report(web, base, api_key, account_id)
-                    finally:
-                        agent.send_signal(signal.SIGTERM)
-                        with trio.fail_after(30):
-                            await agent.wait()
+                async with agent_from_token_file(base, token_file, tmp_path / "key"):
+                    await _serve_and_report(web, base, api_key, account_id)
 
 
 async def _serve_and_report(

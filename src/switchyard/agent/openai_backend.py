@@ -34,7 +34,7 @@ from .backend import (
     rough_prompt_tokens,
 )
 from .upstream_calls import count_prompt, embed
-from .upstream_errors import status_error, stream_error
+from .upstream_errors import status_error, stream_error, transport_failures
 from .upstream_probe import describe_models, server_root
 from .upstream_stream import UpstreamStream
 
@@ -115,7 +115,7 @@ class OpenAIBackend:
         if text:
             choices *= _prompt_count(request.get("prompt"))
         stream = UpstreamStream(request_stops(request), choices, text=text)
-        try:
+        with transport_failures():
             async with self.client.stream("POST", url, json=self._body(model, request)) as resp:
                 if resp.status_code >= 400:
                     raise status_error(resp.status_code, (await resp.aread())[:4096])
@@ -130,14 +130,6 @@ class OpenAIBackend:
                     deltas = stream.chunk(obj)
                     if deltas:
                         yield Deltas(deltas)
-        except httpx.TimeoutException as exc:
-            raise BackendError(
-                StreamErrorCode.UPSTREAM_TIMEOUT, f"upstream timed out: {exc!r}", retryable=True
-            ) from exc
-        except httpx.HTTPError as exc:
-            raise BackendError(
-                StreamErrorCode.UPSTREAM_UNREACHABLE, f"upstream failed: {exc!r}", retryable=True
-            ) from exc
         yield stream.finish(rough_prompt_tokens(request))
 
 

@@ -35,7 +35,7 @@ from switchyard.protocol.limits import (
 from switchyard.protocol.vocabulary import StreamErrorCode
 
 from .backend import BackendError, embedding_delta
-from .upstream_errors import status_error
+from .upstream_errors import status_error, transport_failures
 
 #: The largest JSON answer read from an embeddings or tokenize route.
 MAX_UPSTREAM_JSON_BYTES = 64 * MiB
@@ -67,7 +67,7 @@ async def post_json(
     kwargs: dict[str, Any] = {"json": body}
     if timeout is not None:
         kwargs["timeout"] = timeout
-    try:
+    with transport_failures():
         async with client.stream("POST", url, **kwargs) as resp:
             if missing is not None and resp.status_code in ROUTE_MISSING:
                 raise missing
@@ -78,14 +78,6 @@ async def post_json(
                 raw += part
                 if len(raw) > MAX_UPSTREAM_JSON_BYTES:
                     raise _bad(f"an answer over {MAX_UPSTREAM_JSON_BYTES} bytes")
-    except httpx.TimeoutException as exc:
-        raise BackendError(
-            StreamErrorCode.UPSTREAM_TIMEOUT, f"upstream timed out: {exc!r}", retryable=True
-        ) from exc
-    except httpx.HTTPError as exc:
-        raise BackendError(
-            StreamErrorCode.UPSTREAM_UNREACHABLE, f"upstream failed: {exc!r}", retryable=True
-        ) from exc
     try:
         return json.loads(raw)
     except ValueError:

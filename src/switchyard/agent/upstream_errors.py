@@ -11,7 +11,11 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
+
+import httpx
 
 from switchyard.protocol.limits import MAX_MESSAGE_CHARS
 from switchyard.protocol.vocabulary import StreamErrorCode
@@ -68,3 +72,19 @@ def stream_error(obj: dict[str, Any], *, started: bool) -> BackendError:
                 StreamErrorCode.UPSTREAM_REJECTED, message, retryable=False, status=code
             )
     return BackendError(StreamErrorCode.UPSTREAM_ERROR, message, retryable=False)
+
+
+@contextmanager
+def transport_failures() -> Iterator[None]:
+    """An httpx timeout or transport failure inside as a retryable `BackendError`
+    (`upstream_timeout` / `upstream_unreachable`): the provider's problem, not the request's."""
+    try:
+        yield
+    except httpx.TimeoutException as exc:
+        raise BackendError(
+            StreamErrorCode.UPSTREAM_TIMEOUT, f"upstream timed out: {exc!r}", retryable=True
+        ) from exc
+    except httpx.HTTPError as exc:
+        raise BackendError(
+            StreamErrorCode.UPSTREAM_UNREACHABLE, f"upstream failed: {exc!r}", retryable=True
+        ) from exc
