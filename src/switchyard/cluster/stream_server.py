@@ -10,7 +10,8 @@ elsewhere). For each one, in its own task:
    consumer; then the answer `ok` goes back;
 3. the stream is pumped to `stream.<origin>.<request_id>`: everything ready at once is
    one batch (split only above `REMOTE_BATCH_BYTES`), one publish per batch, never per
-   token, numbered so the consumer side notices a lost one;
+   token, numbered so the consumer side notices a lost one. What is ready when the
+   answer is queued is queued in the same step, so both leave in one NATS write;
 4. at the end, on a `route.<this replica>.cancel` for it, or when the origin replica
    lapses, the provider is told `Cancel` (if its work may still run) and the slot is
    released here — exactly once, shielded. When this replica stops first, the origin is
@@ -203,8 +204,13 @@ class StreamServer:
         """Relay the stream to the origin; the release outcome."""
         subject = self.transport.subject("stream", request.origin, request.request_id)
         while True:
-            try:
-                first = await receive.receive()
+            try:  # what is ready now goes in this step, with the answer just queued
+                first = receive.receive_nowait()
+            except trio.WouldBlock:
+                try:
+                    first = await receive.receive()
+                except trio.EndOfChannel:
+                    first = vanished_end(serving.tokens)
             except trio.EndOfChannel:
                 first = vanished_end(serving.tokens)
             batch: list[str] = []
