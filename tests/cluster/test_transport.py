@@ -229,12 +229,26 @@ async def test_a_full_subscriber_sheds_and_counts(transport: Transport) -> None:
 
 async def test_a_full_publish_queue_sheds_and_counts(transport: Transport) -> None:
     transport.max_queued_messages = 10
+    transport.direct_publish_bytes = 4  # nats-py takes one message directly, then it queues
     subject = transport.subject("flood")
-    for i in range(25):  # no checkpoint: the drainer cannot run in between
+    for i in range(25):  # no checkpoint: neither nats-py's flusher nor the drainer runs
         transport.publish(subject, str(i).encode())
-    assert transport.stats.publish_shed == 15
+    assert transport.stats.publish_shed == 14
     await transport.flush()
-    assert transport.stats.published == 10
+    assert transport.stats.published == 11
+
+
+async def test_a_burst_is_published_directly_then_queued_in_order(transport: Transport) -> None:
+    """Up to `direct_publish_bytes` unflushed, publish hands messages to nats-py at once;
+    beyond that they queue for the drainer: either way they arrive in order, all counted."""
+    transport.direct_publish_bytes = 2_000
+    subject = transport.subject("burst")
+    async with transport.subscribe(subject, buffer=500) as inbox:
+        for i in range(300):  # ~100 bytes each: the first ~20 go directly, the rest queue
+            transport.publish(subject, f"{i:03d}".encode() * 33)
+        got = [(await inbox.receive()).data[:3] for _ in range(300)]
+    assert got == [f"{i:03d}".encode() for i in range(300)]
+    assert transport.stats.published == 300 and transport.stats.publish_shed == 0
 
 
 async def test_bad_names_and_sizes_are_refused(transport: Transport, nats_url: str) -> None:

@@ -4,11 +4,15 @@ nats-py is asyncio-only; it runs on its own trio-asyncio loop, like the Postgres
 One `aio_as_trio` crossing costs ~88 µs (docs/ARCHITECTURE.md, "Cluster"), so the hot
 paths never cross per message:
 
-- `publish` appends to a bounded queue (count and bytes) and wakes the drainer by
-  setting its `asyncio.Event` directly (same thread: that only queues the drainer's
-  wake-up on the loop, one asyncio round instead of two through `call_soon`); one
-  asyncio task publishes everything queued. A full queue, or a disconnected client,
-  sheds the message and counts it (`stats`).
+- `publish` hands the message to nats-py in the caller's step: `nc.publish` only
+  appends to nats-py's write buffer and kicks its flusher task, so its coroutine is
+  driven to its end right there, under this transport's loop (no crossing, no task to
+  wake: the message leaves on the flusher's next round). When that cannot be done (the
+  drainer not started yet, over `DIRECT_PUBLISH_BYTES` not yet flushed by nats-py, a
+  publish waiting on nats-py's full buffer), the message goes
+  to a bounded queue (count and bytes) and the drainer, an asyncio task woken by setting
+  its `asyncio.Event` directly, publishes everything queued, in order. A full queue, or
+  a disconnected client, sheds the message and counts it (`stats`).
 - subscription callbacks run on the asyncio side and only `send_nowait` into a bounded
   trio channel; when it is full the message is shed and counted (never `WouldBlock`
   inside nats-py).
@@ -31,7 +35,7 @@ import logging
 import re
 import secrets
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Generator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -64,6 +68,7 @@ _KEY_RE = re.compile(r"^[-/_=a-zA-Z0-9]+(\.[-/_=a-zA-Z0-9]+)*$")  # a KV key
 MAX_QUEUED_MESSAGES = 65_536  # publish queue bounds (then messages are shed)
 MAX_QUEUED_BYTES = 64 * 1024 * 1024
 MAX_PENDING_REQUESTS = 10_000
+DIRECT_PUBLISH_BYTES = 256 * 1024  # nats-py's unflushed bytes up to which publish is direct
 CALL_TIMEOUT_S = 5.0  # subscribe / KV / close crossings
 _NO_RESPONDERS = "503"
 
@@ -154,6 +159,33 @@ class PendingRequest:
             self._transport._pending.pop(self._token, None)
 
 
+class _Resume:
+    """Awaitable: the rest of a coroutine that was driven by hand until it first waited
+    (`waiting` is what it yielded); lets an asyncio task finish it."""
+
+    __slots__ = ("coro", "waiting")
+
+    def __init__(self, coro: Coroutine[Any, Any, Any], waiting: Any) -> None:
+        self.coro = coro
+        self.waiting = waiting
+
+    def __await__(self) -> Generator[Any, Any, None]:
+        waiting = self.waiting
+        while True:
+            try:
+                value = yield waiting
+            except BaseException as exc:
+                try:
+                    waiting = self.coro.throw(exc)
+                except StopIteration:
+                    return
+            else:
+                try:
+                    waiting = self.coro.send(value)
+                except StopIteration:
+                    return
+
+
 def check_token(part: str) -> str:
     if not _TOKEN_RE.match(part):
         raise ValueError(f"invalid subject token {part!r}")
@@ -187,6 +219,7 @@ class Transport:
         self._queue: deque[tuple[str, bytes, str]] = deque()
         self._queued_bytes = 0
         self._wake: asyncio.Event | None = None  # created on the asyncio side
+        self._finishing = 0  # publishes handed to nats-py that wait for its flusher
         self._drainer: asyncio.Task[None] | None = None
         self._emptied = trio.Event()  # set by the drainer each time the queue empties
         self._inbox = f"_INBOX.{cluster}.{secrets.token_hex(8)}"
@@ -195,6 +228,7 @@ class Transport:
         self._max_payload = nc.max_payload
         self.max_queued_messages = MAX_QUEUED_MESSAGES
         self.max_queued_bytes = MAX_QUEUED_BYTES
+        self.direct_publish_bytes = DIRECT_PUBLISH_BYTES
 
     # -- names and status ------------------------------------------------------------
 
@@ -252,12 +286,63 @@ class Transport:
         ):
             self.stats.publish_shed += 1
             return False
+        if (
+            not self._queue
+            and not self._finishing
+            and self._nc.pending_data_size + len(data) <= self.direct_publish_bytes
+            and self._publish_now(subject, data, reply)
+        ):
+            return True
         self._queue.append((subject, data, reply))
         self._queued_bytes += len(data)
         wake = self._wake
         if wake is not None and not wake.is_set():
             wake.set()  # schedules the drainer's wake-up on the asyncio loop (no crossing)
         return True
+
+    def _publish_now(self, subject: str, data: bytes, reply: str) -> bool:
+        """Hand one message to nats-py in this step, without a crossing: `nc.publish` only
+        appends to nats-py's buffer and kicks its flusher, so its coroutine is driven here
+        to its end (under this transport's loop, which asyncio's lookups then find). If
+        nats-py has to wait (its buffer is over its limit) an asyncio task finishes it,
+        and later messages go through the queue until it has. False: not handed over
+        (the drainer's task has not started yet)."""
+        if self._wake is None:
+            return False
+        token = trio_asyncio.current_loop.set(self._loop)
+        try:
+            coro = self._nc.publish(subject, data, reply=reply)
+            try:
+                waiting = coro.send(None)
+            except StopIteration:
+                self.stats.published += 1
+                return True
+            except (nats.errors.Error, OSError):
+                self.stats.publish_errors += 1
+                return True
+            except Exception:
+                self.stats.publish_errors += 1
+                log.exception("nats: publishing to %s failed", subject)
+                return True
+            self._finishing += 1
+            self._loop.create_task(self._finish_publish(_Resume(coro, waiting)))
+            return True
+        finally:
+            trio_asyncio.current_loop.reset(token)
+
+    async def _finish_publish(self, resume: _Resume) -> None:
+        """Asyncio side: let a publish that had to wait for nats-py's flusher finish."""
+        try:
+            await resume
+        except (nats.errors.Error, OSError):
+            self.stats.publish_errors += 1
+        except Exception:
+            self.stats.publish_errors += 1
+            log.exception("nats: a publish failed")
+        else:
+            self.stats.published += 1
+        finally:
+            self._finishing -= 1
 
     async def _drain_queue(self) -> None:
         """Asyncio side: publish everything queued, then sleep until woken."""
