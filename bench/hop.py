@@ -170,7 +170,7 @@ def job() -> Any:
     return new_job("m", body, Settings(), Trust.SELF_SIGNED)
 
 
-async def ttft_ms(on: Replica, legs: Legs | None = None) -> float:
+async def ttft_ms(on: Replica, legs: Legs | None = None, record: bool = True) -> float:
     relay = RelaySession(on.scheduler, job())
     start = time.perf_counter()
     if legs is not None:
@@ -180,7 +180,9 @@ async def ttft_ms(on: Replica, legs: Legs | None = None) -> float:
     took = (time.perf_counter() - start) * 1000
     if legs is not None:
         legs.mark("relay: first batch")
-        legs.keep(start)
+        if record:
+            legs.keep(start)
+        legs.current = {}
     while relay.end is None:
         await relay.next_batch()
     await relay.close(False)
@@ -222,11 +224,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             samples: dict[str, list[float]] = {"local": [], "remote": [], "rtt": []}
             for i in range(args.warmup + args.requests):
                 local = await ttft_ms(r0)
-                if legs is not None:
-                    legs.samples, kept = {}, legs.samples
-                remote = await ttft_ms(r1, legs)
-                if legs is not None and i < args.warmup:
-                    legs.samples = kept
+                remote = await ttft_ms(r1, legs, record=i >= args.warmup)
                 start = time.perf_counter()
                 await r1.transport.request(echo_subject, b"x" * 400, timeout=5)
                 rtt = (time.perf_counter() - start) * 1000
