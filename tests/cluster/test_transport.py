@@ -275,3 +275,51 @@ async def test_unreachable_server_is_unavailable_and_credentials_are_not_shown()
             ):
                 pass
     assert "secret" not in str(caught.value)
+
+
+async def test_send_request_hands_the_reply_or_the_failure_to_its_callback(
+    transport: Transport, nats_url: str, cluster_name: str
+) -> None:
+    got: list[bytes | Exception] = []
+    subject = transport.subject("echo-cb")
+    async with (
+        open_transport(nats_url, cluster=cluster_name, name="server") as server,
+        trio.open_nursery() as nursery,
+    ):
+        await nursery.start(_echo, server, subject)
+        pending = transport.send_request(subject, b"1", got.append)
+        assert await pending.wait(5) == b"echo:1"
+        assert got == [b"echo:1"]  # delivered before the waiter woke
+        nursery.cancel_scope.cancel()
+    nobody = transport.send_request(transport.subject("nobody-cb"), b"?", got.append)
+    with pytest.raises(TransportUnavailable):
+        await nobody.wait(5)
+    assert isinstance(got[1], TransportUnavailable)
+    async with transport.subscribe(transport.subject("silent-cb")):
+        silent = transport.send_request(transport.subject("silent-cb"), b"?", got.append)
+        with pytest.raises(TransportTimeout):
+            await silent.wait(0.2)
+    assert len(got) == 2  # a timed-out request's callback is never called
+    assert transport._pending == {}
+
+
+async def test_subscribe_calls_hands_each_message_to_the_handler_in_order(
+    transport: Transport, nats_url: str, cluster_name: str
+) -> None:
+    got: list[bytes] = []
+    subject = transport.subject("calls")
+
+    def handler(message: Message) -> None:
+        got.append(message.data)
+        if message.data == b"3":
+            raise RuntimeError("a failing handler is logged, not fatal")
+
+    async with (
+        open_transport(nats_url, cluster=cluster_name, name="sender") as sender,
+        transport.subscribe_calls(subject, handler),
+    ):
+        for i in range(10):
+            sender.publish(subject, str(i).encode())
+        await sender.flush()
+        await wait_until(lambda: len(got) == 10, timeout=5)
+    assert got == [str(i).encode() for i in range(10)]

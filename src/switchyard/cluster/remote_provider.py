@@ -160,9 +160,16 @@ class RemoteProviderActor(Actor):
         request_id = msg.request_id
         ref = self.ref
 
+        undelivered: list[Answered] = []  # the mailbox was full: the helper task sends it
+
         def on_answer(answer: bytes | TransportError) -> None:  # asyncio side
-            with contextlib.suppress(ActorStopped, MailboxFull):  # then the timeout answers
-                ref.tell(Answered(request_id, reply, _answer_error(answer)))
+            answered = Answered(request_id, reply, _answer_error(answer))
+            try:
+                ref.tell(answered)
+            except MailboxFull:
+                undelivered.append(answered)
+            except ActorStopped:
+                pass
 
         try:  # queued in this step: nothing waits for a task to start before it leaves
             pending = self.transport.send_request(subject, data, on_answer)
@@ -173,19 +180,25 @@ class RemoteProviderActor(Actor):
             reply.fail(ProviderUnavailable(f"the owning replica is unreachable: {exc}"))
             return
         self.routes[request_id] = _Route(owner, msg.stream, reply)
-        self.start_task(self._await_owner, request_id, pending, reply)
+        self.start_task(self._await_owner, request_id, pending, reply, undelivered)
 
-    async def _await_owner(self, request_id: str, pending: PendingRequest, reply: Reply) -> None:
+    async def _await_owner(
+        self, request_id: str, pending: PendingRequest, reply: Reply, undelivered: list[Answered]
+    ) -> None:
         """Bound the wait for the owner's answer; the answer itself (or the transport's
-        failure) reaches the actor through the callback given in `_dispatch`."""
+        failure) reaches the actor through the callback given in `_dispatch`, or from
+        here if the mailbox was full then."""
         try:
             await pending.wait(DISPATCH_TIMEOUT_S)
         except TransportTimeout:
-            error = AskTimeout(pending.subject, DISPATCH_TIMEOUT_S)
-            with contextlib.suppress(ActorStopped):
-                await self.ref.send(Answered(request_id, reply, error))
+            undelivered.append(
+                Answered(request_id, reply, AskTimeout(pending.subject, DISPATCH_TIMEOUT_S))
+            )
         except TransportError:
             pass  # the callback has it
+        for answered in undelivered:
+            with contextlib.suppress(ActorStopped):
+                await self.ref.send(answered)
 
     def _answered(self, request_id: str, reply: Reply, error: BaseException | None) -> None:
         route = self.routes.get(request_id)
