@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 BENCH_STAMP := $(VENV)/.installed-bench
 BACKENDS_STAMP := $(VENV)/.installed-backends
 
-.PHONY: dev test test-backends lint fmt bench bench-runtime bench-scheduler bench-load bench-transport bench-cluster bench-dashboard bench-ratelimit clean
+.PHONY: dev test test-backends lint fmt bench bench-runtime bench-scheduler bench-load bench-transport bench-hop bench-cluster bench-dashboard bench-ratelimit clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -54,7 +54,7 @@ fmt: $(STAMP)
 	$(BIN)/ruff format src tests bench
 
 # Bounded and loopback-only; together they take about 6-7 minutes.
-bench: bench-runtime bench-scheduler bench-load bench-transport bench-cluster bench-dashboard
+bench: bench-runtime bench-scheduler bench-load bench-transport bench-hop bench-cluster bench-dashboard
 
 bench-runtime: $(BENCH_STAMP)
 	$(BIN)/python bench/runtime.py
@@ -68,6 +68,10 @@ bench-load: $(BENCH_STAMP)
 # Needs the local nats-server (SWITCHYARD_TEST_NATS_URL, default nats://127.0.0.1:4222).
 bench-transport: $(BENCH_STAMP)
 	$(BIN)/python bench/transport.py
+
+# The cross-replica hop in one process (two replicas on the local nats-server); ~10 s.
+bench-hop: $(BENCH_STAMP)
+	$(BIN)/python bench/hop.py --trace
 
 # Dashboard page times (server render + loopback HTTP) with 90 days of usage; ~15 s.
 bench-dashboard: $(BENCH_STAMP)

@@ -229,12 +229,26 @@ async def test_a_full_subscriber_sheds_and_counts(transport: Transport) -> None:
 
 async def test_a_full_publish_queue_sheds_and_counts(transport: Transport) -> None:
     transport.max_queued_messages = 10
+    transport.direct_publish_bytes = 4  # nats-py takes one message directly, then it queues
     subject = transport.subject("flood")
-    for i in range(25):  # no checkpoint: the drainer cannot run in between
+    for i in range(25):  # no checkpoint: neither nats-py's flusher nor the drainer runs
         transport.publish(subject, str(i).encode())
-    assert transport.stats.publish_shed == 15
+    assert transport.stats.publish_shed == 14
     await transport.flush()
-    assert transport.stats.published == 10
+    assert transport.stats.published == 11
+
+
+async def test_a_burst_is_published_directly_then_queued_in_order(transport: Transport) -> None:
+    """Up to `direct_publish_bytes` unflushed, publish hands messages to nats-py at once;
+    beyond that they queue for the drainer: either way they arrive in order, all counted."""
+    transport.direct_publish_bytes = 2_000
+    subject = transport.subject("burst")
+    async with transport.subscribe(subject, buffer=500) as inbox:
+        for i in range(300):  # ~100 bytes each: the first ~20 go directly, the rest queue
+            transport.publish(subject, f"{i:03d}".encode() * 33)
+        got = [(await inbox.receive()).data[:3] for _ in range(300)]
+    assert got == [f"{i:03d}".encode() for i in range(300)]
+    assert transport.stats.published == 300 and transport.stats.publish_shed == 0
 
 
 async def test_bad_names_and_sizes_are_refused(transport: Transport, nats_url: str) -> None:
@@ -261,3 +275,51 @@ async def test_unreachable_server_is_unavailable_and_credentials_are_not_shown()
             ):
                 pass
     assert "secret" not in str(caught.value)
+
+
+async def test_send_request_hands_the_reply_or_the_failure_to_its_callback(
+    transport: Transport, nats_url: str, cluster_name: str
+) -> None:
+    got: list[bytes | Exception] = []
+    subject = transport.subject("echo-cb")
+    async with (
+        open_transport(nats_url, cluster=cluster_name, name="server") as server,
+        trio.open_nursery() as nursery,
+    ):
+        await nursery.start(_echo, server, subject)
+        pending = transport.send_request(subject, b"1", got.append)
+        assert await pending.wait(5) == b"echo:1"
+        assert got == [b"echo:1"]  # delivered before the waiter woke
+        nursery.cancel_scope.cancel()
+    nobody = transport.send_request(transport.subject("nobody-cb"), b"?", got.append)
+    with pytest.raises(TransportUnavailable):
+        await nobody.wait(5)
+    assert isinstance(got[1], TransportUnavailable)
+    async with transport.subscribe(transport.subject("silent-cb")):
+        silent = transport.send_request(transport.subject("silent-cb"), b"?", got.append)
+        with pytest.raises(TransportTimeout):
+            await silent.wait(0.2)
+    assert len(got) == 2  # a timed-out request's callback is never called
+    assert transport._pending == {}
+
+
+async def test_subscribe_calls_hands_each_message_to_the_handler_in_order(
+    transport: Transport, nats_url: str, cluster_name: str
+) -> None:
+    got: list[bytes] = []
+    subject = transport.subject("calls")
+
+    def handler(message: Message) -> None:
+        got.append(message.data)
+        if message.data == b"3":
+            raise RuntimeError("a failing handler is logged, not fatal")
+
+    async with (
+        open_transport(nats_url, cluster=cluster_name, name="sender") as sender,
+        transport.subscribe_calls(subject, handler),
+    ):
+        for i in range(10):
+            sender.publish(subject, str(i).encode())
+        await sender.flush()
+        await wait_until(lambda: len(got) == 10, timeout=5)
+    assert got == [str(i).encode() for i in range(10)]

@@ -3,8 +3,9 @@
 Without `--nats-url` nothing here is opened and the coordinator runs as one process.
 
 Transport (the only code that imports nats):
-- transport.py   Transport over NATS under trio-asyncio: bulk publish queue, subscriptions
-                 into bounded trio channels, request/reply, JetStream KV, status
+- transport.py   Transport over NATS under trio-asyncio: publish in the caller's step (a
+                 bounded queue past that), subscriptions into bounded trio channels or
+                 synchronous handlers, request/reply, JetStream KV, status
 - errors.py      TransportUnavailable, TransportTimeout, KeyValueConflict, MessageTooLarge
 - ids.py         replica ids and cluster names (valid subject tokens); new_replica_id
 

@@ -4,14 +4,17 @@ The scheduler indexes a remote provider with this actor's ref, so `RelaySession`
 it exactly as to a local provider actor: `Dispatch` (asked) and `Cancel` (told).
 
 - `Dispatch` (with `remote` set) becomes one NATS request to the owning replica's
-  `route.<owner>.dispatch`, answered once the owner's scheduler confirmed the slot and its
-  provider actor took the request. A refusal (the slot was taken meanwhile, the provider
+  `route.<owner>.dispatch`, queued while handling the `Dispatch` and answered once the
+  owner's scheduler confirmed the slot and its provider actor took the request; the
+  answer goes straight from the transport's callback into this actor's mailbox (a
+  helper task only bounds the wait). A refusal (the slot was taken meanwhile, the provider
   left, the body is over NATS's max_payload, nobody answers) is `ProviderUnavailable`, so
   the relay tries the next candidate; no answer in time is `AskTimeout` (the relay then
   cancels, in case it runs).
 - The stream comes back on `stream.<this replica>.<request_id>`, one message per batch of
-  items in order (`seq`). One subscription for all of them; a helper task hands each
-  message to the actor. Items go into the request's local channel without blocking: a
+  items in order (`seq`). One subscription for all of them, whose callback puts each
+  message straight into this actor's mailbox (shed and counted when full: the consumer
+  then sees the gap). Items go into the request's local channel without blocking: a
   consumer too slow for its buffer, or gone, has the request cancelled at the owner; a
   gap in `seq` (a message shed on the way) ends the stream with an error.
 - `Cancel` (the consumer left) is published to `route.<owner>.cancel`.
@@ -35,10 +38,10 @@ from ..actors.provider import ProviderUnavailable
 from ..actors.provider_messages import Cancel, Dispatch, StreamChunk, StreamEnd
 from ..inference.relay import vanished_end
 from ..protocol.limits import MAX_REMOTE_STREAMS
-from ..runtime import Actor, ActorStopped, AskTimeout, Reply
+from ..runtime import Actor, ActorStopped, AskTimeout, MailboxFull, Reply
 from .errors import MessageTooLarge, TransportError, TransportTimeout
 from .routing_wire import WireError, dump_cancel, dump_dispatch, load_answer, load_batch
-from .transport import Transport
+from .transport import Message, PendingRequest, Transport
 
 log = logging.getLogger(__name__)
 
@@ -103,11 +106,18 @@ class RemoteProviderActor(Actor):
 
     async def _receive_streams(self) -> None:
         subject = self.transport.subject("stream", self.replica_id, "*")
-        async with self.transport.subscribe(subject, buffer=4096) as messages:
-            async for message in messages:
-                request_id = message.subject.rpartition(".")[2]
-                with contextlib.suppress(ActorStopped):
-                    await self.ref.send(Batch(request_id, message.data))
+        ref = self.ref
+
+        def on_batch(message: Message) -> None:  # asyncio side: straight into the mailbox
+            try:
+                ref.tell(Batch(message.subject.rpartition(".")[2], message.data))
+            except MailboxFull:  # the consumer sees the gap and ends the stream
+                self.transport.stats.receive_shed += 1
+            except ActorStopped:
+                pass
+
+        async with self.transport.subscribe_calls(subject, on_batch):
+            await trio.sleep_forever()
 
     # -- messages ------------------------------------------------------------------------
 
@@ -139,33 +149,56 @@ class RemoteProviderActor(Actor):
         reservation, reserve = msg.remote
         if msg.request_id in self.routes or len(self.routes) >= self.limit:
             raise ProviderUnavailable("too many remote streams")
-        reply = self.defer()
         owner = reservation.replica
         assert owner is not None
-        self.routes[msg.request_id] = _Route(owner, msg.stream, reply)
         data = dump_dispatch(
             msg.request_id, self.replica_id, reservation.provider_id, msg.body_json,
             msg.deadline_unix, reserve, msg.kind,
         )  # fmt: skip
         subject = self.transport.subject("route", owner, "dispatch")
-        self.start_task(self._ask_owner, msg.request_id, subject, data, reply)
+        reply = self.defer()
+        request_id = msg.request_id
+        ref = self.ref
 
-    async def _ask_owner(self, request_id: str, subject: str, data: bytes, reply: Reply) -> None:
-        error: BaseException | None = None
-        try:
-            ok, why = load_answer(
-                await self.transport.request(subject, data, timeout=DISPATCH_TIMEOUT_S)
-            )
-            if not ok:
-                error = ProviderUnavailable(f"the owning replica refused: {why}")
-        except TransportTimeout:
-            error = AskTimeout(subject, DISPATCH_TIMEOUT_S)
+        undelivered: list[Answered] = []  # the mailbox was full: the helper task sends it
+
+        def on_answer(answer: bytes | TransportError) -> None:  # asyncio side
+            answered = Answered(request_id, reply, _answer_error(answer))
+            try:
+                ref.tell(answered)
+            except MailboxFull:
+                undelivered.append(answered)
+            except ActorStopped:
+                pass
+
+        try:  # queued in this step: nothing waits for a task to start before it leaves
+            pending = self.transport.send_request(subject, data, on_answer)
         except MessageTooLarge:
-            error = ProviderUnavailable("the request is too large to cross to another replica")
-        except (TransportError, WireError) as exc:
-            error = ProviderUnavailable(f"the owning replica is unreachable: {exc}")
-        with contextlib.suppress(ActorStopped):
-            await self.ref.send(Answered(request_id, reply, error))
+            reply.fail(ProviderUnavailable("the request is too large to cross to another replica"))
+            return
+        except TransportError as exc:
+            reply.fail(ProviderUnavailable(f"the owning replica is unreachable: {exc}"))
+            return
+        self.routes[request_id] = _Route(owner, msg.stream, reply)
+        self.start_task(self._await_owner, request_id, pending, reply, undelivered)
+
+    async def _await_owner(
+        self, request_id: str, pending: PendingRequest, reply: Reply, undelivered: list[Answered]
+    ) -> None:
+        """Bound the wait for the owner's answer; the answer itself (or the transport's
+        failure) reaches the actor through the callback given in `_dispatch`, or from
+        here if the mailbox was full then."""
+        try:
+            await pending.wait(DISPATCH_TIMEOUT_S)
+        except TransportTimeout:
+            undelivered.append(
+                Answered(request_id, reply, AskTimeout(pending.subject, DISPATCH_TIMEOUT_S))
+            )
+        except TransportError:
+            pass  # the callback has it
+        for answered in undelivered:
+            with contextlib.suppress(ActorStopped):
+                await self.ref.send(answered)
 
     def _answered(self, request_id: str, reply: Reply, error: BaseException | None) -> None:
         route = self.routes.get(request_id)
@@ -231,6 +264,17 @@ class RemoteProviderActor(Actor):
             with contextlib.suppress(TransportError):
                 subject = self.transport.subject("route", route.replica, "cancel")
                 self.transport.publish(subject, dump_cancel(request_id))
+
+
+def _answer_error(answer: bytes | TransportError) -> BaseException | None:
+    """The owner's answer (or the transport's failure) as the dispatch's error, if any."""
+    if isinstance(answer, TransportError):
+        return ProviderUnavailable(f"the owning replica is unreachable: {answer}")
+    try:
+        ok, why = load_answer(answer)
+    except WireError as exc:
+        return ProviderUnavailable(f"the owning replica is unreachable: {exc}")
+    return None if ok else ProviderUnavailable(f"the owning replica refused: {why}")
 
 
 __all__ = ["Answered", "Batch", "RemoteProviderActor", "ReplicaLapsed"]

@@ -1,7 +1,7 @@
 """StreamServer: runs other replicas' requests on this replica's providers.
 
 It answers `route.<this replica>.dispatch` requests (from a `RemoteProviderActor`
-elsewhere). For each one, in its own task:
+elsewhere). For each one, in its own task (started right from the NATS callback):
 
 1. the scheduler confirms a slot on the named local provider (`ReserveOn`): this replica
    stays the only authority on its providers' slots, so a stale view elsewhere can never
@@ -10,7 +10,8 @@ elsewhere). For each one, in its own task:
    consumer; then the answer `ok` goes back;
 3. the stream is pumped to `stream.<origin>.<request_id>`: everything ready at once is
    one batch (split only above `REMOTE_BATCH_BYTES`), one publish per batch, never per
-   token, numbered so the consumer side notices a lost one;
+   token, numbered so the consumer side notices a lost one. What is ready when the
+   answer is queued is queued in the same step, so both leave in one NATS write;
 4. at the end, on a `route.<this replica>.cancel` for it, or when the origin replica
    lapses, the provider is told `Cancel` (if its work may still run) and the slot is
    released here — exactly once, shielded. When this replica stops first, the origin is
@@ -71,6 +72,7 @@ class StreamServer:
     replica_id: str
     limit: int = MAX_REMOTE_STREAMS
     active: dict[str, _Serving] = field(default_factory=dict)
+    starting: int = 0  # dispatches whose task has not started yet (they count to `limit`)
     counters: dict[str, int] = field(
         default_factory=lambda: dict.fromkeys(
             ("served", "refused", "bad", "cancelled", "batches", "publish_failed"), 0
@@ -81,18 +83,22 @@ class StreamServer:
         transport = self.transport
         dispatch = transport.subject("route", self.replica_id, "dispatch")
         cancel = transport.subject("route", self.replica_id, "cancel")
-        async with (
-            transport.subscribe(dispatch, buffer=1024) as dispatches,
-            transport.subscribe(cancel, buffer=4096) as cancels,
-            trio.open_nursery() as nursery,
-        ):
-            nursery.start_soon(self._cancels, cancels)
-            task_status.started()
-            async for message in dispatches:
-                if len(self.active) >= self.limit:
+        async with trio.open_nursery() as nursery:
+
+            def on_dispatch(message: Message) -> None:  # asyncio side: start serving at once
+                if len(self.active) + self.starting >= self.limit:
                     self._answer(message, False, "too many remote streams")
-                    continue
+                    return
+                self.starting += 1
                 nursery.start_soon(self._serve, message)
+
+            async with (
+                transport.subscribe(cancel, buffer=4096) as cancels,
+                transport.subscribe_calls(dispatch, on_dispatch),
+            ):
+                nursery.start_soon(self._cancels, cancels)
+                task_status.started()
+                await trio.sleep_forever()
 
     def origin_lapsed(self, replica: str) -> None:
         """The replica `replica` stopped: cancel the requests it sent us."""
@@ -122,6 +128,7 @@ class StreamServer:
                 self.transport.reply(message, dump_answer(ok, error))
 
     async def _serve(self, message: Message) -> None:
+        self.starting -= 1
         try:
             request = load_dispatch(message.data)
         except WireError as exc:
@@ -203,8 +210,13 @@ class StreamServer:
         """Relay the stream to the origin; the release outcome."""
         subject = self.transport.subject("stream", request.origin, request.request_id)
         while True:
-            try:
-                first = await receive.receive()
+            try:  # what is ready now goes in this step, with the answer just queued
+                first = receive.receive_nowait()
+            except trio.WouldBlock:
+                try:
+                    first = await receive.receive()
+                except trio.EndOfChannel:
+                    first = vanished_end(serving.tokens)
             except trio.EndOfChannel:
                 first = vanished_end(serving.tokens)
             batch: list[str] = []

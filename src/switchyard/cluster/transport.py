@@ -4,15 +4,24 @@ nats-py is asyncio-only; it runs on its own trio-asyncio loop, like the Postgres
 One `aio_as_trio` crossing costs ~88 µs (docs/ARCHITECTURE.md, "Cluster"), so the hot
 paths never cross per message:
 
-- `publish` appends to a bounded queue (count and bytes) and, if the drainer sleeps, wakes
-  it with one `loop.call_soon`; one asyncio task publishes everything queued. A full
-  queue, or a disconnected client, sheds the message and counts it (`stats`).
+- `publish` hands the message to nats-py in the caller's step: `nc.publish` only
+  appends to nats-py's write buffer and kicks its flusher task, so its coroutine is
+  driven to its end right there, under this transport's loop (no crossing, no task to
+  wake: the message leaves on the flusher's next round). When that cannot be done (the
+  drainer not started yet, over `DIRECT_PUBLISH_BYTES` not yet flushed by nats-py, a
+  publish waiting on nats-py's full buffer), the message goes
+  to a bounded queue (count and bytes) and the drainer, an asyncio task woken by setting
+  its `asyncio.Event` directly, publishes everything queued, in order. A full queue, or
+  a disconnected client, sheds the message and counts it (`stats`).
 - subscription callbacks run on the asyncio side and only `send_nowait` into a bounded
   trio channel; when it is full the message is shed and counted (never `WouldBlock`
   inside nats-py).
-- `request` publishes through the same queue with a reply subject under this
-  transport's own inbox subscription; the reply (or the server's "no responders" status)
-  wakes the waiting trio task. No crossing at all.
+- `request` (or `send_request`, which queues at once and can hand the reply to a
+  synchronous callback) publishes through the same queue with a reply subject under
+  this transport's own inbox subscription; the reply (or the server's "no responders"
+  status) wakes the waiting trio task. No crossing at all.
+- `subscribe_calls` hands each message to a synchronous handler on the asyncio side
+  (for a receiver that only forwards it, e.g. to an actor's mailbox).
 
 Subscribing, KV calls and closing do cross (they are rare). Subject names are
 namespaced: `subject("members", "heartbeat")` is `"<cluster>.members.heartbeat"`, and KV
@@ -26,7 +35,7 @@ import logging
 import re
 import secrets
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Generator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -59,6 +68,7 @@ _KEY_RE = re.compile(r"^[-/_=a-zA-Z0-9]+(\.[-/_=a-zA-Z0-9]+)*$")  # a KV key
 MAX_QUEUED_MESSAGES = 65_536  # publish queue bounds (then messages are shed)
 MAX_QUEUED_BYTES = 64 * 1024 * 1024
 MAX_PENDING_REQUESTS = 10_000
+DIRECT_PUBLISH_BYTES = 256 * 1024  # nats-py's unflushed bytes up to which publish is direct
 CALL_TIMEOUT_S = 5.0  # subscribe / KV / close crossings
 _NO_RESPONDERS = "503"
 
@@ -96,15 +106,84 @@ class TransportStats:
     reconnects: int = 0
 
 
-class _Pending:
-    """A request waiting for its reply."""
+ReplyCallback = Callable[[bytes | TransportError], None]
 
-    __slots__ = ("data", "error", "event")
 
-    def __init__(self) -> None:
+class PendingRequest:
+    """A request sent by `Transport.send_request`, waiting for its reply.
+
+    `wait` returns the reply (or raises); `on_reply`, if given, is also called with the
+    reply (or the TransportError) the moment it arrives, synchronously, before any
+    waiter wakes: a caller that only forwards it (e.g. `ActorRef.tell`) saves a
+    scheduling round. Neither happens after `wait` timed out.
+    """
+
+    __slots__ = ("_token", "_transport", "data", "error", "event", "on_reply", "subject")
+
+    def __init__(
+        self, transport: Transport, token: str, subject: str, on_reply: ReplyCallback | None
+    ) -> None:
         self.event = trio.Event()
         self.data = b""
         self.error: TransportError | None = None
+        self.on_reply = on_reply
+        self.subject = subject
+        self._token = token
+        self._transport = transport
+
+    def _deliver(self, data: bytes, error: TransportError | None) -> None:
+        if self.event.is_set():
+            return
+        self.data, self.error = data, error
+        self.event.set()
+        self._transport._pending.pop(self._token, None)
+        if self.on_reply is not None:
+            try:
+                self.on_reply(data if error is None else error)
+            except Exception:  # a callback must not break the transport's receiving
+                log.exception("nats: reply callback for %s failed", self.subject)
+
+    async def wait(self, timeout: float) -> bytes:
+        """The reply. Raises TransportTimeout, or TransportUnavailable (no responders,
+        disconnected, closed)."""
+        try:
+            with trio.move_on_after(timeout):
+                await self.event.wait()
+            if not self.event.is_set():
+                self._transport.stats.request_timeouts += 1
+                raise TransportTimeout(f"no reply on {self.subject} within {timeout:g}s")
+            if self.error is not None:
+                raise self.error
+            return self.data
+        finally:
+            self._transport._pending.pop(self._token, None)
+
+
+class _Resume:
+    """Awaitable: the rest of a coroutine that was driven by hand until it first waited
+    (`waiting` is what it yielded); lets an asyncio task finish it."""
+
+    __slots__ = ("coro", "waiting")
+
+    def __init__(self, coro: Coroutine[Any, Any, Any], waiting: Any) -> None:
+        self.coro = coro
+        self.waiting = waiting
+
+    def __await__(self) -> Generator[Any, Any, None]:
+        waiting = self.waiting
+        while True:
+            try:
+                value = yield waiting
+            except BaseException as exc:
+                try:
+                    waiting = self.coro.throw(exc)
+                except StopIteration:
+                    return
+            else:
+                try:
+                    waiting = self.coro.send(value)
+                except StopIteration:
+                    return
 
 
 def check_token(part: str) -> str:
@@ -139,16 +218,17 @@ class Transport:
         self._status_event = trio.Event()
         self._queue: deque[tuple[str, bytes, str]] = deque()
         self._queued_bytes = 0
-        self._wake_pending = False
         self._wake: asyncio.Event | None = None  # created on the asyncio side
+        self._finishing = 0  # publishes handed to nats-py that wait for its flusher
         self._drainer: asyncio.Task[None] | None = None
         self._emptied = trio.Event()  # set by the drainer each time the queue empties
         self._inbox = f"_INBOX.{cluster}.{secrets.token_hex(8)}"
-        self._pending: dict[str, _Pending] = {}
+        self._pending: dict[str, PendingRequest] = {}
         self._next_request = 0
         self._max_payload = nc.max_payload
         self.max_queued_messages = MAX_QUEUED_MESSAGES
         self.max_queued_bytes = MAX_QUEUED_BYTES
+        self.direct_publish_bytes = DIRECT_PUBLISH_BYTES
 
     # -- names and status ------------------------------------------------------------
 
@@ -206,12 +286,63 @@ class Transport:
         ):
             self.stats.publish_shed += 1
             return False
+        if (
+            not self._queue
+            and not self._finishing
+            and self._nc.pending_data_size + len(data) <= self.direct_publish_bytes
+            and self._publish_now(subject, data, reply)
+        ):
+            return True
         self._queue.append((subject, data, reply))
         self._queued_bytes += len(data)
-        if not self._wake_pending and self._wake is not None:
-            self._wake_pending = True
-            self._loop.call_soon(self._wake.set)
+        wake = self._wake
+        if wake is not None and not wake.is_set():
+            wake.set()  # schedules the drainer's wake-up on the asyncio loop (no crossing)
         return True
+
+    def _publish_now(self, subject: str, data: bytes, reply: str) -> bool:
+        """Hand one message to nats-py in this step, without a crossing: `nc.publish` only
+        appends to nats-py's buffer and kicks its flusher, so its coroutine is driven here
+        to its end (under this transport's loop, which asyncio's lookups then find). If
+        nats-py has to wait (its buffer is over its limit) an asyncio task finishes it,
+        and later messages go through the queue until it has. False: not handed over
+        (the drainer's task has not started yet)."""
+        if self._wake is None:
+            return False
+        token = trio_asyncio.current_loop.set(self._loop)
+        try:
+            coro = self._nc.publish(subject, data, reply=reply)
+            try:
+                waiting = coro.send(None)
+            except StopIteration:
+                self.stats.published += 1
+                return True
+            except (nats.errors.Error, OSError):
+                self.stats.publish_errors += 1
+                return True
+            except Exception:
+                self.stats.publish_errors += 1
+                log.exception("nats: publishing to %s failed", subject)
+                return True
+            self._finishing += 1
+            self._loop.create_task(self._finish_publish(_Resume(coro, waiting)))
+            return True
+        finally:
+            trio_asyncio.current_loop.reset(token)
+
+    async def _finish_publish(self, resume: _Resume) -> None:
+        """Asyncio side: let a publish that had to wait for nats-py's flusher finish."""
+        try:
+            await resume
+        except (nats.errors.Error, OSError):
+            self.stats.publish_errors += 1
+        except Exception:
+            self.stats.publish_errors += 1
+            log.exception("nats: a publish failed")
+        else:
+            self.stats.published += 1
+        finally:
+            self._finishing -= 1
 
     async def _drain_queue(self) -> None:
         """Asyncio side: publish everything queued, then sleep until woken."""
@@ -220,7 +351,6 @@ class Transport:
         while True:
             await self._wake.wait()
             self._wake.clear()
-            self._wake_pending = False
             while self._queue:
                 subject, data, reply = self._queue.popleft()
                 self._queued_bytes -= len(data)
@@ -253,46 +383,41 @@ class Transport:
     async def request(self, subject: str, data: bytes, *, timeout: float) -> bytes:
         """Send `data` and wait for one reply. Raises TransportTimeout, or
         TransportUnavailable when disconnected, with nobody subscribed, or overloaded."""
+        return await self.send_request(subject, data).wait(timeout)
+
+    def send_request(
+        self, subject: str, data: bytes, on_reply: ReplyCallback | None = None
+    ) -> PendingRequest:
+        """Queue a request now (no checkpoint) and return its `PendingRequest`; call its
+        `wait` (which also bounds how long it stays registered). Raises
+        TransportUnavailable (disconnected, overloaded) or MessageTooLarge at once."""
         if len(self._pending) >= MAX_PENDING_REQUESTS:
             raise TransportUnavailable("too many requests in flight")
         self._next_request += 1
         token = format(self._next_request, "x")
-        waiter = _Pending()
+        waiter = PendingRequest(self, token, subject, on_reply)
+        if not self._enqueue(subject, data, f"{self._inbox}.{token}"):
+            raise TransportUnavailable(
+                "NATS not connected" if not self._connected else "publish queue full"
+            )
         self._pending[token] = waiter
         self.stats.requests += 1
-        try:
-            if not self._enqueue(subject, data, f"{self._inbox}.{token}"):
-                raise TransportUnavailable(
-                    "NATS not connected" if not self._connected else "publish queue full"
-                )
-            with trio.move_on_after(timeout):
-                await waiter.event.wait()
-            if not waiter.event.is_set():
-                self.stats.request_timeouts += 1
-                raise TransportTimeout(f"no reply on {subject} within {timeout:g}s")
-            if waiter.error is not None:
-                raise waiter.error
-            return waiter.data
-        finally:
-            self._pending.pop(token, None)
+        return waiter
 
     async def _on_reply(self, msg: Msg) -> None:
         """Asyncio side: a reply (or a no-responders status) for one of our requests."""
         waiter = self._pending.get(msg.subject.rpartition(".")[2])
-        if waiter is None or waiter.event.is_set():
+        if waiter is None:
             return  # the asker gave up already
         if msg.headers and msg.headers.get("Status") == _NO_RESPONDERS:
             self.stats.no_responders += 1
-            waiter.error = TransportUnavailable(f"no responders on {msg.subject}")
+            waiter._deliver(b"", TransportUnavailable(f"no responders on {msg.subject}"))
         else:
-            waiter.data = msg.data
-        waiter.event.set()
+            waiter._deliver(msg.data, None)
 
     def _fail_pending(self, error: TransportError) -> None:
-        for waiter in self._pending.values():
-            if not waiter.event.is_set():
-                waiter.error = error
-                waiter.event.set()
+        for waiter in list(self._pending.values()):
+            waiter._deliver(b"", error)
 
     # -- subscriptions -----------------------------------------------------------------
 
@@ -322,6 +447,39 @@ class Transport:
             except (trio.ClosedResourceError, trio.BrokenResourceError):
                 pass
 
+        async with self._subscribed(subject, queue, on_message):
+            try:
+                yield receive
+            finally:
+                send.close()
+
+    @asynccontextmanager
+    async def subscribe_calls(
+        self, subject: str, handler: Callable[[Message], None]
+    ) -> AsyncIterator[None]:
+        """Call `handler(message)` for each message on `subject`, while open.
+
+        The handler runs synchronously on the asyncio side, the moment nats-py hands the
+        message over: it must only pass the message on without blocking (e.g.
+        `ActorRef.tell`, shedding and counting when that is full) and not raise. This
+        saves the scheduling round of a task draining a channel (`subscribe`).
+        """
+        stats = self.stats
+
+        async def on_message(msg: Msg) -> None:
+            stats.received += 1
+            try:
+                handler(Message(msg.subject, msg.data, msg.reply or None))
+            except Exception:
+                log.exception("nats: handler of %s failed", subject)
+
+        async with self._subscribed(subject, None, on_message):
+            yield
+
+    @asynccontextmanager
+    async def _subscribed(
+        self, subject: str, queue: str | None, on_message: Callable[[Msg], Awaitable[None]]
+    ) -> AsyncIterator[None]:
         async def start() -> Any:
             sub = await self._nc.subscribe(
                 subject, queue=queue or "", cb=on_message, pending_bytes_limit=8 * 1024 * 1024
@@ -331,9 +489,8 @@ class Transport:
 
         sub = await self._call(start)
         try:
-            yield receive
+            yield
         finally:
-            send.close()
             with trio.CancelScope(shield=True):
                 try:
                     await self._call(sub.unsubscribe)
