@@ -47,7 +47,8 @@ from switchyard.actors.scheduler_messages import (
     SchedulerConfig,
 )
 from switchyard.cluster.routing import open_routing
-from switchyard.cluster.transport import Transport, open_transport
+from switchyard.cluster.transport import Transport
+from switchyard.cluster.transport_open import open_transport
 from switchyard.inference.job import new_job
 from switchyard.inference.relay import RelaySession
 from switchyard.protocol.vocabulary import Trust

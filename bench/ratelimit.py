@@ -29,7 +29,7 @@ from typing import Any
 import trio
 
 from switchyard.cluster.shared_ratelimit import BUCKET, SharedRateLimiter
-from switchyard.cluster.transport import open_transport
+from switchyard.cluster.transport_open import open_transport
 from switchyard.inference.ratelimit import RateLimiter
 from switchyard.storage.models import KeyLimits
 

@@ -31,7 +31,8 @@ import trio
 import trio.lowlevel
 import trio_asyncio
 
-from switchyard.cluster.transport import Transport, open_transport
+from switchyard.cluster.transport import Transport
+from switchyard.cluster.transport_open import open_transport
 from switchyard.runtime import Actor, ActorSystem, ChildSpec, MessageRegistry, remote_endpoint
 
 RESULTS = Path(__file__).parent / "results" / "transport.json"

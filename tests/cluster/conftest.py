@@ -9,7 +9,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from switchyard.cluster.transport import Transport, open_transport
+from switchyard.cluster.transport import Transport
+from switchyard.cluster.transport_open import open_transport
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ from switchyard.actors.scheduler_messages import (
     SchedulerStats,
 )
 from switchyard.cluster.routing import Routing, open_routing
-from switchyard.cluster.transport import open_transport
+from switchyard.cluster.transport_open import open_transport
 from switchyard.protocol.vocabulary import Trust
 from switchyard.runtime import Actor, ActorRef, ActorSystem, ChildSpec
 

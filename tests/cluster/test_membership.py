@@ -14,7 +14,8 @@ from switchyard.cluster.membership import (
     MembershipChange,
     MembershipEvent,
 )
-from switchyard.cluster.transport import Transport, open_transport
+from switchyard.cluster.transport import Transport
+from switchyard.cluster.transport_open import open_transport
 from tests.polling import wait_until
 
 from .nats_proxy import nats_proxy

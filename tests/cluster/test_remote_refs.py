@@ -14,7 +14,7 @@ import pytest
 import trio
 
 from switchyard.cluster.membership import Membership
-from switchyard.cluster.transport import open_transport
+from switchyard.cluster.transport_open import open_transport
 from switchyard.runtime import (
     Actor,
     ActorRef,

@@ -11,7 +11,8 @@ from contextlib import asynccontextmanager
 import trio
 
 from switchyard.cluster.shared_ratelimit import BUCKET, SharedRateLimiter
-from switchyard.cluster.transport import Transport, open_transport
+from switchyard.cluster.transport import Transport
+from switchyard.cluster.transport_open import open_transport
 from switchyard.inference.ratelimit import RateLimiter
 from switchyard.storage.models import KeyLimits
 from tests.polling import wait_until

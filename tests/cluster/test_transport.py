@@ -12,7 +12,8 @@ from switchyard.cluster.errors import (
     TransportTimeout,
     TransportUnavailable,
 )
-from switchyard.cluster.transport import KeyValue, Message, Transport, open_transport, redact
+from switchyard.cluster.transport import KeyValue, Message, Transport, redact
+from switchyard.cluster.transport_open import open_transport
 from tests.polling import wait_until
 
 from .nats_proxy import nats_proxy

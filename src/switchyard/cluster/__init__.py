@@ -2,10 +2,14 @@
 
 Without `--nats-url` nothing here is opened and the coordinator runs as one process.
 
-Transport (the only code that imports nats):
+Transport (the only code that imports nats: transport*.py):
 - transport.py   Transport over NATS under trio-asyncio: publish in the caller's step (a
                  bounded queue past that), subscriptions into bounded trio channels or
                  synchronous handlers, request/reply, JetStream KV, status
+- transport_open.py     open_transport: connect on its own trio-asyncio loop; close
+- transport_kv.py       KeyValue: a JetStream KV bucket (compare-and-set by revision)
+- transport_records.py  Message, Entry, TransportStats, PendingRequest, its bounds
+- transport_errors.py   translated_errors: nats-py's errors as TransportError subclasses
 - errors.py      TransportUnavailable, TransportTimeout, KeyValueConflict, MessageTooLarge
 - ids.py         replica ids and cluster names (valid subject tokens); new_replica_id
 

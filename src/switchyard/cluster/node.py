@@ -23,7 +23,8 @@ from ..runtime import ActorSystem, MessageRegistry, RemoteEndpoint
 from ..settings import Settings
 from .membership import Membership
 from .routing import Routing
-from .transport import Transport, open_transport
+from .transport import Transport
+from .transport_open import open_transport
 
 log = logging.getLogger(__name__)
 

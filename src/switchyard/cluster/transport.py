@@ -23,21 +23,21 @@ paths never cross per message:
 - `subscribe_calls` hands each message to a synchronous handler on the asyncio side
   (for a receiver that only forwards it, e.g. to an actor's mailbox).
 
-Subscribing, KV calls and closing do cross (they are rare). Subject names are
-namespaced: `subject("members", "heartbeat")` is `"<cluster>.members.heartbeat"`, and KV
-buckets are `<cluster>_<bucket>`, so clusters (and test runs) on one server never meet.
+Subscribing, KV calls and closing do cross (they are rare). Opening and closing are
+`transport_open.py`, KV buckets `transport_kv.py`, the records `transport_records.py`,
+nats-py's errors as ours `transport_errors.py`. Subject names are namespaced:
+`subject("members", "heartbeat")` is `"<cluster>.members.heartbeat"`, and KV buckets are
+`<cluster>_<bucket>`, so clusters (and test runs) on one server never meet.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import secrets
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Generator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import nats
@@ -49,160 +49,45 @@ from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 from nats.js.kv import KeyValue as NatsKeyValue
 
-from ..groups import sole_exception
 from .errors import (
-    KeyValueConflict,
     MessageTooLarge,
     TransportError,
     TransportTimeout,
     TransportUnavailable,
 )
 from .ids import NAME_RE
+from .transport_errors import translated_errors
+from .transport_kv import KeyValue
+from .transport_records import (
+    CALL_TIMEOUT_S,
+    DIRECT_PUBLISH_BYTES,
+    MAX_PENDING_REQUESTS,
+    MAX_QUEUED_BYTES,
+    MAX_QUEUED_MESSAGES,
+    NO_RESPONDERS,
+    Entry,
+    Message,
+    PendingRequest,
+    ReplyCallback,
+    Resume,
+    TransportStats,
+    check_token,
+    redact,
+)
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-_TOKEN_RE = re.compile(r"^(\*|>|[^\s.*>]{1,128})$")  # one subject token (or a wildcard)
-_KEY_RE = re.compile(r"^[-/_=a-zA-Z0-9]+(\.[-/_=a-zA-Z0-9]+)*$")  # a KV key
-MAX_QUEUED_MESSAGES = 65_536  # publish queue bounds (then messages are shed)
-MAX_QUEUED_BYTES = 64 * 1024 * 1024
-MAX_PENDING_REQUESTS = 10_000
-DIRECT_PUBLISH_BYTES = 256 * 1024  # nats-py's unflushed bytes up to which publish is direct
-CALL_TIMEOUT_S = 5.0  # subscribe / KV / close crossings
-_NO_RESPONDERS = "503"
-
-
-@dataclass(frozen=True, slots=True)
-class Message:
-    """One message received on a subscription; `reply` is where an answer goes, if any."""
-
-    subject: str
-    data: bytes
-    reply: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Entry:
-    """A KV value and its revision (for `KeyValue.update`)."""
-
-    value: bytes
-    revision: int
-
-
-@dataclass
-class TransportStats:
-    """Counters of what the transport did and dropped (read by metrics and tests)."""
-
-    published: int = 0
-    publish_shed: int = 0  # queue full, or not connected
-    publish_errors: int = 0  # nats-py refused a queued message
-    received: int = 0
-    receive_shed: int = 0  # a subscriber's channel was full
-    requests: int = 0
-    request_timeouts: int = 0
-    no_responders: int = 0
-    disconnects: int = 0
-    reconnects: int = 0
-
-
-ReplyCallback = Callable[[bytes | TransportError], None]
-
-
-class PendingRequest:
-    """A request sent by `Transport.send_request`, waiting for its reply.
-
-    `wait` returns the reply (or raises); `on_reply`, if given, is also called with the
-    reply (or the TransportError) the moment it arrives, synchronously, before any
-    waiter wakes: a caller that only forwards it (e.g. `ActorRef.tell`) saves a
-    scheduling round. Neither happens after `wait` timed out.
-    """
-
-    __slots__ = ("_token", "_transport", "data", "error", "event", "on_reply", "subject")
-
-    def __init__(
-        self, transport: Transport, token: str, subject: str, on_reply: ReplyCallback | None
-    ) -> None:
-        self.event = trio.Event()
-        self.data = b""
-        self.error: TransportError | None = None
-        self.on_reply = on_reply
-        self.subject = subject
-        self._token = token
-        self._transport = transport
-
-    def _deliver(self, data: bytes, error: TransportError | None) -> None:
-        if self.event.is_set():
-            return
-        self.data, self.error = data, error
-        self.event.set()
-        self._transport._pending.pop(self._token, None)
-        if self.on_reply is not None:
-            try:
-                self.on_reply(data if error is None else error)
-            except Exception:  # a callback must not break the transport's receiving
-                log.exception("nats: reply callback for %s failed", self.subject)
-
-    async def wait(self, timeout: float) -> bytes:
-        """The reply. Raises TransportTimeout, or TransportUnavailable (no responders,
-        disconnected, closed)."""
-        try:
-            with trio.move_on_after(timeout):
-                await self.event.wait()
-            if not self.event.is_set():
-                self._transport.stats.request_timeouts += 1
-                raise TransportTimeout(f"no reply on {self.subject} within {timeout:g}s")
-            if self.error is not None:
-                raise self.error
-            return self.data
-        finally:
-            self._transport._pending.pop(self._token, None)
-
-
-class _Resume:
-    """Awaitable: the rest of a coroutine that was driven by hand until it first waited
-    (`waiting` is what it yielded); lets an asyncio task finish it."""
-
-    __slots__ = ("coro", "waiting")
-
-    def __init__(self, coro: Coroutine[Any, Any, Any], waiting: Any) -> None:
-        self.coro = coro
-        self.waiting = waiting
-
-    def __await__(self) -> Generator[Any, Any, None]:
-        waiting = self.waiting
-        while True:
-            try:
-                value = yield waiting
-            except BaseException as exc:
-                try:
-                    waiting = self.coro.throw(exc)
-                except StopIteration:
-                    return
-            else:
-                try:
-                    waiting = self.coro.send(value)
-                except StopIteration:
-                    return
-
-
-def check_token(part: str) -> str:
-    if not _TOKEN_RE.match(part):
-        raise ValueError(f"invalid subject token {part!r}")
-    return part
-
-
-def redact(url: str) -> str:
-    """`url` without its credentials (`nats://user:secret@host` → `nats://***@host`)."""
-    scheme, sep, rest = url.rpartition("://")
-    _, at, host = rest.rpartition("@")
-    return f"{scheme}{sep}***@{host}" if at else url
-
-
-def check_key(key: str) -> str:
-    if len(key) > 1024 or not _KEY_RE.match(key):
-        raise ValueError(f"invalid KV key {key!r}")
-    return key
+__all__ = [
+    "Entry",
+    "KeyValue",
+    "Message",
+    "PendingRequest",
+    "Transport",
+    "TransportStats",
+    "redact",
+]
 
 
 class Transport:
@@ -325,12 +210,12 @@ class Transport:
                 log.exception("nats: publishing to %s failed", subject)
                 return True
             self._finishing += 1
-            self._loop.create_task(self._finish_publish(_Resume(coro, waiting)))
+            self._loop.create_task(self._finish_publish(Resume(coro, waiting)))
             return True
         finally:
             trio_asyncio.current_loop.reset(token)
 
-    async def _finish_publish(self, resume: _Resume) -> None:
+    async def _finish_publish(self, resume: Resume) -> None:
         """Asyncio side: let a publish that had to wait for nats-py's flusher finish."""
         try:
             await resume
@@ -409,7 +294,7 @@ class Transport:
         waiter = self._pending.get(msg.subject.rpartition(".")[2])
         if waiter is None:
             return  # the asker gave up already
-        if msg.headers and msg.headers.get("Status") == _NO_RESPONDERS:
+        if msg.headers and msg.headers.get("Status") == NO_RESPONDERS:
             self.stats.no_responders += 1
             waiter._deliver(b"", TransportUnavailable(f"no responders on {msg.subject}"))
         else:
@@ -536,155 +421,8 @@ class Transport:
         if not self._connected:
             raise TransportUnavailable("NATS not connected")
         try:
-            with trio.fail_after(timeout):
+            with trio.fail_after(timeout), translated_errors():
                 result: T = await trio_asyncio.aio_as_trio(fn, loop=self._loop)(*args)
                 return result
         except trio.TooSlowError:
             raise TransportTimeout(f"NATS call took over {timeout:g}s") from None
-        except nats.js.errors.KeyWrongLastSequenceError as exc:
-            raise KeyValueConflict(str(exc)) from exc
-        except (TimeoutError, nats.errors.TimeoutError) as exc:
-            raise TransportTimeout(str(exc) or "NATS timeout") from exc
-        except nats.js.errors.ServiceUnavailableError as exc:
-            raise TransportUnavailable(f"JetStream unavailable: {exc}") from exc
-        except nats.js.errors.APIError as exc:
-            raise TransportError(f"JetStream: {exc}") from exc
-        except (
-            nats.errors.NoRespondersError,
-            nats.errors.ConnectionClosedError,
-            nats.errors.ConnectionReconnectingError,
-            nats.errors.ConnectionDrainingError,
-            nats.errors.OutboundBufferLimitError,
-            nats.errors.StaleConnectionError,
-            OSError,
-        ) as exc:
-            raise TransportUnavailable(f"NATS: {exc!r}") from exc
-
-
-class KeyValue:
-    """A JetStream KV bucket (values are bytes; revisions make compare-and-set)."""
-
-    def __init__(self, transport: Transport, kv: NatsKeyValue) -> None:
-        self._transport = transport
-        self._kv = kv
-
-    async def get(self, key: str) -> Entry | None:
-        """The current value and revision, or None if the key is absent (or deleted)."""
-        try:
-            entry = await self._transport._call(self._kv.get, check_key(key))
-        except TransportError as exc:
-            if isinstance(exc.__cause__, nats.js.errors.NotFoundError):
-                return None
-            raise
-        return Entry(entry.value or b"", entry.revision or 0)
-
-    async def create(self, key: str, value: bytes) -> int:
-        """Store `value` only if `key` is absent; its revision. Raises KeyValueConflict."""
-        return await self._transport._call(self._kv.create, check_key(key), value)
-
-    async def update(self, key: str, value: bytes, revision: int) -> int:
-        """Store `value` only if the key is still at `revision`. Raises KeyValueConflict."""
-        return await self._transport._call(self._kv.update, check_key(key), value, revision)
-
-    async def put(self, key: str, value: bytes) -> int:
-        """Store `value` unconditionally; its revision."""
-        return await self._transport._call(self._kv.put, check_key(key), value)
-
-    async def delete(self, key: str) -> None:
-        """Remove `key` (absent is fine)."""
-        await self._transport._call(self._kv.delete, check_key(key))
-
-
-@asynccontextmanager
-async def open_transport(
-    url: str, *, cluster: str, name: str, connect_timeout: float = 5.0
-) -> AsyncIterator[Transport]:
-    """Connect to NATS at `url` for cluster `cluster` (subject and bucket namespace);
-    `name` labels the connection on the server. Raises TransportUnavailable when it
-    cannot connect within `connect_timeout`; afterwards nats-py reconnects forever and
-    `Transport.connected` says how it is. Everything is closed on exit."""
-    if not NAME_RE.match(cluster):
-        raise ValueError("cluster name must be 1-64 letters, digits, '_' or '-'")
-    try:
-        async with _opened(url, cluster, name, connect_timeout) as transport:
-            yield transport
-    except BaseExceptionGroup as group:  # the trio-asyncio loop's nursery wraps errors
-        sole = sole_exception(group)
-        if sole is None:
-            raise
-        raise sole from sole.__cause__
-
-
-@asynccontextmanager
-async def _opened(
-    url: str, cluster: str, name: str, connect_timeout: float
-) -> AsyncIterator[Transport]:
-    async with trio_asyncio.open_loop() as loop:
-        holder: list[Transport] = []
-
-        async def on_disconnected() -> None:
-            if holder:
-                holder[0]._set_connected(False)
-
-        async def on_reconnected() -> None:
-            if holder:
-                holder[0]._set_connected(True)
-
-        async def on_error(exc: Exception) -> None:
-            log.debug("nats: %r", exc)
-
-        async def connect() -> NatsClient:
-            return await nats.connect(
-                url,
-                name=name,
-                connect_timeout=max(1, int(connect_timeout)),
-                reconnect_time_wait=1,
-                max_reconnect_attempts=-1,
-                ping_interval=5,
-                max_outstanding_pings=2,
-                disconnected_cb=on_disconnected,
-                reconnected_cb=on_reconnected,
-                closed_cb=on_disconnected,
-                error_cb=on_error,
-            )
-
-        connecting = trio_asyncio.aio_as_trio(connect, loop=loop)
-        try:
-            with trio.fail_after(connect_timeout):
-                nc = await connecting()
-        except (trio.TooSlowError, OSError, nats.errors.Error) as exc:
-            where = redact(url)
-            raise TransportUnavailable(f"cannot connect to NATS at {where}: {exc!r}") from exc
-        transport = Transport(loop, nc, cluster, name)
-        holder.append(transport)
-
-        async def start() -> asyncio.Task[None]:
-            await nc.subscribe(f"{transport._inbox}.*", cb=transport._on_reply)
-            return asyncio.ensure_future(transport._drain_queue())
-
-        try:
-            transport._drainer = await trio_asyncio.aio_as_trio(start, loop=loop)()
-            log.info("nats: connected to %s as %s (cluster %s)", redact(url), name, cluster)
-            yield transport
-        finally:
-            with trio.CancelScope(shield=True), trio.move_on_after(CALL_TIMEOUT_S):
-                await _close(transport, nc, loop)
-
-
-async def _close(transport: Transport, nc: NatsClient, loop: Any) -> None:
-    """Publish what is still queued (briefly), stop the drainer, close the client."""
-    if transport._connected:
-        with trio.move_on_after(1.0):
-            await transport._wait_emptied()
-    transport._connected = False
-    transport._fail_pending(TransportUnavailable("transport closed"))
-
-    async def stop() -> None:
-        if transport._drainer is not None:
-            transport._drainer.cancel()
-        try:
-            await nc.close()
-        except (nats.errors.Error, OSError) as exc:
-            log.debug("nats: close: %r", exc)
-
-    await trio_asyncio.aio_as_trio(stop, loop=loop)()
