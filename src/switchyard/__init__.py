@@ -24,7 +24,8 @@ Process:
 - settings.py     Settings from flags, SWITCHYARD_* variables and defaults
 - metrics.py      the Prometheus registry and metrics
 - groups.py       sole_exception: unwrap trio's single-member exception groups
-- cli.py          the `switchyard` command: serve, dev, provider, admin
+- cli.py          the `switchyard` command: serve, dev (and the groups below)
+- provider_cli.py `switchyard provider` (run an agent) and `switchyard provider login`
 - admin_cli.py    `switchyard admin ...` commands (admin_client.py: the admin API client;
                   admin_format.py: table renderings; admin_invites.py: invite codes)
 """
