@@ -115,9 +115,9 @@ class RawProvider:
             **extra,
         }
 
-    async def register(self, **kw: Any) -> dict[str, Any]:
+    async def register(self, timeout: float = 5.0, **kw: Any) -> dict[str, Any]:
         await self.send(self.register_frame(**kw))
-        registered = await self.recv_type("registered")
+        registered = await self.recv_type("registered", timeout)
         self.provider_id = registered["provider_id"]
         return registered
 
@@ -138,6 +138,30 @@ class RawProvider:
 
     async def heartbeat(self) -> None:
         await self.send({"type": "heartbeat", "in_use": {}, "load": 0.0})
+
+    async def stay_online(
+        self,
+        heartbeat_interval_s: float,
+        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        """Behave like a live agent from `registered` on, until cancelled: heartbeat every
+        `heartbeat_interval_s` (the interval `registered` gave) and answer every challenge;
+        `task_status.started()` once the first challenge is answered. A provider that does
+        neither is rightly disconnected `heartbeat_misses` intervals after it registered."""
+
+        async def heartbeats() -> None:
+            while True:
+                await self.heartbeat()
+                await trio.sleep(heartbeat_interval_s)
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(heartbeats)
+            while True:
+                frame = json.loads(await self.ws.get_message())
+                if frame["type"] == "challenge":
+                    await self.send(self.answer(frame))
+                    task_status.started()
+                    task_status = trio.TASK_STATUS_IGNORED
 
     async def closed_with(self, timeout: float = 5.0) -> tuple[int, dict[str, Any] | None]:
         """Read until the coordinator closes; (close code, last protocol_error frame)."""

@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 import random
 import time
+from collections import deque
 from typing import Any
 
 import trio
@@ -96,6 +97,7 @@ class ProviderActor(Actor):
         self.reported_load = 0.0
         self.upstream = UpstreamView()
         self.last_heartbeat = 0.0
+        self.tick_lateness: deque[float] = deque(maxlen=self.settings.heartbeat_misses)
         self.served = 0
         self.challenges = ChallengeSchedule(
             self.settings,
@@ -124,7 +126,7 @@ class ProviderActor(Actor):
             self._send(ResyncFrame())
         self._push_capacity()
         self.ref.tell(ChallengeDue())
-        self.send_after(self.settings.heartbeat_interval_s, Tick())
+        self._schedule_tick()
 
     async def on_stop(self) -> None:
         self.challenges.retire()  # a restarted instance ignores the agent's late answer
@@ -197,8 +199,8 @@ class ProviderActor(Actor):
                 self._issue_challenge()
             case ChallengeExpired(nonce=nonce):
                 self._on_challenge_expired(nonce)
-            case Tick():
-                self._on_tick()
+            case Tick(due=due):
+                self._on_tick(due)
             case Drain():
                 self._drain()
             case Disconnect(code=code, reason=reason):
@@ -330,16 +332,29 @@ class ProviderActor(Actor):
         self._push_capacity(force=True)
         self.send_after(self.settings.challenge_retry_s, ChallengeDue())
 
-    def _on_tick(self) -> None:
+    def _schedule_tick(self) -> None:
+        interval = self.settings.heartbeat_interval_s
+        self.send_after(interval, Tick(due=trio.current_time() + interval))
+
+    def _on_tick(self, due: float) -> None:
+        """Disconnect a provider silent for `heartbeat_misses` intervals, and cancel
+        requests past their deadline. Silence the coordinator caused is not the provider's:
+        a tick handled late means heartbeats may be waiting unread just as long, so the
+        lateness of the last `heartbeat_misses` ticks is not counted as silence (an
+        overloaded coordinator kicks no one; a silent provider still goes, as its silence
+        keeps growing while the excused lateness is bounded)."""
         s = self.settings
-        if trio.current_time() - self.last_heartbeat > s.heartbeat_interval_s * s.heartbeat_misses:
+        now = trio.current_time()
+        self.tick_lateness.append(max(0.0, now - due))
+        silence = now - self.last_heartbeat - sum(self.tick_lateness)
+        if silence > s.heartbeat_interval_s * s.heartbeat_misses:
             self._close(CloseCode.HEARTBEAT_TIMEOUT, "no heartbeat")
             return
         for request_id in expired(self.inflight, trio.current_time()):
             log.info("request %s: deadline passed, cancelling it", request_id)
             self._send(CancelFrame(request_id=request_id))
             self._finish(request_id, expired_end())
-        self.send_after(s.heartbeat_interval_s, Tick())
+        self._schedule_tick()
 
     def _drain(self) -> None:
         if self.status == ProviderStatus.GONE:

@@ -98,7 +98,10 @@ class CloseSocket:
 
 @dataclass(frozen=True)
 class Tick:
-    """Periodic self-message: heartbeat watchdog."""
+    """Periodic self-message: heartbeat watchdog. `due` is the trio time it was meant to be
+    handled; how much later it is handled measures how far behind the coordinator runs."""
+
+    due: float
 
 
 @dataclass(frozen=True)

@@ -157,7 +157,13 @@ class ProviderRegistrar:
             outbound=outbound_send,
             settings=self._settings,
         )
-        ref = await self._start_actor(socket, session, proven=replacing)
+        try:
+            ref = await self._start_actor(socket, session, proven=replacing)
+        except BaseException:
+            # An actor whose start was only late (its StartChild still queued) finds its
+            # socket gone at its first frame and stops itself: nothing is left behind.
+            outbound_receive.close()
+            raise
         return ProviderConnection(session, ref, outbound_receive)
 
     async def _read_register(self, socket: FrameSocket) -> tuple[RegisterFrame, Trust]:
@@ -243,6 +249,13 @@ class ProviderRegistrar:
                 return await self._system.spawn(spec, parent=PROVIDERS_PATH)
             except ChildExists:
                 pass
+            except AskTimeout:
+                # The supervisor is too far behind (many registrations at once on a loaded
+                # machine): refuse with a typed close the agent answers by reconnecting.
+                log.warning("provider %s: actor did not start in time", session.provider_id)
+                raise Closed(
+                    CloseCode.TRY_AGAIN_LATER, "coordinator busy starting providers; reconnect"
+                ) from None
             if not proven:
                 await self._prove_key(socket, session.public_key, session.provider_id)
                 proven = True

@@ -10,6 +10,7 @@ class CloseCode(IntEnum):
 
     NORMAL = 1000
     GOING_AWAY = 1001
+    TRY_AGAIN_LATER = 1013  # the coordinator could not start the provider in time: reconnect
     PROTOCOL_ERROR = 4000
     UNAUTHORIZED = 4001
     INVALID_JSON = 4002
