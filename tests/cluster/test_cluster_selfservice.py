@@ -5,6 +5,7 @@ providers."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -16,6 +17,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from switchyard.agent.client import AgentFatalError, ProviderAgent
 from switchyard.agent.config import AgentConfig
+from switchyard.cluster.provider_reach import MAX_IDS_PER_CALL
 from tests.integration.harness import Running
 from tests.integration.selfservice_helpers import signed_up
 from tests.polling import wait_until
@@ -150,3 +152,45 @@ async def test_revoking_via_a_closes_the_nodes_connection_on_b_with_4015(
             assert again.status_code == 409
             node = _node((await owner.get("/v1/account/nodes")).json(), first.provider_id)
             assert node["connected"] is False and node["status"] == "offline"
+
+
+async def test_a_silent_replica_is_named_and_its_nodes_show_offline(
+    nats_url: str, cluster_name: str, pg_url: str, pg_schema: str
+) -> None:
+    async with (
+        two_replicas(nats_url, cluster_name, pg_url, pg_schema, cookie_secure=False) as (a, b),
+        signed_up(a, "owner-silent") as (owner, signed),
+    ):
+        refused: list[AgentFatalError] = []
+        async with owned_agent(b, signed["account"]["id"], refused) as agent:
+            assert b.coord.state is not None
+            b.coord.state.calls.handlers.clear()  # B answers every call with an error now
+            with trio.fail_after(5):
+                node = _node((await owner.get("/v1/account/nodes")).json(), agent.provider_id)
+                assert node["connected"] is False and node["status"] == "offline"
+                drained = await owner.post(f"/v1/account/nodes/{agent.provider_id}/drain")
+                assert drained.status_code == 409 and "beta" in drained.json()["error"]["message"]
+                async with httpx.AsyncClient(base_url=a.base_url) as anonymous:
+                    stats = (await anonymous.get("/v1/stats")).json()
+            assert stats["providers_online"] == 0 and stats["replicas_unanswered"] == ["beta"]
+            assert _routable_on(b, agent.provider_id) and not refused
+
+
+async def test_provider_states_calls_with_bad_arguments_are_answered_with_an_error(
+    nats_url: str, cluster_name: str, pg_url: str, pg_schema: str
+) -> None:
+    async with two_replicas(nats_url, cluster_name, pg_url, pg_schema) as (a, b):
+        assert b.coord.state is not None
+        transport = b.coord.state.calls.transport
+        subject = transport.subject("replica", "alpha", "call")
+
+        async def call(args: Any) -> dict[str, Any]:
+            body = json.dumps({"op": "provider_states", "args": args}).encode()
+            answer: dict[str, Any] = json.loads(await transport.request(subject, body, timeout=2))
+            return answer
+
+        too_many = [f"p{i}" for i in range(MAX_IDS_PER_CALL + 1)]
+        for bad in ({}, {"provider_ids": "prov-1"}, {"provider_ids": too_many}):
+            assert "error" in await call(bad)
+        assert await call({"provider_ids": ["prov-nowhere"]}) == {"states": []}
+        assert a.coord.state is not None and a.coord.state.calls.served >= 4
