@@ -1,7 +1,8 @@
-"""What an administrator reads of and does to this process's actors: the providers
-connected here, the supervisor totals (with the scheduler's counts), an administrator's
-disconnect; `merge_totals` sums several replicas' totals. The commands themselves (drain,
-disconnect, closing a revoked token's connections) are `provider_control.py`'s.
+"""What an administrator reads of this process's actors: the providers connected here,
+the supervisor totals (with the scheduler's counts); `merge_totals` sums several
+replicas' totals. The commands themselves (drain, disconnect, closing a revoked token's
+connections) are `provider_control.py`'s, reached cluster-wide by
+`cluster/provider_reach.py`.
 
 The admin routes call these for the local replica; in a cluster the replica that owns a
 provider's connection runs the same functions when asked over NATS
@@ -14,7 +15,6 @@ import logging
 from typing import Any
 
 from ..runtime import ActorStopped, ActorSystem, AskTimeout
-from .provider_control import disconnect_provider
 from .provider_messages import PROVIDERS_PATH
 from .scheduler_messages import SchedulerStats
 
@@ -22,6 +22,7 @@ log = logging.getLogger(__name__)
 
 PROVIDER_FIELDS = ("id", "status", "trust", "models", "inflight", "routable", "upstream")
 MAX_LISTED = 5_000  # providers one replica lists (a bound on the admin answer's size)
+ADMIN_DISCONNECT = "disconnected by an administrator"  # the reason an admin's close gives
 STATS_TIMEOUT_S = 1.0  # how long the totals wait for the scheduler
 SCHEDULER_TOTALS = ("reserved_slots", "queued", "reserved_by_model", "queued_by_model")
 
@@ -54,11 +55,6 @@ def local_providers(system: ActorSystem) -> list[dict[str, Any]]:
     states = system.children_states(PROVIDERS_PATH)
     listed = [{k: s[k] for k in PROVIDER_FIELDS} for s in states if "id" in s]
     return listed[:MAX_LISTED]
-
-
-async def disconnect_by_admin(system: ActorSystem, provider_id: str) -> bool:
-    """Close the provider's socket if it is connected here; whether it was."""
-    return await disconnect_provider(system, provider_id, "disconnected by an administrator")
 
 
 def merge_totals(parts: list[dict[str, Any]]) -> dict[str, Any]:

@@ -1,11 +1,16 @@
 """Commands to live provider actors, shared by the admin API and owners' self-service:
-drain or disconnect one provider, and disconnect every provider connected with a token.
+drain or disconnect one provider, disconnect every provider connected with a token, and
+read live providers' states. These act on this process only; `cluster/provider_reach.py`
+reaches the replica that holds a connection.
 
 Each reports whether a live actor took the command (a provider not connected, or gone
 meanwhile, is not an error here: the caller decides what to answer).
 """
 
 from __future__ import annotations
+
+from collections.abc import Collection
+from typing import Any
 
 from ..protocol.codes import CloseCode
 from ..runtime import ActorStopped, ActorSystem
@@ -44,9 +49,9 @@ async def disconnect_token_holders(system: ActorSystem, token_id: str) -> list[s
     return disconnected
 
 
-def provider_state(system: ActorSystem, provider_id: str) -> dict[str, object] | None:
-    """The live provider's `describe()`, or None when it is not connected."""
-    for state in system.children_states(PROVIDERS_PATH):
-        if state.get("id") == provider_id:
-            return state
-    return None
+def provider_states(
+    system: ActorSystem, provider_ids: Collection[str] | None = None
+) -> list[dict[str, Any]]:
+    """The `describe()` of every live provider here (only those named, if given)."""
+    states = [s for s in system.children_states(PROVIDERS_PATH) if "id" in s]
+    return states if provider_ids is None else [s for s in states if s["id"] in provider_ids]

@@ -35,6 +35,8 @@ Cluster-wide state (what every replica must agree on):
 - hold_recovery.py  HoldRecovery: store liveness; a gone replica's holds released once
 - replica_calls.py  ReplicaCalls: admin calls to every live replica (answers + who did
                  not answer), change broadcasts that drop caches everywhere
+- provider_reach.py  ProviderReach: live providers' commands and states wherever they are
+                 connected (admin, self-service, public stats); local only alone
 - state.py       open_cluster_state: the above wired to the coordinator (the
                  coordinator's optional `state`)
 """

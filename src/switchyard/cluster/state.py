@@ -6,8 +6,9 @@
         st.calls       # ReplicaCalls (admin calls to every replica, change broadcasts)
 
 This module wires them to the coordinator's pieces: the calls a replica answers
-(`providers`, `totals`, `drain`, `disconnect`, `revoke_token`: `actors/local_admin.py`
-and `actors/provider_control.py`)
+(`providers`, `provider_states`, `totals`, `drain`, `disconnect`, `revoke_token`:
+`actors/local_admin.py` and `actors/provider_control.py`; asked through
+`provider_reach.py`)
 and what a change broadcast drops (`api_key` -> the key cache entry, `pricing` -> the
 billing actor's price and the known-model names).
 """
@@ -23,8 +24,13 @@ from typing import Any
 import trio
 
 from ..actors.billing_messages import PriceChanged
-from ..actors.local_admin import disconnect_by_admin, local_providers, local_totals
-from ..actors.provider_control import disconnect_token_holders, drain_provider
+from ..actors.local_admin import ADMIN_DISCONNECT, local_providers, local_totals
+from ..actors.provider_control import (
+    disconnect_provider,
+    disconnect_token_holders,
+    drain_provider,
+    provider_states,
+)
 from ..inference.keys import ApiKeyCache
 from ..inference.known_models import KnownModels
 from ..inference.ratelimit import RateLimiter
@@ -33,10 +39,13 @@ from ..storage.protocol import Store
 from .hold_recovery import HoldRecovery
 from .membership import MembershipChange
 from .node import Cluster
+from .provider_reach import MAX_IDS_PER_CALL
 from .replica_calls import Handler, ReplicaCalls
 from .shared_ratelimit import SharedRateLimiter
 
 log = logging.getLogger(__name__)
+
+MAX_REASON_CHARS = 200  # a disconnect reason another replica passes (sent to the agent)
 
 
 @dataclass
@@ -59,13 +68,21 @@ def _handlers(system: ActorSystem) -> dict[str, Handler]:
         return {"found": await drain_provider(system, str(args["provider_id"]))}
 
     async def disconnect(args: dict[str, Any]) -> dict[str, Any]:
-        return {"found": await disconnect_by_admin(system, str(args["provider_id"]))}
+        reason = str(args.get("reason") or ADMIN_DISCONNECT)[:MAX_REASON_CHARS]
+        return {"found": await disconnect_provider(system, str(args["provider_id"]), reason)}
 
     async def revoke_token(args: dict[str, Any]) -> dict[str, Any]:
         return {"disconnected": await disconnect_token_holders(system, str(args["token_id"]))}
 
+    async def states(args: dict[str, Any]) -> dict[str, Any]:
+        wanted = args["provider_ids"]
+        if not isinstance(wanted, list) or len(wanted) > MAX_IDS_PER_CALL:
+            raise ValueError(f"provider_ids must be a list of at most {MAX_IDS_PER_CALL}")
+        return {"states": provider_states(system, {str(p) for p in wanted})}
+
     return {
         "providers": providers,
+        "provider_states": states,
         "totals": totals,
         "drain": drain,
         "disconnect": disconnect,

@@ -7,13 +7,12 @@ time; with no admin key configured everything is refused). The inspection routes
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from quart import Blueprint, Response, jsonify, request
 
-from ..actors import provider_control
-from ..actors.local_admin import disconnect_by_admin, local_providers
+from ..actors.local_admin import ADMIN_DISCONNECT, local_providers
+from ..cluster.provider_reach import Reached
 from ..protocol.admin_api import (
     CreateAccount,
     CreateKey,
@@ -24,11 +23,10 @@ from ..protocol.admin_api import (
 )
 from ..protocol.errors import invalid_request, not_found, parse_json_body
 from ..protocol.vocabulary import ApiErrorCode, ProviderStatus
-from ..runtime import ActorSystem
 from ..storage.errors import UnknownAccount
 from ..storage.models import Account, KeyLimits, Pricing
 from .admin_auth import require_admin_key
-from .cluster_reach import announce, ask_others
+from .cluster_reach import announce, ask_others, provider_reach
 from .context import coordinator
 
 admin = Blueprint("admin", __name__)
@@ -159,15 +157,11 @@ async def revoke_provider_token(token_id: str) -> Response:
     Revoking an already revoked token is a no-op that closes nothing new; a connection
     still registering when the token is revoked closes itself (see `provider_ws`).
     """
-    coord = coordinator()
-    record = await coord.store.revoke_provider_token(token_id)
-    disconnected = await provider_control.disconnect_token_holders(coord.system, record.id)
-    body: dict[str, Any] = {"id": record.id, "revoked": True, "disconnected": disconnected}
-    others = await ask_others("revoke_token", token_id=record.id)
-    if others is not None:
-        for answer in others.answers.values():
-            disconnected.extend(str(p) for p in answer.get("disconnected", []))
-        body["replicas_unanswered"] = others.unanswered
+    record = await coordinator().store.revoke_provider_token(token_id)
+    closed = await provider_reach().disconnect_token(record.id)
+    body: dict[str, Any] = {"id": record.id, "revoked": True, "disconnected": closed.disconnected}
+    if closed.unanswered is not None:
+        body["replicas_unanswered"] = closed.unanswered
     return jsonify(body)
 
 
@@ -229,7 +223,7 @@ async def list_providers() -> Response:
 @admin.post("/admin/providers/<provider_id>/drain")
 async def drain_provider(provider_id: str) -> Response:
     """Drain the provider on whichever replica holds its connection (404 if none does)."""
-    replica = await _on_owner("drain", provider_id, provider_control.drain_provider)
+    replica = _replica_or_404(provider_id, await provider_reach().drain(provider_id))
     return jsonify({"id": provider_id, "status": ProviderStatus.DRAINING, **replica})
 
 
@@ -240,23 +234,16 @@ async def disconnect_provider(provider_id: str) -> Response:
     The agent may reconnect (the close is not fatal to it); drain is the gentle way out.
     Like drain, it reaches the replica that holds the connection.
     """
-    replica = await _on_owner("disconnect", provider_id, disconnect_by_admin)
+    reached = await provider_reach().disconnect(provider_id, ADMIN_DISCONNECT)
+    replica = _replica_or_404(provider_id, reached)
     return jsonify({"id": provider_id, "status": "disconnected", **replica})
 
 
-async def _on_owner(
-    op: str, provider_id: str, local: Callable[[ActorSystem, str], Awaitable[bool]]
-) -> dict[str, str]:
-    """Run `op` on the replica holding the provider's connection (404 if none does);
-    in a cluster, `{"replica": its id}` for the answer."""
-    coord = coordinator()
-    if await local(coord.system, provider_id):
-        return {} if coord.state is None else {"replica": coord.replica_id}
-    others = await ask_others(op, provider_id=provider_id)
-    if others is not None:
-        for replica, answer in sorted(others.answers.items()):
-            if answer.get("found"):
-                return {"replica": replica}
-    silent = others.unanswered if others is not None else []
+def _replica_or_404(provider_id: str, reached: Reached) -> dict[str, str]:
+    """`{"replica": id}` of the replica that took the command (`{}` without a cluster);
+    404 if no replica holds the provider's connection."""
+    if reached.found:
+        return {} if reached.replica is None else {"replica": reached.replica}
+    silent = reached.unanswered
     note = f" (replicas not answering: {', '.join(silent)})" if silent else ""
     raise not_found(f"Provider {provider_id!r} is not connected{note}.")

@@ -19,6 +19,7 @@ from werkzeug.wrappers.response import Response as WerkzeugResponse
 
 from ..protocol.errors import ApiError
 from ..selfservice import device, nodes, views
+from .cluster_reach import provider_reach
 from .context import coordinator
 from .dashboard_pages import dashboard, form_fields, notice_for, render_page
 from .dashboard_session import signed_in_page, signed_in_principal
@@ -59,7 +60,7 @@ def _node_row(node: dict[str, Any]) -> dict[str, Any]:
 async def _providers_page(account_id: str, *, status: int = 200, error: str = "") -> Response:
     coord = coordinator()
     store = coord.store
-    listed = [_node_row(n) for n in await nodes.nodes_view(store, coord.system, account_id)]
+    listed = [_node_row(n) for n in await nodes.nodes_view(store, provider_reach(), account_id)]
     days = views.day_range({"days": str(EARNINGS_DAYS)})
     report = await views.earnings_view(store, account_id, days)
     balance = await views.balance_view(store, account_id)
@@ -94,14 +95,14 @@ async def node_action(node_id: str, action: str) -> Response | WerkzeugResponse:
         raise NotFound()
     principal = await signed_in_principal()
     coord = coordinator()
-    store, system, account_id = coord.store, coord.system, principal.account_id
+    store, reach, account_id = coord.store, provider_reach(), principal.account_id
     try:
         if action == "drain":
-            await nodes.drain_node(store, system, account_id, node_id)
+            await nodes.drain_node(store, reach, account_id, node_id)
         elif action == "disconnect":
-            await nodes.disconnect_node(store, system, account_id, node_id)
+            await nodes.disconnect_node(store, reach, account_id, node_id)
         elif action == "revoke":
-            await nodes.revoke_node(store, system, account_id, node_id)
+            await nodes.revoke_node(store, reach, account_id, node_id)
         else:
             await nodes.set_leaderboard(store, account_id, node_id, action == "listed")
     except ApiError as exc:

@@ -20,6 +20,7 @@ from quart import Blueprint, Response, jsonify, request
 from ..protocol.errors import parse_json_body
 from ..protocol.selfservice_api import LeaderboardChoice
 from ..selfservice import nodes, views
+from .cluster_reach import provider_reach
 from .context import coordinator
 from .session_auth import require_principal
 
@@ -30,7 +31,7 @@ selfservice_provider = Blueprint("selfservice_provider", __name__)
 async def list_nodes() -> Response:
     principal = await require_principal()
     coord = coordinator()
-    listed = await nodes.nodes_view(coord.store, coord.system, principal.account_id)
+    listed = await nodes.nodes_view(coord.store, provider_reach(), principal.account_id)
     return jsonify({"nodes": listed})
 
 
@@ -39,17 +40,15 @@ async def drain(provider_id: str) -> Response:
     principal = await require_principal()
     coord = coordinator()
     return jsonify(
-        await nodes.drain_node(coord.store, coord.system, principal.account_id, provider_id)
+        await nodes.drain_node(coord.store, provider_reach(), principal.account_id, provider_id)
     )
 
 
 @selfservice_provider.post("/v1/account/nodes/<provider_id>/disconnect")
 async def disconnect(provider_id: str) -> Response:
     principal = await require_principal()
-    coord = coordinator()
-    return jsonify(
-        await nodes.disconnect_node(coord.store, coord.system, principal.account_id, provider_id)
-    )
+    store, reach = coordinator().store, provider_reach()
+    return jsonify(await nodes.disconnect_node(store, reach, principal.account_id, provider_id))
 
 
 @selfservice_provider.post("/v1/account/nodes/<provider_id>/revoke")
@@ -57,7 +56,7 @@ async def revoke(provider_id: str) -> Response:
     principal = await require_principal()
     coord = coordinator()
     return jsonify(
-        await nodes.revoke_node(coord.store, coord.system, principal.account_id, provider_id)
+        await nodes.revoke_node(coord.store, provider_reach(), principal.account_id, provider_id)
     )
 
 
@@ -98,5 +97,5 @@ async def revoke_provider_token(token_id: str) -> Response:
     principal = await require_principal()
     coord = coordinator()
     return jsonify(
-        await nodes.revoke_own_token(coord.store, coord.system, principal.account_id, token_id)
+        await nodes.revoke_own_token(coord.store, provider_reach(), principal.account_id, token_id)
     )

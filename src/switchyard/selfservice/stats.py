@@ -1,7 +1,9 @@
 """Public network stats (`GET /v1/stats`) and the provider leaderboard, cached briefly.
 
-- models online: models at least one online provider serves (the scheduler's view);
-- providers online: provider actors whose status is `online`;
+- models online: models at least one online provider serves (this replica's scheduler,
+  and in a cluster the online providers of every other replica that answered);
+- providers online: provider actors whose status is `online`, on every replica that
+  answered (`replicas_unanswered` names the others; only in a cluster);
 - tokens served today: prompt + completion tokens of every request since 00:00 UTC;
 - leaderboard: opted-in providers (owners choose, default out) by tokens served over the
   last `LEADERBOARD_DAYS` days, at most `LEADERBOARD_SIZE`.
@@ -17,11 +19,11 @@ from typing import Any
 
 import trio
 
-from ..actors.provider_messages import PROVIDERS_PATH
+from ..actors.provider_control import provider_states
 from ..actors.scheduler_messages import ModelsQuery
+from ..cluster.provider_reach import ProviderReach
 from ..protocol.limits import LEADERBOARD_SIZE, STATS_CACHE_S
 from ..protocol.vocabulary import ProviderStatus
-from ..runtime import ActorSystem
 from ..storage.models import utc_now
 from ..storage.protocol import Store
 
@@ -37,23 +39,29 @@ class PublicStats:
         self._cached: dict[str, Any] | None = None
         self._at = 0.0
 
-    async def get(self, store: Store, system: ActorSystem) -> dict[str, Any]:
+    async def get(self, store: Store, reach: ProviderReach) -> dict[str, Any]:
         """The stats, computed at most once per `max_age_s`."""
         now = trio.current_time()
         if self._cached is None or now - self._at >= self.max_age_s:
-            self._cached = await compute(store, system)
+            self._cached = await compute(store, reach)
             self._at = trio.current_time()
         return self._cached
 
 
-async def compute(store: Store, system: ActorSystem) -> dict[str, Any]:
+async def compute(store: Store, reach: ProviderReach) -> dict[str, Any]:
     """The stats, fresh."""
-    served = await system.lookup("/root/scheduler").ask(ModelsQuery(), timeout=_ASK_TIMEOUT_S)
-    online = sum(
-        1
-        for s in system.children_states(PROVIDERS_PATH)
-        if s.get("status") == ProviderStatus.ONLINE
-    )
+    system = reach.system
+    served = set(await system.lookup("/root/scheduler").ask(ModelsQuery(), timeout=_ASK_TIMEOUT_S))
+    online = sum(1 for s in provider_states(system) if s.get("status") == ProviderStatus.ONLINE)
+    cluster: dict[str, Any] = {}
+    others = await reach.elsewhere()
+    if others is not None:
+        for answer in others.answers.values():
+            for provider in answer.get("providers", []):
+                if isinstance(provider, dict) and provider.get("status") == ProviderStatus.ONLINE:
+                    online += 1
+                    served.update(str(m["id"]) for m in provider.get("models", []))
+        cluster["replicas_unanswered"] = others.unanswered
     now = utc_now()
     midnight = datetime.combine(now.date(), time(), UTC)
     tokens_today = await store.served_tokens_since(midnight)
@@ -70,4 +78,5 @@ async def compute(store: Store, system: ActorSystem) -> dict[str, Any]:
             ],
         },
         "as_of": now.isoformat(),
+        **cluster,
     }
