@@ -12,7 +12,7 @@ from switchyard.actors.scheduler_messages import ModelCapacity, Release, Reserva
 from switchyard.actors.scheduler_remote import OfferedModel, OfferedProvider
 from switchyard.cluster.routing_wire import dump_snapshot, load_answer
 from switchyard.cluster.transport import Transport
-from switchyard.inference.job import new_job
+from switchyard.inference.job import Job, new_job
 from switchyard.inference.relay import RelaySession
 from switchyard.protocol.errors import ApiError
 from switchyard.protocol.vocabulary import RequestKind, StreamErrorCode, Trust
@@ -29,6 +29,17 @@ async def until_dispatched(r: Replica, provider_id: str, n: int = 1) -> str:
 
     await wait_until(dispatched, timeout=10)
     return (await r.provider_state(provider_id))["dispatched"][n - 1]
+
+
+async def stream_from_b(
+    a: Replica, b: Replica, wire_job: Job | None = None
+) -> tuple[RelaySession, str]:
+    """A relay on A dispatched to B's provider `pb` (added here); its request id on B."""
+    await b.add_provider("pb")
+    await a.sees(1)
+    relay = RelaySession(a.scheduler, wire_job or job())
+    await relay.start()
+    return relay, await until_dispatched(b, "pb")
 
 
 async def until_idle(*replicas: Replica) -> None:
@@ -49,12 +60,8 @@ async def test_a_request_on_a_streams_from_a_provider_on_b(
             replica(nursery, nats_url, cluster_name, "ra") as a,
             replica(nursery, nats_url, cluster_name, "rb") as b,
         ):
-            await b.add_provider("pb")
-            await a.sees(1)
-            relay = RelaySession(a.scheduler, job())
-            await relay.start()
+            relay, request_id = await stream_from_b(a, b)
             assert relay.provider_id == "pb"
-            request_id = await until_dispatched(b, "pb")
             b.providers["pb"].tell(Emit(request_id, [chunk("Hel", "lo"), chunk(" there")]))
             got: list[StreamChunk | StreamEnd] = []
             while relay.end is None:
@@ -80,14 +87,10 @@ async def test_a_request_keeps_its_kind_across_replicas(nats_url: str, cluster_n
             replica(nursery, nats_url, cluster_name, "ra") as a,
             replica(nursery, nats_url, cluster_name, "rb") as b,
         ):
-            await b.add_provider("pb")
-            await a.sees(1)
             wire_job = new_job(
                 "m", completion, Settings(), Trust.SELF_SIGNED, kind=RequestKind.COMPLETION
             )
-            relay = RelaySession(a.scheduler, wire_job)
-            await relay.start()
-            request_id = await until_dispatched(b, "pb")
+            relay, request_id = await stream_from_b(a, b, wire_job)
             assert (await b.provider_state("pb"))["kinds"] == [RequestKind.COMPLETION]
             b.providers["pb"].tell(Emit(request_id, [done(completion=1)]))
             while relay.end is None:
@@ -124,11 +127,7 @@ async def test_the_consumer_leaving_cancels_at_the_owner(nats_url: str, cluster_
             replica(nursery, nats_url, cluster_name, "ra") as a,
             replica(nursery, nats_url, cluster_name, "rb") as b,
         ):
-            await b.add_provider("pb")
-            await a.sees(1)
-            relay = RelaySession(a.scheduler, job())
-            await relay.start()
-            request_id = await until_dispatched(b, "pb")
+            relay, request_id = await stream_from_b(a, b)
             b.providers["pb"].tell(Emit(request_id, [chunk("one")]))
             await relay.next_batch()
             await relay.close(failed=False)
@@ -172,11 +171,7 @@ async def test_the_owner_dying_mid_stream_ends_it_with_an_error(
     async with trio.open_nursery() as nursery:
         async with replica(nursery, nats_url, cluster_name, "ra", lapse_s=1.0) as a:
             async with replica(nursery, nats_url, cluster_name, "rb", lapse_s=1.0) as b:
-                await b.add_provider("pb")
-                await a.sees(1)
-                relay = RelaySession(a.scheduler, job())
-                await relay.start()
-                request_id = await until_dispatched(b, "pb")
+                relay, request_id = await stream_from_b(a, b)
                 b.providers["pb"].tell(Emit(request_id, [chunk("partial")]))
                 first = await relay.next_batch()
                 assert type(first[0]) is StreamChunk
@@ -233,11 +228,7 @@ async def test_the_owner_stopping_cleanly_ends_its_streams_at_once(
     async with trio.open_nursery() as nursery:
         async with replica(nursery, nats_url, cluster_name, "ra", lapse_s=60.0) as a:
             async with replica(nursery, nats_url, cluster_name, "rb", lapse_s=60.0) as b:
-                await b.add_provider("pb")
-                await a.sees(1)
-                relay = RelaySession(a.scheduler, job())
-                await relay.start()
-                request_id = await until_dispatched(b, "pb")
+                relay, request_id = await stream_from_b(a, b)
                 b.providers["pb"].tell(Emit(request_id, [chunk("partial")]))
                 await relay.next_batch()
             with trio.fail_after(10):  # long before any lapse (60 s here)

@@ -21,17 +21,16 @@ from werkzeug.wrappers.response import Response as WerkzeugResponse
 from ..protocol.errors import ApiError, validate_body
 from ..protocol.limits import MIN_PASSWORD_CHARS
 from ..protocol.selfservice_api import LogIn, SignUp
-from ..selfservice import accounts
 from ..selfservice.accounts import account_gone
 from ..selfservice.sessions import SESSION_COOKIE, end_session, start_session
 from ..storage.models import Account
+from . import session_auth
 from .context import coordinator
 from .dashboard_pages import dashboard, form_fields, render_page, signed_in_account
 from .session_auth import (
     Principal,
     check_csrf,
     clear_session_cookie,
-    client_address,
     current_account,
     require_principal,
     set_session_cookie,
@@ -100,14 +99,7 @@ async def login() -> AnyResponse:
         body = validate_body(
             {"login": form.get("login", ""), "password": form.get("password", "")}, LogIn
         )
-        coord = coordinator()
-        account = await accounts.log_in(
-            coord.selfservice,
-            coord.store,
-            login=body.login,
-            password=body.password,
-            address=client_address(),
-        )
+        account = await session_auth.log_in(body)
     except ApiError as exc:
         return await _login_page(form.get("next"), form, exc)
     return await _start(account, _safe_next(form.get("next")))
@@ -139,15 +131,7 @@ async def signup() -> AnyResponse:
         await check_csrf(form.get("csrf_token"))
         fields = ("invite_code", "login", "password")
         body = validate_body({name: form.get(name, "") for name in fields}, SignUp)
-        coord = coordinator()
-        account = await accounts.sign_up(
-            coord.selfservice,
-            coord.store,
-            invite_code=body.invite_code,
-            login=body.login,
-            password=body.password,
-            address=client_address(),
-        )
+        account = await session_auth.sign_up(body)
     except ApiError as exc:
         return await _signup_page(form, exc)
     return await _start(account, url_for("dashboard.keys"))

@@ -24,12 +24,12 @@ from ..selfservice import accounts
 from ..selfservice.sessions import SESSION_COOKIE, end_session, start_session
 from ..storage.models import Account
 from ..storage.selfservice import SessionRecord
+from . import session_auth
 from .context import coordinator
 from .session_auth import (
     AuthKind,
     check_csrf,
     clear_session_cookie,
-    client_address,
     current_account,
     require_principal,
     set_session_cookie,
@@ -76,29 +76,14 @@ def _session_json(account: Account, session: SessionRecord) -> dict[str, Any]:
 @selfservice_auth.post("/v1/signup")
 async def sign_up() -> tuple[Response, int]:
     body = await _json_body(SignUp)
-    coord = coordinator()
-    account = await accounts.sign_up(
-        coord.selfservice,
-        coord.store,
-        invite_code=body.invite_code,
-        login=body.login,
-        password=body.password,
-        address=client_address(),
-    )
+    account = await session_auth.sign_up(body)
     return await _signed_in(account, 201)
 
 
 @selfservice_auth.post("/v1/account/login")
 async def log_in() -> tuple[Response, int]:
     body = await _json_body(LogIn)
-    coord = coordinator()
-    account = await accounts.log_in(
-        coord.selfservice,
-        coord.store,
-        login=body.login,
-        password=body.password,
-        address=client_address(),
-    )
+    account = await session_auth.log_in(body)
     return await _signed_in(account, 200)
 
 

@@ -12,6 +12,8 @@ An account is identified by either
 `csrf_token()` is a coroutine (it may look the session up): await it in the route.
 `require_account` answers 401 `not_signed_in` JSON, or, given `redirect_to`, redirects
 there (the dashboard's login page). The result is cached on the request (`g`).
+`sign_up(body)` and `log_in(body)` run the self-service steps for this client (the JSON
+routes and the dashboard's forms share them).
 """
 
 from __future__ import annotations
@@ -26,7 +28,9 @@ from quart import Response, after_this_request, g, redirect, request
 from werkzeug.wrappers.response import Response as WerkzeugResponse
 
 from ..protocol.errors import authentication_failed, permission_denied
+from ..protocol.selfservice_api import LogIn, SignUp
 from ..protocol.vocabulary import ApiErrorCode
+from ..selfservice import accounts
 from ..selfservice.csrf import (
     CSRF_COOKIE,
     CSRF_FORM_FIELD,
@@ -35,6 +39,7 @@ from ..selfservice.csrf import (
     tokens_match,
 )
 from ..selfservice.sessions import SESSION_COOKIE, resolve_session
+from ..storage.models import Account
 from ..storage.selfservice import ACCOUNT_KEY_PREFIX, SessionRecord
 from .context import bearer_token, coordinator
 
@@ -202,3 +207,28 @@ def clear_session_cookie(response: Response) -> None:
 def client_address() -> str:
     """The client's address as the socket saw it (what login throttling counts by)."""
     return request.remote_addr or "unknown"
+
+
+async def sign_up(body: SignUp) -> Account:
+    """Create the account `body` asks for (its invite code spent), for this client."""
+    coord = coordinator()
+    return await accounts.sign_up(
+        coord.selfservice,
+        coord.store,
+        invite_code=body.invite_code,
+        login=body.login,
+        password=body.password,
+        address=client_address(),
+    )
+
+
+async def log_in(body: LogIn) -> Account:
+    """The account whose login and passphrase `body` gives (throttled per name and client)."""
+    coord = coordinator()
+    return await accounts.log_in(
+        coord.selfservice,
+        coord.store,
+        login=body.login,
+        password=body.password,
+        address=client_address(),
+    )
