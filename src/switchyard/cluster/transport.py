@@ -1,33 +1,23 @@
 """The cluster transport: NATS (nats-py) used from trio, crossing the bridge in bulk.
 
 nats-py is asyncio-only; it runs on its own trio-asyncio loop, like the Postgres store.
-One `aio_as_trio` crossing costs ~88 µs (docs/ARCHITECTURE.md, "Cluster"), so the hot
-paths never cross per message:
+One `aio_as_trio` crossing costs ~88 µs, so the hot paths never cross per message:
 
-- `publish` hands the message to nats-py in the caller's step: `nc.publish` only
-  appends to nats-py's write buffer and kicks its flusher task, so its coroutine is
-  driven to its end right there, under this transport's loop (no crossing, no task to
-  wake: the message leaves on the flusher's next round). When that cannot be done (the
-  drainer not started yet, over `DIRECT_PUBLISH_BYTES` not yet flushed by nats-py, a
-  publish waiting on nats-py's full buffer), the message goes
-  to a bounded queue (count and bytes) and the drainer, an asyncio task woken by setting
-  its `asyncio.Event` directly, publishes everything queued, in order. A full queue, or
-  a disconnected client, sheds the message and counts it (`stats`).
-- subscription callbacks run on the asyncio side and only `send_nowait` into a bounded
-  trio channel; when it is full the message is shed and counted (never `WouldBlock`
-  inside nats-py).
-- `request` (or `send_request`, which queues at once and can hand the reply to a
-  synchronous callback) publishes through the same queue with a reply subject under
-  this transport's own inbox subscription; the reply (or the server's "no responders"
-  status) wakes the waiting trio task. No crossing at all.
-- `subscribe_calls` hands each message to a synchronous handler on the asyncio side
-  (for a receiver that only forwards it, e.g. to an actor's mailbox).
+- `publish` drives nats-py's `publish` coroutine to its end in the caller's step (it only
+  appends to nats-py's write buffer; the flusher sends it). When it cannot (drainer not
+  started, over `DIRECT_PUBLISH_BYTES` unflushed, nats-py's buffer full), the message
+  joins a bounded queue that the drainer, an asyncio task, publishes in order. A full
+  queue or a disconnected client sheds the message and counts it (`stats`).
+- subscription callbacks only `send_nowait` into a bounded trio channel (full: shed and
+  counted, never `WouldBlock` inside nats-py), or, with `subscribe_calls`, hand the
+  message to a synchronous handler (e.g. one that tells an actor).
+- `request` / `send_request` publish with a reply subject under this transport's own
+  inbox subscription; the reply (or "no responders") wakes the waiter. No crossing.
 
 Subscribing, KV calls and closing do cross (they are rare). Opening and closing are
 `transport_open.py`, KV buckets `transport_kv.py`, the records `transport_records.py`,
-nats-py's errors as ours `transport_errors.py`. Subject names are namespaced:
-`subject("members", "heartbeat")` is `"<cluster>.members.heartbeat"`, and KV buckets are
-`<cluster>_<bucket>`, so clusters (and test runs) on one server never meet.
+nats-py's errors as ours `transport_errors.py`. Subjects are namespaced (`subject("a",
+"b")` is `"<cluster>.a.b"`, KV buckets `<cluster>_<bucket>`), so clusters never meet.
 """
 
 from __future__ import annotations
@@ -47,7 +37,6 @@ import trio
 import trio_asyncio
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
-from nats.js.kv import KeyValue as NatsKeyValue
 
 from .errors import (
     MessageTooLarge,
@@ -55,9 +44,8 @@ from .errors import (
     TransportTimeout,
     TransportUnavailable,
 )
-from .ids import NAME_RE
 from .transport_errors import translated_errors
-from .transport_kv import KeyValue
+from .transport_kv import KeyValue, delete_key_value, open_key_value
 from .transport_records import (
     CALL_TIMEOUT_S,
     DIRECT_PUBLISH_BYTES,
@@ -387,30 +375,11 @@ class Transport:
     async def key_value(self, bucket: str, *, ttl_s: float | None = None) -> KeyValue:
         """The bucket `<cluster>_<bucket>`, created (history 1, values expiring after
         `ttl_s` if given) if missing; an existing bucket is used as it is."""
-        name = self._bucket_name(bucket)
-        js = self._nc.jetstream()
-
-        async def open_bucket() -> NatsKeyValue:
-            try:
-                return await js.key_value(name)
-            except nats.js.errors.BucketNotFoundError:
-                return await js.create_key_value(bucket=name, history=1, ttl=ttl_s)
-
-        return KeyValue(self, await self._call(open_bucket))
+        return await open_key_value(self, self._nc.jetstream(), bucket, ttl_s)
 
     async def delete_key_value(self, bucket: str) -> None:
         """Delete the bucket `<cluster>_<bucket>` and everything in it (missing is fine)."""
-        js = self._nc.jetstream()
-        try:
-            await self._call(js.delete_key_value, self._bucket_name(bucket))
-        except TransportError as exc:
-            if not isinstance(exc.__cause__, nats.js.errors.NotFoundError):
-                raise
-
-    def _bucket_name(self, bucket: str) -> str:
-        if not NAME_RE.match(bucket):
-            raise ValueError(f"invalid bucket name {bucket!r}")
-        return f"{self.cluster}_{bucket}"
+        await delete_key_value(self, self._nc.jetstream(), bucket)
 
     # -- crossing the bridge -----------------------------------------------------------
 

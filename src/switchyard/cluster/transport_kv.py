@@ -6,9 +6,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import nats.js.errors
+from nats.js import JetStreamContext
 from nats.js.kv import KeyValue as NatsKeyValue
 
 from .errors import TransportError
+from .ids import NAME_RE
 from .transport_records import Entry, check_key
 
 if TYPE_CHECKING:
@@ -47,3 +49,34 @@ class KeyValue:
     async def delete(self, key: str) -> None:
         """Remove `key` (absent is fine)."""
         await self._transport._call(self._kv.delete, check_key(key))
+
+
+async def open_key_value(
+    transport: Transport, js: JetStreamContext, bucket: str, ttl_s: float | None
+) -> KeyValue:
+    """`Transport.key_value`: the bucket `<cluster>_<bucket>`, created if missing."""
+    name = bucket_name(transport.cluster, bucket)
+
+    async def open_bucket() -> NatsKeyValue:
+        try:
+            return await js.key_value(name)
+        except nats.js.errors.BucketNotFoundError:
+            return await js.create_key_value(bucket=name, history=1, ttl=ttl_s)
+
+    return KeyValue(transport, await transport._call(open_bucket))
+
+
+async def delete_key_value(transport: Transport, js: JetStreamContext, bucket: str) -> None:
+    """`Transport.delete_key_value`: delete the bucket (missing is fine)."""
+    try:
+        await transport._call(js.delete_key_value, bucket_name(transport.cluster, bucket))
+    except TransportError as exc:
+        if not isinstance(exc.__cause__, nats.js.errors.NotFoundError):
+            raise
+
+
+def bucket_name(cluster: str, bucket: str) -> str:
+    """`<cluster>_<bucket>` (ValueError for a bucket name that is not a valid name)."""
+    if not NAME_RE.match(bucket):
+        raise ValueError(f"invalid bucket name {bucket!r}")
+    return f"{cluster}_{bucket}"
