@@ -8,6 +8,7 @@ meanwhile closes the new actor, replacing a live id needs the key proof, and lea
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from collections.abc import AsyncIterator
@@ -21,7 +22,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from switchyard.actors.provider_messages import PROVIDERS_PATH, CloseSocket
 from switchyard.actors.provider_registration import Closed, ProviderConnection
 from switchyard.coordinator import Coordinator, open_coordinator
-from switchyard.protocol.codes import CloseCode
+from switchyard.protocol.codes import FATAL_CLOSE_CODES, CloseCode
 from switchyard.protocol.frames import (
     PROTOCOL_VERSION,
     Attestation,
@@ -32,6 +33,7 @@ from switchyard.protocol.frames import (
     dump_frame,
 )
 from switchyard.protocol.signing import provider_id_for, public_key_b64, sign_challenge
+from switchyard.runtime import DEFAULT_ASK_TIMEOUT, Actor, AskTimeout, ChildSpec
 from switchyard.settings import Settings
 from switchyard.storage import open_store
 from switchyard.storage.models import ProviderTokenRecord
@@ -199,3 +201,46 @@ async def test_replacing_a_live_id_takes_the_key_proof() -> None:
                 async with coord.registrar.connect(token, record, heir) as new:
                     assert not old.ref.alive and new.ref.alive
                     assert _alive(coord, provider_id)
+
+
+class _SlowStart(Actor):
+    """Keeps its supervisor busy starting it for `delay` seconds."""
+
+    def __init__(self, delay: float) -> None:
+        self.delay = delay
+
+    async def on_start(self) -> None:
+        await trio.sleep(self.delay)
+
+
+async def test_a_provider_whose_actor_cannot_start_in_time_is_told_to_try_again() -> None:
+    """The providers supervisor is too far behind (here: one child takes longer to start
+    than a registration may wait): the connection closes 1013, which the agent answers by
+    reconnecting, and the late start, once it comes, leaves no actor behind."""
+    key = Ed25519PrivateKey.generate()
+    async with coordinator_on((None, None)) as (coord, token, record):
+        slow = ChildSpec("slow", lambda: _SlowStart(DEFAULT_ASK_TIMEOUT + 2))
+
+        async def start_slow() -> None:
+            with contextlib.suppress(AskTimeout):  # it starts all the same, only late
+                await coord.system.spawn(slow, parent=PROVIDERS_PATH)
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(start_slow)
+            await trio.sleep(0.2)  # the slow start is under way: the supervisor is busy
+            socket = FakeSocket()
+            await socket.feed(register_frame(key))
+            with pytest.raises(Closed) as refused:
+                async with coord.registrar.connect(token, record, socket):
+                    pytest.fail("admitted")
+            assert refused.value.code == CloseCode.TRY_AGAIN_LATER
+            assert CloseCode.TRY_AGAIN_LATER not in FATAL_CLOSE_CODES
+
+        def only_the_slow_child() -> bool:
+            return [r.path for r in coord.system.children_refs(PROVIDERS_PATH)] == [
+                f"{PROVIDERS_PATH}/slow"
+            ]
+
+        await wait_until(only_the_slow_child, timeout=10)
+        await trio.sleep(0.5)  # the late provider start has been handled by now
+        assert only_the_slow_child()
