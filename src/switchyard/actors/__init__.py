@@ -10,6 +10,7 @@ Providers:
 - provider_registration.py  ProviderRegistrar: register frame, attestation, key proof before
                          replacing a live id, actor start and stop, revocation re-check
 - challenges.py          ChallengeSchedule: nonces, deadlines, misses, late/unsolicited (pure)
+- liveness.py            HeartbeatWatch: silent too long, the coordinator's own lateness excused
 - attestation.py         AttestationVerifier registry: evidence kind → trust level
 - provider_control.py    drain / disconnect a live provider, disconnect a token's holders
                          (admin API and owners' self-service)

@@ -22,7 +22,6 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections import deque
 from typing import Any
 
 import trio
@@ -47,6 +46,7 @@ from ..protocol.frames import (
 from ..protocol.vocabulary import ProviderStatus, Trust
 from ..runtime import Actor, MailboxFull, Refusal
 from .challenges import ChallengeSchedule, Verdict
+from .liveness import HeartbeatWatch
 from .provider_inflight import (
     Inflight,
     complete_end,
@@ -96,8 +96,8 @@ class ProviderActor(Actor):
         self.closed_ids = session.closed_ids
         self.reported_load = 0.0
         self.upstream = UpstreamView()
-        self.last_heartbeat = 0.0
-        self.tick_lateness: deque[float] = deque(maxlen=self.settings.heartbeat_misses)
+        s = self.settings
+        self.heartbeats = HeartbeatWatch(s.heartbeat_interval_s, s.heartbeat_misses, 0.0)
         self.served = 0
         self.challenges = ChallengeSchedule(
             self.settings,
@@ -111,7 +111,7 @@ class ProviderActor(Actor):
 
     async def on_start(self) -> None:
         self.session.instances += 1
-        self.last_heartbeat = trio.current_time()
+        self.heartbeats.heard(trio.current_time())
         if self.session.instances == 1:
             self._send(
                 RegisteredFrame(
@@ -183,7 +183,7 @@ class ProviderActor(Actor):
             case ErrorFrame():
                 self._on_error(msg)
             case HeartbeatFrame():
-                self.last_heartbeat = trio.current_time()
+                self.heartbeats.heard(trio.current_time())
                 self.reported_load = msg.load
                 if self.upstream.update(msg.upstream, self.provider_id):
                     self._push_capacity(force=True)
@@ -337,17 +337,9 @@ class ProviderActor(Actor):
         self.send_after(interval, Tick(due=trio.current_time() + interval))
 
     def _on_tick(self, due: float) -> None:
-        """Disconnect a provider silent for `heartbeat_misses` intervals, and cancel
-        requests past their deadline. Silence the coordinator caused is not the provider's:
-        a tick handled late means heartbeats may be waiting unread just as long, so the
-        lateness of the last `heartbeat_misses` ticks is not counted as silence (an
-        overloaded coordinator kicks no one; a silent provider still goes, as its silence
-        keeps growing while the excused lateness is bounded)."""
-        s = self.settings
-        now = trio.current_time()
-        self.tick_lateness.append(max(0.0, now - due))
-        silence = now - self.last_heartbeat - sum(self.tick_lateness)
-        if silence > s.heartbeat_interval_s * s.heartbeat_misses:
+        """Disconnect a provider silent too long (`liveness.py`: the coordinator's own
+        lateness is excused), and cancel requests past their deadline."""
+        if self.heartbeats.too_silent(trio.current_time(), due):
             self._close(CloseCode.HEARTBEAT_TIMEOUT, "no heartbeat")
             return
         for request_id in expired(self.inflight, trio.current_time()):
