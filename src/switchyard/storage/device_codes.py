@@ -11,7 +11,7 @@ the same transaction that marks the code used, so a code yields at most one toke
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Protocol
 
@@ -66,6 +66,23 @@ class DevicePoll:
     status: PollStatus
     record: DeviceCodeRecord | None = None
     token: str | None = None
+
+
+def poll_outcome(record: DeviceCodeRecord, now: datetime) -> PollStatus:
+    """What a poll at `now` of the (locked) `record` finds, by the RFC 8628 rules both
+    stores share: USED, DENIED or EXPIRED end it; SLOW_DOWN when polled sooner than the
+    interval; PENDING while undecided; APPROVED when this poll may mint the token."""
+    if record.consumed_at is not None:
+        return PollStatus.USED
+    if record.denied:
+        return PollStatus.DENIED
+    if record.expires_at <= now:
+        return PollStatus.EXPIRED
+    if record.polled_at is not None and now - record.polled_at < timedelta(
+        seconds=record.interval_s
+    ):
+        return PollStatus.SLOW_DOWN
+    return PollStatus.PENDING if record.approved_by is None else PollStatus.APPROVED
 
 
 class DeviceCodeStore(Protocol):

@@ -20,6 +20,7 @@ from .device_codes import (
     DevicePoll,
     PollStatus,
     TooManyDeviceCodes,
+    poll_outcome,
 )
 from .errors import Conflict
 from .keys import hash_secret, new_id, new_secret, plausible_secret
@@ -109,25 +110,20 @@ class MemoryDeviceCodesMixin:
         record = self._device_codes.get(hashed)
         if record is None:
             return DevicePoll(PollStatus.UNKNOWN)
-        if record.consumed_at is not None:
-            return DevicePoll(PollStatus.USED, record)
-        if record.denied:
-            return DevicePoll(PollStatus.DENIED, record)
-        if record.expires_at <= at:
-            return DevicePoll(PollStatus.EXPIRED, record)
-        too_soon = record.polled_at is not None and (
-            at - record.polled_at < timedelta(seconds=record.interval_s)
-        )
-        if too_soon:
+        status = poll_outcome(record, at)
+        if status in (PollStatus.USED, PollStatus.DENIED, PollStatus.EXPIRED):
+            return DevicePoll(status, record)
+        if status is PollStatus.SLOW_DOWN:
             slowed = dataclasses.replace(
                 record, polled_at=at, interval_s=record.interval_s + SLOW_DOWN_STEP_S
             )
             self._device_codes[hashed] = slowed
             return DevicePoll(PollStatus.SLOW_DOWN, slowed)
-        if record.approved_by is None:
+        if status is PollStatus.PENDING:
             polled = dataclasses.replace(record, polled_at=at)
             self._device_codes[hashed] = polled
             return DevicePoll(PollStatus.PENDING, polled)
+        assert record.approved_by is not None  # APPROVED: decided by an account
         token, raw = self._tokens.create(record.approved_by, record.name)
         used = dataclasses.replace(record, polled_at=at, token_id=token.id, consumed_at=utc_now())
         self._device_codes[hashed] = used

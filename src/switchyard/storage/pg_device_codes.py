@@ -5,7 +5,7 @@ locked, so concurrent polls yield one token."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, cast
 
 import asyncpg
@@ -21,6 +21,7 @@ from .device_codes import (
     DevicePoll,
     PollStatus,
     TooManyDeviceCodes,
+    poll_outcome,
 )
 from .errors import Conflict
 from .keys import hash_secret, new_id, new_secret, plausible_secret
@@ -109,17 +110,11 @@ async def poll_device_code(conn: asyncpg.Connection, device_hash: str, now: date
         if row is None:
             return DevicePoll(PollStatus.UNKNOWN)
         record = _record(row)
-        if record.consumed_at is not None:
-            return DevicePoll(PollStatus.USED, record)
-        if record.denied:
-            return DevicePoll(PollStatus.DENIED, record)
-        if record.expires_at <= now:
-            return DevicePoll(PollStatus.EXPIRED, record)
-        too_soon = record.polled_at is not None and (
-            now - record.polled_at < timedelta(seconds=record.interval_s)
-        )
-        if too_soon or record.approved_by is None:
-            step = SLOW_DOWN_STEP_S if too_soon else 0
+        status = poll_outcome(record, now)
+        if status in (PollStatus.USED, PollStatus.DENIED, PollStatus.EXPIRED):
+            return DevicePoll(status, record)
+        if status in (PollStatus.SLOW_DOWN, PollStatus.PENDING):
+            step = SLOW_DOWN_STEP_S if status is PollStatus.SLOW_DOWN else 0
             row = await conn.fetchrow(
                 "UPDATE device_codes SET polled_at = $2, interval_s = interval_s + $3 "
                 f"WHERE id = $1 RETURNING {DEVICE_COLS}",
@@ -127,8 +122,8 @@ async def poll_device_code(conn: asyncpg.Connection, device_hash: str, now: date
                 now,
                 step,
             )
-            status = PollStatus.SLOW_DOWN if too_soon else PollStatus.PENDING
             return DevicePoll(status, _record(row))
+        assert record.approved_by is not None  # APPROVED: decided by an account
         token, raw = await q.create_secret(conn, q.PROVIDER_TOKENS, record.approved_by, record.name)
         row = await conn.fetchrow(
             "UPDATE device_codes SET polled_at = $2, token_id = $3, consumed_at = now() "
