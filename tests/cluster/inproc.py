@@ -16,17 +16,18 @@ from switchyard.agent.client import ProviderAgent
 from switchyard.agent.config import AgentConfig
 from switchyard.agent.simulated import SimulatedConfig
 from switchyard.cluster.shared_ratelimit import BUCKET
+from switchyard.settings import Settings
 from tests.integration.harness import Running, coordinator, fast_settings
 from tests.polling import wait_until
 
 SIM = SimulatedConfig(ttft_s=0.0, tokens_per_s=5000.0, output_tokens=8)
 
 
-@asynccontextmanager
-async def two_replicas(
+def cluster_settings(
     nats_url: str, cluster_name: str, pg_url: str, pg_schema: str, **settings: Any
-) -> AsyncIterator[tuple[Running, Running]]:
-    base = replace(
+) -> Settings:
+    """Fast test settings for a replica of `cluster_name` on that NATS and Postgres schema."""
+    return replace(
         fast_settings(),
         database_url=pg_url,
         database_schema=pg_schema,
@@ -34,6 +35,13 @@ async def two_replicas(
         cluster_name=cluster_name,
         **settings,
     )
+
+
+@asynccontextmanager
+async def two_replicas(
+    nats_url: str, cluster_name: str, pg_url: str, pg_schema: str, **settings: Any
+) -> AsyncIterator[tuple[Running, Running]]:
+    base = cluster_settings(nats_url, cluster_name, pg_url, pg_schema, **settings)
     async with (
         coordinator(replace(base, replica_id="alpha")) as a,
         coordinator(replace(base, replica_id="beta")) as b,

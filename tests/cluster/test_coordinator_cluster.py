@@ -16,7 +16,8 @@ import pytest
 from switchyard.actors.scheduler_messages import ModelsQuery
 from switchyard.coordinator import open_coordinator
 from switchyard.settings import Settings
-from tests.integration.harness import Running, coordinator, fast_settings
+from tests.cluster.inproc import cluster_settings
+from tests.integration.harness import Running, coordinator
 from tests.integration.test_admin_cli import cli
 from tests.integration.test_launch import error_lines, run_cli
 from tests.polling import wait_until
@@ -42,13 +43,7 @@ def live(view: dict[str, Any]) -> set[str]:
 async def test_replicas_list_each_other(
     nats_url: str, cluster_name: str, pg_url: str, pg_schema: str
 ) -> None:
-    base = replace(
-        fast_settings(),
-        database_url=pg_url,
-        database_schema=pg_schema,
-        nats_url=nats_url,
-        cluster_name=cluster_name,
-    )
+    base = cluster_settings(nats_url, cluster_name, pg_url, pg_schema)
     async with (
         replica(replace(base, replica_id="alpha")) as a,
         replica(replace(base, replica_id="beta")) as b,
@@ -85,13 +80,7 @@ async def test_replicas_list_each_other(
 async def test_a_stopped_replica_drops_out_of_the_view(
     nats_url: str, cluster_name: str, pg_url: str, pg_schema: str
 ) -> None:
-    base = replace(
-        fast_settings(),
-        database_url=pg_url,
-        database_schema=pg_schema,
-        nats_url=nats_url,
-        cluster_name=cluster_name,
-    )
+    base = cluster_settings(nats_url, cluster_name, pg_url, pg_schema)
     async with replica(replace(base, replica_id="stays")) as stays:
         async with replica(replace(base, replica_id="goes")):
             await wait_until(lambda: _when(cluster_view(stays), lambda v: "goes" in live(v)))
