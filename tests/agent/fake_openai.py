@@ -18,6 +18,8 @@ from typing import Any
 import h11
 import trio
 
+from tests.h11_server import read_request, response_head
+
 DEFAULT_PIECES = ("Hello", " world", "!")
 
 
@@ -78,23 +80,10 @@ class FakeOpenAI:
         await self._stopped.wait()
 
     async def _handle(self, stream: trio.SocketStream) -> None:
-        conn = h11.Connection(h11.SERVER)
-        request: h11.Request | None = None
-        body = b""
-        while True:
-            event = conn.next_event()
-            if event is h11.NEED_DATA:
-                data = await stream.receive_some(65536)
-                if not data:
-                    return
-                conn.receive_data(data)
-            elif isinstance(event, h11.Request):
-                request = event
-            elif isinstance(event, h11.Data):
-                body += event.data
-            elif isinstance(event, h11.EndOfMessage):
-                break
-        assert request is not None
+        received = await read_request(stream)
+        if received is None:
+            return
+        conn, request, body = received
         self.headers.append({k.decode(): v.decode() for k, v in request.headers})
         target = request.target.decode()
         self.targets.append(f"{request.method.decode()} {target}")
@@ -107,7 +96,7 @@ class FakeOpenAI:
 
         if request.method == b"GET" and target == "/health" and self.health_status is not None:
             payload = b'{"status": "ok"}' if self.health_status == 200 else b'{"error": "down"}'
-            await send(_response(self.health_status, "application/json", len(payload)))
+            await send(response_head(self.health_status, "application/json", len(payload)))
             await send(h11.Data(payload))
         elif request.method == b"GET" and target == "/v1/models":
             await self._json(send, {"object": "list", "data": self.models})
@@ -117,7 +106,7 @@ class FakeOpenAI:
             shown = self.shows.get(json.loads(body).get("model"))
             if shown is None:
                 payload = b'{"error": "model not found"}'
-                await send(_response(404, "application/json", len(payload)), h11.Data(payload))
+                await send(response_head(404, "application/json", len(payload)), h11.Data(payload))
             else:
                 await self._json(send, shown)
         elif request.method == b"POST" and target == "/v1/chat/completions":
@@ -126,22 +115,22 @@ class FakeOpenAI:
                 await trio.sleep_forever()
             if self.status != 200:
                 payload = json.dumps({"error": {"message": "nope", "type": "x"}}).encode()
-                await send(_response(self.status, "application/json", len(payload)))
+                await send(response_head(self.status, "application/json", len(payload)))
                 await send(h11.Data(payload))
             else:
-                await send(_response(200, "text/event-stream", None))
+                await send(response_head(200, "text/event-stream", None))
                 for line in self._events():
                     await send(h11.Data(line.encode()))
                     await trio.lowlevel.checkpoint()
         else:
-            await send(_response(404, "text/plain", 0))
+            await send(response_head(404, "text/plain", 0))
         await send(h11.EndOfMessage())
         await stream.aclose()
 
     @staticmethod
     async def _json(send: Any, obj: Any) -> None:
         payload = json.dumps(obj).encode()
-        await send(_response(200, "application/json", len(payload)), h11.Data(payload))
+        await send(response_head(200, "application/json", len(payload)), h11.Data(payload))
 
     def _events(self) -> list[str]:
         def chunk(choices: list[dict[str, Any]], **extra: Any) -> str:
@@ -159,12 +148,3 @@ class FakeOpenAI:
             events.append(chunk([], usage=self.usage))
         events.append("data: [DONE]\n\n")
         return events
-
-
-def _response(status: int, content_type: str, length: int | None) -> h11.Response:
-    headers = [("content-type", content_type), ("connection", "close")]
-    if length is not None:
-        headers.append(("content-length", str(length)))
-    else:
-        headers.append(("transfer-encoding", "chunked"))
-    return h11.Response(status_code=status, headers=headers)

@@ -42,6 +42,8 @@ from typing import Any
 import h11
 import trio
 
+from tests.h11_server import read_request, response_head
+
 CONTEXT_ERROR = (
     "This model's maximum context length is 4096 tokens. However, you requested 9000 "
     "tokens (8000 in the messages, 1000 in the completion). Please reduce the length."
@@ -294,47 +296,37 @@ class FakeUpstream:
             task_status.started(self)
 
     async def _handle(self, stream: trio.SocketStream) -> None:
-        conn = h11.Connection(h11.SERVER)
-        request: h11.Request | None = None
-        body = b""
-        while True:
-            event = conn.next_event()
-            if event is h11.NEED_DATA:
-                data = await stream.receive_some(65536)
-                if not data:
-                    return
-                conn.receive_data(data)
-            elif isinstance(event, h11.Request):
-                request = event
-            elif isinstance(event, h11.Data):
-                body += event.data
-            elif isinstance(event, h11.EndOfMessage):
-                break
-        assert request is not None
+        received = await read_request(stream)
+        if received is None:
+            return
+        conn, request, body = received
         out = b""
         target = request.target.decode()
         if request.method == b"GET" and request.target == b"/v1/models":
             extra = {"max_model_len": self.max_model_len} if self.max_model_len else {}
             entries = [{"id": m, **extra} for m in self.models]
             payload = json.dumps({"data": entries}).encode()
-            out += conn.send(_head(200, "application/json", len(payload))) or b""
+            out += conn.send(response_head(200, "application/json", len(payload))) or b""
             out += conn.send(h11.Data(payload)) or b""
         elif target in ("/v1/completions", "/v1/embeddings", "/tokenize"):
             received = json.loads(body)
             self.calls.setdefault(target, []).append(received)
             if target == "/v1/completions":
-                out += conn.send(_head(200, "text/event-stream", None)) or b""
+                out += conn.send(response_head(200, "text/event-stream", None)) or b""
                 for part in _completion_answer(received):
                     out += conn.send(h11.Data(part.encode())) or b""
             else:
                 status, answer = self._json_answer(target, received)
                 payload = json.dumps(answer).encode()
-                out += conn.send(_head(status, "application/json", len(payload))) or b""
+                out += conn.send(response_head(status, "application/json", len(payload))) or b""
                 out += conn.send(h11.Data(payload)) or b""
         elif request.target != b"/v1/chat/completions":  # /health (the agent's probe) or
             found = request.target == b"/health"  # anything else (Ollama's /api/show): 404
             payload = b'{"status": "ok"}' if found else b'{"error": "not found"}'
-            out += conn.send(_head(200 if found else 404, "application/json", len(payload))) or b""
+            out += (
+                conn.send(response_head(200 if found else 404, "application/json", len(payload)))
+                or b""
+            )
             out += conn.send(h11.Data(payload)) or b""
         else:
             received = json.loads(body)
@@ -342,10 +334,10 @@ class FakeUpstream:
             status, parts = _answer(case_of(received), received)
             if status != 200:
                 payload = parts[0].encode()
-                out += conn.send(_head(status, "application/json", len(payload))) or b""
+                out += conn.send(response_head(status, "application/json", len(payload))) or b""
                 out += conn.send(h11.Data(payload)) or b""
             else:
-                out += conn.send(_head(200, "text/event-stream", None)) or b""
+                out += conn.send(response_head(200, "text/event-stream", None)) or b""
                 for part in parts:
                     out += conn.send(h11.Data(part.encode())) or b""
         out += conn.send(h11.EndOfMessage()) or b""
@@ -362,11 +354,3 @@ class FakeUpstream:
             message = "The model does not support Embeddings API"
             return 400, {"object": "error", "message": message, "type": "BadRequestError"}
         return 200, _embeddings_answer(body)
-
-
-def _head(status: int, content_type: str, length: int | None) -> h11.Response:
-    headers = [("content-type", content_type), ("connection", "close")]
-    headers.append(
-        ("content-length", str(length)) if length is not None else ("transfer-encoding", "chunked")
-    )
-    return h11.Response(status_code=status, headers=headers)
