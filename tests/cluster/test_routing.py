@@ -8,7 +8,13 @@ import trio
 
 from switchyard.actors.provider import ProviderUnavailable
 from switchyard.actors.provider_messages import Dispatch, StreamChunk, StreamEnd
-from switchyard.actors.scheduler_messages import ModelCapacity, Release, Reservation, Reserve
+from switchyard.actors.scheduler_messages import (
+    ModelCapacity,
+    ModelsQuery,
+    Release,
+    Reservation,
+    Reserve,
+)
 from switchyard.actors.scheduler_remote import OfferedModel, OfferedProvider
 from switchyard.cluster.routing_wire import dump_snapshot, load_answer
 from switchyard.cluster.transport import Transport
@@ -286,14 +292,34 @@ async def test_a_restarted_or_silent_replica_is_dropped(
     model = OfferedModel(ModelCapacity(2), in_use=0, by_origin={})
     offered = [OfferedProvider("px", Trust.SELF_SIGNED, True, {"m": model})]
     subject = transport.subject("capacity", "rx")
+    seqs = iter(range(10, 1_000_000))
     async with trio.open_nursery() as nursery:
         async with replica(nursery, nats_url, cluster_name, "ra", lapse_s=1.0) as a:
-            transport.publish(subject, dump_snapshot("rx", "epoch1", 5, offered))
-            await a.sees(1)
+
+            async def announced(epoch: str, lapsed: int) -> bool:
+                """Replica rx stays alive (a snapshot per poll, so a stalled machine cannot
+                make it lapse) until `a` offers its provider with `lapsed` lapses seen."""
+                transport.publish(subject, dump_snapshot("rx", epoch, next(seqs), offered))
+                models = await a.scheduler.ask(ModelsQuery())
+                online = models.get("m", {}).get("providers_online", 0)
+                return online == 1 and a.routing.mirror.lapsed == lapsed
+
+            await wait_until(lambda: announced("epoch1", 0), timeout=10)
             transport.publish(subject, dump_snapshot("rx", "epoch1", 4, []))  # stale: ignored
-            transport.publish(subject, dump_snapshot("rx", "epoch2", 0, offered))  # restarted
-            await wait_until(lambda: a.routing.mirror.lapsed == 1, timeout=10)
-            await a.sees(1)  # the new instance's providers
+            await wait_until(lambda: announced("epoch2", 1), timeout=10)  # restarted
             await wait_until(lambda: a.routing.mirror.lapsed == 2, timeout=10)  # then silent
             await a.sees(0)
             assert a.routing.mirror.live() == []
+
+
+async def test_a_live_replica_with_unchanging_capacity_never_lapses(
+    nats_url: str, cluster_name: str
+) -> None:
+    async with trio.open_nursery() as nursery:
+        async with replica(nursery, nats_url, cluster_name, "ra", lapse_s=1.0) as a:
+            async with replica(nursery, nats_url, cluster_name, "rb", lapse_s=1.0) as b:
+                await b.add_provider("pb")
+                await a.sees(1)
+                await trio.sleep(2.5)  # nothing changes: only the periodic full snapshots
+                assert a.routing.mirror.lapsed == 0
+                await a.sees(1)

@@ -80,7 +80,11 @@ async def open_routing(
         transport, scheduler, proxy, replica_id, on_lapse=[lapsed, server.origin_lapsed],
         lapse_s=lapse_s,
     )  # fmt: skip
-    publisher = CapacityPublisher(transport, scheduler, replica_id)
+    # A full snapshot at least thrice per lapse period: a live replica whose capacity does
+    # not change never looks silent to peers (who share the same `lapse_s`).
+    publisher = CapacityPublisher(
+        transport, scheduler, replica_id, full_every_s=min(1.0, lapse_s / 3)
+    )
 
     def on_member(event: MembershipEvent) -> None:
         if event.change in (MembershipChange.LAPSED, MembershipChange.LEFT):
