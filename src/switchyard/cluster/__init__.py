@@ -6,7 +6,9 @@ Transport (the only code that imports nats: transport*.py):
 - transport.py   Transport over NATS under trio-asyncio: publish in the caller's step (a
                  bounded queue past that), subscriptions into bounded trio channels or
                  synchronous handlers, request/reply, JetStream KV, status
-- transport_open.py     open_transport: connect on its own trio-asyncio loop; close
+- transport_open.py     open_transport: connect on its own trio-asyncio loop (keeps
+                        trying in the background when NATS is unreachable at start); close
+- transport_subs.py     subscriptions: made at once, or on the first connect; join
 - transport_kv.py       KeyValue: a JetStream KV bucket (compare-and-set by revision)
 - transport_records.py  Message, Entry, TransportStats, PendingRequest, its bounds
 - transport_errors.py   translated_errors: nats-py's errors as TransportError subclasses

@@ -15,8 +15,10 @@ One `aio_as_trio` crossing costs ~88 µs, so the hot paths never cross per messa
   inbox subscription; the reply (or "no responders") wakes the waiter. No crossing.
 
 Subscribing, KV calls and closing do cross (they are rare). Opening and closing are
-`transport_open.py`, KV buckets `transport_kv.py`, the records `transport_records.py`,
-nats-py's errors as ours `transport_errors.py`. Subjects are namespaced (`subject("a",
+`transport_open.py` (connecting keeps trying in the background when NATS is unreachable
+at start), subscriptions `transport_subs.py` (made on the first connect when opened
+before it), KV buckets `transport_kv.py`, the records `transport_records.py`, nats-py's
+errors as ours `transport_errors.py`. Subjects are namespaced (`subject("a",
 "b")` is `"<cluster>.a.b"`, KV buckets `<cluster>_<bucket>`), so clusters never meet.
 """
 
@@ -25,9 +27,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any, TypeVar
 
 import nats
@@ -62,6 +65,7 @@ from .transport_records import (
     check_token,
     redact,
 )
+from .transport_subs import Deferred, subscribed
 
 log = logging.getLogger(__name__)
 
@@ -85,9 +89,14 @@ class Transport:
         self.cluster = cluster
         self.name = name
         self.stats = TransportStats()
+        self.connected_since: float | None = None  # monotonic time of the current connect
         self._loop = loop
         self._nc = nc
-        self._connected = nc.is_connected
+        self._connected = False  # set by the first connect (transport_subs.join)
+        self._ever_connected = False
+        self._joined = False  # subscriptions go straight to nats-py (else: _deferred)
+        self._deferred: list[Deferred] = []  # subscriptions waiting for the first connect
+        self._last_error = ""  # nats-py's last connection error (for the log)
         self._status_event = trio.Event()
         self._queue: deque[tuple[str, bytes, str]] = deque()
         self._queued_bytes = 0
@@ -122,13 +131,21 @@ class Transport:
         while self._connected != connected:
             await self._status_event.wait()
 
+    @property
+    def ever_connected(self) -> bool:
+        """False until the first connect (a replica started while NATS was unreachable)."""
+        return self._ever_connected
+
     def _set_connected(self, connected: bool) -> None:
         if connected == self._connected:
             return
         self._connected = connected
+        self.connected_since = time.monotonic() if connected else None
         if connected:
-            self.stats.reconnects += 1
-            log.info("nats: reconnected (%s)", self.name)
+            if self._ever_connected:
+                self.stats.reconnects += 1
+                log.info("nats: reconnected (%s)", self.name)
+            self._ever_connected = True
         else:
             self.stats.disconnects += 1
             log.warning("nats: disconnected (%s)", self.name)
@@ -349,26 +366,10 @@ class Transport:
         async with self._subscribed(subject, None, on_message):
             yield
 
-    @asynccontextmanager
-    async def _subscribed(
+    def _subscribed(
         self, subject: str, queue: str | None, on_message: Callable[[Msg], Awaitable[None]]
-    ) -> AsyncIterator[None]:
-        async def start() -> Any:
-            sub = await self._nc.subscribe(
-                subject, queue=queue or "", cb=on_message, pending_bytes_limit=8 * 1024 * 1024
-            )
-            await self._nc.flush()
-            return sub
-
-        sub = await self._call(start)
-        try:
-            yield
-        finally:
-            with trio.CancelScope(shield=True):
-                try:
-                    await self._call(sub.unsubscribe)
-                except TransportError:
-                    pass  # closed or disconnected: the server forgets it anyway
+    ) -> AbstractAsyncContextManager[None]:
+        return subscribed(self, subject, queue or "", on_message)
 
     # -- JetStream key/value -----------------------------------------------------------
 
