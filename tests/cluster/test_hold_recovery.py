@@ -84,3 +84,26 @@ async def test_lapse_releases_at_once_and_startup_touches_only_its_own(store: St
     await assert_balanced(store)
     # single process: start-up releases everything
     assert await recover_open_holds(store) == 1
+
+
+async def test_a_replica_that_cannot_see_the_cluster_adopts_nothing(store: Store) -> None:
+    """Started while NATS is unreachable (or cut off now), a replica's live set is only
+    itself: it must not take the holds of a replica it merely cannot see, even one whose
+    store heartbeat is late, until its view is complete again."""
+    acct = await funded(store, "carol", 100_000)
+    await store.create_hold(acct.id, "a-inflight", 1_000, replica_id="a")
+    await store.create_hold(acct.id, "gone-open", 1_000, replica_id="gone")
+    await store.create_hold(acct.id, "b-unreleased", 1_000, replica_id="b")
+    complete = False
+    live = {"b"}
+    b = HoldRecovery(store, "b", lambda: live, complete=lambda: complete, lapse_s=0.1)
+    b._unreleased.add("b-unreleased")  # adopted earlier, its release failed then
+    await trio.sleep(0.15)  # neither "a" nor "gone" has a fresh store heartbeat
+    assert await b.sweep() == 1  # only the retry of what it had already adopted
+    assert await b.replica_lapsed("a") == 0 and await b.replica_lapsed("gone") == 0
+    assert {h.request_id for h in await store.list_open_holds()} == {"a-inflight", "gone-open"}
+
+    complete, live = True, {"a", "b"}  # NATS is back: "a" heartbeats there
+    assert await b.sweep() == 1
+    assert [h.request_id for h in await store.list_open_holds()] == ["a-inflight"]
+    await assert_balanced(store)

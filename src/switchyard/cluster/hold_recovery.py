@@ -16,8 +16,12 @@ gone they must be released (no hold stays open). The rule:
 
 Both conditions must hold before a hold is touched: a replica cut off from NATS but still
 writing its heartbeat to Postgres keeps its in-flight holds (it still settles them), and a
-replica the store has not heard from but NATS still sees is left alone too. Without a
-cluster none of this runs (`recover_open_holds` releases everything at start-up).
+replica the store has not heard from but NATS still sees is left alone too. So a sweeper
+must see the cluster: while its own membership view is incomplete (`complete()` false:
+NATS not connected for a lapse period yet — a replica started during a NATS outage, or
+one cut off now, to which every other replica looks gone) it adopts nothing and only
+retries releasing holds it already adopted. Without a cluster none of this runs
+(`recover_open_holds` releases everything at start-up).
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ import trio
 
 from ..metrics import HOLDS
 from ..storage.errors import StoreError
+from ..storage.models import HoldRecord
 from ..storage.protocol import Store
 
 log = logging.getLogger(__name__)
@@ -40,7 +45,8 @@ FORGET_S = 3600.0  # liveness rows older than this are deleted
 
 
 class HoldRecovery:
-    """See the module docstring. `live()` returns the membership's live replica ids."""
+    """See the module docstring. `live()` returns the membership's live replica ids,
+    `complete()` whether that view can be trusted (default: always)."""
 
     def __init__(
         self,
@@ -48,6 +54,7 @@ class HoldRecovery:
         replica_id: str,
         live: Callable[[], Collection[str]],
         *,
+        complete: Callable[[], bool] = lambda: True,
         lapse_s: float = LAPSE_S,
         heartbeat_s: float = HEARTBEAT_S,
         sweep_s: float = SWEEP_S,
@@ -55,6 +62,7 @@ class HoldRecovery:
         self.store = store
         self.replica_id = replica_id
         self._live = live
+        self._complete = complete
         self.lapse_s = lapse_s
         self.heartbeat_s = heartbeat_s
         self.sweep_s = sweep_s
@@ -100,16 +108,20 @@ class HoldRecovery:
     async def sweep(self, only: str | None = None) -> int:
         """Adopt and release the open holds of gone replicas; how many were released."""
         async with self._sweep_lock:
-            try:
-                adopted = await self.store.adopt_holds(
-                    self.replica_id,
-                    stale_after_s=self.lapse_s,
-                    live=set(self._live()),
-                    only=only,
-                )
-            except StoreError as exc:
-                log.warning("could not look for holds of gone replicas: %s", exc)
-                return 0
+            adopted: list[HoldRecord] = []
+            if not self._complete():
+                log.debug("hold recovery: the cluster view is incomplete; adopting nothing")
+            else:
+                try:
+                    adopted = await self.store.adopt_holds(
+                        self.replica_id,
+                        stale_after_s=self.lapse_s,
+                        live=set(self._live()),
+                        only=only,
+                    )
+                except StoreError as exc:
+                    log.warning("could not look for holds of gone replicas: %s", exc)
+                    return 0
             released = 0
             self._unreleased.update(hold.request_id for hold in adopted)
             for request_id in sorted(self._unreleased):

@@ -138,6 +138,13 @@ class Membership:
         """Live replicas and those lapsed in the last `FORGET_AFTER_S` (for display)."""
         return [self._me(), *self._peers.values()]
 
+    def view_complete(self) -> bool:
+        """Whether the live set can be trusted to hold every live replica: NATS has been
+        connected for a lapse period (each live replica has heartbeated since). False
+        before the first connect and during an outage, when the others only look gone."""
+        since = self.transport.connected_since
+        return since is not None and time.monotonic() - since >= self.lapse_s
+
     def is_live(self, replica_id: str) -> bool:
         if replica_id == self.replica_id:
             return True

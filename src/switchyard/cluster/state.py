@@ -118,7 +118,7 @@ async def open_cluster_state(
 
     state = ClusterState(
         limiter=SharedRateLimiter(cluster.transport, local_limiter),
-        recovery=HoldRecovery(store, cluster.replica_id, live),
+        recovery=HoldRecovery(store, cluster.replica_id, live, complete=membership.view_complete),
         calls=ReplicaCalls(
             cluster.transport,
             membership,
