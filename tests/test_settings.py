@@ -104,3 +104,18 @@ def test_cluster_settings_come_from_the_environment_and_are_checked() -> None:
     assert no_db.cluster_problem() is not None
     assert "--replica-id" in (settings.with_overrides(replica_id="a.b").cluster_problem() or "")
     assert "--cluster-name" in (settings.with_overrides(cluster_name="a b").cluster_problem() or "")
+
+
+def test_require_nats_and_the_nats_url_shape_are_checked() -> None:
+    cluster = Settings(nats_url="nats://127.0.0.1:4222", database_url="postgresql://x@h/db")
+    assert cluster.require_nats is False  # default: start degraded without NATS
+    assert from_env({"SWITCHYARD_REQUIRE_NATS": "1"}).require_nats is True
+    assert cluster.with_overrides(require_nats=True).cluster_problem() is None
+    assert "--require-nats needs --nats-url" in (
+        Settings(require_nats=True).cluster_problem() or ""
+    )
+    for url in ("tls://u:p@nats.internal", "wss://nats.example:443/", "nats://[::1]:4222"):
+        assert cluster.with_overrides(nats_url=url).cluster_problem() is None, url
+    for url in ("nats://h:port", "http://h:4222", "nats://a:1,nats://b:2", "nats://", "h:4222"):
+        problem = cluster.with_overrides(nats_url=url).cluster_problem() or ""
+        assert "--nats-url must look like nats://HOST:PORT" in problem, url

@@ -81,6 +81,13 @@ def _check_api_key(ctx: click.Context, param: click.Parameter, value: str | None
     help="NATS namespace the replicas share (env SWITCHYARD_CLUSTER_NAME) [default: switchyard].",
 )
 @click.option(
+    "--require-nats",
+    is_flag=True,
+    default=None,
+    help="Exit if NATS cannot be reached at start, instead of starting degraded (serving "
+    "this replica's own providers) and joining when it answers (env SWITCHYARD_REQUIRE_NATS).",
+)
+@click.option(
     "--replicas",
     type=click.IntRange(1, 256),
     default=None,
@@ -92,7 +99,7 @@ def _check_api_key(ctx: click.Context, param: click.Parameter, value: str | None
 def serve(
     host: str | None, port: int | None, database_url: str | None, admin_key: str | None,
     nats_url: str | None, replica_id: str | None, cluster_name: str | None,
-    replicas: int | None, verbose: bool,
+    require_nats: bool | None, replicas: int | None, verbose: bool,
 ) -> None:  # fmt: skip
     """Run the coordinator (flags, then SWITCHYARD_* variables, then defaults)."""
     _setup_logging(verbose)
@@ -104,6 +111,7 @@ def serve(
         nats_url=nats_url,
         replica_id=replica_id,
         cluster_name=cluster_name,
+        require_nats=require_nats,
         replicas=replicas,
     )
     problem = settings.cluster_problem() or replicas_problem(settings, settings.replicas)

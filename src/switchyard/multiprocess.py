@@ -99,6 +99,7 @@ class ReplicaSupervisor:
             "SWITCHYARD_ADMIN_KEY": s.admin_key,
             "SWITCHYARD_NATS_URL": s.nats_url,
             "SWITCHYARD_CLUSTER_NAME": s.cluster_name,
+            "SWITCHYARD_REQUIRE_NATS": "1" if s.require_nats else None,
             "SWITCHYARD_REPLICA_ID": child.replica_id,
             "SWITCHYARD_REUSE_PORT": "1",
             "SWITCHYARD_REPLICAS": "1",

@@ -9,7 +9,7 @@ import os
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
-from .cluster.ids import NAME_RE
+from .cluster.ids import NAME_RE, nats_url_ok
 from .protocol.limits import DEFAULT_MAX_BODY_BYTES, MAX_TOKENS_LIMIT
 
 
@@ -69,6 +69,7 @@ class Settings:
     nats_url: str | None = None  # cluster mode (needs database_url); None: one process
     replica_id: str | None = None  # this replica's name in the cluster; None: generated
     cluster_name: str = "switchyard"  # NATS subject / KV namespace shared by the replicas
+    require_nats: bool = False  # NATS unreachable at start: exit (else start degraded)
     cluster_heartbeat_s: float = 1.0  # membership heartbeat period
     cluster_lapse_s: float = 2.5  # no heartbeat this long: the replica is dropped
     replicas: int = 1  # `serve --replicas N`: N processes on one port (see multiprocess.py)
@@ -93,6 +94,10 @@ class Settings:
                 "--nats-url (cluster mode) needs a Postgres --database-url: "
                 "the replicas share accounts and money through it"
             )
+        if self.require_nats and not self.nats_url:
+            return "--require-nats needs --nats-url (cluster mode)"
+        if self.nats_url and not nats_url_ok(self.nats_url):
+            return "--nats-url must look like nats://HOST:PORT (or tls://, ws://, wss://)"
         names = (("--replica-id", self.replica_id), ("--cluster-name", self.cluster_name))
         for label, value in names:
             if value is not None and not NAME_RE.match(value):
@@ -136,6 +141,7 @@ _ENV = {
     "nats_url": "SWITCHYARD_NATS_URL",
     "replica_id": "SWITCHYARD_REPLICA_ID",
     "cluster_name": "SWITCHYARD_CLUSTER_NAME",
+    "require_nats": "SWITCHYARD_REQUIRE_NATS",
     "replicas": "SWITCHYARD_REPLICAS",
     "reuse_port": "SWITCHYARD_REUSE_PORT",
 }

@@ -135,9 +135,11 @@ async def test_serve_refuses_cluster_mode_without_postgres_in_one_line() -> None
 
 
 @pytest.mark.postgres
-async def test_serve_with_nats_unreachable_says_so_in_one_line(pg_url: str, pg_schema: str) -> None:
+async def test_serve_requiring_nats_exits_in_one_line_when_it_is_unreachable(
+    pg_url: str, pg_schema: str
+) -> None:
     result = await run_cli(
-        "serve", "--port", "0", "--database-url", pg_url,
+        "serve", "--port", "0", "--database-url", pg_url, "--require-nats",
         "--nats-url", "nats://user:secret@127.0.0.1:1",
         env={"SWITCHYARD_DATABASE_SCHEMA": pg_schema},
     )  # fmt: skip
@@ -145,3 +147,13 @@ async def test_serve_with_nats_unreachable_says_so_in_one_line(pg_url: str, pg_s
     (line,) = error_lines(result.stderr)
     assert line.startswith("Error: cannot connect to NATS at nats://***@127.0.0.1:1")
     assert b"secret" not in result.stderr
+
+
+async def test_serve_refuses_a_malformed_nats_url_or_require_nats_alone() -> None:
+    for url in ("nats://127.0.0.1:notaport", "http://127.0.0.1:4222", "nats://a:1,nats://b:2"):
+        result = await run_cli("serve", "--port", "0", "--database-url", "x", "--nats-url", url)
+        assert result.returncode == 2, url
+        assert "--nats-url must look like nats://HOST:PORT" in result.stderr.decode()
+    result = await run_cli("serve", "--port", "0", env={"SWITCHYARD_REQUIRE_NATS": "1"})
+    assert result.returncode == 2
+    assert "--require-nats needs --nats-url" in result.stderr.decode()

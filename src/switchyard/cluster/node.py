@@ -51,12 +51,16 @@ async def open_cluster(
 ) -> AsyncIterator[Cluster]:
     """Connect to `settings.nats_url`, start heartbeating as `replica_id` and serve
     `system`'s actors to the other replicas; `info` adds fields to every heartbeat.
-    Raises TransportUnavailable if NATS cannot be reached at start; later outages only
-    make `transport.connected` false."""
+    NATS unreachable at start: with `settings.require_nats` TransportUnavailable, else
+    the replica starts alone (`transport.connected` false, as in a later outage) and
+    joins once NATS answers (its subscriptions are made then: `transport_subs.py`)."""
     if settings.nats_url is None:
         raise ValueError("open_cluster needs settings.nats_url")
     async with open_transport(
-        settings.nats_url, cluster=settings.cluster_name, name=f"switchyard-{replica_id}"
+        settings.nats_url,
+        cluster=settings.cluster_name,
+        name=f"switchyard-{replica_id}",
+        require=settings.require_nats,
     ) as transport:
         membership = Membership(
             transport,
@@ -70,7 +74,8 @@ async def open_cluster(
         async with trio.open_nursery() as nursery:
             await nursery.start(membership.run)
             await nursery.start(endpoint.run)
-            log.info("replica %s joined cluster %s", replica_id, settings.cluster_name)
+            if transport.connected:
+                log.info("replica %s joined cluster %s", replica_id, settings.cluster_name)
             try:
                 yield Cluster(
                     settings.cluster_name, replica_id, transport, membership, endpoint, registry
