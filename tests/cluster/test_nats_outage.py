@@ -1,7 +1,9 @@
 """NATS going away and coming back (a nats-server of the test's own, on its own port):
 replicas keep serving their own providers, say `degraded` in /readyz and 0 in the
 `switchyard_cluster_nats_connected` gauge, limit rates alone, and rejoin each other when
-the server returns."""
+the server returns. A replica started while NATS is unreachable (its connection through a
+proxy that refuses; the shared server stays up) starts in that same degraded state and
+joins fully once NATS lets it through."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ import socket
 import subprocess
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -18,11 +21,13 @@ import openai
 import pytest
 import trio
 
+from switchyard.cluster.shared_ratelimit import BUCKET
 from tests.conftest import nats_reachable
-from tests.integration.harness import Running, funded_key
+from tests.integration.harness import Running, coordinator, funded_key
 from tests.polling import wait_until
 
-from .inproc import local_agents, two_replicas
+from .inproc import cluster_settings, local_agents, two_replicas
+from .nats_proxy import nats_proxy
 
 pytestmark = pytest.mark.postgres
 
@@ -139,3 +144,79 @@ async def test_replicas_serve_alone_without_nats_and_rejoin(
         assert await _gauge(a) == "1.0"
         listed = (await a.admin.get("/admin/providers")).json()
         assert len(listed["providers"]) == 2 and listed["replicas_unanswered"] == []
+
+
+async def _live_ids(running: Running) -> set[str]:
+    view = (await running.admin.get("/admin/cluster")).json()
+    return {r["id"] for r in view["replicas"] if r["live"]}
+
+
+async def _providers_indexed(running: Running) -> int:
+    totals = (await running.admin.get("/admin/supervisor")).json()["tree"]
+    (scheduler,) = [c for c in totals["children"] if c["path"] == "/root/scheduler"]
+    return int(scheduler["state"]["providers_indexed"])
+
+
+async def _chat(running: Running, key: str) -> str:
+    async with openai.AsyncOpenAI(
+        base_url=running.base_url + "/v1", api_key=key, max_retries=0
+    ) as client:
+        stream = await client.chat.completions.create(
+            model="sim-small", messages=MESSAGES, stream=True
+        )
+        return "".join([c.choices[0].delta.content or "" async for c in stream if c.choices])
+
+
+async def test_a_replica_started_without_nats_serves_alone_then_joins(
+    nats_url: str, cluster_name: str, pg_url: str, pg_schema: str
+) -> None:
+    base = cluster_settings(nats_url, cluster_name, pg_url, pg_schema)
+    async with nats_proxy(nats_url) as proxy:
+        proxy.cut()  # beta's NATS refuses from the start; alpha's is the server itself
+        async with (
+            coordinator(replace(base, replica_id="alpha")) as a,
+            coordinator(replace(base, replica_id="beta", nats_url=proxy.url)) as b,
+            local_agents(b),
+        ):
+            assert b.coord.cluster is not None and b.coord.state is not None
+            transport, membership = b.coord.cluster.transport, b.coord.cluster.membership
+            assert not transport.connected and not transport.ever_connected
+            body = await _ready(b)
+            assert body["status"] == "degraded" and body["nats"] == "disconnected"
+            assert await _gauge(b) == "0.0"
+            _, key = await funded_key(a)
+
+            assert await _chat(b, key)  # it serves its own provider, limiting alone
+            assert b.coord.state.limiter.stats.fallbacks >= 1
+            assert not membership.view_complete()  # so hold recovery adopts nothing
+            assert await _live_ids(a) == {"alpha"} and await _live_ids(b) == {"beta"}
+            assert await _providers_indexed(a) == 0
+
+            proxy.restore()
+            await wait_until(lambda: _status_is(b, "ready"), timeout=30)
+            for running in (a, b):
+                await wait_until(lambda r=running: _live_ids_are(r, {"alpha", "beta"}), timeout=30)
+            assert await _gauge(b) == "1.0" and transport.stats.reconnects == 0
+
+            # alpha has no provider of its own: its consumer crosses to beta's
+            await wait_until(lambda: _indexed_is(a, 1), timeout=30)
+            assert await _chat(a, key)
+            assert b.coord.cluster.routing is not None
+            assert b.coord.cluster.routing.server.counters["served"] >= 1
+            listed = (await a.admin.get("/admin/providers")).json()
+            assert len(listed["providers"]) == 1 and listed["replicas_unanswered"] == []
+
+            admitted = b.coord.state.limiter.stats.admitted
+            assert await _chat(b, key)  # the shared (KV) limiter now, not the local one
+            assert b.coord.state.limiter.stats.admitted == admitted + 1
+            await wait_until(membership.view_complete, timeout=30)
+            with trio.move_on_after(5):
+                await transport.delete_key_value(BUCKET)
+
+
+async def _live_ids_are(running: Running, expected: set[str]) -> bool:
+    return await _live_ids(running) == expected
+
+
+async def _indexed_is(running: Running, count: int) -> bool:
+    return await _providers_indexed(running) == count

@@ -1,6 +1,7 @@
 """Real `switchyard serve` replicas on one NATS and one Postgres: they list each other in
 `/admin/cluster` (with the providers each holds), a kill -9 drops a replica from every
-view within 3 s, and a replica restarted under the same id rejoins."""
+view within 3 s, a replica restarted under the same id rejoins, and one started while its
+NATS is unreachable starts degraded and joins when NATS answers."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from switchyard.agent.config import AgentConfig
 from tests.integration.test_sigterm import PRICE, provision
 from tests.polling import wait_until
 
+from .nats_proxy import nats_proxy
 from .replicas import Replica, replica_set
 
 pytestmark = pytest.mark.postgres
@@ -79,3 +81,28 @@ async def _providers(viewer: Replica, replica_id: str) -> object:
 
 async def _live_is(replica: Replica, expected: set[str]) -> bool:
     return await replica.live_ids() == expected
+
+
+async def test_a_replica_started_while_nats_is_unreachable_joins_when_it_answers(
+    nats_url: str, cluster_name: str, pg_url: str, pg_schema: str
+) -> None:
+    async with (
+        nats_proxy(nats_url) as proxy,
+        replica_set(
+            1, nats_url=nats_url, pg_url=pg_url, pg_schema=pg_schema, cluster=cluster_name
+        ) as rs,
+    ):
+        proxy.cut()
+        late = await rs.start("r1", extra_env={"SWITCHYARD_NATS_URL": proxy.url})
+        assert b"serving this replica's own providers alone (degraded)" in late.log
+        ready = (await late.admin.get("/readyz")).json()
+        assert ready["status"] == "degraded" and ready["nats"] == "disconnected"
+        assert await late.live_ids() == {"r1"} and await rs[0].live_ids() == {"r0"}
+
+        proxy.restore()
+        await rs.wait_cluster(timeout=30)
+        await wait_until(lambda: _ready_is(late, "ready"), timeout=30)
+
+
+async def _ready_is(replica: Replica, status: str) -> bool:
+    return bool((await replica.admin.get("/readyz")).json()["status"] == status)
