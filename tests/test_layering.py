@@ -135,5 +135,6 @@ def test_only_the_cluster_transport_imports_nats() -> None:
         "switchyard.cluster.transport_open",
         "switchyard.cluster.transport_kv",
         "switchyard.cluster.transport_errors",
+        "switchyard.cluster.transport_subs",
     }
     assert importers <= allowed and "switchyard.cluster.transport" in importers

@@ -37,8 +37,8 @@ def _setup_logging(verbose: bool = False) -> None:
 
 
 def _run_coordinator(entry: Callable[..., Awaitable[None]], settings: Settings, *args: Any) -> None:
-    """`trio.run(entry, settings, *args)`; a port it cannot listen on (or a NATS it cannot
-    reach) is one line, exit 1."""
+    """`trio.run(entry, settings, *args)`; a port it cannot listen on (or, with
+    --require-nats, a NATS it cannot reach) is one line, exit 1."""
     try:
         trio.run(entry, settings, *args)
     except launch.CannotStart as exc:

@@ -6,7 +6,8 @@ paste. The demo key is the constant `DEMO_API_KEY` unless `--api-key` chooses on
 snippets keep working across restarts (the dev coordinator keeps nothing, so a public key
 costs nothing). `serve` is the production entry point (Postgres when a database URL is
 set). Both turn a port they cannot listen on into `CannotListen`, and `serve` a NATS it
-cannot reach (cluster mode) into `CannotStart`: one line for the user.
+cannot reach at start (cluster mode with `--require-nats`; without it the replica starts
+degraded and joins later) into `CannotStart`: one line for the user.
 
 Serving is wired here, above both the coordinator and the HTTP layer (which depends on
 the coordinator, one way):
@@ -93,8 +94,9 @@ def listen_errors(host: str, port: int, hint: str) -> Iterator[None]:
 
 @contextmanager
 def cluster_errors() -> Iterator[None]:
-    """Turn NATS being unreachable at start (however deep in exception groups) into
-    `CannotStart`. Imports nothing of the cluster unless something failed."""
+    """Turn NATS being unreachable at start under `--require-nats` (however deep in
+    exception groups) into `CannotStart`. Imports nothing of the cluster unless
+    something failed."""
     try:
         yield
     except BaseExceptionGroup as group:
