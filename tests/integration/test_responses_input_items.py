@@ -94,9 +94,9 @@ async def test_the_chain_then_the_input_paged_both_ways(
         assert with_images[6].content[1].image_url == IMAGE
         assert with_images[6].content[1].detail == "low"
 
-        assert [summary(item) for item in await listed(client, first.id)] == [
-            ("message", "user", "my name is Bob")
-        ]
+        first_items = await listed(client, first.id)
+        assert [summary(item) for item in first_items] == [("message", "user", "my name is Bob")]
+        assert first_items[0].id == ids[0]  # an item keeps its id down the chain
         # the stored ids are what the next turn is built from: the wire is unchanged
         third = await client.responses.create(
             model=MODEL, input="text", previous_response_id=second.id
