@@ -103,7 +103,8 @@ async def open_cluster_state(
     local_limiter: RateLimiter,
     models: KnownModels,
 ) -> AsyncIterator[ClusterState]:
-    """Start the shared limiter, hold recovery and replica calls; stop them on exit."""
+    """Start the shared limiter and throttles, hold recovery and replica calls; stop them on
+    exit."""
     membership = cluster.membership
 
     def live() -> list[str]:
@@ -133,6 +134,7 @@ async def open_cluster_state(
     )
     async with trio.open_nursery() as nursery:
         await nursery.start(state.limiter.run)
+        await nursery.start(state.throttles.run)
         await nursery.start(state.recovery.run)
         await nursery.start(state.calls.run)
         nursery.start_soon(_recover_lapsed, cluster, state.recovery)
