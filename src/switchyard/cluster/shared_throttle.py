@@ -8,10 +8,11 @@ replicas they landed on. A count reads the entry, applies the one rule
 uses) and writes it back with compare-and-set on the entry's revision; a concurrent
 writer makes the write fail and the count starts over from the newer value, so no
 attempt is lost. `take` checks and counts in that one write, so concurrent attempts
-never pass the limit. Concurrent counts of one key on one replica are decided together:
-one task per key takes every count waiting, applies the rule to each in arrival order
-and writes the entry once, so only replicas (never a replica's own requests) race for
-an entry, and a burst of attempts on one name costs one KV write per batch.
+never pass the limit. Concurrent counts of one key on one replica are decided together
+(`key_batches.py`): one task per key takes every count waiting, applies the rule to each
+in arrival order and writes the entry once, so only replicas (never a replica's own
+requests) race for an entry, and a burst of attempts on one name costs one KV write per
+batch.
 
 Entry keys are `<throttle>.<hash>`: a BLAKE2b digest of the throttle name and the key,
 so a login name or address (any characters) can neither break the KV key alphabet nor
@@ -43,7 +44,8 @@ from typing import TypeVar
 import trio
 
 from ..selfservice.throttle import AttemptThrottle, Window, counted, wait_of
-from .errors import KeyValueConflict, TransportError, TransportUnavailable
+from .errors import KeyValueConflict, TransportError
+from .key_batches import BatchWaiter, KeyBatches
 from .transport import Entry, KeyValue, Transport
 
 log = logging.getLogger(__name__)
@@ -68,13 +70,13 @@ class ThrottleStats:
 
 
 @dataclass
-class _Waiter:
+class _Waiter(BatchWaiter):
     """One count waiting for its key's next batch (`check`: only if the window allows)."""
 
-    check: bool
-    done: trio.Event = field(default_factory=trio.Event)
-    wait: float | None = None  # the answer: None counted, else the wait (nothing counted)
-    error: Exception | None = None
+    check: bool = False
+    limit: int = 1
+    window_s: float = 0.0
+    wait: float | None = field(default=None, init=False)  # None: counted; else the wait
 
 
 def entry_key(throttle: str, key: str) -> str:
@@ -112,8 +114,7 @@ class SharedThrottles:
         self.clock = clock  # wall-clock seconds (injected by tests)
         self.stats = ThrottleStats()
         self._kv: KeyValue | None = None
-        self._queues: dict[str, list[_Waiter]] = {}  # counts waiting, per entry key
-        self._nursery: trio.Nursery | None = None  # set while run() runs
+        self._batches = KeyBatches("shared throttle", self._apply)
 
     async def kv(self) -> KeyValue:
         if self._kv is None:
@@ -129,58 +130,17 @@ class SharedThrottles:
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Run the per-key batches until cancelled."""
-        async with trio.open_nursery() as nursery:
-            self._nursery = nursery
-            task_status.started()
-            try:
-                await trio.sleep_forever()
-            finally:
-                self._nursery = None
+        await self._batches.run(task_status=task_status)
 
     async def count(self, name: str, limit: int, window_s: float, check: bool) -> float | None:
-        """Join the next batch of entry `name` (starting its drainer if none runs) and wait
-        for its answer (`SharedThrottle._count`)."""
-        if self._nursery is None:
-            raise TransportUnavailable("the shared throttles are not running (run())")
-        waiter = _Waiter(check)
-        queue = self._queues.get(name)
-        if queue is None:
-            queue = self._queues[name] = []
-            self._nursery.start_soon(self._drain, name, queue, limit, window_s)
-        queue.append(waiter)
-        await waiter.done.wait()
-        if waiter.error is not None:
-            raise waiter.error
-        return waiter.wait
+        """Join the next batch of entry `name` and wait for its answer
+        (`SharedThrottle._count`)."""
+        waiter = _Waiter(check=check, limit=limit, window_s=window_s)
+        return (await self._batches.join(name, waiter)).wait
 
-    async def _drain(self, name: str, queue: list[_Waiter], limit: int, window_s: float) -> None:
-        """Decide the entry's waiting counts in batches, one KV write per batch, until none
-        waits."""
-        batch: list[_Waiter] = []
-        try:
-            while queue:
-                batch = queue[:]
-                queue.clear()
-                try:
-                    await self._apply(name, batch, limit, window_s)
-                except TransportError as exc:
-                    for waiter in batch:
-                        waiter.error = exc
-                except Exception as exc:  # nats-py errors the transport does not map
-                    log.warning("shared throttle: unexpected %r; counting locally", exc)
-                    for waiter in batch:
-                        waiter.error = TransportUnavailable(repr(exc))
-                for waiter in batch:
-                    waiter.done.set()
-        finally:
-            del self._queues[name]
-            for waiter in batch + queue:  # only when cancelled (shutting down)
-                if not waiter.done.is_set():
-                    waiter.error = TransportUnavailable("the shared throttles stopped")
-                    waiter.done.set()
-
-    async def _apply(self, name: str, batch: list[_Waiter], limit: int, window_s: float) -> None:
+    async def _apply(self, name: str, batch: list[_Waiter]) -> None:
         """Answer every waiter of `batch`, in order, with one compare-and-set."""
+        limit, window_s = batch[0].limit, batch[0].window_s  # one entry: one throttle
         kv = await self.kv()
         for attempt in range(ATTEMPTS):
             entry = await kv.get(name)
