@@ -137,6 +137,11 @@ async def open_coordinator(
                 _maybe_state(cluster, opened, system, keys, local_limiter, models) as state,
             ):
                 limiter = local_limiter if state is None else state.limiter
+                selfservice = (
+                    SelfServiceState()
+                    if state is None
+                    else SelfServiceState.with_throttles(state.throttles.throttle)
+                )
                 yield Coordinator(
                     settings,
                     opened,
@@ -146,6 +151,7 @@ async def open_coordinator(
                     limiter,
                     models,
                     stripe,
+                    selfservice=selfservice,
                     replica_id=replica_id,
                     cluster=cluster,
                     state=state,

@@ -143,7 +143,7 @@ class SampledCollector(Collector):
 
 
 def _cluster_families(c: dict[str, float]) -> Iterator[Metric]:
-    """Cluster mode: the NATS link, live replicas, the shared rate limiter."""
+    """Cluster mode: the NATS link, live replicas, the shared rate limiter and throttles."""
     yield GaugeMetricFamily(
         "switchyard_cluster_nats_connected",
         "1 while this replica is connected to NATS (0: serving its own providers alone)",
@@ -165,6 +165,19 @@ def _cluster_families(c: dict[str, float]) -> Iterator[Metric]:
         "switchyard_ratelimit_shared_conflicts",
         "Compare-and-set writes of the shared limiter lost to another replica (retried)",
         value=c.get("ratelimit_conflicts", 0.0),
+    )
+    throttled = CounterMetricFamily(
+        "switchyard_throttle_shared_decisions",
+        "Self-service throttle decisions of the shared (NATS KV) throttles, by result",
+        labels=["result"],
+    )
+    for result in ("counted", "refused", "contended", "fallback"):
+        throttled.add_metric([result], c.get(f"throttle_{result}", 0.0))
+    yield throttled
+    yield CounterMetricFamily(
+        "switchyard_throttle_shared_conflicts",
+        "Compare-and-set writes of the shared throttles lost to another replica (retried)",
+        value=c.get("throttle_conflicts", 0.0),
     )
 
 

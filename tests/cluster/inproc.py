@@ -15,7 +15,7 @@ from switchyard.actors.provider_messages import PROVIDERS_PATH
 from switchyard.agent.client import ProviderAgent
 from switchyard.agent.config import AgentConfig
 from switchyard.agent.simulated import SimulatedConfig
-from switchyard.cluster.shared_ratelimit import BUCKET
+from switchyard.cluster import shared_ratelimit, shared_throttle
 from switchyard.settings import Settings
 from tests.integration.harness import Running, coordinator, fast_settings
 from tests.polling import wait_until
@@ -59,7 +59,8 @@ async def two_replicas(
         finally:
             assert a.coord.cluster is not None
             with trio.move_on_after(5):
-                await a.coord.cluster.transport.delete_key_value(BUCKET)
+                for bucket in (shared_ratelimit.BUCKET, shared_throttle.BUCKET):
+                    await a.coord.cluster.transport.delete_key_value(bucket)
 
 
 def local_providers(running: Running) -> list[dict[str, Any]]:

@@ -186,7 +186,7 @@ async def test_provider_states_calls_with_bad_arguments_are_answered_with_an_err
 
         async def call(args: Any) -> dict[str, Any]:
             body = json.dumps({"op": "provider_states", "args": args}).encode()
-            answer: dict[str, Any] = json.loads(await transport.request(subject, body, timeout=2))
+            answer: dict[str, Any] = json.loads(await transport.request(subject, body, timeout=10))
             return answer
 
         too_many = [f"p{i}" for i in range(MAX_IDS_PER_CALL + 1)]

@@ -199,11 +199,11 @@ async def test_asks_to_a_vanished_system_end_in_actor_stopped(
             nursery.start_soon(ask_slow)
             await trio.sleep(0.2)  # the ask is being served on b
             proxy.cut()  # b is gone without a word (its link dies, like kill -9)
-            with trio.fail_after(3.5):  # cut short once membership says b lapsed
-                await wait_until(lambda: failures, timeout=3.5)
+            # cut short once membership says b lapsed, long before the ask's 30 s
+            await wait_until(lambda: failures, timeout=15)
         assert not ref.alive
-        with trio.fail_after(0.5):
-            with pytest.raises(ActorStopped):  # refused at once while b is gone
+        with trio.fail_after(10):
+            with pytest.raises(ActorStopped):  # refused at once while b is gone (not 30 s)
                 await ref.ask(Get(), timeout=30)
 
 
@@ -215,7 +215,7 @@ async def test_asks_to_a_system_whose_endpoint_stopped_fail_at_once(
         open_transport(nats_url, cluster=cluster_name, name="plain") as plain,
     ):
         # "c" never ran an endpoint: nobody serves its subject, the server says so
-        with trio.fail_after(2):
+        with trio.fail_after(10):  # not the ask's 30 s
             with pytest.raises(ActorStopped):
                 await RemoteRef(a.endpoint, "c", "/root/counter").ask(Get(), timeout=30)
         # garbage on a's subject is refused with an error reply, not a crash

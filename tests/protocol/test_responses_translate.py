@@ -128,6 +128,10 @@ def test_tools_formats_and_reasoning() -> None:
         ({"input": [{"role": "tool", "content": "x"}]}, "input[0].role"),
         ({"input": [{"role": "user", "content": "x", "name": "n"}]}, "input[0].name"),
         ({"input": [{"role": "user", "content": []}]}, "input[0].content"),
+        ({"input": [{"role": "user", "content": "x", "id": 7}]}, "input[0].id"),
+        ({"input": [{"role": "user", "content": "x", "id": ""}]}, "input[0].id"),
+        ({"input": [{"role": "user", "content": "x", "id": "m" * 257}]}, "input[0].id"),
+        ({"input": [{"role": "user", "content": "x", "status": "done"}]}, "input[0].status"),
         (parts("user", {"type": "input_file", "file_id": "f"}), "input[0].content[0].type"),
         (parts("user", {"type": "input_image", "file_id": "f"}), "input[0].content[0].file_id"),
         (

@@ -1,10 +1,17 @@
-"""AttemptThrottle: windows, clearing, and bounded memory (fake clock, no sleeping)."""
+"""The window rule, AttemptThrottle (windows, clearing, bounded memory) and LocalThrottle
+(fake clock, no sleeping)."""
 
 from __future__ import annotations
 
 import pytest
 
-from switchyard.selfservice.throttle import AttemptThrottle
+from switchyard.selfservice.throttle import (
+    AttemptThrottle,
+    LocalThrottle,
+    counted,
+    open_window,
+    wait_of,
+)
 
 
 class Clock:
@@ -59,3 +66,25 @@ def test_rejects_nonsense_configuration() -> None:
         AttemptThrottle(0, 60, 10)
     with pytest.raises(ValueError):
         AttemptThrottle(1, 0, 10)
+
+
+def test_the_window_rule_is_pure() -> None:
+    assert wait_of(None, 50.0, 2, 60) is None
+    one = counted(None, 50.0, 60)
+    assert one == (50.0, 1) and wait_of(one, 55.0, 2, 60) is None
+    two = counted(one, 55.0, 60)
+    assert two == (50.0, 2) and wait_of(two, 55.0, 2, 60) == 55.0
+    assert open_window(two, 110.0, 60) is None and wait_of(two, 110.0, 2, 60) is None
+    assert counted(two, 110.0, 60) == (110.0, 1)  # a new window opens
+    # a window opened by a clock ahead of ours is never waited longer than the window
+    assert wait_of((100.0, 2), 40.0, 2, 60) == 60
+
+
+async def test_take_counts_only_what_it_admits() -> None:
+    throttle = LocalThrottle(AttemptThrottle(2, 60, 10, Clock()))
+    assert [await throttle.take("a") for _ in range(3)] == [None, None, 60]
+    assert len(throttle.counts) == 1 and await throttle.retry_after("a") == 60
+    await throttle.clear("a")
+    assert await throttle.retry_after("a") is None
+    await throttle.hit("a")
+    assert await throttle.take("a") is None and await throttle.take("a") == 60

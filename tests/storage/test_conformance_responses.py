@@ -45,6 +45,7 @@ async def test_put_get_delete_per_account(store: Store) -> None:
         stored.id, stored.account_id, stored.conversation, stored.response,
     )  # fmt: skip
     assert got.expires_at == stored.expires_at and got.size_bytes == stored.size_bytes
+    assert got.input_items == stored.conversation[:1]  # without its own output
     assert await store.get_response(bob.id, "resp_1") is None
     assert await store.delete_response(bob.id, "resp_1") is False
     assert await store.get_response(alice.id, "resp_missing") is None

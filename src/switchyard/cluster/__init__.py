@@ -34,6 +34,10 @@ Routing across replicas (providers on one replica serve consumers on any other):
 Cluster-wide state (what every replica must agree on):
 - shared_ratelimit.py  SharedRateLimiter: per-key buckets in NATS KV (compare-and-set),
                  exact across replicas; the local limiter while NATS is away
+- shared_throttle.py  SharedThrottle: self-service login/address/device-code windows in
+                 NATS KV (compare-and-set), exact across replicas; local while NATS is away
+- key_batches.py  KeyBatches: concurrent calls on one key decided together (one KV
+                 write per batch), for the two above
 - hold_recovery.py  HoldRecovery: store liveness; a gone replica's holds released once
 - replica_calls.py  ReplicaCalls: admin calls to every live replica (answers + who did
                  not answer), change broadcasts that drop caches everywhere

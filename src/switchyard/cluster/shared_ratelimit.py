@@ -15,10 +15,10 @@ Time is wall-clock seconds (replicas share the store's clocks only roughly; a bu
 never refills backwards when a replica's clock is behind the last writer's). Entries
 expire after `TTL_S` without use: a bucket idle that long is full again anyway.
 
-Concurrent admissions of one key on one replica are decided together: one task per key
-takes every admission waiting, applies the rule to each in arrival order and writes the
-entry once, so a hot key costs one KV write per batch, not per request, and only
-replicas (never a replica's own requests) race for it.
+Concurrent admissions of one key on one replica are decided together (`key_batches.py`):
+one task per key takes every admission waiting, applies the rule to each in arrival order
+and writes the entry once, so a hot key costs one KV write per batch, not per request, and
+only replicas (never a replica's own requests) race for it.
 
 Refunds (tokens admitted but unused) are queued, coalesced per key, and written by one
 background task, so finishing a request never waits on NATS; a refund that cannot be
@@ -43,7 +43,8 @@ import trio
 
 from ..inference.ratelimit import Bucket, RateLimiter, Refusal, take
 from ..storage.models import KeyLimits
-from .errors import KeyValueConflict, TransportError, TransportUnavailable
+from .errors import KeyValueConflict, TransportError
+from .key_batches import BatchWaiter, KeyBatches
 from .transport import Entry, KeyValue, Transport
 
 log = logging.getLogger(__name__)
@@ -105,15 +106,12 @@ def _buckets(
 
 
 @dataclass
-class _Waiter:
-    """One admission waiting for its key's next batch."""
+class _Waiter(BatchWaiter):
+    """One admission waiting for its key's next batch (`key_batches.py`)."""
 
-    tokens: int
-    limits: dict[str, int | None]
-    done: trio.Event = field(default_factory=trio.Event)
-    refusal: Refusal | None = None
-    error: Exception | None = None
-    abandoned: bool = False  # its request was cancelled while it waited
+    tokens: int = 0
+    limits: dict[str, int | None] = field(default_factory=dict)
+    refusal: Refusal | None = field(default=None, init=False)
 
 
 class SharedRateLimiter:
@@ -129,8 +127,7 @@ class SharedRateLimiter:
         self._remembered: OrderedDict[str, Entry | None] = OrderedDict()
         self._refunds: dict[str, int] = {}
         self._refund_wakeup = trio.Event()
-        self._queues: dict[str, list[_Waiter]] = {}  # admissions waiting, per key
-        self._nursery: trio.Nursery | None = None  # set while run() runs
+        self._batches = KeyBatches("shared rate limit", self._admit_batch, self._settled)
 
     @property
     def default(self) -> KeyLimits:
@@ -165,51 +162,14 @@ class SharedRateLimiter:
     async def _acquire_shared(
         self, key_id: str, limits: dict[str, int | None], tokens: int
     ) -> Refusal | None:
-        """Join the key's next batch (starting its drainer if none runs) and wait."""
-        if self._nursery is None:
-            raise TransportUnavailable("the shared limiter is not running (run())")
-        waiter = _Waiter(tokens, limits)
-        queue = self._queues.get(key_id)
-        if queue is None:
-            queue = self._queues[key_id] = []
-            self._nursery.start_soon(self._drain_key, key_id, queue)
-        queue.append(waiter)
-        try:
-            await waiter.done.wait()
-        except BaseException:
-            waiter.abandoned = True  # if it is admitted anyway, its tokens come back
-            raise
-        if waiter.error is not None:
-            raise waiter.error
+        """Join the key's next batch and wait for its decision."""
+        waiter = await self._batches.join(key_id, _Waiter(tokens=tokens, limits=limits))
         return waiter.refusal
 
-    async def _drain_key(self, key_id: str, queue: list[_Waiter]) -> None:
-        """Decide the key's waiting admissions in batches, one KV write per batch, until
-        none waits (concurrent requests of one key on one replica never race each other)."""
-        batch: list[_Waiter] = []
-        try:
-            while queue:
-                batch = queue[:]
-                queue.clear()
-                try:
-                    await self._admit_batch(key_id, batch)
-                except (TransportError, ValueError) as exc:
-                    for waiter in batch:
-                        waiter.error = exc
-                except Exception as exc:  # nats-py errors the transport does not map
-                    log.warning("shared rate limit: unexpected %r; limiting locally", exc)
-                    for waiter in batch:
-                        waiter.error = TransportUnavailable(repr(exc))
-                for waiter in batch:
-                    if waiter.abandoned and waiter.refusal is None and waiter.error is None:
-                        self.refund(key_id, waiter.tokens)
-                    waiter.done.set()
-        finally:
-            del self._queues[key_id]
-            for waiter in batch + queue:  # only when cancelled (shutting down)
-                if not waiter.done.is_set():
-                    waiter.error = TransportUnavailable("the shared limiter stopped")
-                    waiter.done.set()
+    def _settled(self, key_id: str, waiter: _Waiter) -> None:
+        """A request cancelled while it waited but admitted anyway gets its tokens back."""
+        if waiter.abandoned and waiter.refusal is None and waiter.error is None:
+            self.refund(key_id, waiter.tokens)
 
     async def _admit_batch(self, key_id: str, batch: list[_Waiter]) -> None:
         """Admit or refuse every waiter of `batch`, in order, with one compare-and-set."""
@@ -284,12 +244,9 @@ class SharedRateLimiter:
         """Decide admissions (per-key batches) and write queued refunds (coalesced per
         key) until cancelled; admissions are shared from `task_status.started()` on."""
         async with trio.open_nursery() as nursery:
-            self._nursery = nursery
+            await nursery.start(self._batches.run)
             task_status.started()
-            try:
-                await self._refund_loop()
-            finally:
-                self._nursery = None
+            await self._refund_loop()
 
     async def _refund_loop(self) -> None:
         while True:

@@ -4,6 +4,7 @@
         st.limiter     # SharedRateLimiter (exact per-key limits across replicas)
         st.recovery    # HoldRecovery (a gone replica's holds released once)
         st.calls       # ReplicaCalls (admin calls to every replica, change broadcasts)
+        st.throttles   # SharedThrottles (self-service login/address/device throttles)
 
 This module wires them to the coordinator's pieces: the calls a replica answers
 (`providers`, `provider_states`, `totals`, `drain`, `disconnect`, `revoke_token`:
@@ -34,6 +35,7 @@ from ..actors.provider_control import (
 from ..inference.keys import ApiKeyCache
 from ..inference.known_models import KnownModels
 from ..inference.ratelimit import RateLimiter
+from ..protocol.limits import LOGIN_WINDOW_S
 from ..runtime import ActorSystem, MailboxFull
 from ..storage.protocol import Store
 from .hold_recovery import HoldRecovery
@@ -42,6 +44,7 @@ from .node import Cluster
 from .provider_reach import MAX_IDS_PER_CALL
 from .replica_calls import Handler, ReplicaCalls
 from .shared_ratelimit import SharedRateLimiter
+from .shared_throttle import SharedThrottles
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +58,7 @@ class ClusterState:
     limiter: SharedRateLimiter
     recovery: HoldRecovery
     calls: ReplicaCalls
+    throttles: SharedThrottles
 
 
 def _handlers(system: ActorSystem) -> dict[str, Handler]:
@@ -99,7 +103,8 @@ async def open_cluster_state(
     local_limiter: RateLimiter,
     models: KnownModels,
 ) -> AsyncIterator[ClusterState]:
-    """Start the shared limiter, hold recovery and replica calls; stop them on exit."""
+    """Start the shared limiter and throttles, hold recovery and replica calls; stop them on
+    exit."""
     membership = cluster.membership
 
     def live() -> list[str]:
@@ -125,9 +130,11 @@ async def open_cluster_state(
             _handlers(system),
             on_change={"api_key": [forget_key], "pricing": [forget_price]},
         ),
+        throttles=SharedThrottles(cluster.transport, LOGIN_WINDOW_S),
     )
     async with trio.open_nursery() as nursery:
         await nursery.start(state.limiter.run)
+        await nursery.start(state.throttles.run)
         await nursery.start(state.recovery.run)
         await nursery.start(state.calls.run)
         nursery.start_soon(_recover_lapsed, cluster, state.recovery)

@@ -16,7 +16,7 @@ Consumers:
                        a Job, run a ConsumerRequest, render SSE or JSON
 - consumer_formats.py  OpenAI chat, completions and Responses, and Anthropic renderings
 - responses.py         POST /v1/responses (translated to chat, stored per account),
-                       GET and DELETE /v1/responses/{id}
+                       GET and DELETE /v1/responses/{id}, GET .../{id}/input_items
 - embeddings.py        /v1/embeddings: a ConsumerRequest folded by input, floats or base64
 - token_count.py       /v1/messages/count_tokens (Anthropic's shape, never billed)
 - models.py            /v1/models and /v1/models/{id}, OpenAI's or Anthropic's shape

@@ -61,6 +61,7 @@ def cluster_sample(coord: Coordinator) -> dict[str, float]:
     """The cluster figures `metrics._cluster_families` exports."""
     assert coord.cluster is not None and coord.state is not None
     stats = coord.state.limiter.stats
+    throttles = coord.state.throttles.stats
     return {
         "nats_connected": float(coord.cluster.transport.connected),
         "live_replicas": float(len(coord.cluster.membership.live_replicas())),
@@ -69,4 +70,9 @@ def cluster_sample(coord: Coordinator) -> dict[str, float]:
         "ratelimit_contended": float(stats.contended),
         "ratelimit_fallback": float(stats.fallbacks),
         "ratelimit_conflicts": float(stats.conflicts),
+        "throttle_counted": float(throttles.counted),
+        "throttle_refused": float(throttles.refused),
+        "throttle_contended": float(throttles.contended),
+        "throttle_fallback": float(throttles.fallbacks),
+        "throttle_conflicts": float(throttles.conflicts),
     }

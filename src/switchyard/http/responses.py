@@ -1,4 +1,5 @@
-"""The OpenAI Responses API: `POST /v1/responses`, `GET` and `DELETE /v1/responses/{id}`.
+"""The OpenAI Responses API: `POST /v1/responses`, `GET` and `DELETE /v1/responses/{id}`,
+`GET /v1/responses/{id}/input_items`.
 
 A Responses request is validated (`protocol/responses_request.py`), translated into the
 chat-completions body the wire carries (`protocol/responses_translate.py`), after the
@@ -9,7 +10,9 @@ output is rendered as Responses events or a response object (`OpenAIResponses`).
 `SWITCHYARD_RESPONSES_RETENTION_S`, before its last event is sent; each account keeps at
 most `SWITCHYARD_RESPONSES_MAX_PER_ACCOUNT` of them and
 `SWITCHYARD_RESPONSES_MAX_BYTES_PER_ACCOUNT` of their JSON (the oldest go first). Another
-account's response, an expired one and an unknown one are the same 404.
+account's response, an expired one and an unknown one are the same 404. Its input items
+get their ids when it is stored; listing them reads that one response and renders one page
+(`protocol/responses_items.py`).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import trio
 from quart import Blueprint, Response, jsonify, request
 
 from ..protocol.errors import ApiError, invalid_request, not_found
+from ..protocol.responses_items import input_items_page, parse_query, with_ids
 from ..protocol.responses_request import ResponsesRequest
 from ..protocol.responses_stream import request_echo
 from ..protocol.responses_translate import input_items, responses_to_chat
@@ -62,18 +66,20 @@ async def _stored(account_id: str, response_id: str, param: str | None = None) -
 def _saver(
     account_id: str, rendering: OpenAIResponses, conversation: list[dict[str, Any]]
 ) -> Callable[[], Awaitable[None]]:
-    """What stores the finished response (its conversation: `conversation`, then output).
+    """What stores the finished response (its conversation: `conversation`, its items
+    given ids, then output).
     It may run in the stream's pump task, outside the app context: it captures what it needs."""
     coord = coordinator()
 
     async def save() -> None:
         settings = coord.settings
         response = rendering.renderer.response()
+        output = response["output"]
         now = utc_now()
         record = StoredResponse(
             id=response["id"],
             account_id=account_id,
-            conversation=[*conversation, *response["output"]],
+            conversation=[*with_ids(conversation, (o["id"] for o in output)), *output],
             response=response,
             created_at=now,
             expires_at=now + timedelta(seconds=settings.responses_retention_s),
@@ -122,6 +128,14 @@ async def get_response(response_id: str) -> Response:
         raise invalid_request("Streaming a stored response again is not supported.", param="stream")
     record = await _stored(key.account_id, response_id)
     return jsonify(record.response)
+
+
+@responses.get("/v1/responses/<response_id>/input_items")
+async def list_input_items(response_id: str) -> Response:
+    key = await authenticate()
+    query = parse_query(request.args.to_dict(flat=False))
+    record = await _stored(key.account_id, response_id)
+    return jsonify(input_items_page(record.input_items, record.id, query))
 
 
 @responses.delete("/v1/responses/<response_id>")

@@ -37,6 +37,7 @@ Consumer APIs (pure, no I/O):
   responses_request.py   ResponsesRequest: the /v1/responses body (what is refused, why)
   responses_translate.py input items checked and translated into a chat-completions body
   responses_stream.py    ResponsesRenderer: chat deltas → Responses events and response
+  responses_items.py     a stored response's input items: ids, query, cursor page
 
 HTTP request bodies:
   admin_api.py    admin API bodies (accounts, keys and limits, credit, tokens, pricing)

@@ -20,6 +20,10 @@ items of the conversation (a stored one first, for `previous_response_id`):
   `response_format`, `reasoning.effort` → `reasoning_effort`, `max_output_tokens` →
   `max_tokens`, `temperature`, `top_p`, `parallel_tool_calls` as given.
 
+An item's `id` (a string of 1 to 256 characters) and `status` (`in_progress`,
+`completed`, `incomplete`) are checked and kept, never sent: a stored response lists its
+input items with them (`responses_items.py`).
+
 Item types without a chat counterpart (`item_reference`, built-in tool calls and their
 outputs, `input_file`, `input_audio`, images by `file_id`, `encrypted_content`) are 400s.
 """
@@ -33,6 +37,7 @@ from typing import Any
 from .chat_parts import IMAGE_URL_PREFIXES
 from .errors import ApiError, invalid_request
 from .openai_api import stream_wire
+from .responses_items import ITEM_STATUSES, MAX_ITEM_ID
 from .responses_request import NamedFunctionChoice, ResponsesRequest
 from .vocabulary import ApiErrorCode
 
@@ -128,6 +133,10 @@ def _item(raw: Any, param: str) -> dict[str, Any]:
         raise _bad(f"{param}.type", f"input item type {shown[:80]} is not supported")
     item["type"] = kind
     _check_keys(item, _ITEM_KEYS[kind], param)
+    if "id" in item:
+        _string(item, "id", param, MAX_ITEM_ID)
+    if item.get("status", "completed") not in ITEM_STATUSES:
+        raise _bad(f"{param}.status", "expected in_progress, completed or incomplete")
     if kind == "message":
         role = item.get("role")
         if role not in _ROLES:

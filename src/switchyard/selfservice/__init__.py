@@ -8,7 +8,7 @@ Accounts and sign-in:
 - passwords.py   Argon2id hashing off the event loop, bounded; passphrase length check
 - sessions.py    start/resolve/end a session (cookie `switchyard_session`, stored hashed)
 - csrf.py        CSRF tokens (session-bound; double-submit before sign-in), comparison
-- throttle.py    AttemptThrottle: fixed-window counters per key, bounded memory
+- throttle.py    the fixed-window rule; AttemptThrottle (in memory, bounded), Throttle
 - state.py       SelfServiceState: the hasher, throttles and stats cache one coordinator owns
 
 Consumers and provider owners:

@@ -50,12 +50,11 @@ def _throttled(retry_after: float, what: str) -> ApiError:
     return rate_limited(retry_after, f"Too many {what}; try again later.")
 
 
-def admit_attempt(state: SelfServiceState, address: str) -> None:
+async def admit_attempt(state: SelfServiceState, address: str) -> None:
     """Count one sign-up/login/device-code attempt from `address` (429 when over)."""
-    wait = state.address_attempts.retry_after(address)
+    wait = await state.address_attempts.take(address)
     if wait is not None:
         raise _throttled(wait, "attempts from this address")
-    state.address_attempts.hit(address)
 
 
 async def sign_up(
@@ -70,7 +69,7 @@ async def sign_up(
     """Create an account with its login, taking one use of the invite code."""
     name = check_login_name(login)
     check_password(password)
-    admit_attempt(state, address)
+    await admit_attempt(state, address)
     hashed = await state.passwords.hash(password)
     try:
         return await store.sign_up(invite_code, name, hashed, utc_now())
@@ -94,20 +93,20 @@ async def log_in(
 ) -> Account:
     """The account whose login name and passphrase these are (401 otherwise)."""
     name = login.lower()[:MAX_LOGIN_CHARS]  # bounds the throttle's keys
-    wait = state.login_failures.retry_after(name)
+    wait = await state.login_failures.retry_after(name)
     if wait is not None:
         raise _throttled(wait, "failed logins for this name")
-    admit_attempt(state, address)
+    await admit_attempt(state, address)
     well_formed = _LOGIN_RE.match(login) and len(password) <= MAX_PASSWORD_CHARS
     record = await store.get_login(name) if well_formed else None
     ok = await state.passwords.verify(None if record is None else record.password_hash, password)
     account = await store.get_account(record.account_id) if ok and record is not None else None
     if account is None:
-        state.login_failures.hit(name)
+        await state.login_failures.hit(name)
         raise authentication_failed(
             "Wrong login name or passphrase.", ApiErrorCode.INVALID_CREDENTIALS
         )
-    state.login_failures.clear(name)
+    await state.login_failures.clear(name)
     return account
 
 

@@ -60,7 +60,7 @@ async def start(
     state: SelfServiceState, store: Store, name: str, base_url: str, address: str
 ) -> dict[str, Any]:
     """A new device code for an agent calling from `address`."""
-    admit_attempt(state, address)
+    await admit_attempt(state, address)
     expires = utc_now() + timedelta(seconds=DEVICE_CODE_TTL_S)
     for _ in range(5):
         user_code = new_user_code()
@@ -98,11 +98,11 @@ async def describe(
     """What the owner is about to approve: the agent's name and when it asked (404 if the
     code is unknown or no longer pending). A miss counts against the account's wrong-code
     budget, as in `decide`, so looking codes up cannot be used to guess them."""
-    _admit_guess(state, account_id)
+    await _admit_guess(state, account_id)
     code = normalize_user_code(user_code)
     record = await store.get_device_code(code)
     if record is None or record.decided_at is not None or record.expires_at <= utc_now():
-        state.device_failures.hit(account_id)
+        await state.device_failures.hit(account_id)
         raise not_found(
             "No pending device code like that; start `switchyard provider login` again."
         )
@@ -118,12 +118,12 @@ async def decide(
     state: SelfServiceState, store: Store, account_id: str, user_code: str, approve: bool
 ) -> dict[str, Any]:
     """Approve (link the agent to `account_id`) or deny a pending code."""
-    _admit_guess(state, account_id)
+    await _admit_guess(state, account_id)
     code = normalize_user_code(user_code)
     try:
         record = await store.decide_device_code(code, account_id, approve, utc_now())
     except DeviceCodeRefused as exc:
-        state.device_failures.hit(account_id)
+        await state.device_failures.hit(account_id)
         if "unknown" in str(exc):
             raise not_found("No device code like that.") from None
         if "expired" in str(exc):
@@ -136,9 +136,9 @@ async def decide(
     return {"user_code": record.user_code, "name": record.name, "approved": approve}
 
 
-def _admit_guess(state: SelfServiceState, account_id: str) -> None:
+async def _admit_guess(state: SelfServiceState, account_id: str) -> None:
     """429 while `account_id` has used up its wrong-code budget."""
-    wait = state.device_failures.retry_after(account_id)
+    wait = await state.device_failures.retry_after(account_id)
     if wait is not None:
         raise rate_limited(wait, "Too many wrong device codes; try again later.")
 

@@ -2,10 +2,12 @@
 
 A stored response keeps, per account, what `previous_response_id` needs to continue the
 conversation (its input items, earlier turns included, then its output items) and the
-response object `GET /v1/responses/{id}` shows. Each expires at `expires_at` (the
-retention setting); an expired one is absent (and deleted when found). What one account
-keeps is bounded: storing a response evicts that account's oldest ones beyond a count and
-a total size (bytes of their JSON), both given by the caller.
+response object `GET /v1/responses/{id}` shows; its `input_items` (the conversation
+without its own output) are what `GET /v1/responses/{id}/input_items` lists. Each
+expires at `expires_at` (the retention setting); an expired one is absent (and deleted
+when found). What one account keeps is bounded: storing a response evicts that
+account's oldest ones beyond a count and a total size (bytes of their JSON), both
+given by the caller.
 """
 
 from __future__ import annotations
@@ -29,6 +31,13 @@ class StoredResponse:
     response: dict[str, Any]  # the response object as GET shows it
     created_at: datetime
     expires_at: datetime
+
+    @property
+    def input_items(self) -> list[dict[str, Any]]:
+        """The items it was generated from: the conversation without its own output."""
+        output = self.response.get("output")
+        count = len(output) if isinstance(output, list) else 0
+        return self.conversation[: max(0, len(self.conversation) - count)]
 
     @property
     def size_bytes(self) -> int:
