@@ -22,6 +22,8 @@ Process:
 - multiprocess.py `serve --replicas N`: N replica processes on one port (SO_REUSEPORT),
                   restarted when they die, stopped together
 - settings.py     Settings from flags, SWITCHYARD_* variables and defaults
+- client_address.py the client behind trusted proxies (X-Forwarded-For); throttle keys
+                  (IPv6 per /64)
 - metrics.py      the Prometheus registry and metrics
 - groups.py       sole_exception: unwrap trio's single-member exception groups
 - cli.py          the `switchyard` command: serve, dev (and the groups below)

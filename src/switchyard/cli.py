@@ -45,6 +45,14 @@ def _run_coordinator(entry: Callable[..., Awaitable[None]], settings: Settings, 
         raise click.ClickException(str(exc)) from None
 
 
+def _settings_from_env() -> Settings:
+    """`from_env()`; a malformed SWITCHYARD_* variable is a usage error naming it."""
+    try:
+        return from_env()
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+
+
 def _check_api_key(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
     if value is None:
         return None
@@ -103,7 +111,7 @@ def serve(
 ) -> None:  # fmt: skip
     """Run the coordinator (flags, then SWITCHYARD_* variables, then defaults)."""
     _setup_logging(verbose)
-    settings = from_env().with_overrides(
+    settings = _settings_from_env().with_overrides(
         host=host,
         port=port,
         database_url=database_url,
@@ -143,7 +151,7 @@ def dev(
     """
     _setup_logging(verbose)
     settings = replace(
-        from_env(),
+        _settings_from_env(),
         port=port,
         database_url=None,
         nats_url=None,  # dev is one process on the in-memory store

@@ -9,6 +9,7 @@ import os
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
+from .client_address import parse_trusted_proxies
 from .cluster.ids import NAME_RE, nats_url_ok
 from .protocol.limits import DEFAULT_MAX_BODY_BYTES, MAX_TOKENS_LIMIT
 
@@ -42,6 +43,7 @@ class Settings:
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES  # consumer bodies; see protocol/limits.py
     header_timeout_s: float = 10.0  # a request head must arrive within this (also keep-alive)
     cors_origins: tuple[str, ...] = ()  # browser origins allowed on /v1 ("*" for any)
+    trusted_proxies: tuple[str, ...] = ()  # peers whose X-Forwarded-For names the client
     metrics_token: str | None = None  # bearer token GET /metrics requires (None: open)
     request_timeout_s: float = 300.0
     shutdown_grace_s: float = 30.0  # SIGTERM: how long running requests may finish
@@ -86,6 +88,7 @@ class Settings:
             raise ValueError(
                 f"SWITCHYARD_DEFAULT_MAX_TOKENS_CAP must be between 1 and {MAX_TOKENS_LIMIT}"
             )
+        parse_trusted_proxies(self.trusted_proxies)  # ValueError naming the variable
 
     def cluster_problem(self) -> str | None:
         """Why these cluster settings cannot run, or None when they can."""
@@ -126,6 +129,7 @@ _ENV = {
     "max_body_bytes": "SWITCHYARD_MAX_BODY_BYTES",
     "header_timeout_s": "SWITCHYARD_HEADER_TIMEOUT_S",
     "cors_origins": "SWITCHYARD_CORS_ORIGINS",
+    "trusted_proxies": "SWITCHYARD_TRUSTED_PROXIES",
     "metrics_token": "SWITCHYARD_METRICS_TOKEN",
     "platform_fee": "SWITCHYARD_PLATFORM_FEE",
     "default_rpm": "SWITCHYARD_DEFAULT_RPM",
@@ -164,11 +168,19 @@ def from_env(environ: dict[str, str] | None = None) -> Settings:
                 raise ValueError(f"{var} must be one of {sorted(_TRUE | _FALSE)}")
             values[name] = raw.strip().lower() in _TRUE
         elif kind.startswith("int"):
-            values[name] = int(raw)
+            values[name] = _number(int, var, raw)
         elif kind == "float":
-            values[name] = float(raw)
+            values[name] = _number(float, var, raw)
         elif kind.startswith("tuple"):  # comma-separated
             values[name] = tuple(item.strip() for item in raw.split(",") if item.strip())
         else:
             values[name] = raw
     return Settings(**values)
+
+
+def _number(kind: type[int] | type[float], var: str, raw: str) -> int | float:
+    try:
+        return kind(raw)
+    except ValueError:
+        what = "an integer" if kind is int else "a number"
+        raise ValueError(f"{var} must be {what}, not {raw!r}") from None

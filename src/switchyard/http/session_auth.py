@@ -13,7 +13,9 @@ An account is identified by either
 `require_account` answers 401 `not_signed_in` JSON, or, given `redirect_to`, redirects
 there (the dashboard's login page). The result is cached on the request (`g`).
 `sign_up(body)` and `log_in(body)` run the self-service steps for this client (the JSON
-routes and the dashboard's forms share them).
+routes and the dashboard's forms share them). `client_address()` is this client's address:
+the socket peer, or behind a trusted proxy (`SWITCHYARD_TRUSTED_PROXIES`) the client that
+`X-Forwarded-For` names (`switchyard/client_address.py`).
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ from typing import Any, ParamSpec, TypeVar
 from quart import Response, after_this_request, g, redirect, request
 from werkzeug.wrappers.response import Response as WerkzeugResponse
 
+from ..client_address import client_address as resolve_client_address
+from ..client_address import parse_trusted_proxies
 from ..protocol.errors import authentication_failed, permission_denied
 from ..protocol.selfservice_api import LogIn, SignUp
 from ..protocol.vocabulary import ApiErrorCode
@@ -205,8 +209,12 @@ def clear_session_cookie(response: Response) -> None:
 
 
 def client_address() -> str:
-    """The client's address as the socket saw it (what login throttling counts by)."""
-    return request.remote_addr or "unknown"
+    """The client's address: the socket peer, or behind a trusted proxy the one
+    `X-Forwarded-For` names (`switchyard/client_address.py`; throttles count it through
+    `throttle_key`)."""
+    trusted = parse_trusted_proxies(coordinator().settings.trusted_proxies)
+    forwarded = request.headers.getlist("X-Forwarded-For") if trusted else []
+    return resolve_client_address(request.remote_addr, forwarded, trusted)
 
 
 async def sign_up(body: SignUp) -> Account:

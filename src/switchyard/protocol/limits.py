@@ -127,6 +127,8 @@ LOGIN_FAILURES_PER_NAME = 5
 #: Sign-up, login and device-code requests per client address within `LOGIN_WINDOW_S`.
 AUTH_ATTEMPTS_PER_ADDRESS = 30
 LOGIN_WINDOW_S = 900.0
+#: `X-Forwarded-For` entries read from the right behind a trusted proxy (the rest ignored).
+MAX_FORWARDED_HOPS = 16
 #: Most names and addresses each throttle remembers (least recently seen forgotten first).
 THROTTLE_MAX_KEYS = 10_000
 #: Passphrase hashes computed at once (each takes ~19 MiB and tens of milliseconds).

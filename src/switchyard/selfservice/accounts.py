@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 
+from ..client_address import throttle_key
 from ..protocol.errors import (
     ApiError,
     authentication_failed,
@@ -51,8 +52,9 @@ def _throttled(retry_after: float, what: str) -> ApiError:
 
 
 async def admit_attempt(state: SelfServiceState, address: str) -> None:
-    """Count one sign-up/login/device-code attempt from `address` (429 when over)."""
-    wait = await state.address_attempts.take(address)
+    """Count one sign-up/login/device-code attempt from `address` (429 when over); IPv6
+    clients count per /64 (`throttle_key`)."""
+    wait = await state.address_attempts.take(throttle_key(address))
     if wait is not None:
         raise _throttled(wait, "attempts from this address")
 
