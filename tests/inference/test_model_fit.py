@@ -183,11 +183,11 @@ async def test_an_unknown_context_holds_the_cap_and_sends_it() -> None:
     ("context", "cap", "chars", "requested", "wanted"),
     [
         (4096, 32768, 40, None, False),  # a short prompt: the hold is hardly changed
-        (4096, 32768, 4000, None, False),  # ~1,000 estimated: at most half the context
-        (4096, 32768, 4200, None, True),  # past it: the error is a large share of the hold
-        (4096, 32768, 4200, 100, False),  # the consumer's max_tokens: nothing to decide
+        (4096, 32768, 2000, None, False),  # ~500 estimated: at most half the context
+        (4096, 32768, 2100, None, True),  # past it: the error is a large share of the hold
+        (4096, 32768, 2100, 100, False),  # the consumer's max_tokens: nothing to decide
         (131072, 32768, 40_000, None, False),  # ~10,000: the cap is held, and fits
-        (131072, 32768, 200_000, None, True),  # ~50,000: the cap fits only the estimate
+        (131072, 32768, 120_000, None, True),  # ~30,000: the cap fits only the estimate
         (131072, 32768, 500_000, None, True),  # ~125,000: near the context
         (None, 32768, 500_000, None, False),  # unbounded: the cap is held and sent anyway
     ],

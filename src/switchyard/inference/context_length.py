@@ -19,8 +19,9 @@ its remaining context exceeds the hold). Output beyond the hold would be charged
 hold, as any report above it is.
 
 The prompt count in that arithmetic is the cheap estimate (≈4 characters a token): about
-right for English prose, off by up to a factor of 2 for code, numbers, other languages or
-images (a fixed guess), more for some scripts. Where the error
+right for English prose, low for code, numbers and most other languages (down to about one
+character a token: 4 times the estimate, for CJK scripts or a run of single letters),
+and a fixed guess for images. Where the error
 decides the consumer's output budget, `wants_exact_count` says to ask a provider's own
 tokenizer first (`token_count.refit_exactly`, one bounded round trip). With `M =
 EXACT_COUNT_MARGIN` (the prompt may be up to M times the estimate), `context` the largest
@@ -36,11 +37,12 @@ context-bounded chat model where either
   beyond it goes unpaid) or too large (money and rate-limit tokens held in vain, a 402 for
   an account that could pay the real hold).
 
-Everything else takes no extra round trip: a prompt estimated under a quarter of the
+Everything else takes no extra round trip: a prompt estimated under an eighth of the
 context that (where the context exceeds the cap) leaves room for the cap even at M times
 its estimate. There the estimate's error changes the hold by a small fraction and nothing
-the upstream checks. M = 2 covers the common error; a prompt off by more (some scripts)
-still gets the exact count once it is long enough to matter. Only chat bodies are counted
+the upstream checks. M = 4 covers text down to one character a token; the price is a
+round trip for prompts from an eighth of the context up, small beside their prefill.
+Only chat bodies are counted
 (chat, Anthropic messages, Responses): the upstream's `/tokenize` as the agent asks it
 takes messages, so native `/v1/completions` prompts keep the estimate.
 """
@@ -58,7 +60,7 @@ from .job import Job
 
 PROFILE_TIMEOUT_S = 5.0
 #: How many times the estimate a prompt may really be (see the module docstring).
-EXACT_COUNT_MARGIN = 2
+EXACT_COUNT_MARGIN = 4
 
 
 async def fit_to_model(scheduler: ActorRef, job: Job) -> Job:
