@@ -48,6 +48,13 @@ CHALLENGES = Counter(
 RATE_LIMITED = Counter(
     "switchyard_rate_limited", "Requests refused by a rate limit", ["limit"], registry=REGISTRY
 )
+EXACT_PROMPT_COUNTS = Counter(
+    "switchyard_exact_prompt_counts",
+    "Requests whose output budget asked a provider's tokenizer for the prompt count, by "
+    "result (counted, or estimated when no provider could count)",
+    ["result"],
+    registry=REGISTRY,
+)
 HOLDS = Counter(
     "switchyard_billing_holds", "Holds requested, by result", ["result"], registry=REGISTRY
 )

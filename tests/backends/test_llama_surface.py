@@ -1,6 +1,8 @@
 """Issue #15 against llama-server: a native completion with `suffix` and a token count,
-each compared with what llama-server answers directly, and the capabilities the agent
-probed (completions yes; embeddings no: the server runs without `--embeddings`)."""
+each compared with what llama-server answers directly, a prompt near the context without
+`max_tokens` (counted by llama-server's tokenizer first, then served as llama-server
+serves it), and the capabilities the agent probed (completions yes; embeddings no: the
+server runs without `--embeddings`)."""
 
 from __future__ import annotations
 
@@ -8,10 +10,12 @@ import anthropic
 import httpx
 import pytest
 
+from switchyard.metrics import REGISTRY
+
 from ..integration.harness import no_slots_reserved
 from ..polling import wait_until
 from .stack import MODEL, LlamaServer, Stack
-from .test_llama_chat import GREEDY, direct_client, switchyard_client, user
+from .test_llama_chat import GREEDY, ask, direct_client, switchyard_client, user
 
 pytestmark = pytest.mark.backends
 
@@ -45,6 +49,25 @@ async def test_count_tokens_is_llama_servers_own_prompt_count(
     ) as client:
         counted = await client.messages.count_tokens(model=MODEL, messages=messages)
     assert chat.usage is not None and counted.input_tokens == chat.usage.prompt_tokens
+
+
+async def test_a_prompt_near_the_context_without_max_tokens_is_counted_and_served(
+    llama_server: LlamaServer, stack: Stack
+) -> None:
+    def counted() -> float:
+        name = "switchyard_exact_prompt_counts_total"
+        return REGISTRY.get_sample_value(name, {"result": "counted"}) or 0.0
+
+    # "x " is 2 tokens here: ~60% of the context, ~15% by the estimate
+    prompt = "x " * (llama_server.n_ctx * 3 // 10)
+    before = counted()
+    expected = await ask(direct_client(llama_server), MODEL, prompt, temperature=0)
+    got = await ask(switchyard_client(stack), MODEL, prompt, temperature=0)
+    assert got == expected
+    assert got.prompt_tokens is not None and got.completion_tokens is not None
+    assert got.prompt_tokens + got.completion_tokens <= llama_server.n_ctx
+    assert counted() == before + 1  # llama-server's tokenizer counted it first
+    await wait_until(lambda: no_slots_reserved(stack.running))
 
 
 async def test_the_agent_probed_completions_and_no_embeddings(stack: Stack) -> None:

@@ -9,6 +9,7 @@ cap), and the upstream is sent `max_tokens` only when the cap requires it.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 
@@ -16,12 +17,12 @@ from switchyard.actors.billing_messages import Hold
 from switchyard.actors.provider_messages import Dispatch
 from switchyard.actors.scheduler_messages import ModelProfile, Reserve
 from switchyard.inference.capabilities import required_capabilities
-from switchyard.inference.context_length import with_max_tokens
+from switchyard.inference.context_length import wants_exact_count, with_max_tokens
 from switchyard.inference.job import Job
 from switchyard.inference.ratelimit import RateLimiter
 from switchyard.inference.request import ConsumerRequest
 from switchyard.protocol.errors import ApiError
-from switchyard.protocol.vocabulary import Capability, Support
+from switchyard.protocol.vocabulary import Capability, RequestKind, Support
 from switchyard.settings import Settings
 
 from .fakes import FakeProvider, FakeScheduler, FakeServices, api_key, chunk, done, job
@@ -176,3 +177,25 @@ async def test_an_unknown_context_holds_the_cap_and_sends_it() -> None:
     [hold] = services.billing.of_asked(Hold)
     assert hold.max_tokens == 2048
     assert sent(sched)["max_tokens"] == 2048
+
+
+@pytest.mark.parametrize(
+    ("context", "cap", "chars", "requested", "wanted"),
+    [
+        (4096, 32768, 40, None, False),  # a short prompt: the hold is hardly changed
+        (4096, 32768, 2000, None, False),  # ~500 estimated: at most half the context
+        (4096, 32768, 2100, None, True),  # past it: the error is a large share of the hold
+        (4096, 32768, 2100, 100, False),  # the consumer's max_tokens: nothing to decide
+        (131072, 32768, 40_000, None, False),  # ~10,000: the cap is held, and fits
+        (131072, 32768, 120_000, None, True),  # ~30,000: the cap fits only the estimate
+        (131072, 32768, 500_000, None, True),  # ~125,000: near the context
+        (None, 32768, 500_000, None, False),  # unbounded: the cap is held and sent anyway
+    ],
+)  # fmt: skip
+async def test_an_exact_count_is_wanted_only_where_the_estimate_decides_the_hold(
+    context: int | None, cap: int, chars: int, requested: int | None, wanted: bool
+) -> None:
+    the_job = job("x" * chars, max_tokens=requested, settings=Settings(default_max_tokens_cap=cap))
+    assert wants_exact_count(the_job, profile(context)) is wanted
+    completion = replace(the_job, kind=RequestKind.COMPLETION)
+    assert not wants_exact_count(completion, profile(context))

@@ -26,9 +26,13 @@ Beyond chat, in vLLM's shapes (every body recorded in `calls`, by route):
   (`fake_embedding`: `dimensions` long, float32-exact values), floats or base64 as asked,
   `EMBED_TOKENS` prompt tokens per input; any other model is vLLM's 400 refusal;
 - `POST /tokenize`: vLLM's `{"count", "max_model_len", "tokens"}`, counting
-  `TOKENIZE_BASE` plus `TOKENIZE_PER_MESSAGE` per message (a 404 with `tokenizer=False`).
+  `fake_token_count`: `TOKENIZE_BASE`, `TOKENIZE_PER_MESSAGE` per message and one token
+  per `TOKENIZE_CHARS_PER_TOKEN` characters of text (denser than the coordinator's
+  estimate on purpose; a 404 with `tokenizer=False`).
 
-With `max_model_len` set, `/v1/models` reports it (so the agent probes it as vLLM).
+With `max_model_len` set, `/v1/models` reports it (so the agent probes it as vLLM), and a
+chat body whose `max_tokens` plus its `fake_token_count` exceeds it is refused with vLLM's
+400 (the `context` case's body), as vLLM checks `prompt + max_tokens`.
 """
 
 from __future__ import annotations
@@ -178,7 +182,17 @@ def _answer(case: str, body: dict[str, Any]) -> tuple[int, list[str]]:
 
 COMPLETION_PIECES = ("Hello", " world")
 EMBED_TOKENS = 3
-TOKENIZE_BASE, TOKENIZE_PER_MESSAGE = 17, 5
+TOKENIZE_BASE, TOKENIZE_PER_MESSAGE, TOKENIZE_CHARS_PER_TOKEN = 17, 5, 3
+
+
+def fake_token_count(messages: list[dict[str, Any]]) -> int:
+    """The prompt tokens the fake's tokenizer counts for chat `messages`."""
+    chars = 0
+    for message in messages:
+        content = message.get("content")
+        parts = content if isinstance(content, list) else [{"text": content}]
+        chars += sum(len(p.get("text") or "") for p in parts if isinstance(p, dict))
+    return TOKENIZE_BASE + TOKENIZE_PER_MESSAGE * len(messages) + chars // TOKENIZE_CHARS_PER_TOKEN
 
 
 def completion_prompts(body: dict[str, Any]) -> list[str]:
@@ -331,7 +345,7 @@ class FakeUpstream:
         else:
             received = json.loads(body)
             self.bodies.append(received)
-            status, parts = _answer(case_of(received), received)
+            status, parts = _answer(self._case(received), received)
             if status != 200:
                 payload = parts[0].encode()
                 out += conn.send(response_head(status, "application/json", len(payload))) or b""
@@ -344,11 +358,19 @@ class FakeUpstream:
         await stream.send_all(out)
         await stream.aclose()
 
+    def _case(self, body: dict[str, Any]) -> str:
+        """`case_of(body)`, or `context` when `max_tokens` does not fit vLLM's check."""
+        asked, limit = body.get("max_tokens"), self.max_model_len
+        if isinstance(asked, int) and limit is not None:
+            if asked + fake_token_count(body.get("messages") or []) > limit:
+                return "context"
+        return case_of(body)
+
     def _json_answer(self, target: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         if target == "/tokenize" and not self.tokenizer:
             return 404, {"detail": "Not Found"}
         if target == "/tokenize":
-            count = TOKENIZE_BASE + TOKENIZE_PER_MESSAGE * len(body.get("messages") or [])
+            count = fake_token_count(body.get("messages") or [])
             return 200, {"count": count, "max_model_len": 4096, "tokens": list(range(count))}
         if body.get("model") not in self.embed_models:
             message = "The model does not support Embeddings API"

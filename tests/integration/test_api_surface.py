@@ -24,16 +24,16 @@ from switchyard.agent.config import AgentConfig, parse_capabilities
 from switchyard.inference.job import estimate_prompt_tokens
 from switchyard.protocol.anthropic_request import parse_messages_request
 from switchyard.protocol.anthropic_translate import anthropic_to_chat
+from switchyard.settings import Settings
 
 from ..polling import wait_until
 from .fake_upstream import (
     COMPLETION_PIECES,
     EMBED_TOKENS,
-    TOKENIZE_BASE,
-    TOKENIZE_PER_MESSAGE,
     FakeUpstream,
     completion_usage,
     fake_embedding,
+    fake_token_count,
     text_logprobs,
 )
 from .harness import Running, coordinator, funded_key, no_slots_reserved
@@ -46,6 +46,7 @@ PRICES = {
     EMBED: {"input_micro_usd_per_mtok": 2_000_000, "output_micro_usd_per_mtok": 0},
 }
 FUNDS = 10_000_000
+CONTEXT = 4096  # the fake upstream's max_model_len
 
 
 class Stack:
@@ -93,18 +94,20 @@ def agent_config(running: Running, token: str, upstream: FakeUpstream, *caps: st
 
 
 @asynccontextmanager
-async def stack(*capabilities: tuple[str, ...], tokenizer: bool = True) -> AsyncIterator[Stack]:
+async def stack(
+    *capabilities: tuple[str, ...], tokenizer: bool = True, settings: Settings | None = None
+) -> AsyncIterator[Stack]:
     """One agent per entry of `capabilities` (what it declares; one agent with nothing
-    declared by default), each in front of its own vLLM-like fake serving MODEL and EMBED;
-    `Stack.upstream` is the first one's."""
-    async with coordinator() as running, trio.open_nursery() as nursery:
+    declared by default), each in front of its own vLLM-like fake serving MODEL and EMBED
+    with a context of `CONTEXT` tokens; `Stack.upstream` is the first one's."""
+    async with coordinator(settings) as running, trio.open_nursery() as nursery:
         for model, price in PRICES.items():
             await running.admin.put(f"/admin/pricing/{model}", json=price)
         _, token = await running.provider_token()
         agents, upstreams = [], []
         for caps in capabilities or ((),):
             upstream = FakeUpstream(
-                (UPSTREAM_MODEL,), embed_models=(UPSTREAM_EMBED,), max_model_len=4096,
+                (UPSTREAM_MODEL,), embed_models=(UPSTREAM_EMBED,), max_model_len=CONTEXT,
                 tokenizer=tokenizer,
             )  # fmt: skip
             await nursery.start(upstream.run)
@@ -290,13 +293,13 @@ async def test_count_tokens_asks_the_upstream_tokenizer_and_is_never_billed() ->
         counted = await s.anthropic.messages.count_tokens(
             model=MODEL, system="be brief", messages=[{"role": "user", "content": "hello"}]
         )
-        assert counted.input_tokens == TOKENIZE_BASE + 2 * TOKENIZE_PER_MESSAGE
         (sent,) = s.calls("/tokenize")
         assert sent["model"] == UPSTREAM_MODEL
         assert sent["messages"] == [
             {"role": "system", "content": "be brief"},
             {"role": "user", "content": "hello"},
         ]
+        assert counted.input_tokens == fake_token_count(sent["messages"])
         assert await s.balance() == FUNDS
 
         with pytest.raises(anthropic.NotFoundError):
@@ -356,7 +359,7 @@ async def test_model_info_in_openai_and_anthropic_shapes() -> None:
         info = await s.openai.models.retrieve(MODEL)
         extra: Any = info.model_extra
         assert info.id == MODEL and info.object == "model"
-        assert extra["context_length"] == 4096 and extra["providers"] == 1
+        assert extra["context_length"] == CONTEXT and extra["providers"] == 1
         assert extra["capabilities"]["completions"] == "yes"
         assert extra["capabilities"]["embeddings"] == "no"
         assert extra["pricing"] == PRICES[MODEL]

@@ -5,8 +5,10 @@
     # or, for a whole answer:  choices, final = await req.collect()
 
 Entering admits the request, in order: the gate (503 while shutting down), the model's
-context length and capabilities (400: `context_length.fit_to_model`, which also decides how
-many output tokens are held for), the key's rate limits (429), a hold on the account (402),
+context length and capabilities (400: `context_length.fit_to_profile`, which also decides how
+many output tokens are held for), the key's rate limits (429), where the estimate's error
+could decide the output budget a provider's count of the prompt (`token_count.refit_exactly`,
+bounded, no further request against the key's rate), a hold on the account (402),
 a provider slot and the dispatch (404, 503, 502). A failure undoes what came before it, so
 nothing is held when entering raises. Then it hands out the provider's output as batches of
 deltas (content, reasoning, tool calls, logprobs... per choice), with stop sequences
@@ -28,6 +30,7 @@ from typing import Any, Protocol
 import trio
 
 from ..actors.provider_messages import StreamChunk
+from ..actors.scheduler_messages import ModelProfile
 from ..metrics import ACTIVE_STREAMS, LATENCY, RATE_LIMITED, RELAYED_TOKENS, TTFT
 from ..protocol.chat_choices import Choices
 from ..protocol.errors import rate_limited, service_unavailable
@@ -35,7 +38,7 @@ from ..protocol.vocabulary import ApiErrorCode, Outcome
 from ..runtime import ActorRef
 from ..storage.models import ApiKeyRecord
 from .charge import Charge
-from .context_length import fit_to_model
+from .context_length import fit_to_profile, model_profile, wants_exact_count
 from .gate import RequestGate
 from .job import Job
 from .keys import ApiKeyCache
@@ -43,6 +46,7 @@ from .output import Final, Output, Result, Usage, outcome_of
 from .output_filter import OutputFilter
 from .ratelimit import KeyLimiter
 from .relay import RelaySession, provider_error
+from .token_count import refit_exactly
 
 ACCESS = logging.getLogger("switchyard.access")
 
@@ -109,9 +113,12 @@ class ConsumerRequest:
                 "The coordinator is shutting down.", ApiErrorCode.SHUTTING_DOWN, retry_after=5
             )
         try:
-            self.job = await fit_to_model(services.scheduler, self.job)
+            profile = await model_profile(services.scheduler, self.job.model)
+            self.job = fit_to_profile(self.job, profile)
             self._reserved = await self._admit()
             try:
+                if wants_exact_count(self.job, profile):
+                    await self._count_exactly(profile)
                 charge = await Charge.hold(services.billing, self.key, self.job)
             except BaseException:
                 services.limiter.refund(self.key.id, self._reserved)
@@ -140,6 +147,17 @@ class ConsumerRequest:
             RATE_LIMITED.labels(refusal.limit).inc()
             raise rate_limited(refusal.retry_after_s, refusal.message)
         return tokens
+
+    async def _count_exactly(self, profile: ModelProfile) -> None:
+        """Refit the admitted job on a provider's count of its prompt (`refit_exactly`; no
+        further request against the key's rate): rate-limit tokens it no longer needs are
+        given back (more are not taken: the end of the request squares them, as for any
+        use beyond the estimate)."""
+        self.job = await refit_exactly(self._services.scheduler, self.job, profile)
+        tokens = self.job.prompt_tokens + self.job.max_output_tokens
+        if tokens < self._reserved:
+            self._services.limiter.refund(self.key.id, self._reserved - tokens)
+            self._reserved = tokens
 
     # -- output ------------------------------------------------------------------------
 

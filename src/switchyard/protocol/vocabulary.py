@@ -193,6 +193,14 @@ class RequestKind(StrEnum):
     TOKENIZE = "tokenize"  # a chat body to count the prompt tokens of → /tokenize (no output)
 
 
+class PromptCount(StrEnum):
+    """How a request's prompt was counted when its output budget asked for the exact count
+    (the `result` label of `switchyard_exact_prompt_counts`)."""
+
+    COUNTED = "counted"  # by a provider's tokenizer
+    ESTIMATED = "estimated"  # no provider could count it: the estimate stayed
+
+
 class StreamErrorCode(StrEnum):
     """`code` of a provider `error` frame, or of a stream the coordinator ends itself."""
 
@@ -229,6 +237,7 @@ __all__ = [
     "ApiErrorCode",
     "Capability",
     "Outcome",
+    "PromptCount",
     "ProviderStatus",
     "RequestKind",
     "StreamErrorCode",
