@@ -21,7 +21,7 @@ from .nats_proxy import nats_proxy
 
 async def _collect(channel: trio.MemoryReceiveChannel[Message], n: int) -> list[Message]:
     got = []
-    with trio.fail_after(5):
+    with trio.fail_after(15):
         for _ in range(n):
             got.append(await channel.receive())
     return got
