@@ -149,6 +149,25 @@ class SampledCollector(Collector):
             yield from _cluster_families(s.cluster)
 
 
+def _shared_kv_families(
+    c: dict[str, float], prefix: str, what: str, results: tuple[str, ...]
+) -> Iterator[Metric]:
+    """`switchyard_<prefix>_shared_decisions{result}` and `..._shared_conflicts` of one
+    compare-and-set user of NATS KV (its counters are `<prefix>_<result>`)."""
+    decisions = CounterMetricFamily(
+        f"switchyard_{prefix}_shared_decisions", f"Decisions of {what}, by result",
+        labels=["result"],
+    )  # fmt: skip
+    for result in results:
+        decisions.add_metric([result], c.get(f"{prefix}_{result}", 0.0))
+    yield decisions
+    yield CounterMetricFamily(
+        f"switchyard_{prefix}_shared_conflicts",
+        f"Compare-and-set writes of {what} lost to another replica (retried)",
+        value=c.get(f"{prefix}_conflicts", 0.0),
+    )
+
+
 def _cluster_families(c: dict[str, float]) -> Iterator[Metric]:
     """Cluster mode: the NATS link, live replicas, the shared rate limiter and throttles."""
     yield GaugeMetricFamily(
@@ -160,32 +179,16 @@ def _cluster_families(c: dict[str, float]) -> Iterator[Metric]:
         "switchyard_cluster_live_replicas", "Replicas this one sees live (itself included)",
         value=c.get("live_replicas", 0.0),
     )  # fmt: skip
-    decisions = CounterMetricFamily(
-        "switchyard_ratelimit_shared_decisions",
-        "Rate-limit decisions of the shared (NATS KV) limiter, by result",
-        labels=["result"],
+    yield from _shared_kv_families(
+        c,
+        "ratelimit",
+        "the shared (NATS KV) limiter",
+        ("admitted", "refused", "contended", "fallback"),
     )
-    for result in ("admitted", "refused", "contended", "fallback"):
-        decisions.add_metric([result], c.get(f"ratelimit_{result}", 0.0))
-    yield decisions
-    yield CounterMetricFamily(
-        "switchyard_ratelimit_shared_conflicts",
-        "Compare-and-set writes of the shared limiter lost to another replica (retried)",
-        value=c.get("ratelimit_conflicts", 0.0),
-    )
-    throttled = CounterMetricFamily(
-        "switchyard_throttle_shared_decisions",
-        "Self-service throttle decisions of the shared (NATS KV) throttles, by result",
-        labels=["result"],
-    )
-    for result in ("counted", "refused", "contended", "fallback"):
-        throttled.add_metric([result], c.get(f"throttle_{result}", 0.0))
-    yield throttled
-    yield CounterMetricFamily(
-        "switchyard_throttle_shared_conflicts",
-        "Compare-and-set writes of the shared throttles lost to another replica (retried)",
-        value=c.get("throttle_conflicts", 0.0),
-    )
+    yield from _shared_kv_families(
+        c, "throttle", "the shared (NATS KV) self-service throttles",
+        ("counted", "refused", "contended", "fallback"),
+    )  # fmt: skip
 
 
 SAMPLED = SampledCollector()
