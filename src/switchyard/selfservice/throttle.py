@@ -51,20 +51,16 @@ class Throttle(Protocol):
 
     async def retry_after(self, key: str) -> float | None:
         """Seconds until `key` may try again, or None when it may now."""
-        ...
 
     async def take(self, key: str) -> float | None:
         """Count one attempt of `key` if it may try now (None); else how long to wait (and
         nothing is counted). One step, so concurrent attempts never exceed the limit."""
-        ...
 
     async def hit(self, key: str) -> None:
         """Count one attempt (or failure) of `key`."""
-        ...
 
     async def clear(self, key: str) -> None:
         """Forget `key` (a successful login clears its name's failures)."""
-        ...
 
 
 class AttemptThrottle:
