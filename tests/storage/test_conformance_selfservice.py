@@ -1,8 +1,9 @@
 """SelfServiceStore conformance, on both stores: invite codes, sign-up, logins, sessions,
-account-management keys."""
+account-management keys, changing a passphrase, renaming keys."""
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import timedelta
 
 import pytest
@@ -16,6 +17,7 @@ from switchyard.storage.selfservice import (
     InviteRefused,
     LoginTaken,
     UnknownInviteCode,
+    UnknownLogin,
 )
 
 HASH = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA"
@@ -135,3 +137,50 @@ async def test_account_keys_live_apart_from_api_keys(store: Store) -> None:
         await store.revoke_account_key("mkey_missing")
     with pytest.raises(UnknownAccount):
         await store.create_account_key("acct_missing", "x")
+
+
+async def test_changing_a_passphrase_ends_every_other_session(store: Store) -> None:
+    _, raw_code = await store.create_invite_code(1, later())
+    account = await store.sign_up(raw_code, "changer", HASH, utc_now())
+    other = await store.create_account("bystander")
+    kept, kept_raw = await store.create_session(account.id, "c-kept", later())
+    others = [(await store.create_session(account.id, f"c{i}", later()))[1] for i in range(3)]
+    _, bystander_raw = await store.create_session(other.id, "c-other", later())
+    new_hash = HASH.replace("aGFzaGhh", "bmV3bmV3")
+    assert await store.change_password(account.id, new_hash, kept.id) == 3
+    login = await store.get_login("changer")
+    assert login is not None and login.password_hash == new_hash
+    assert await store.get_session(kept_raw, utc_now()) == kept
+    assert [await store.get_session(r, utc_now()) for r in others] == [None] * 3
+    assert await store.get_session(bystander_raw, utc_now()) is not None  # not this account
+    assert await store.change_password(account.id, HASH, None) == 1  # None: all of them
+    assert await store.get_session(kept_raw, utc_now()) is None
+    with pytest.raises(UnknownLogin):
+        await store.change_password(other.id, HASH, None)  # operator-made: no login
+    with pytest.raises(InvalidInput):
+        await store.change_password(account.id, "x" * 600, None)
+    unchanged = await store.get_login("changer")
+    assert unchanged is not None and unchanged.password_hash == HASH
+
+
+async def test_api_and_management_keys_are_renamed(store: Store) -> None:
+    account = await store.create_account("namer")
+    api, api_raw = await store.create_api_key(account.id, "old")
+    mgmt, _ = await store.create_account_key(account.id, "old-m")
+    renamed = await store.rename_api_key(api.id, "laptop")
+    assert renamed == dataclasses.replace(api, name="laptop")
+    assert [k.name for k in await store.list_api_keys(account.id)] == ["laptop"]
+    looked_up = await store.lookup_api_key(api_raw)
+    assert looked_up is not None and looked_up.name == "laptop"
+    assert (await store.rename_account_key(mgmt.id, "ci")).name == "ci"
+    assert [k.name for k in await store.list_account_keys(account.id)] == ["ci"]
+    await store.revoke_api_key(api.id)
+    assert (await store.rename_api_key(api.id, "gone")).revoked  # revoked keys keep a name
+    with pytest.raises(UnknownApiKey):
+        await store.rename_api_key("key_missing", "x")
+    with pytest.raises(UnknownApiKey):
+        await store.rename_account_key(api.id, "x")  # an API key is no management key
+    with pytest.raises(InvalidInput):
+        await store.rename_api_key(api.id, "")
+    with pytest.raises(InvalidInput):
+        await store.rename_account_key(mgmt.id, "x" * 201)

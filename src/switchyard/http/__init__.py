@@ -27,7 +27,7 @@ Consumers:
 Self-service (accounts without an operator; logic in switchyard.selfservice):
 - session_auth.py      current_account() (session cookie or management key),
                        require_account, csrf_token() / check_csrf(), the session cookie
-- selfservice_auth.py  /v1/signup, /v1/account/login|logout|session
+- selfservice_auth.py  /v1/signup, /v1/account/login|logout|session|password
 - selfservice_account.py  a consumer's own keys, limits, balance, holds, usage, checkout
 - selfservice_provider.py an owner's nodes (drain/disconnect/revoke, leaderboard),
                        earnings, payouts, provider tokens
@@ -55,7 +55,8 @@ Dashboard (server-rendered HTML for consumers and providers; no scripts, no CDN)
 - dashboard.py         the /dashboard blueprint assembled (imports its page modules)
 - dashboard_pages.py   blueprint, render_page, CSP and headers, HTML error pages, notices
 - dashboard_session.py login, sign-up, logout forms; signed_in_page (redirects to login)
-- dashboard_consumer.py overview, API keys (raw key shown once), usage, buy credit
+- dashboard_consumer.py overview, API keys (raw key shown once; rename), usage, buy credit
+- dashboard_account.py account settings: change the passphrase
 - dashboard_provider.py nodes (drain/disconnect/revoke, leaderboard), earnings, payouts,
                        device-code approval (/dashboard/device)
 - svg_chart.py         inline SVG line charts from daily series (axes, a11y, table fallback)

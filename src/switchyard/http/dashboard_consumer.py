@@ -3,7 +3,7 @@
 (the JSON API's own functions); these routes only parse forms and render.
 
 - Creating a key renders the keys page with the raw key, once; it is never stored or
-  shown again. Limits and revocation redirect back (303) with a fixed notice.
+  shown again. Renaming, limits and revocation redirect back (303) with a fixed notice.
 - Buying credit redirects (303) to the Stripe Checkout page; Stripe sends the buyer back
   to `/dashboard/billing` unless `checkout_success_url` / `checkout_cancel_url` are set.
 """
@@ -19,7 +19,7 @@ from werkzeug.wrappers.response import Response as WerkzeugResponse
 from ..protocol.billing_api import CheckoutRequest
 from ..protocol.errors import ApiError, invalid_request, validate_body
 from ..protocol.limits import MAX_LABEL_CHARS
-from ..protocol.selfservice_api import CreateOwnKey, OwnKeyLimits
+from ..protocol.selfservice_api import CreateOwnKey, OwnKeyLimits, RenameKey
 from ..selfservice import keys as own_keys
 from ..selfservice import views
 from ..storage.models import KeyLimits
@@ -152,6 +152,19 @@ async def create_key() -> Response:
     except ApiError as exc:
         return await _keys_page(principal.account_id, status=exc.status, error=exc.message)
     return await _keys_page(principal.account_id, status=201, new_key=created)
+
+
+@dashboard.post("/keys/<key_id>/name")
+@signed_in_page
+async def rename_key(key_id: str) -> Response | WerkzeugResponse:
+    principal = await signed_in_principal()
+    form = await form_fields()
+    try:
+        body = validate_body({"name": form.get("name", "").strip()}, RenameKey)
+        await own_keys.rename_api_key(coordinator().store, principal.account_id, key_id, body.name)
+    except ApiError as exc:
+        return await _keys_page(principal.account_id, status=exc.status, error=exc.message)
+    return redirect(url_for("dashboard.keys", done="renamed"), 303)
 
 
 @dashboard.post("/keys/<key_id>/limits")

@@ -48,6 +48,8 @@ CSP = (
 # What a `?done=` redirect may say: fixed texts, so nothing from the URL is reflected.
 NOTICES = {
     "limits": "Limits saved.",
+    "renamed": "Key renamed.",
+    "password": "Passphrase changed. Every other session of this account is signed out.",
     "revoked": "Key revoked: it stops working within a few seconds.",
     "paid": "Payment received. Your balance is credited as soon as Stripe confirms it, "
     "usually within seconds.",

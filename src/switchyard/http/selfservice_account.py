@@ -3,13 +3,14 @@ token on changes) or an account-management key; logic in `switchyard.selfservice
 
 - `GET /v1/account/overview` → the account, its limits, balance and open holds
 - `GET /v1/account/usage?days=30` (or `since`/`until` dates) → usage per day and model
-- `GET|POST /v1/account/keys`, `PUT /v1/account/keys/{id}/limits`,
-  `DELETE /v1/account/keys/{id}` → its API keys (the raw key once, at creation)
-- `GET|POST /v1/account/management-keys`, `DELETE /v1/account/management-keys/{id}`
+- `GET|POST /v1/account/keys`, `PATCH /v1/account/keys/{id}` `{"name"}`,
+  `PUT /v1/account/keys/{id}/limits`, `DELETE /v1/account/keys/{id}` → its API keys (the
+  raw key once, at creation)
+- `GET|POST /v1/account/management-keys`, `PATCH|DELETE /v1/account/management-keys/{id}`
   (creating one needs a session: a key cannot mint keys)
 - `POST /v1/account/checkout` → a Stripe Checkout Session, as `/v1/billing/checkout`
 
-Another account's key is a 404, like a missing one.
+Another account's key is a 404, like a missing one; renaming a revoked key is a 409.
 """
 
 from __future__ import annotations
@@ -19,7 +20,12 @@ from typing import Any
 from quart import Blueprint, Response, jsonify, request
 
 from ..protocol.errors import parse_json_body, permission_denied
-from ..protocol.selfservice_api import CreateManagementKey, CreateOwnKey, OwnKeyLimits
+from ..protocol.selfservice_api import (
+    CreateManagementKey,
+    CreateOwnKey,
+    OwnKeyLimits,
+    RenameKey,
+)
 from ..selfservice import keys, views
 from ..selfservice.accounts import account_gone
 from ..storage.models import KeyLimits
@@ -82,6 +88,14 @@ async def create_key() -> tuple[Response, int]:
     return jsonify(created), 201
 
 
+@selfservice_account.patch("/v1/account/keys/<key_id>")
+async def rename_key(key_id: str) -> Response:
+    principal = await _principal()
+    body = await _body(RenameKey)
+    store = coordinator().store
+    return jsonify(await keys.rename_api_key(store, principal.account_id, key_id, body.name))
+
+
 @selfservice_account.put("/v1/account/keys/<key_id>/limits")
 async def set_key_limits(key_id: str) -> Response:
     principal = await _principal()
@@ -114,6 +128,15 @@ async def create_management_key() -> tuple[Response, int]:
     body = await _body(CreateManagementKey)
     created = await keys.create_management_key(coordinator().store, principal.account_id, body.name)
     return jsonify(created), 201
+
+
+@selfservice_account.patch("/v1/account/management-keys/<key_id>")
+async def rename_management_key(key_id: str) -> Response:
+    principal = await _principal()
+    body = await _body(RenameKey)
+    store = coordinator().store
+    renamed = await keys.rename_management_key(store, principal.account_id, key_id, body.name)
+    return jsonify(renamed)
 
 
 @selfservice_account.delete("/v1/account/management-keys/<key_id>")

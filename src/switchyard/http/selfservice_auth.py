@@ -4,7 +4,11 @@
   `{"account", "csrf_token", "expires_at"}`;
 - `POST /v1/account/login` `{"login", "password"}` → 200, the same;
 - `POST /v1/account/logout` → 200, the session ended and its cookie cleared;
-- `GET /v1/account/session` → `{"account", "via", "csrf_token"}` of the signed-in caller.
+- `GET /v1/account/session` → `{"account", "via", "csrf_token"}` of the signed-in caller;
+- `POST /v1/account/password` `{"current_password", "new_password"}` → 200
+  `{"changed": true, "sessions_ended": n}`: session only (a management key is 403), CSRF
+  token required, a wrong current passphrase is a failed login (401, then 429); every
+  other session of the account ends, this one stays signed in.
 
 Sign-up and login take only `application/json` (415 otherwise): a cross-site HTML form
 cannot send that type, so no other site can sign a visitor in to an account of its choice.
@@ -18,7 +22,7 @@ from typing import Any
 from quart import Blueprint, Response, jsonify, request
 
 from ..protocol.errors import ApiError, parse_json_body
-from ..protocol.selfservice_api import LogIn, SignUp
+from ..protocol.selfservice_api import ChangePassword, LogIn, SignUp
 from ..protocol.vocabulary import ApiErrorCode
 from ..selfservice import accounts
 from ..selfservice.sessions import SESSION_COOKIE, end_session, start_session
@@ -111,3 +115,19 @@ async def show_session() -> Response:
             "csrf_token": principal.session.csrf_token if principal.session else None,
         }
     )
+
+
+@selfservice_auth.post("/v1/account/password")
+async def change_password() -> Response:
+    principal = await require_principal()  # checks the CSRF token of a session
+    raw = await request.get_data()
+    coord = coordinator()
+    body = parse_json_body(raw, ChangePassword, max_bytes=coord.settings.max_body_bytes)
+    ended = await accounts.change_password(
+        coord.selfservice,
+        coord.store,
+        session=principal.session,
+        current_password=body.current_password,
+        new_password=body.new_password,
+    )
+    return jsonify({"changed": True, "sessions_ended": ended})

@@ -49,6 +49,19 @@ class LogIn(SelfServiceBody):
     password: Password
 
 
+class ChangePassword(SelfServiceBody):
+    """`POST /v1/account/password` (session only)."""
+
+    current_password: Password
+    new_password: Password
+
+
+class RenameKey(SelfServiceBody):
+    """`PATCH /v1/account/keys/{id}` and `/v1/account/management-keys/{id}`."""
+
+    name: Label
+
+
 class CreateOwnKey(SelfServiceBody):
     """`POST /v1/account/keys`: an API key, limits at or below the account's."""
 

@@ -1,12 +1,15 @@
-"""Sign-up (with an invite code) and login (login name + passphrase), rate-limited.
+"""Sign-up (with an invite code), login (login name + passphrase) and changing the
+passphrase, rate-limited.
 
-Both are shared by the JSON API (`http/selfservice_auth.py`) and the dashboard; each
+All are shared by the JSON API (`http/selfservice_*.py`) and the dashboard; each
 raises a typed `ApiError` the caller renders:
-- 400 for a malformed login name or passphrase;
+- 400 for a malformed login name or passphrase (the new one's field is `new_password`);
 - 403 `invite_code_invalid` (unknown, revoked, expired or used up: the message says which);
 - 409 `login_taken`;
 - 401 `invalid_credentials` for a wrong name or passphrase (the same answer and the same
-  work for both, so names cannot be probed);
+  work for both, so names cannot be probed), or a wrong current passphrase when changing
+  it (counted as a failed login of the account's login name);
+- 403 when a passphrase change comes with a management key rather than a session;
 - 429 with `Retry-After` when the client address made too many attempts, or the login
   name failed too often (`protocol/limits.py`: LOGIN_FAILURES_PER_NAME,
   AUTH_ATTEMPTS_PER_ADDRESS within LOGIN_WINDOW_S).
@@ -29,7 +32,7 @@ from ..protocol.limits import LOGIN_NAME_PATTERN, MAX_PASSWORD_CHARS
 from ..protocol.vocabulary import ApiErrorCode
 from ..storage.models import Account, utc_now
 from ..storage.protocol import Store
-from ..storage.selfservice import InviteRefused, LoginTaken
+from ..storage.selfservice import InviteRefused, LoginTaken, SessionRecord
 from .passwords import check_password
 from .state import SelfServiceState
 
@@ -110,6 +113,47 @@ async def log_in(
         )
     await state.login_failures.clear(name)
     return account
+
+
+async def change_password(
+    state: SelfServiceState,
+    store: Store,
+    *,
+    session: SessionRecord | None,
+    current_password: str,
+    new_password: str,
+) -> int:
+    """Replace the passphrase of `session`'s account, ending its other sessions (the
+    caller's own stays signed in, same cookie and CSRF token); how many ended.
+
+    Only a session may do this (`session` None, i.e. a management key: 403), so a leaked
+    key cannot lock the owner out. A wrong `current_password` is a failed login of the
+    account's login name: 401, and past LOGIN_FAILURES_PER_NAME within the window 429."""
+    if session is None:
+        raise permission_denied(
+            "Sign in to change the passphrase: a management key cannot (a stolen key must "
+            "not be able to take over the account)."
+        )
+    check_password(new_password, param="new_password")
+    record = await store.get_login_of(session.account_id)
+    name = None if record is None else record.login
+    wait = None if name is None else await state.login_failures.retry_after(name)
+    if wait is not None:
+        raise _throttled(wait, "failed logins for this name")
+    well_formed = len(current_password) <= MAX_PASSWORD_CHARS
+    hashed = None if record is None or not well_formed else record.password_hash
+    ok = await state.passwords.verify(hashed, current_password)
+    if not ok or record is None:
+        if name is not None:
+            await state.login_failures.hit(name)
+        raise authentication_failed(
+            "The current passphrase is wrong.", ApiErrorCode.INVALID_CREDENTIALS
+        )
+    ended = await store.change_password(
+        session.account_id, await state.passwords.hash(new_password), session.id
+    )
+    await state.login_failures.clear(record.login)
+    return ended
 
 
 def account_gone() -> ApiError:

@@ -1,10 +1,11 @@
-"""An account's own keys: API keys (create with name and limits, list, set limits,
-revoke) and account-management keys (create, list, revoke).
+"""An account's own keys: API keys (create with name and limits, list, rename, set
+limits, revoke) and account-management keys (create, list, rename, revoke).
 
 Per-key limits must be at or below the account's: the coordinator's defaults
 (`SWITCHYARD_DEFAULT_RPM` / `_TPM`; none when unlimited); a key without its own limit
 uses the account's. An account holds at most `MAX_KEYS_PER_ACCOUNT` live keys of each
-kind. A key of another account is answered exactly like a missing one: 404.
+kind. A key of another account is answered exactly like a missing one: 404. A revoked
+key keeps its name and limits: renaming it or changing its limits is a 409.
 """
 
 from __future__ import annotations
@@ -99,13 +100,26 @@ async def own_api_key(store: Store, account_id: str, key_id: str) -> ApiKeyRecor
     raise _key_not_found(key_id)
 
 
+def _revoked() -> ApiError:
+    return conflict("This key is revoked.")
+
+
+async def rename_api_key(store: Store, account_id: str, key_id: str, name: str) -> dict[str, Any]:
+    """Give a live key of the account a new name (the same rules as at creation)."""
+    key = await own_api_key(store, account_id, key_id)
+    if key.revoked:
+        raise _revoked()
+    renamed = await store.rename_api_key(key.id, name)
+    return key_json(renamed, await store.get_api_key_limits(key.id))
+
+
 async def set_api_key_limits(
     store: Store, settings: Settings, account_id: str, key_id: str, limits: KeyLimits
 ) -> dict[str, Any]:
     """Change a live key's limits (null: the account's)."""
     key = await own_api_key(store, account_id, key_id)
     if key.revoked:
-        raise conflict("This key is revoked.")
+        raise _revoked()
     check_key_limits(limits, account_limits(settings))
     saved = await store.set_api_key_limits(key.id, limits)
     return key_json(key, saved)
@@ -131,8 +145,25 @@ async def list_management_keys(store: Store, account_id: str) -> list[dict[str, 
     return [key_json(k) for k in await store.list_account_keys(account_id)]
 
 
+async def own_management_key(store: Store, account_id: str, key_id: str) -> ApiKeyRecord:
+    """The account's management key `key_id` (404 if absent or another account's)."""
+    for key in await store.list_account_keys(account_id):
+        if key.id == key_id:
+            return key
+    raise _key_not_found(key_id)
+
+
+async def rename_management_key(
+    store: Store, account_id: str, key_id: str, name: str
+) -> dict[str, Any]:
+    """Give a live management key of the account a new name."""
+    key = await own_management_key(store, account_id, key_id)
+    if key.revoked:
+        raise _revoked()
+    return key_json(await store.rename_account_key(key.id, name))
+
+
 async def revoke_management_key(store: Store, account_id: str, key_id: str) -> dict[str, Any]:
     """Revoke one of the account's management keys (at once)."""
-    if not any(k.id == key_id for k in await store.list_account_keys(account_id)):
-        raise _key_not_found(key_id)
+    await own_management_key(store, account_id, key_id)
     return key_json(await store.revoke_account_key(key_id))

@@ -10,8 +10,8 @@ Contract
   keys.py             object ids, raw secrets (sk-sy-/pt-sy-), SHA-256 hashing
   factory.py          open_store(database_url): async context manager yielding a Store
   timed.py            TimedStore: wraps a Store, reports each call's latency (metrics)
-  selfservice.py      SelfServiceStore: invite codes, logins, sessions, management keys;
-                      its records and errors
+  selfservice.py      SelfServiceStore: invite codes, logins (passphrase change), sessions,
+                      management keys, key renames; its records and errors
   activity.py         ActivityStore: usage per day, earnings per node and day, open holds,
                       nodes, public totals, leaderboard opt-ins
   device_codes.py     DeviceCodeStore: device codes that link provider agents (RFC 8628)
@@ -22,7 +22,7 @@ In memory (embedded default, nothing survives a restart)
   memory_providers.py SecretTable (hashed secrets), providers, provider tokens, pricing
   memory_payments.py  Stripe events (once per event and session), payouts
   memory_responses.py stored responses: per account, expiry, oldest evicted past the bounds
-  memory_selfservice.py  invite codes, sign-up, logins, sessions, management keys
+  memory_selfservice.py  invite codes, sign-up, logins, sessions, management keys, renames
   memory_activity.py  the self-service reports (per-account and per-provider usage lists)
   memory_device_codes.py  device codes
   memory_replica_holds.py  replica liveness and hold adoption (monotonic clock)
@@ -33,7 +33,7 @@ PostgreSQL (asyncpg through trio-asyncio)
   pg_money.py         money transactions: credits, holds, settlement + its usage row
   pg_payments.py      Stripe events (once per event and session), payouts
   pg_responses.py     stored responses (table stored_responses), eviction in one statement
-  pg_selfservice.py   invite codes, sign-up, logins, sessions, management keys
+  pg_selfservice.py   invite codes, sign-up, logins, sessions, management keys, renames
   pg_activity.py      the self-service reports, one indexed query each
   pg_device_codes.py  device codes (a poll mints at most one provider token)
   pg_replica_holds.py replica heartbeats (database clock), hold adoption in one UPDATE

@@ -85,6 +85,12 @@ class SecretTable(Generic[R]):
             self._by_id[record_id] = record
         return record
 
+    def rename(self, record_id: str, name: str) -> R:
+        """Give the record a new name (revoked or not)."""
+        record = dataclasses.replace(self._get(record_id), name=name)
+        self._by_id[record_id] = record
+        return record
+
     def touch(self, record_id: str) -> None:
         """Set last used to now."""
         self._by_id[record_id] = dataclasses.replace(self._get(record_id), last_used_at=utc_now())

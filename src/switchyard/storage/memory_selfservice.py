@@ -1,4 +1,5 @@
-"""MemoryStore parts: invite codes, sign-up, logins, sessions, account-management keys.
+"""MemoryStore parts: invite codes, sign-up, logins (and changing a passphrase), sessions,
+account-management keys, renaming keys.
 
 Same rule as memory.py: a method awaits one checkpoint first, then never awaits again, and
 checks everything before its first change.
@@ -30,6 +31,7 @@ from .selfservice import (
     LoginTaken,
     SessionRecord,
     UnknownInviteCode,
+    UnknownLogin,
 )
 
 
@@ -49,6 +51,7 @@ class MemorySelfServiceMixin:
     _sessions: dict[str, SessionRecord]  # by token hash
     _session_hashes: dict[str, list[str]]  # account id -> its token hashes, oldest first
     _account_keys: SecretTable[ApiKeyRecord]
+    _api_keys: SecretTable[ApiKeyRecord]
 
     if TYPE_CHECKING:  # supplied by MemoryProvidersMixin
 
@@ -124,6 +127,24 @@ class MemorySelfServiceMixin:
         name = self._login_by_account.get(v.ident(account_id, "account_id"))
         return None if name is None else self._logins[name]
 
+    async def change_password(
+        self, account_id: str, password_hash: str, keep_session_id: str | None
+    ) -> int:
+        await trio.lowlevel.checkpoint()
+        key = v.ident(account_id, "account_id")
+        hashed = v.text(password_hash, "password_hash", max_len=MAX_PASSWORD_HASH_LEN)
+        keep = v.optional_ident(keep_session_id, "keep_session_id")
+        name = self._login_by_account.get(key)
+        if name is None:
+            raise UnknownLogin(f"account {key!r} has no login")
+        self._logins[name] = dataclasses.replace(self._logins[name], password_hash=hashed)
+        mine = self._session_hashes.get(key, [])
+        ended = [h for h in mine if h in self._sessions and self._sessions[h].id != keep]
+        for hashed_token in ended:
+            del self._sessions[hashed_token]
+        mine[:] = [h for h in mine if h in self._sessions]
+        return len(ended)
+
     # -- sessions -----------------------------------------------------------------------------
 
     async def create_session(
@@ -185,3 +206,11 @@ class MemorySelfServiceMixin:
     async def revoke_account_key(self, key_id: str) -> ApiKeyRecord:
         await trio.lowlevel.checkpoint()
         return self._account_keys.revoke(v.ident(key_id, "key_id"))
+
+    async def rename_account_key(self, key_id: str, name: str) -> ApiKeyRecord:
+        await trio.lowlevel.checkpoint()
+        return self._account_keys.rename(v.ident(key_id, "key_id"), v.name(name))
+
+    async def rename_api_key(self, key_id: str, name: str) -> ApiKeyRecord:
+        await trio.lowlevel.checkpoint()
+        return self._api_keys.rename(v.ident(key_id, "key_id"), v.name(name))

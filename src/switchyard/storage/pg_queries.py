@@ -134,6 +134,20 @@ async def revoke_secret(conn: asyncpg.Connection, kind: SecretTable, record_id: 
     return kind.convert(row)
 
 
+async def rename_secret(
+    conn: asyncpg.Connection, kind: SecretTable, record_id: str, name: str
+) -> object:
+    """Give the record a new name (revoked or not)."""
+    row = await conn.fetchrow(
+        f"UPDATE {kind.table} SET name = $2 WHERE id = $1 RETURNING {SECRET_COLS}",
+        record_id,
+        name,
+    )
+    if row is None:
+        raise kind.missing(f"unknown id {record_id!r}")
+    return kind.convert(row)
+
+
 async def touch_secret(conn: asyncpg.Connection, kind: SecretTable, record_id: str) -> None:
     """Set last used to now."""
     status = await conn.execute(

@@ -1,4 +1,5 @@
-"""PostgresStore parts: invite codes, sign-up, logins, sessions, account-management keys.
+"""PostgresStore parts: invite codes, sign-up, logins (and changing a passphrase), sessions,
+account-management keys, renaming keys.
 
 `PgSelfServiceMixin` validates on the trio side and runs the asyncio coroutines below
 through `PostgresStore._run` (one pooled connection, one transaction where it matters).
@@ -33,6 +34,7 @@ from .selfservice import (
     LoginTaken,
     SessionRecord,
     UnknownInviteCode,
+    UnknownLogin,
 )
 
 ACCOUNT_KEYS = q.SecretTable(
@@ -135,6 +137,25 @@ async def get_login(conn: asyncpg.Connection, column: str, value: str) -> LoginR
     return None if row is None else LoginRecord(**dict(row))
 
 
+async def change_password(
+    conn: asyncpg.Connection, account_id: str, password_hash: str, keep: str | None
+) -> int:
+    async with conn.transaction():
+        status = await conn.execute(
+            "UPDATE account_logins SET password_hash = $2 WHERE account_id = $1",
+            account_id,
+            password_hash,
+        )
+        if status == "UPDATE 0":
+            raise UnknownLogin(f"account {account_id!r} has no login")
+        status = await conn.execute(
+            "DELETE FROM account_sessions WHERE account_id = $1 AND id IS DISTINCT FROM $2::text",
+            account_id,
+            keep,
+        )
+    return int(status.split()[-1])
+
+
 async def create_session(
     conn: asyncpg.Connection, account_id: str, csrf: str, expires_at: datetime
 ) -> tuple[SessionRecord, str]:
@@ -221,6 +242,16 @@ class PgSelfServiceMixin:
         account = v.ident(account_id, "account_id")
         return cast(LoginRecord | None, await self._run(get_login, "account_id", account))
 
+    async def change_password(
+        self, account_id: str, password_hash: str, keep_session_id: str | None
+    ) -> int:
+        args = (
+            v.ident(account_id, "account_id"),
+            v.text(password_hash, "password_hash", max_len=MAX_PASSWORD_HASH_LEN),
+            v.optional_ident(keep_session_id, "keep_session_id"),
+        )
+        return cast(int, await self._run(change_password, *args))
+
     async def create_session(
         self, account_id: str, csrf_token: str, expires_at: datetime
     ) -> tuple[SessionRecord, str]:
@@ -265,3 +296,11 @@ class PgSelfServiceMixin:
     async def revoke_account_key(self, key_id: str) -> ApiKeyRecord:
         key = v.ident(key_id, "key_id")
         return cast(ApiKeyRecord, await self._run(q.revoke_secret, ACCOUNT_KEYS, key))
+
+    async def rename_account_key(self, key_id: str, name: str) -> ApiKeyRecord:
+        args = (ACCOUNT_KEYS, v.ident(key_id, "key_id"), v.name(name))
+        return cast(ApiKeyRecord, await self._run(q.rename_secret, *args))
+
+    async def rename_api_key(self, key_id: str, name: str) -> ApiKeyRecord:
+        args = (q.API_KEYS, v.ident(key_id, "key_id"), v.name(name))
+        return cast(ApiKeyRecord, await self._run(q.rename_secret, *args))

@@ -1,5 +1,5 @@
-"""The self-service part of the Store contract: invite codes, logins, sessions and
-account-management keys (README, "Self-service").
+"""The self-service part of the Store contract: invite codes, logins (and changing a
+passphrase), sessions, account-management keys, and renaming keys (README, "Self-service").
 
 Secrets (invite codes, session tokens, management keys) are stored only as SHA-256 hashes,
 like API keys; a passphrase only as the Argon2id hash the caller computed. The conventions
@@ -34,6 +34,10 @@ class UnknownInviteCode(NotFound):
 
 class LoginTaken(StoreError):
     """Another account already signs in with that login name."""
+
+
+class UnknownLogin(NotFound):
+    """The account has no login (an operator made it), or there is no such account."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +114,13 @@ class SelfServiceStore(Protocol):
     async def get_login_of(self, account_id: str) -> LoginRecord | None:
         """The login of an account, or None (accounts made by an operator have none)."""
 
+    async def change_password(
+        self, account_id: str, password_hash: str, keep_session_id: str | None
+    ) -> int:
+        """In one transaction: replace the account's passphrase hash and end every session
+        of the account except the one whose id is `keep_session_id` (None: end them all).
+        Returns how many sessions ended; `UnknownLogin` when the account has no login."""
+
     async def create_session(
         self, account_id: str, csrf_token: str, expires_at: datetime
     ) -> tuple[SessionRecord, str]:
@@ -138,3 +149,9 @@ class SelfServiceStore(Protocol):
 
     async def revoke_account_key(self, key_id: str) -> ApiKeyRecord:
         """Revoke (idempotent); `UnknownApiKey` for an unknown id."""
+
+    async def rename_account_key(self, key_id: str, name: str) -> ApiKeyRecord:
+        """Give a management key a new name (revoked or not); `UnknownApiKey` if unknown."""
+
+    async def rename_api_key(self, key_id: str, name: str) -> ApiKeyRecord:
+        """Give an API key a new name (revoked or not); `UnknownApiKey` if unknown."""
