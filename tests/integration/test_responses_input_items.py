@@ -129,6 +129,7 @@ async def test_bad_parameters_and_other_accounts(
             ({"after": "msg_unknown"}, "after"),
             ({"include": ["message.output_text.logprobs"]}, "include"),
             ({"include": ["reasoning.encrypted_content"]}, "include"),
+            ({"extra_query": {"before": "msg_x"}}, "before"),  # older APIs' param: not ignored
         ):
             assert await _bad_request(items.list(reply.id, **query)) == param
         unstored = await mine.responses.create(model=MODEL, input="text", store=False)

@@ -41,8 +41,10 @@ def refused(args: dict[str, list[str]]) -> str | None:
 
 def test_the_query_defaults_and_its_values() -> None:
     assert parse_query({}) == InputItemsQuery(limit=20, order=Order.DESC)
-    got = parse_query({"limit": ["100"], "order": ["asc"], "after": ["msg_1"], "x": ["y"]})
+    got = parse_query({"limit": ["100"], "order": ["asc"], "after": ["msg_1"]})
     assert got == InputItemsQuery(limit=100, order=Order.ASC, after="msg_1")
+    assert refused({"limit": ["5"], "before": ["msg_1"]}) == "before"  # never ignored
+    assert refused({"x" * 10_000: [""]}) == "x" * 64  # named, bounded
     assert parse_query({"include[]": ["message.input_image.image_url"]}).image_urls
     assert parse_query({"include": ["message.input_image.image_url"]}).image_urls
 

@@ -85,9 +85,20 @@ def _one(args: Mapping[str, list[str]], name: str) -> str | None:
     return values[0] if values else None
 
 
+_PARAMS = frozenset({"limit", "order", "after", "include", "include[]"})
+
+
 def parse_query(args: Mapping[str, list[str]]) -> InputItemsQuery:
-    """The query from the request's parameters (name → its values); unknown ones are
-    ignored, a malformed or repeated one is a 400 naming it."""
+    """The query from the request's parameters (name → its values); an unknown one (say
+    the `before` of older API versions, which would otherwise page silently wrong), a
+    malformed or a repeated one is a 400 naming it."""
+    for name in args:
+        if name not in _PARAMS:
+            shown = name[:64]
+            raise invalid_request(
+                f"Unknown parameter {shown!r}: known are limit, order, after and include.",
+                param=shown, code=ApiErrorCode.INVALID_VALUE,
+            )  # fmt: skip
     limit = _one(args, "limit")
     if limit is not None and (not _LIMIT.match(limit) or not 1 <= int(limit) <= MAX_LIMIT):
         raise _bad("limit", f"expected an integer from 1 to {MAX_LIMIT}, got {_shown(limit)}")
