@@ -328,6 +328,16 @@ async def test_malformed_bodies_and_keys_are_typed_4xx() -> None:
             unauthorized = await http.post("/v1/responses", json={"model": MODEL, "input": "x"})
             assert unauthorized.status_code == 401
             assert unauthorized.json()["error"]["code"] == "invalid_api_key"
-            stream_again = await http.get("/v1/responses/resp_x?stream=true", headers=headers)
-            assert stream_again.status_code == 400
+            for query, param in (
+                ("stream=true", "stream"),
+                ("starting_after=3", "starting_after"),
+                ("include[]=message.output_text.logprobs", "include"),
+                ("fields=all", "fields"),  # unknown: refused, never ignored
+            ):
+                got = await http.get(f"/v1/responses/resp_x?{query}", headers=headers)
+                assert got.status_code == 400 and got.json()["error"]["param"] == param, query
+            plain = await http.get(
+                "/v1/responses/resp_x?include_obfuscation=false", headers=headers
+            )
+            assert plain.status_code == 404  # accepted; no such response
     assert upstream.bodies == []

@@ -26,7 +26,12 @@ import trio
 from quart import Blueprint, Response, jsonify, request
 
 from ..protocol.errors import ApiError, invalid_request, not_found
-from ..protocol.responses_items import input_items_page, parse_query, with_ids
+from ..protocol.responses_items import (
+    check_retrieve_query,
+    input_items_page,
+    parse_query,
+    with_ids,
+)
 from ..protocol.responses_request import ResponsesRequest
 from ..protocol.responses_stream import request_echo
 from ..protocol.responses_translate import input_items, responses_to_chat
@@ -124,8 +129,7 @@ async def create_response() -> Any:
 @responses.get("/v1/responses/<response_id>")
 async def get_response(response_id: str) -> Response:
     key = await authenticate()
-    if request.args.get("stream", "false").lower() not in ("false", "0"):
-        raise invalid_request("Streaming a stored response again is not supported.", param="stream")
+    check_retrieve_query(request.args.to_dict(flat=False))
     record = await _stored(key.account_id, response_id)
     return jsonify(record.response)
 

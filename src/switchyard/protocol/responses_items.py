@@ -18,10 +18,13 @@ list of parts (a string becomes one `input_text`, or `output_text` for an assist
 `include` value can be honoured (no logprobs or encrypted reasoning are kept, and there
 are no built-in tool items), so any other is a 400 naming `include`.
 
-Query parameters (`parse_query`, a 400 naming the parameter when malformed or repeated):
-`limit` 1..100 (default 20), `order` `asc` or `desc` (default `desc`: newest first),
-`after` an item id of the list (an unknown one is a 400 naming `after`), `include`
-(also as `include[]`, the SDK's form).
+Query parameters (`parse_query`, a 400 naming the parameter when unknown, malformed or
+repeated): `limit` 1..100 (default 20), `order` `asc` or `desc` (default `desc`: newest
+first), `after` an item id of the list (an unknown one is a 400 naming `after`),
+`include` (also as `include[]`, the SDK's form). `check_retrieve_query` holds
+`GET /v1/responses/{id}` to the same standard: no `include` value can be honoured there
+(none of the extra fields are kept), streaming a stored response again is not served
+(`stream`, `starting_after`), `include_obfuscation` (a streaming option) is accepted.
 """
 
 from __future__ import annotations
@@ -86,19 +89,37 @@ def _one(args: Mapping[str, list[str]], name: str) -> str | None:
 
 
 _PARAMS = frozenset({"limit", "order", "after", "include", "include[]"})
+_RETRIEVE_PARAMS = frozenset({"stream", "starting_after", "include_obfuscation", *_PARAMS})
+
+
+def _known_only(args: Mapping[str, list[str]], known: frozenset[str]) -> None:
+    for name in args:
+        if name not in known:
+            shown = name[:64]
+            raise invalid_request(
+                f"Unknown parameter {shown!r}.", param=shown, code=ApiErrorCode.INVALID_VALUE
+            )
+
+
+def check_retrieve_query(args: Mapping[str, list[str]]) -> None:
+    """The parameters of `GET /v1/responses/{id}` (module docstring): a 400 naming the
+    first one that cannot be honoured."""
+    _known_only(args, _RETRIEVE_PARAMS - {"limit", "order", "after"})
+    if (_one(args, "stream") or "false").lower() not in ("false", "0"):
+        raise invalid_request("Streaming a stored response again is not supported.", param="stream")
+    if "starting_after" in args:
+        raise _bad("starting_after", "only a stream is resumed, and streams are not replayed")
+    included = [*args.get("include", []), *args.get("include[]", [])]
+    if included:
+        shown = _shown(included[0])
+        raise _bad("include", f"{shown} cannot be included: none of the extra fields are kept")
 
 
 def parse_query(args: Mapping[str, list[str]]) -> InputItemsQuery:
     """The query from the request's parameters (name → its values); an unknown one (say
     the `before` of older API versions, which would otherwise page silently wrong), a
     malformed or a repeated one is a 400 naming it."""
-    for name in args:
-        if name not in _PARAMS:
-            shown = name[:64]
-            raise invalid_request(
-                f"Unknown parameter {shown!r}: known are limit, order, after and include.",
-                param=shown, code=ApiErrorCode.INVALID_VALUE,
-            )  # fmt: skip
+    _known_only(args, _PARAMS)
     limit = _one(args, "limit")
     if limit is not None and (not _LIMIT.match(limit) or not 1 <= int(limit) <= MAX_LIMIT):
         raise _bad("limit", f"expected an integer from 1 to {MAX_LIMIT}, got {_shown(limit)}")
