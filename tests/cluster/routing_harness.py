@@ -48,6 +48,7 @@ class ScriptedProvider(Actor):
         self.streams: dict[str, Any] = {}
         self.dispatched: list[str] = []
         self.kinds: list[str] = []  # each dispatch's request kind, in order
+        self.bodies: list[str] = []  # each dispatch's body, in order
         self.cancelled: list[str] = []
 
     async def on_start(self) -> None:
@@ -62,6 +63,7 @@ class ScriptedProvider(Actor):
                 self.streams[msg.request_id] = msg.stream
                 self.dispatched.append(msg.request_id)
                 self.kinds.append(str(msg.kind))
+                self.bodies.append(msg.body_json)
                 return True
             case Emit(request_id=request_id, items=items, close=close):
                 stream = self.streams[request_id]
@@ -76,6 +78,7 @@ class ScriptedProvider(Actor):
                     "dispatched": list(self.dispatched),
                     "kinds": list(self.kinds),
                     "cancelled": list(self.cancelled),
+                    "bodies": list(self.bodies),
                 }
             case _:
                 return await super().handle(msg)

@@ -24,3 +24,7 @@ class MessageTooLarge(TransportError, ValueError):
 
 class KeyValueConflict(TransportError):
     """A KV create found the key present, or an update found a newer revision."""
+
+
+class ObjectTooLarge(TransportError):
+    """A stored object is over the size its reader accepts (it was not read)."""

@@ -7,9 +7,12 @@ it exactly as to a local provider actor: `Dispatch` (asked) and `Cancel` (told).
   `route.<owner>.dispatch`, queued while handling the `Dispatch` and answered once the
   owner's scheduler confirmed the slot and its provider actor took the request; the
   answer goes straight from the transport's callback into this actor's mailbox (a
-  helper task only bounds the wait). A refusal (the slot was taken meanwhile, the provider
-  left, the body is over NATS's max_payload, nobody answers) is `ProviderUnavailable`, so
-  the relay tries the next candidate; no answer in time is `AskTimeout` (the relay then
+  helper task only bounds the wait). A request too large for one NATS message has its
+  body put into the object store first (a helper task; `crossing_bodies.py`), the
+  request refers to it, and the body is deleted once the owner answered (or the
+  consumer left first). A refusal (the slot was taken meanwhile, the provider left, the
+  body could not be stored or fetched, nobody answers) is `ProviderUnavailable`, so the
+  relay tries the next candidate; no answer in time is `AskTimeout` (the relay then
   cancels, in case it runs).
 - The stream comes back on `stream.<this replica>.<request_id>`, one message per batch of
   items in order (`seq`). One subscription for all of them, whose callback puts each
@@ -39,9 +42,11 @@ from ..actors.provider_messages import Cancel, Dispatch, StreamChunk, StreamEnd
 from ..inference.relay import vanished_end
 from ..protocol.limits import MAX_REMOTE_STREAMS
 from ..runtime import Actor, ActorStopped, AskTimeout, MailboxFull, Reply
+from .crossing_bodies import CrossingBodies
 from .errors import MessageTooLarge, TransportError, TransportTimeout
 from .routing_wire import WireError, dump_cancel, dump_dispatch, load_answer, load_batch
 from .transport import Message, PendingRequest, Transport
+from .transport_objects import OBJECT_TIMEOUT_S
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +59,17 @@ class Answered:
 
     request_id: str
     reply: Reply
+    error: BaseException | None
+
+
+@dataclass(frozen=True)
+class BodyStored:
+    """Internal: the body of `request_id` is stored (or not: `error`); `data` is the
+    dispatch request referring to it."""
+
+    request_id: str
+    reply: Reply
+    data: bytes
     error: BaseException | None
 
 
@@ -81,7 +97,17 @@ class _Route:
     tokens: int = 0
 
 
-COUNTERS = ("dispatched", "refused", "batches", "gaps", "late", "too_slow", "lapsed", "cancelled")
+COUNTERS = (
+    "dispatched",
+    "refused",
+    "bodies_stored",
+    "batches",
+    "gaps",
+    "late",
+    "too_slow",
+    "lapsed",
+    "cancelled",
+)
 
 
 class RemoteProviderActor(Actor):
@@ -93,6 +119,7 @@ class RemoteProviderActor(Actor):
         self.limit = limit
         self.routes: dict[str, _Route] = {}
         self.counters = dict.fromkeys(COUNTERS, 0)
+        self.bodies = CrossingBodies(transport)
 
     async def on_start(self) -> None:
         self.start_task(self._receive_streams)
@@ -129,6 +156,8 @@ class RemoteProviderActor(Actor):
                 self._dispatch(msg)
             case Answered(request_id=request_id, reply=reply, error=error):
                 self._answered(request_id, reply, error)
+            case BodyStored():
+                self._body_stored(msg)
             case Cancel(request_id=request_id):
                 if request_id in self.routes:
                     self.counters["cancelled"] += 1
@@ -151,13 +180,49 @@ class RemoteProviderActor(Actor):
             raise ProviderUnavailable("too many remote streams")
         owner = reservation.replica
         assert owner is not None
-        data = dump_dispatch(
-            msg.request_id, self.replica_id, reservation.provider_id, msg.body_json,
-            msg.deadline_unix, reserve, msg.kind,
-        )  # fmt: skip
-        subject = self.transport.subject("route", owner, "dispatch")
+        args = (msg.request_id, self.replica_id, reservation.provider_id, msg.body_json,
+                msg.deadline_unix, reserve, msg.kind)  # fmt: skip
+        data = dump_dispatch(*args)
         reply = self.defer()
-        request_id = msg.request_id
+        self.routes[msg.request_id] = _Route(owner, msg.stream, reply)
+        if len(data) <= self.transport.max_payload:
+            self._send(msg.request_id, owner, data, reply, stored=False)
+            return
+        # Too large for one message: store the body first (crossing_bodies.py).
+        self.counters["bodies_stored"] += 1
+        referring = dump_dispatch(*args, body_stored=True)
+        self.start_task(self._store_body, msg.request_id, msg.body_json, referring, reply)
+
+    async def _store_body(self, request_id: str, body_json: str, data: bytes, reply: Reply) -> None:
+        """Put the body into the object store, then have the actor send the request."""
+        error: BaseException | None = None
+        try:
+            await self.bodies.put(self.replica_id, request_id, body_json)
+        except TransportError as exc:  # (a put that timed out may still land: delete it)
+            error = ProviderUnavailable(f"the request body could not be stored: {exc}")
+            await self._discard_body(request_id)
+        with contextlib.suppress(ActorStopped):
+            await self.ref.send(BodyStored(request_id, reply, data, error))
+
+    def _body_stored(self, stored: BodyStored) -> None:
+        route = self.routes.get(stored.request_id)
+        if route is None or route.reply is not stored.reply:  # the consumer left meanwhile
+            stored.reply.fail(ProviderUnavailable("the stream ended before it was sent"))
+            self.start_task(self._discard_body, stored.request_id)
+        elif stored.error is not None:
+            self._answered(stored.request_id, stored.reply, stored.error)
+        else:
+            self._send(stored.request_id, route.replica, stored.data, stored.reply, stored=True)
+
+    async def _discard_body(self, request_id: str) -> None:
+        with trio.CancelScope(shield=True):  # also when this actor stops meanwhile
+            await self.bodies.discard(self.replica_id, request_id)
+
+    def _send(
+        self, request_id: str, owner: str, data: bytes, reply: Reply, *, stored: bool
+    ) -> None:
+        """Send the dispatch request of the route `request_id` (registered) to `owner`."""
+        subject = self.transport.subject("route", owner, "dispatch")
         ref = self.ref
 
         undelivered: list[Answered] = []  # the mailbox was full: the helper task sends it
@@ -174,31 +239,38 @@ class RemoteProviderActor(Actor):
         try:  # queued in this step: nothing waits for a task to start before it leaves
             pending = self.transport.send_request(subject, data, on_answer)
         except MessageTooLarge:
-            reply.fail(ProviderUnavailable("the request is too large to cross to another replica"))
-            return
+            error = ProviderUnavailable("the request is too large to cross to another replica")
         except TransportError as exc:
-            reply.fail(ProviderUnavailable(f"the owning replica is unreachable: {exc}"))
+            error = ProviderUnavailable(f"the owning replica is unreachable: {exc}")
+        else:
+            timeout = DISPATCH_TIMEOUT_S + (OBJECT_TIMEOUT_S if stored else 0.0)
+            self.start_task(
+                self._await_owner, request_id, pending, reply, undelivered, timeout, stored
+            )
             return
-        self.routes[request_id] = _Route(owner, msg.stream, reply)
-        self.start_task(self._await_owner, request_id, pending, reply, undelivered)
+        self._answered(request_id, reply, error)
+        if stored:
+            self.start_task(self._discard_body, request_id)
 
     async def _await_owner(
-        self, request_id: str, pending: PendingRequest, reply: Reply, undelivered: list[Answered]
-    ) -> None:
+        self, request_id: str, pending: PendingRequest, reply: Reply, undelivered: list[Answered],
+        timeout: float, stored: bool,
+    ) -> None:  # fmt: skip
         """Bound the wait for the owner's answer; the answer itself (or the transport's
-        failure) reaches the actor through the callback given in `_dispatch`, or from
-        here if the mailbox was full then."""
+        failure) reaches the actor through the callback given in `_send`, or from
+        here if the mailbox was full then. Then a stored body is deleted: the owner
+        answered (it read it first, or refused), or it is too late for it."""
         try:
-            await pending.wait(DISPATCH_TIMEOUT_S)
+            await pending.wait(timeout)
         except TransportTimeout:
-            undelivered.append(
-                Answered(request_id, reply, AskTimeout(pending.subject, DISPATCH_TIMEOUT_S))
-            )
+            undelivered.append(Answered(request_id, reply, AskTimeout(pending.subject, timeout)))
         except TransportError:
             pass  # the callback has it
         for answered in undelivered:
             with contextlib.suppress(ActorStopped):
                 await self.ref.send(answered)
+        if stored:
+            await self._discard_body(request_id)
 
     def _answered(self, request_id: str, reply: Reply, error: BaseException | None) -> None:
         route = self.routes.get(request_id)

@@ -8,6 +8,8 @@ owner already validated every delta it relays, so only the envelope is checked).
 Subjects (each under the cluster's namespace, `Transport.subject`):
 - `capacity.<replica>`           snapshots of the replica's providers (`Snapshot`)
 - `route.<replica>.dispatch`     request/reply: run a request on one of its providers
+                                 (its body inline, or in the `bodies` object store when
+                                 too large for one message: `crossing_bodies.py`)
 - `route.<replica>.cancel`       the consumer left: stop that request
 - `stream.<origin>.<request_id>` the request's stream items, in batches, in order
 """
@@ -147,6 +149,7 @@ class DispatchRequest(_Strict):
     needs: frozenset[Capability] = frozenset()
     min_context: Annotated[int, Field(ge=0, le=MAX_USAGE_TOKENS)] = 0
     kind: RequestKind = RequestKind.CHAT  # the API the body follows (chat, completions, ...)
+    body_stored: bool = False  # the body is in the object store, not here (crossing_bodies.py)
 
     def reserve(self, deadline: float) -> Reserve:
         return Reserve(
@@ -162,9 +165,10 @@ class DispatchRequest(_Strict):
 
 def dump_dispatch(
     request_id: str, origin: str, provider_id: str, body_json: str, deadline_unix: float,
-    reserve: Reserve, kind: RequestKind = RequestKind.CHAT,
+    reserve: Reserve, kind: RequestKind = RequestKind.CHAT, *, body_stored: bool = False,
 ) -> bytes:  # fmt: skip
-    """The dispatch request for running `reserve`'s request on `provider_id`."""
+    """The dispatch request for running `reserve`'s request on `provider_id`; with
+    `body_stored`, the body is in the object store and `body_json` is not sent."""
     body = {
         "request_id": request_id,
         "origin": origin,
@@ -179,6 +183,8 @@ def dump_dispatch(
         "min_context": reserve.min_context,
         "kind": str(kind),
     }
+    if body_stored:
+        body["body_json"], body["body_stored"] = "", True
     return json.dumps(body, separators=(",", ":")).encode()
 
 

@@ -6,6 +6,8 @@ elsewhere). For each one, in its own task (started right from the NATS callback)
 1. the scheduler confirms a slot on the named local provider (`ReserveOn`): this replica
    stays the only authority on its providers' slots, so a stale view elsewhere can never
    double-book one; a refusal is answered at once and the asker tries its next candidate;
+   a body too large for the dispatch message is fetched from the object store only now
+   (`crossing_bodies.py`): missing or expired, it is a refusal and the slot is released;
 2. the provider actor takes the `Dispatch` with a local channel, exactly as for a local
    consumer; then the answer `ok` goes back;
 3. the stream is pumped to `stream.<origin>.<request_id>`: everything ready at once is
@@ -36,6 +38,7 @@ from ..inference.relay import release_outcome, vanished_end
 from ..protocol.limits import MAX_REMOTE_STREAMS, REMOTE_BATCH_BYTES
 from ..protocol.vocabulary import Outcome
 from ..runtime import ActorRef, ActorStopped, AskTimeout, MailboxFull
+from .crossing_bodies import CrossingBodies
 from .errors import TransportError
 from .routing_wire import (
     DispatchRequest,
@@ -51,6 +54,8 @@ from .transport import Message, Transport
 log = logging.getLogger(__name__)
 
 ASK_TIMEOUT_S = 5.0
+COUNTERS = ("served", "refused", "bad", "cancelled", "batches", "publish_failed",
+            "bodies_fetched", "bodies_missing")  # fmt: skip
 STREAM_BUFFER = 4096  # items a provider actor may queue for one remote request
 
 
@@ -73,11 +78,11 @@ class StreamServer:
     limit: int = MAX_REMOTE_STREAMS
     active: dict[str, _Serving] = field(default_factory=dict)
     starting: int = 0  # dispatches whose task has not started yet (they count to `limit`)
-    counters: dict[str, int] = field(
-        default_factory=lambda: dict.fromkeys(
-            ("served", "refused", "bad", "cancelled", "batches", "publish_failed"), 0
-        )
-    )
+    counters: dict[str, int] = field(default_factory=lambda: dict.fromkeys(COUNTERS, 0))
+    bodies: CrossingBodies = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.bodies = CrossingBodies(self.transport)
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         transport = self.transport
@@ -160,9 +165,18 @@ class StreamServer:
                     self._answer(message, False, f"no free slot ({granted.reason})")
                     return
                 reservation = granted
+                body_json = request.body_json
+                if request.body_stored:  # only now that the slot is ours (crossing_bodies.py)
+                    try:
+                        body_json = await self.bodies.fetch(request.origin, request.request_id)
+                    except TransportError as exc:  # BodyMissing: gone, expired, unacceptable
+                        self.counters["bodies_missing"] += 1
+                        self._answer(message, False, f"request body not available: {exc}")
+                        return
+                    self.counters["bodies_fetched"] += 1
                 send, receive = trio.open_memory_channel[StreamChunk | StreamEnd](STREAM_BUFFER)
                 dispatch = Dispatch(
-                    request.request_id, request.model, request.body_json,
+                    request.request_id, request.model, body_json,
                     request.deadline_unix, send, kind=request.kind,
                 )  # fmt: skip
                 try:

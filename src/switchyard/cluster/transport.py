@@ -14,12 +14,13 @@ One `aio_as_trio` crossing costs ~88 µs, so the hot paths never cross per messa
 - `request` / `send_request` publish with a reply subject under this transport's own
   inbox subscription; the reply (or "no responders") wakes the waiter. No crossing.
 
-Subscribing, KV calls and closing do cross (they are rare). Opening and closing are
-`transport_open.py` (connecting keeps trying in the background when NATS is unreachable
-at start), subscriptions `transport_subs.py` (made on the first connect when opened
-before it), KV buckets `transport_kv.py`, the records `transport_records.py`, nats-py's
-errors as ours `transport_errors.py`. Subjects are namespaced (`subject("a",
-"b")` is `"<cluster>.a.b"`, KV buckets `<cluster>_<bucket>`), so clusters never meet.
+Subscribing, KV and object-store calls and closing do cross (they are rare). Opening and
+closing are `transport_open.py` (connecting keeps trying in the background when NATS is
+unreachable at start), subscriptions `transport_subs.py` (made on the first connect when
+opened before it), KV buckets `transport_kv.py`, object stores `transport_objects.py`,
+the records `transport_records.py`, nats-py's errors as ours `transport_errors.py`.
+Subjects are namespaced (`subject("a", "b")` is `"<cluster>.a.b"`, buckets
+`<cluster>_<bucket>`), so clusters never meet.
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ from .errors import (
 )
 from .transport_errors import translated_errors
 from .transport_kv import KeyValue, delete_key_value, open_key_value
+from .transport_objects import ObjectStore, delete_object_store, open_object_store
 from .transport_records import (
     CALL_TIMEOUT_S,
     DIRECT_PUBLISH_BYTES,
@@ -75,6 +77,7 @@ __all__ = [
     "Entry",
     "KeyValue",
     "Message",
+    "ObjectStore",
     "PendingRequest",
     "Transport",
     "TransportStats",
@@ -117,6 +120,11 @@ class Transport:
     def subject(self, *parts: str) -> str:
         """`cluster.part1.part2...`; each part must be one token (no dots, spaces, wildcards)."""
         return ".".join([self.cluster, *(check_token(p) for p in parts)])
+
+    @property
+    def max_payload(self) -> int:
+        """The largest message the server takes (its `max_payload`, known once connected)."""
+        return int(self._max_payload)
 
     @property
     def connected(self) -> bool:
@@ -371,7 +379,7 @@ class Transport:
     ) -> AbstractAsyncContextManager[None]:
         return subscribed(self, subject, queue or "", on_message)
 
-    # -- JetStream key/value -----------------------------------------------------------
+    # -- JetStream key/value and object stores --------------------------------------
 
     async def key_value(self, bucket: str, *, ttl_s: float | None = None) -> KeyValue:
         """The bucket `<cluster>_<bucket>`, created (history 1, values expiring after
@@ -381,6 +389,15 @@ class Transport:
     async def delete_key_value(self, bucket: str) -> None:
         """Delete the bucket `<cluster>_<bucket>` and everything in it (missing is fine)."""
         await delete_key_value(self, self._nc.jetstream(), bucket)
+
+    async def object_store(self, bucket: str, *, ttl_s: float, max_bytes: int) -> ObjectStore:
+        """The object store `<cluster>_<bucket>`, created if missing (objects expire after
+        `ttl_s`; puts past `max_bytes` in all are refused); an existing one as it is."""
+        return await open_object_store(self, self._nc.jetstream(), bucket, ttl_s, max_bytes)
+
+    async def delete_object_store(self, bucket: str) -> None:
+        """Delete the object store `<cluster>_<bucket>` and its objects (missing is fine)."""
+        await delete_object_store(self, self._nc.jetstream(), bucket)
 
     # -- crossing the bridge -----------------------------------------------------------
 

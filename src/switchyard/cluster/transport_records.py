@@ -63,6 +63,9 @@ class TransportStats:
     no_responders: int = 0
     disconnects: int = 0
     reconnects: int = 0
+    objects_put: int = 0  # object store puts, gets and deletes that succeeded
+    objects_got: int = 0
+    objects_deleted: int = 0
 
 
 ReplyCallback = Callable[[bytes | TransportError], None]

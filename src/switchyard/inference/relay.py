@@ -47,6 +47,7 @@ from ..protocol.errors import (
     provider_failed,
     upstream_rejected,
 )
+from ..protocol.limits import REMOTE_DISPATCH_TIMEOUT_S
 from ..protocol.vocabulary import DEADLINE_CODES, Capability, Outcome, StreamErrorCode
 from ..runtime import ActorRef, ActorStopped, AskTimeout, MailboxFull
 from .capabilities import unsupported_capability
@@ -165,7 +166,9 @@ class RelaySession:
             attempt = _Attempt(reservation, request_id, receive, trio.current_time())
             self._attempt = attempt  # from here on, leaving the session releases it
             try:
-                await reservation.provider_ref.ask(dispatch, timeout=5)
+                # A remote provider's stand-in may first store a large body (cluster mode).
+                timeout = 5.0 if dispatch.remote is None else REMOTE_DISPATCH_TIMEOUT_S
+                await reservation.provider_ref.ask(dispatch, timeout=timeout)
             except (ProviderUnavailable, ActorStopped, AskTimeout) as exc:
                 log.info("dispatch to %s failed (%s); trying another", reservation.provider_id, exc)
                 # Refused or gone: nothing runs there. A timeout may still run: cancel it.

@@ -161,3 +161,12 @@ MAX_REMOTE_STREAMS = 10_000
 #: Bytes of stream items packed into one message to the consumer's replica: below NATS's
 #: default max_payload (1 MiB).
 REMOTE_BATCH_BYTES = 512 * 1024
+#: A request body whose dispatch request is over NATS's max_payload crosses to the owning
+#: replica through a JetStream object store instead (`cluster/crossing_bodies.py`): that
+#: store holds at most this many bytes in all (puts beyond are refused and the relay tries
+#: another provider), and a body left behind (its replica died) expires after the TTL.
+CROSSING_BODIES_BYTES = 256 * MiB
+CROSSING_BODY_TTL_S = 60.0
+#: Seconds the relay waits for a remote provider's stand-in to answer a dispatch: the
+#: stand-in answers within its own bounds (storing a large body, then the owner's answer).
+REMOTE_DISPATCH_TIMEOUT_S = 30.0
