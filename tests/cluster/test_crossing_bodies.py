@@ -205,3 +205,4 @@ async def test_a_consumer_on_a_sends_a_3_mib_image_to_a_provider_on_b(
             agent.stop(0.5)
             with trio.move_on_after(10):
                 await a.coord.cluster.transport.delete_object_store(BUCKET)
+            nursery.cancel_scope.cancel()  # the fake upstream
