@@ -134,6 +134,7 @@ def test_only_the_cluster_transport_imports_nats() -> None:
         "switchyard.cluster.transport",
         "switchyard.cluster.transport_open",
         "switchyard.cluster.transport_kv",
+        "switchyard.cluster.transport_objects",
         "switchyard.cluster.transport_errors",
         "switchyard.cluster.transport_subs",
     }

@@ -10,9 +10,11 @@ Transport (the only code that imports nats: transport*.py):
                         trying in the background when NATS is unreachable at start); close
 - transport_subs.py     subscriptions: made at once, or on the first connect; join
 - transport_kv.py       KeyValue: a JetStream KV bucket (compare-and-set by revision)
+- transport_objects.py  ObjectStore: a JetStream object store (values of any size, chunked)
 - transport_records.py  Message, Entry, TransportStats, PendingRequest, its bounds
 - transport_errors.py   translated_errors: nats-py's errors as TransportError subclasses
-- errors.py      TransportUnavailable, TransportTimeout, KeyValueConflict, MessageTooLarge
+- errors.py      TransportUnavailable, TransportTimeout, KeyValueConflict, MessageTooLarge,
+                 ObjectTooLarge
 - ids.py         replica ids and cluster names (valid subject tokens); new_replica_id
 
 Replicas:
@@ -29,6 +31,8 @@ Routing across replicas (providers on one replica serve consumers on any other):
                       providers through; dispatch request, stream in, cancel, lapse
 - stream_server.py    StreamServer: other replicas' requests on our providers (confirm the
                       slot, dispatch, pump batches, release)
+- crossing_bodies.py  CrossingBodies: bodies too large for one NATS message go through a
+                      bounded object store (put, fetched by the owner, deleted, TTL)
 - routing_wire.py     the JSON of snapshots, dispatch requests/answers, cancels and batches
 
 Cluster-wide state (what every replica must agree on):
