@@ -1,5 +1,6 @@
 """The NATS transport against the real server: publish/subscribe, queue groups,
-request/reply, timeouts, no responders, KV compare-and-set, status, and shedding."""
+request/reply, timeouts, no responders, KV compare-and-set, object stores, status, and
+shedding."""
 
 from __future__ import annotations
 
@@ -9,10 +10,12 @@ import trio
 from switchyard.cluster.errors import (
     KeyValueConflict,
     MessageTooLarge,
+    ObjectTooLarge,
+    TransportError,
     TransportTimeout,
     TransportUnavailable,
 )
-from switchyard.cluster.transport import KeyValue, Message, Transport, redact
+from switchyard.cluster.transport import KeyValue, Message, ObjectStore, Transport, redact
 from switchyard.cluster.transport_open import open_transport
 from tests.polling import wait_until
 
@@ -164,6 +167,42 @@ async def test_key_value_ttl_expires_values(transport: Transport) -> None:
 
 async def _absent(kv: KeyValue, key: str) -> bool:
     return await kv.get(key) is None
+
+
+async def test_object_store_put_get_delete_and_bounds(transport: Transport) -> None:
+    big = bytes(range(256)) * 12_288  # 3 MiB: many chunks, over max_payload
+    store = await transport.object_store("objs", ttl_s=60, max_bytes=4 * 1024 * 1024)
+    try:
+        await store.put("a.b", big)
+        assert await store.get("a.b", max_bytes=len(big)) == big
+        with pytest.raises(ObjectTooLarge):
+            await store.get("a.b", max_bytes=len(big) - 1)
+        with pytest.raises(TransportError):  # the bucket is bounded: refused, not stored
+            await store.put("c", big)
+        assert await store.get("c", max_bytes=len(big)) is None
+        await store.delete("a.b")
+        assert await store.get("a.b", max_bytes=len(big)) is None
+        await store.delete("a.b")  # absent is fine
+        assert await store.get("never", max_bytes=1) is None
+        stats = transport.stats
+        assert (stats.objects_put, stats.objects_got, stats.objects_deleted) == (1, 1, 1)
+    finally:
+        await transport.delete_object_store("objs")
+    await transport.delete_object_store("objs")  # missing is fine
+
+
+async def test_object_store_ttl_expires_objects(transport: Transport) -> None:
+    store = await transport.object_store("shortobjs", ttl_s=1.0, max_bytes=1024 * 1024)
+    try:
+        await store.put("k", b"soon gone")
+        assert await store.get("k", max_bytes=100) == b"soon gone"
+        await wait_until(lambda: _object_absent(store, "k"), timeout=15, interval=0.2)
+    finally:
+        await transport.delete_object_store("shortobjs")
+
+
+async def _object_absent(store: ObjectStore, name: str) -> bool:
+    return await store.get(name, max_bytes=100) is None
 
 
 async def test_disconnect_is_observed_and_recovered(nats_url: str, cluster_name: str) -> None:
