@@ -1,21 +1,25 @@
 """Request bodies over NATS's max_payload cross replicas through the `bodies` object store
-(`cluster/crossing_bodies.py`): two replicas in one process on real NATS, a real
-scheduler in each, scripted provider actors, the real `RelaySession` on the consumer side;
+(`cluster/crossing_bodies.py`), and are deleted once answered (served or refused); an
+owner that cannot find one refuses cleanly. Two replicas in one process on real NATS, a
+real scheduler in each, scripted provider actors, the real `RelaySession` on the consumer side;
 and two full coordinators with HTTP, an openai-backend agent on one and the official SDK
 on the other."""
 
 from __future__ import annotations
 
 import base64
+import json
 import os
 from typing import Any
 
 import openai
+import pytest
 import trio
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from switchyard.actors.provider_messages import StreamChunk
-from switchyard.actors.scheduler_messages import ModelsQuery, Reserve
+from switchyard.actors.provider import ProviderUnavailable
+from switchyard.actors.provider_messages import Dispatch, StreamChunk, StreamEnd
+from switchyard.actors.scheduler_messages import ModelsQuery, Release, Reservation, Reserve
 from switchyard.agent.client import ProviderAgent
 from switchyard.agent.config import AgentConfig
 from switchyard.cluster.crossing_bodies import BUCKET, object_name
@@ -120,6 +124,42 @@ async def test_a_small_body_still_goes_in_one_message(
                 assert (stats.objects_put, stats.objects_got) == (0, 0)
             assert b.routing.server.counters["served"] == 1
             assert b.routing.server.counters["bodies_fetched"] == 0
+
+
+async def test_a_refused_large_dispatch_deletes_its_body(
+    nats_url: str, cluster_name: str, transport: Transport
+) -> None:
+    """B's only slot is taken: B refuses before reading the body, A deletes it."""
+    body_json = json.dumps({"model": "m", "max_tokens": 8, "messages": image_messages()})
+    try:
+        async with trio.open_nursery() as nursery:
+            async with (
+                replica(nursery, nats_url, cluster_name, "ra") as a,
+                replica(nursery, nats_url, cluster_name, "rb") as b,
+            ):
+                await b.add_provider("pb", slots=1)
+                await a.sees(1)
+                taken = await b.scheduler.ask(Reserve("m", 1, 1, deadline=trio.current_time()))
+                assert isinstance(taken, Reservation)
+                stale = Reservation("rsv-x", "pb", a.routing.proxy, "m", None, "rb")
+                reserve = Reserve("m", 1, 1, deadline=trio.current_time())
+                send, _ = trio.open_memory_channel[StreamChunk | StreamEnd](8)
+                dispatch = Dispatch("req_big", "m", body_json, 2e9, send, remote=(stale, reserve))
+                with pytest.raises(ProviderUnavailable, match="no free slot"):
+                    await a.routing.proxy.ask(dispatch, timeout=60)
+                a_stats = a.routing.server.transport.stats
+                assert a_stats.objects_put == 1
+                assert b.routing.server.counters["bodies_fetched"] == 0  # refused first
+
+                async def deleted() -> bool:
+                    return a_stats.objects_deleted == 1
+
+                await wait_until(deleted, timeout=20)
+                assert await stored_body(transport, "ra", "req_big") is None
+                b.scheduler.tell(Release(taken.id, "ok"))
+    finally:
+        with trio.move_on_after(10):
+            await transport.delete_object_store(BUCKET)
 
 
 async def test_an_owner_that_cannot_find_the_body_refuses_cleanly(
