@@ -75,7 +75,11 @@ class CrossingBodies:
     async def put(self, origin: str, request_id: str, body_json: str) -> None:
         """Store the body. Raises TransportError (NATS away, the bucket full)."""
         store = await self._opened()
-        await store.put(object_name(origin, request_id), body_json.encode())
+        try:
+            await store.put(object_name(origin, request_id), body_json.encode())
+        except TransportError:
+            self._store = None  # (the bucket may be gone: open or create it again next time)
+            raise
 
     async def fetch(self, origin: str, request_id: str) -> str:
         """The stored body. Raises BodyMissing, or TransportError (NATS away)."""
