@@ -4,6 +4,8 @@ shedding."""
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 import trio
 
@@ -189,6 +191,22 @@ async def test_object_store_put_get_delete_and_bounds(transport: Transport) -> N
     finally:
         await transport.delete_object_store("objs")
     await transport.delete_object_store("objs")  # missing is fine
+
+
+async def test_a_get_cut_short_leaves_no_subscription_behind(transport: Transport) -> None:
+    big = bytes(range(256)) * 16_384  # 4 MiB: 32 chunks
+    store = await transport.object_store("cutobjs", ttl_s=60, max_bytes=8 * 1024 * 1024)
+    try:
+        await store.put("k", big)
+        baseline = len(transport._nc._subs)
+        for timeout in (0.001, 0.005, 0.02, 0.05, 0.1):  # cut at different points of the read
+            with contextlib.suppress(TransportError):
+                await store.get("k", max_bytes=len(big), timeout=timeout)
+            await wait_until(lambda: len(transport._nc._subs) == baseline, timeout=10)
+        assert await store.get("k", max_bytes=len(big)) == big
+        assert len(transport._nc._subs) == baseline
+    finally:
+        await transport.delete_object_store("cutobjs")
 
 
 async def test_object_store_ttl_expires_objects(transport: Transport) -> None:

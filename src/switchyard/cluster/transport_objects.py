@@ -1,9 +1,11 @@
 """JetStream object stores through the cluster transport: values of any size (nats-py
-splits them into 128 KiB chunks on put and joins them, checking their SHA-256, on get),
-for what does not fit one NATS message. Opened with `Transport.object_store`."""
+splits them into 128 KiB chunks on put; a get joins them, bounded, and checks their
+SHA-256), for what does not fit one NATS message. Opened with `Transport.object_store`."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from typing import TYPE_CHECKING
 
 import nats.js.errors
@@ -22,8 +24,12 @@ OBJECT_TIMEOUT_S = 10.0  # one put/get/delete of up to a few MiB, on a loaded ma
 class ObjectStore:
     """A JetStream object store bucket (values are bytes, names any non-empty string)."""
 
-    def __init__(self, transport: Transport, store: NatsObjectStore) -> None:
+    def __init__(
+        self, transport: Transport, js: JetStreamContext, bucket: str, store: NatsObjectStore
+    ) -> None:
         self._transport = transport
+        self._js = js
+        self._bucket = bucket  # its full name, `<cluster>_<bucket>`
         self._store = store
 
     async def put(self, name: str, data: bytes, *, timeout: float = OBJECT_TIMEOUT_S) -> None:
@@ -42,8 +48,7 @@ class ObjectStore:
             info = await self._store.get_info(name)
             if (info.size or 0) > max_bytes:
                 raise ObjectTooLarge(f"object {name!r} is {info.size} bytes, over {max_bytes}")
-            result = await self._store.get(name)
-            return bytes(result.data or b"")
+            return await self._chunks(info, max_bytes)
 
         try:
             data = await self._transport._call(bounded_get, timeout=timeout)
@@ -53,6 +58,29 @@ class ObjectStore:
             raise
         self._transport.stats.objects_got += 1
         return data
+
+    async def _chunks(self, info: api.ObjectInfo, max_bytes: int) -> bytes:
+        """Asyncio side: the object's chunks joined and checked against its digest. Read
+        here rather than by nats-py's `get`, which leaves its chunk subscription open when
+        cancelled (a timed-out get would leak one subscription, and its buffer, each)."""
+        if not info.size:
+            return b""
+        subject = f"$O.{self._bucket}.C.{info.nuid}"
+        sub = await self._js.subscribe(subject, ordered_consumer=True)
+        data = bytearray()
+        try:
+            async for msg in sub.messages:
+                data += msg.data
+                if len(data) > max_bytes:
+                    raise ObjectTooLarge(f"object {info.name!r} grew over {max_bytes} bytes")
+                if msg.metadata.num_pending == 0:
+                    break
+        finally:
+            await sub.unsubscribe()
+        digest = (info.digest or "").split("=", 1)[-1]
+        if hashlib.sha256(data).digest() != base64.urlsafe_b64decode(digest + "=="):
+            raise nats.js.errors.DigestMismatchError()
+        return bytes(data)
 
     async def delete(self, name: str, *, timeout: float = OBJECT_TIMEOUT_S) -> None:
         """Remove `name` and its chunks (absent is fine)."""
@@ -78,7 +106,7 @@ async def open_object_store(
             config = api.ObjectStoreConfig(bucket=name, ttl=ttl_s, max_bytes=max_bytes)
             return await js.create_object_store(name, config=config)
 
-    return ObjectStore(transport, await transport._call(open_bucket))
+    return ObjectStore(transport, js, name, await transport._call(open_bucket))
 
 
 async def delete_object_store(transport: Transport, js: JetStreamContext, bucket: str) -> None:
