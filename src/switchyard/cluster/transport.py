@@ -67,7 +67,7 @@ from .transport_records import (
     check_token,
     redact,
 )
-from .transport_subs import Deferred, subscribed
+from .transport_subs import Deferred, into_channel, into_handler, subscribed
 
 log = logging.getLogger(__name__)
 
@@ -329,22 +329,7 @@ class Transport:
         channel is full, new messages are shed and counted (`stats.receive_shed`).
         """
         send, receive = trio.open_memory_channel[Message](buffer)
-        stats = self.stats
-        shed_logged = False
-
-        async def on_message(msg: Msg) -> None:
-            nonlocal shed_logged
-            try:
-                send.send_nowait(Message(msg.subject, msg.data, msg.reply or None))
-                stats.received += 1
-            except trio.WouldBlock:
-                stats.receive_shed += 1
-                if not shed_logged:
-                    shed_logged = True
-                    log.warning("nats: subscriber of %s is full; shedding messages", subject)
-            except (trio.ClosedResourceError, trio.BrokenResourceError):
-                pass
-
+        on_message = into_channel(self.stats, subject, send)
         async with self._subscribed(subject, queue, on_message):
             try:
                 yield receive
@@ -362,15 +347,7 @@ class Transport:
         `ActorRef.tell`, shedding and counting when that is full) and not raise. This
         saves the scheduling round of a task draining a channel (`subscribe`).
         """
-        stats = self.stats
-
-        async def on_message(msg: Msg) -> None:
-            stats.received += 1
-            try:
-                handler(Message(msg.subject, msg.data, msg.reply or None))
-            except Exception:
-                log.exception("nats: handler of %s failed", subject)
-
+        on_message = into_handler(self.stats, subject, handler)
         async with self._subscribed(subject, None, on_message):
             yield
 

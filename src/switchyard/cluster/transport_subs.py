@@ -1,5 +1,8 @@
 """Subscriptions of the cluster transport, and what happens at the first connect.
 
+`into_channel` / `into_handler` are the callbacks nats-py runs per message (never
+blocking, never raising into it).
+
 A transport opened while NATS is unreachable (`open_transport(require=False)`) is handed
 out before nats-py has connected, and everything a replica runs subscribes at start. So
 until the first connect a subscription is only registered (`Deferred`); `join`, run on
@@ -12,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -23,9 +27,12 @@ from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 
 from .errors import TransportError
+from .transport_records import Message, TransportStats
 
 if TYPE_CHECKING:
     from .transport import Transport
+
+log = logging.getLogger(__name__)
 
 PENDING_BYTES_LIMIT = 8 * 1024 * 1024  # nats-py's buffer per subscription
 FLUSH_TIMEOUT_S = 5  # join waits this long for the server to confirm its subscriptions
@@ -99,3 +106,42 @@ async def join(transport: Transport, nc: NatsClient) -> None:
             break
     transport._joined = True  # in the same step: no subscription falls between
     transport._set_connected(nc.is_connected)
+
+
+def into_channel(
+    stats: TransportStats, subject: str, send: trio.MemorySendChannel[Message]
+) -> Callable[[Msg], Awaitable[None]]:
+    """nats-py's callback for `Transport.subscribe`: each message into the bounded channel
+    without blocking (full: shed, counted, logged once; closed: dropped)."""
+    shed_logged = False
+
+    async def on_message(msg: Msg) -> None:
+        nonlocal shed_logged
+        try:
+            send.send_nowait(Message(msg.subject, msg.data, msg.reply or None))
+            stats.received += 1
+        except trio.WouldBlock:
+            stats.receive_shed += 1
+            if not shed_logged:
+                shed_logged = True
+                log.warning("nats: subscriber of %s is full; shedding messages", subject)
+        except (trio.ClosedResourceError, trio.BrokenResourceError):
+            pass
+
+    return on_message
+
+
+def into_handler(
+    stats: TransportStats, subject: str, handler: Callable[[Message], None]
+) -> Callable[[Msg], Awaitable[None]]:
+    """nats-py's callback for `Transport.subscribe_calls`: `handler(message)` at once (an
+    exception is logged, never raised into nats-py)."""
+
+    async def on_message(msg: Msg) -> None:
+        stats.received += 1
+        try:
+            handler(Message(msg.subject, msg.data, msg.reply or None))
+        except Exception:
+            log.exception("nats: handler of %s failed", subject)
+
+    return on_message
