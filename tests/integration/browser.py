@@ -145,12 +145,19 @@ class Browser:
 
 
 def _stale(element: Any) -> bool:
-    from selenium.common.exceptions import StaleElementReferenceException
+    """Whether `element`'s page is gone. Mid-navigation chromedriver may say so with a
+    generic error ("Node with given id does not belong to the document") rather than a
+    stale reference; both mean the old document was replaced."""
+    from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
 
     try:
         element.tag_name  # noqa: B018 (touching it is the check)
     except StaleElementReferenceException:
         return True
+    except WebDriverException as exc:
+        if "does not belong to the document" in str(exc):
+            return True
+        raise
     return False
 
 
