@@ -17,6 +17,8 @@ from switchyard.actors.scheduler_messages import (
     CapacityUpdate,
     ModelCapacity,
     ModelsQuery,
+    Reservation,
+    Reserve,
     SchedulerConfig,
     SchedulerStats,
 )
@@ -162,3 +164,17 @@ async def replica(
     finally:
         stop.set()
         await done.wait()
+
+
+async def stale_dispatch(
+    a: Replica, b: Replica, request_id: str, body_json: str
+) -> tuple[Reservation, Dispatch, trio.MemoryReceiveChannel[StreamChunk | StreamEnd]]:
+    """Take B's only slot of "m" on B, then build the dispatch A would send on a view that
+    still shows it free (B must refuse it): (B's reservation, the dispatch, its stream)."""
+    taken = await b.scheduler.ask(Reserve("m", 1, 1, deadline=trio.current_time()))
+    assert isinstance(taken, Reservation)
+    stale = Reservation("rsv-x", "pb", a.routing.proxy, "m", None, "rb")
+    reserve = Reserve("m", 1, 1, deadline=trio.current_time())
+    send, receive = trio.open_memory_channel[StreamChunk | StreamEnd](8)
+    dispatch = Dispatch(request_id, "m", body_json, 2e9, send, remote=(stale, reserve))
+    return taken, dispatch, receive

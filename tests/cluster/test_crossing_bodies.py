@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+from collections.abc import AsyncIterator
 from typing import Any
 
 import openai
@@ -18,8 +19,8 @@ import trio
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from switchyard.actors.provider import ProviderUnavailable
-from switchyard.actors.provider_messages import Dispatch, StreamChunk, StreamEnd
-from switchyard.actors.scheduler_messages import ModelsQuery, Release, Reservation, Reserve
+from switchyard.actors.provider_messages import StreamChunk
+from switchyard.actors.scheduler_messages import ModelsQuery, Release, Reserve
 from switchyard.agent.client import ProviderAgent
 from switchyard.agent.config import AgentConfig
 from switchyard.cluster.crossing_bodies import BUCKET, object_name
@@ -36,7 +37,7 @@ from ..integration.fake_upstream import FakeUpstream
 from ..integration.harness import funded_key
 from ..polling import wait_until
 from .inproc import local_providers, two_replicas
-from .routing_harness import Emit, Replica, replica
+from .routing_harness import Emit, Replica, replica, stale_dispatch
 from .test_routing import until_dispatched, until_idle
 
 IMAGE_URL = "data:image/png;base64," + base64.b64encode(os.urandom(2_300_000)).decode()
@@ -46,6 +47,14 @@ def image_messages(text: str = "what is this?") -> list[dict[str, Any]]:
     """One user message with a ~3 MiB image data URL."""
     parts = [{"type": "text", "text": text}, {"type": "image_url", "image_url": {"url": IMAGE_URL}}]
     return [{"role": "user", "content": parts}]
+
+
+@pytest.fixture
+async def bodies_bucket(transport: Transport) -> AsyncIterator[None]:
+    """The test's bodies bucket is deleted after it (its cluster name is its own)."""
+    yield
+    with trio.move_on_after(10):
+        await transport.delete_object_store(BUCKET)
 
 
 async def stored_body(transport: Transport, origin: str, request_id: str) -> bytes | None:
@@ -73,36 +82,33 @@ async def finish(relay: RelaySession, b: Replica, request_id: str) -> str:
     return "".join(d["content"] for c in got if type(c) is StreamChunk for d in c.deltas)
 
 
+@pytest.mark.usefixtures("bodies_bucket")
 async def test_a_body_over_max_payload_crosses_and_is_deleted_after(
     nats_url: str, cluster_name: str, transport: Transport
 ) -> None:
     body = {"model": "m", "max_tokens": 8, "messages": image_messages()}
-    try:
-        async with trio.open_nursery() as nursery:
-            async with (
-                replica(nursery, nats_url, cluster_name, "ra") as a,
-                replica(nursery, nats_url, cluster_name, "rb") as b,
-            ):
-                await b.add_provider("pb")
-                await a.sees(1)
-                sent = new_job("m", body, Settings(), Trust.SELF_SIGNED).body_json
-                assert len(sent) > transport.max_payload  # it cannot go in one message
-                relay, request_id = await relay_to_b(a, b, body)
-                assert (await b.provider_state("pb"))["bodies"] == [sent]  # identical
-                assert await finish(relay, b, request_id) == "a cat"
-                await until_idle(a, b)
-                a_stats = a.routing.server.transport.stats
-                assert a_stats.objects_put == 1
-                assert b.routing.server.counters["bodies_fetched"] == 1
+    async with trio.open_nursery() as nursery:
+        async with (
+            replica(nursery, nats_url, cluster_name, "ra") as a,
+            replica(nursery, nats_url, cluster_name, "rb") as b,
+        ):
+            await b.add_provider("pb")
+            await a.sees(1)
+            sent = new_job("m", body, Settings(), Trust.SELF_SIGNED).body_json
+            assert len(sent) > transport.max_payload  # it cannot go in one message
+            relay, request_id = await relay_to_b(a, b, body)
+            assert (await b.provider_state("pb"))["bodies"] == [sent]  # identical
+            assert await finish(relay, b, request_id) == "a cat"
+            await until_idle(a, b)
+            a_stats = a.routing.server.transport.stats
+            assert a_stats.objects_put == 1
+            assert b.routing.server.counters["bodies_fetched"] == 1
 
-                async def deleted() -> bool:
-                    return a_stats.objects_deleted == 1
+            async def deleted() -> bool:
+                return a_stats.objects_deleted == 1
 
-                await wait_until(deleted, timeout=20)
-                assert await stored_body(transport, "ra", request_id) is None
-    finally:
-        with trio.move_on_after(10):
-            await transport.delete_object_store(BUCKET)
+            await wait_until(deleted, timeout=20)
+            assert await stored_body(transport, "ra", request_id) is None
 
 
 async def test_a_small_body_still_goes_in_one_message(
@@ -126,68 +132,57 @@ async def test_a_small_body_still_goes_in_one_message(
             assert b.routing.server.counters["bodies_fetched"] == 0
 
 
+@pytest.mark.usefixtures("bodies_bucket")
 async def test_a_refused_large_dispatch_deletes_its_body(
     nats_url: str, cluster_name: str, transport: Transport
 ) -> None:
     """B's only slot is taken: B refuses before reading the body, A deletes it."""
     body_json = json.dumps({"model": "m", "max_tokens": 8, "messages": image_messages()})
-    try:
-        async with trio.open_nursery() as nursery:
-            async with (
-                replica(nursery, nats_url, cluster_name, "ra") as a,
-                replica(nursery, nats_url, cluster_name, "rb") as b,
-            ):
-                await b.add_provider("pb", slots=1)
-                await a.sees(1)
-                taken = await b.scheduler.ask(Reserve("m", 1, 1, deadline=trio.current_time()))
-                assert isinstance(taken, Reservation)
-                stale = Reservation("rsv-x", "pb", a.routing.proxy, "m", None, "rb")
-                reserve = Reserve("m", 1, 1, deadline=trio.current_time())
-                send, _ = trio.open_memory_channel[StreamChunk | StreamEnd](8)
-                dispatch = Dispatch("req_big", "m", body_json, 2e9, send, remote=(stale, reserve))
-                with pytest.raises(ProviderUnavailable, match="no free slot"):
-                    await a.routing.proxy.ask(dispatch, timeout=60)
-                a_stats = a.routing.server.transport.stats
-                assert a_stats.objects_put == 1
-                assert b.routing.server.counters["bodies_fetched"] == 0  # refused first
+    async with trio.open_nursery() as nursery:
+        async with (
+            replica(nursery, nats_url, cluster_name, "ra") as a,
+            replica(nursery, nats_url, cluster_name, "rb") as b,
+        ):
+            await b.add_provider("pb", slots=1)
+            await a.sees(1)
+            taken, dispatch, _ = await stale_dispatch(a, b, "req_big", body_json)
+            with pytest.raises(ProviderUnavailable, match="no free slot"):
+                await a.routing.proxy.ask(dispatch, timeout=60)
+            a_stats = a.routing.server.transport.stats
+            assert a_stats.objects_put == 1
+            assert b.routing.server.counters["bodies_fetched"] == 0  # refused first
 
-                async def deleted() -> bool:
-                    return a_stats.objects_deleted == 1
+            async def deleted() -> bool:
+                return a_stats.objects_deleted == 1
 
-                await wait_until(deleted, timeout=20)
-                assert await stored_body(transport, "ra", "req_big") is None
-                b.scheduler.tell(Release(taken.id, "ok"))
-    finally:
-        with trio.move_on_after(10):
-            await transport.delete_object_store(BUCKET)
+            await wait_until(deleted, timeout=20)
+            assert await stored_body(transport, "ra", "req_big") is None
+            b.scheduler.tell(Release(taken.id, "ok"))
 
 
+@pytest.mark.usefixtures("bodies_bucket")
 async def test_an_owner_that_cannot_find_the_body_refuses_cleanly(
     nats_url: str, cluster_name: str, transport: Transport
 ) -> None:
-    try:
-        async with trio.open_nursery() as nursery:
-            async with (
-                replica(nursery, nats_url, cluster_name, "ra") as a,
-                replica(nursery, nats_url, cluster_name, "rb") as b,
-            ):
-                await b.add_provider("pb", slots=1)
-                await a.sees(1)
-                reserve = Reserve("m", 1, 1, deadline=trio.current_time())
-                request = dump_dispatch(
-                    "req_never_stored", "ra", "pb", "", 4e9, reserve, body_stored=True
-                )
-                answer = await transport.request(
-                    transport.subject("route", "rb", "dispatch"), request, timeout=30
-                )
-                ok, why = load_answer(answer)
-                assert not ok and "request body not available" in why
-                assert b.routing.server.counters["bodies_missing"] == 1
-                await until_idle(b)  # the confirmed slot was released
-                assert (await b.provider_state("pb"))["dispatched"] == []
-    finally:
-        with trio.move_on_after(10):
-            await transport.delete_object_store(BUCKET)
+    async with trio.open_nursery() as nursery:
+        async with (
+            replica(nursery, nats_url, cluster_name, "ra") as a,
+            replica(nursery, nats_url, cluster_name, "rb") as b,
+        ):
+            await b.add_provider("pb", slots=1)
+            await a.sees(1)
+            reserve = Reserve("m", 1, 1, deadline=trio.current_time())
+            request = dump_dispatch(
+                "req_never_stored", "ra", "pb", "", 4e9, reserve, body_stored=True
+            )
+            answer = await transport.request(
+                transport.subject("route", "rb", "dispatch"), request, timeout=30
+            )
+            ok, why = load_answer(answer)
+            assert not ok and "request body not available" in why
+            assert b.routing.server.counters["bodies_missing"] == 1
+            await until_idle(b)  # the confirmed slot was released
+            assert (await b.provider_state("pb"))["dispatched"] == []
 
 
 async def test_a_consumer_on_a_sends_a_3_mib_image_to_a_provider_on_b(

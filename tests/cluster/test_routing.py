@@ -7,7 +7,7 @@ import pytest
 import trio
 
 from switchyard.actors.provider import ProviderUnavailable
-from switchyard.actors.provider_messages import Dispatch, StreamChunk, StreamEnd
+from switchyard.actors.provider_messages import StreamChunk, StreamEnd
 from switchyard.actors.scheduler_messages import (
     ModelCapacity,
     ModelsQuery,
@@ -26,7 +26,7 @@ from switchyard.settings import Settings
 
 from ..inference.fakes import chunk, done, job
 from ..polling import wait_until
-from .routing_harness import Emit, Replica, replica
+from .routing_harness import Emit, Replica, replica, stale_dispatch
 
 
 async def until_dispatched(r: Replica, provider_id: str, n: int = 1) -> str:
@@ -155,13 +155,8 @@ async def test_a_refused_confirmation_is_provider_unavailable(
         ):
             await b.add_provider("pb", slots=1)
             await a.sees(1)
-            taken = await b.scheduler.ask(Reserve("m", 1, 1, deadline=trio.current_time()))
-            assert isinstance(taken, Reservation)  # B's only slot, taken on B
-            # A dispatches on a view that still shows the slot free: B refuses.
-            stale = Reservation("rsv-x", "pb", a.routing.proxy, "m", None, "rb")
-            reserve = Reserve("m", 1, 1, deadline=trio.current_time())
-            send, receive = trio.open_memory_channel[StreamChunk | StreamEnd](8)
-            dispatch = Dispatch("req_x", "m", "{}", 2e9, send, remote=(stale, reserve))
+            # A dispatches on a view that still shows B's only slot free: B refuses.
+            taken, dispatch, receive = await stale_dispatch(a, b, "req_x", "{}")
             with pytest.raises(ProviderUnavailable, match="no free slot"):
                 await a.routing.proxy.ask(dispatch, timeout=10)
             assert (await b.stats())["counters"]["confirm_refused"] == 1
